@@ -1,0 +1,58 @@
+# Applied NLP reference pipelines. `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-0.1
+TASK   ?= ner
+DATA   ?=
+ARGS   ?=
+RUN    ?=
+RESUME ?=
+SEEDS  ?= 1 2 3
+
+.DEFAULT_GOAL := help
+.PHONY: help install train eval predict test test-all lint bench-ner bench-intent bench-throughput clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
+	@echo "  variables: TASK=ner|intent  DATA=<dir|file|hub:name>  ARGS=\"section.key=value ...\"  RUN=<run dir>  RESUME=<run dir>"
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check torch==2.13.0   # first and pinned: never a CUDA build
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+install: $(STAMP) ## create .venv and install everything (torch 2.13.0 CPU first)
+
+train: $(STAMP) ## train TASK on DATA (default: the shipped sample); RESUME=<run dir> continues a run
+	$(PY) -m pipelines.train --task $(TASK) $(if $(DATA),--data $(DATA)) $(if $(RESUME),--resume $(RESUME)) $(ARGS)
+
+eval: $(STAMP) ## score RUN on DATA (dev/test splits, or the whole file): writes RUN/eval.json and eval.md
+	@test -n "$(RUN)" -a -n "$(DATA)" || (echo "usage: make eval RUN=<run dir> DATA=<dir or file>"; exit 2)
+	$(PY) -m pipelines.evaluate $(RUN) $(DATA)
+
+predict: $(STAMP) ## predict with RUN: one text per stdin line, JSON lines out
+	@test -n "$(RUN)" || (echo "usage: make predict RUN=<run dir> < texts.txt"; exit 2)
+	@$(PY) -m pipelines.predict $(RUN)
+
+test: $(STAMP) ## fast offline tests (tiny models, fixtures, one smoke test on the default encoder)
+	$(PY) -m pytest -q
+
+test-all: $(STAMP) ## all tests, including the slow ones on ../shared/data
+	$(PY) -m pytest -q -m ""
+
+lint: $(STAMP) ## ruff
+	$(VENV)/bin/ruff check .
+
+bench-ner: $(STAMP) ## CoNLL-2003 NER, SEEDS, sentence and document context -> reports/ner_conll2003.json
+	$(PY) -m benchmarks.ner_conll2003 --seeds $(SEEDS)
+
+bench-intent: $(STAMP) ## CLINC150 intents, SEEDS -> reports/intent_clinc150.json
+	$(PY) -m benchmarks.intent_clinc150 --seeds $(SEEDS)
+
+bench-throughput: $(STAMP) ## training/inference throughput ratios -> reports/throughput.json
+	$(PY) -m benchmarks.throughput
+
+clean: ## remove caches (keeps .venv and runs/)
+	rm -rf .pytest_cache .ruff_cache lightning_logs

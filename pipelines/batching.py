@@ -1,0 +1,113 @@
+"""Batches: length-grouped sampling, dynamic padding, and a plain batched inference loop (no Lightning)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset, Sampler
+
+PAD_VALUES = {"labels": -100, "word_starts": -1}
+
+
+class Features(Dataset):
+    """Encoded examples: a list of dicts with `input_ids` and task fields."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+        self.lengths = [len(r["input_ids"]) for r in rows]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.rows[i]
+
+
+class Collator:
+    """Pad list fields to the longest row of the batch; build `attention_mask`.
+
+    `input_ids` pad with the tokenizer's pad id, `labels` with -100, `word_starts` with -1.
+    """
+
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        batch: dict[str, torch.Tensor] = {}
+        for key in rows[0]:
+            values = [r[key] for r in rows]
+            if isinstance(values[0], list):
+                pad = self.pad_id if key == "input_ids" else PAD_VALUES.get(key, 0)
+                width = max(1, max(len(v) for v in values))
+                batch[key] = torch.tensor([v + [pad] * (width - len(v)) for v in values])  # (B, T)
+            else:
+                batch[key] = torch.tensor(values)  # (B,)
+        lengths = torch.tensor([len(r["input_ids"]) for r in rows])
+        batch["attention_mask"] = (torch.arange(batch["input_ids"].shape[1]) < lengths[:, None]).long()  # (B, T)
+        return batch
+
+
+class LengthGroupedSampler(Sampler[int]):
+    """Indices in an order where each run of `batch_size` has similar lengths (less padding).
+
+    Shuffle, cut into mega-batches of `batch_size * group` examples, sort each by length, cut into
+    batches, shuffle the batches. The longest batch goes first so that out-of-memory shows at once.
+    Deterministic for a given seed and epoch; Lightning calls `set_epoch`. Under DDP Lightning wraps it
+    and hands every rank a strided share of this order, so each rank's batches stay length-grouped.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int = 0, group: int = 50) -> None:
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.group = group
+        self.epoch = 0
+        self._iterations = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch, self._iterations = epoch, 0
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self) -> Iterator[int]:
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch * 1_009 + self._iterations)
+        self._iterations += 1
+        order = torch.randperm(len(self.lengths), generator=gen).tolist()
+        mega = self.batch_size * self.group
+        batches: list[list[int]] = []
+        for s in range(0, len(order), mega):
+            chunk = sorted(order[s:s + mega], key=lambda i: -self.lengths[i])
+            batches.extend(chunk[k:k + self.batch_size] for k in range(0, len(chunk), self.batch_size))
+        longest = max(range(len(batches)), key=lambda b: self.lengths[batches[b][0]])
+        batches[0], batches[longest] = batches[longest], batches[0]
+        rest = torch.randperm(len(batches) - 1, generator=gen).add(1).tolist()
+        return iter([i for b in [batches[0]] + [batches[r] for r in rest] for i in b])
+
+
+def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Batches of indices sorted by length (for inference: least padding, order restored by the caller)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    return [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
+
+
+@torch.inference_mode()
+def infer(model: torch.nn.Module, features: Features, collate: Collator, batch_size: int,
+          device: torch.device | str = "cpu") -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+    """Yield (batch, logits) over `features` in length-sorted batches, the model in eval mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        for idx in sorted_batches(features.lengths, batch_size):
+            batch = collate([features[i] for i in idx])
+            out = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
+            yield batch, out.logits.float().cpu()
+    finally:
+        model.train(was_training)
+
+
+def num_batches(n: int, batch_size: int) -> int:
+    return math.ceil(n / batch_size)

@@ -1,0 +1,186 @@
+"""One typed run configuration: frozen dataclasses loaded from YAML plus dotted overrides.
+
+An unknown key or a value of the wrong type is a `ConfigError` that names the key, the value and the
+expected type. Every run writes its resolved config next to its outputs, so that
+`python -m pipelines.train runs/X/config.yaml` reproduces it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not fit `RunConfig`."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    path: str = field(default="", metadata={"help": "dir, file or hub:name; empty = the task's shipped sample"})
+    format: str = field(default="auto", metadata={"help": "auto|conll|seq|csv|jsonl|clinc|hub"})
+    tag_column: int = field(default=-1, metadata={"help": "CoNLL column holding the tag (-1 = last)"})
+    scheme: str = field(default="auto", metadata={"help": "tag scheme of the input: auto|iob1|iob2|bioes"})
+    text_field: str = field(default="text", metadata={"help": "CSV/JSONL column with the text"})
+    label_field: str = field(default="label", metadata={"help": "CSV/JSONL column with the class label"})
+    doc_context: bool = field(default=False, metadata={"help": "NER: add words of neighbouring sentences"})
+    max_length: int = field(default=128, metadata={"help": "sub-tokens per window incl. special tokens"})
+    dev_fraction: float = field(default=0.1, metadata={"help": "share of train held out when no dev split"})
+
+    def __post_init__(self) -> None:
+        if self.format not in {"auto", "conll", "seq", "csv", "jsonl", "clinc", "hub"}:
+            raise ConfigError(f"data.format={self.format!r}: expected auto|conll|seq|csv|jsonl|clinc|hub")
+        if self.scheme not in {"auto", "iob1", "iob2", "bioes"}:
+            raise ConfigError(f"data.scheme={self.scheme!r}: expected auto|iob1|iob2|bioes")
+        if self.max_length < 8:
+            raise ConfigError(f"data.max_length={self.max_length}: expected >= 8")
+        if not 0.0 < self.dev_fraction < 1.0:
+            raise ConfigError(f"data.dev_fraction={self.dev_fraction}: expected in (0, 1)")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    encoder: str = field(
+        default="default",
+        metadata={"help": "'default' (bundled all-MiniLM-L6-v2), 'tiny' (random, tests), HF id or local dir"},
+    )
+    dropout: float = field(default=0.1, metadata={"help": "dropout of the classification head"})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 13
+    epochs: int = 3
+    max_steps: int = field(default=-1, metadata={"help": "stop after this many optimizer steps (-1 = epochs)"})
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    lr: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    grad_clip: float = 1.0
+    accumulate_grad_batches: int = 1
+    bucketing: bool = field(default=True, metadata={"help": "length-grouped batches with dynamic padding"})
+    accelerator: str = "auto"
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    threads: int = field(default=0, metadata={"help": "torch threads (0 = torch's default)"})
+    out_dir: str = "runs"
+    val_check_interval: int | float = field(default=1.0,
+                                            metadata={"help": "int = every N batches, float = share of an epoch"})
+    limit_train_batches: int | float = field(default=1.0, metadata={"help": "int = batches, float = share"})
+    progress_bar: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size", "accumulate_grad_batches", "devices", "num_nodes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name}={getattr(self, name)}: expected >= 1")
+        if self.lr <= 0:
+            raise ConfigError(f"train.lr={self.lr}: expected > 0")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    task: str
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+
+
+def _check_type(key: str, value: Any, hint: Any) -> Any:
+    """Return `value` as type `hint` (int -> float allowed) or raise ConfigError naming `key`."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(hint):
+            try:
+                return _check_type(key, value, arg)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}={value!r}: expected {hint}")
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ConfigError(f"{key}={value!r}: expected {hint.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        section = prefix.rstrip(".") or "the top level"
+        raise ConfigError(f"unknown config key '{prefix}{unknown[0]}'; known keys in {section}: {sorted(names)}")
+    kwargs = {}
+    for name, value in values.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{prefix}{name}: expected a mapping, got {value!r}")
+            kwargs[name] = _build(hint, value, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _check_type(f"{prefix}{name}", value, hint)
+    return cls(**kwargs)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split 'section.key=value' into (['section', 'key'], value parsed as YAML scalar)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected section.key=value")
+    key, raw = text.split("=", 1)
+    value = yaml.safe_load(raw) if raw != "" else ""
+    return key.strip().split("."), value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                task: str | None = None) -> RunConfig:
+    """Load a `RunConfig` from a YAML file (optional), then apply dotted overrides.
+
+    Args:
+        path: YAML file; when None, `configs/<task>.yaml` if it exists.
+        overrides: strings like "train.lr=1e-4".
+        task: task name; overrides the YAML's `task` key.
+    """
+    raw: dict[str, Any] = {}
+    if path is None and task is not None:
+        candidate = Path(__file__).resolve().parent.parent / "configs" / f"{task}.yaml"
+        path = candidate if candidate.exists() else None
+    if path is not None:
+        try:
+            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping at top level")
+    for text in overrides or []:
+        keys, value = parse_override(text)
+        node = raw
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {text!r}: {k!r} is not a section")
+        node[keys[-1]] = value
+    if task is not None:
+        raw["task"] = task
+    if "task" not in raw:
+        raise ConfigError(f"{path or 'config'}: no task given (set 'task:' or pass --task)")
+    return _build(RunConfig, raw, "")
+
+
+def to_dict(cfg: RunConfig) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def replace(cfg: RunConfig, **sections: dict[str, Any]) -> RunConfig:
+    """Return a copy with some fields of some sections replaced, e.g. replace(cfg, train={"seed": 2})."""
+    updates = {name: dataclasses.replace(getattr(cfg, name), **vals) for name, vals in sections.items()}
+    return dataclasses.replace(cfg, **updates)

@@ -1,0 +1,72 @@
+"""Score a trained model on labelled data without Lightning: `make eval RUN=runs/X DATA=...`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset
+
+from pipelines import reports
+from pipelines.batching import Collator, infer
+from pipelines.config import DataConfig
+from pipelines.splits import load_splits, read_file
+
+
+def evaluate(predictor: Any, ds: Dataset, data: DataConfig) -> dict[str, Any]:
+    """Scores of `predictor` (a pipelines.predict.Predictor) on `ds`; gold labels the model never saw
+    are kept (they count as errors) and counted in `unseen_gold_labels`."""
+    task, model, tok = predictor.task, predictor.model, predictor.tokenizer
+    id2label = {int(k): v for k, v in model.config.id2label.items()}
+    gold_col = task.COLUMNS[-1]
+    label2id = {v: k for k, v in id2label.items()}
+    feats = task.encode(ds, tok, label2id, data)
+    device = next(model.parameters()).device
+    records = [r for batch, logits in infer(model, feats, Collator(tok.pad_token_id), predictor.batch_size, device)
+               for r in task.gather(batch, logits)]
+    gold = ds[gold_col]
+    scores = task.score(records, id2label, gold=gold)
+    flat = [t for g in gold for t in g] if gold and isinstance(gold[0], list) else list(gold)
+    unseen = Counter(t for t in flat if t not in label2id)
+    scores["unseen_gold_labels"] = dict(unseen)
+    scores["examples"] = len(ds)
+    return scores
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    from pipelines.predict import Predictor
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("run", help="run dir")
+    parser.add_argument("data", help="dir, file or hub:name")
+    parser.add_argument("--split", action="append", help="splits to score (default: validation and test)")
+    parser.add_argument("--name", default="eval", help="output files: <run>/<name>.json and .md")
+    args = parser.parse_args(argv)
+    predictor = Predictor.load(args.run)
+    data = DataConfig(path=args.data, max_length=predictor.max_length)
+    path = Path(args.data)
+    if path.is_file() or (path / "seq.in").exists():  # one file or folder: score all of it
+        read = read_file(path, data)
+        splits = read if isinstance(read, dict) else {"test": read}
+    else:
+        splits = load_splits(data, args.data)
+    names = args.split or [s for s in ("validation", "test") if s in splits] or ["train"]
+    results = {name: evaluate(predictor, splits[name], data) for name in names}
+    reports.write(Path(args.run), args.name, f"{predictor.task_name} on {args.data}", results,
+                  extra={"data": args.data})
+    for name, scores in results.items():
+        head = {k: round(100 * scores[k], 2) for k in reports.HEADLINE if k in scores}
+        print(f"{name}: {head}  (unseen gold labels: {scores['unseen_gold_labels'] or 'none'})")
+    print(f"wrote {Path(args.run) / args.name}.md")
+    return 0
+
+
+if __name__ == "__main__":
+    from pipelines.cli import run_cli
+
+    run_cli(main)

@@ -1,0 +1,228 @@
+"""Readers: plain functions from files to `datasets.Dataset`, raising `ReadError` with file and line.
+
+Columns produced (a task picks what it needs):
+- token data: `tokens` (list[str]), `tags` (list[str], IOB2), `doc_id` (int), and `label` where the
+  format has a sentence label too (ATIS/SNIPS layout);
+- sentence data: `text` (str), `label` (str).
+Every dataset also has an `id` column (int, the example's position in its file).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset
+
+from pipelines.tags import TagError, detect_scheme, split_tag, to_iob2
+
+
+class ReadError(ValueError):
+    """Malformed input: the message names the file, the line and the problem."""
+
+    def __init__(self, path: str | Path, line: int | None, problem: str) -> None:
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {problem}")
+
+
+def read_text(path: str | Path) -> str:
+    """Whole file as UTF-8 text (gzip when it ends in .gz); non-UTF-8 bytes and empty files raise."""
+    path = Path(path)
+    if not path.is_file():
+        raise ReadError(path, None, "no such file")
+    data = path.read_bytes()
+    if path.suffix == ".gz":
+        data = gzip.decompress(data)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ReadError(path, line, f"not UTF-8 (byte {data[err.start]:#04x} at offset {err.start}); "
+                                    "re-encode the file as UTF-8") from None
+    if not text.strip():
+        raise ReadError(path, None, "file is empty")
+    return text.lstrip("\ufeff")
+
+
+def _finish_tags(path: Path, sentences: list[list[str]], lines: list[list[int]], scheme: str) -> list[list[str]]:
+    """Validate every tag (raising with its line) and convert the sentences to IOB2."""
+    for tags, nums in zip(sentences, lines):
+        for tag, num in zip(tags, nums):
+            try:
+                split_tag(tag)
+            except TagError as err:
+                raise ReadError(path, num, str(err)) from None
+    if scheme == "auto":
+        scheme = detect_scheme(sentences)
+    out = []
+    for tags, nums in zip(sentences, lines):
+        try:
+            out.append(to_iob2(tags, scheme))
+        except TagError as err:
+            raise ReadError(path, nums[0], str(err)) from None
+    return out
+
+
+def read_conll(path: str | Path, tag_column: int = -1, scheme: str = "auto") -> Dataset:
+    """CoNLL column file: one token per line, blank line between sentences, `-DOCSTART-` between documents.
+
+    Args:
+        path: the file.
+        tag_column: which whitespace-separated column holds the tag (-1 = last; the word is column 0).
+        scheme: 'auto', 'iob1', 'iob2' or 'bioes'; tags are returned as IOB2.
+    """
+    path = Path(path)
+    tokens: list[list[str]] = []
+    tags: list[list[str]] = []
+    lines: list[list[int]] = []
+    docs: list[int] = []
+    doc, cur_tok, cur_tag, cur_line = 0, [], [], []
+    seen_docstart = False
+
+    def flush() -> None:
+        if cur_tok:
+            tokens.append(list(cur_tok)), tags.append(list(cur_tag)), lines.append(list(cur_line))
+            docs.append(doc)
+            cur_tok.clear(), cur_tag.clear(), cur_line.clear()
+
+    for num, line in enumerate(read_text(path).splitlines(), start=1):
+        cols = line.split()
+        if not cols:
+            flush()
+            continue
+        if cols[0] == "-DOCSTART-":
+            flush()
+            doc += 1 if seen_docstart or tokens else 0
+            seen_docstart = True
+            continue
+        if len(cols) < 2:
+            raise ReadError(path, num, f"expected at least 2 columns (word ... tag), got {len(cols)}: {line!r}")
+        if not -len(cols) <= tag_column < len(cols) or tag_column == 0:
+            raise ReadError(path, num, f"tag column {tag_column} does not exist in a line of {len(cols)} columns")
+        cur_tok.append(cols[0]), cur_tag.append(cols[tag_column]), cur_line.append(num)
+    flush()
+    if not tokens:
+        raise ReadError(path, None, "no sentences found")
+    tags = _finish_tags(path, tags, lines, scheme)
+    return Dataset.from_dict({"id": list(range(len(tokens))), "tokens": tokens, "tags": tags, "doc_id": docs})
+
+
+def read_seq_dir(path: str | Path, scheme: str = "auto") -> Dataset:
+    """ATIS/SNIPS layout: a folder with `seq.in` (words), `seq.out` (tags) and optionally `label` (intent)."""
+    path = Path(path)
+    words = read_text(path / "seq.in").splitlines()
+    tag_lines = read_text(path / "seq.out").splitlines()
+    if len(words) != len(tag_lines):
+        raise ReadError(path / "seq.out", None, f"{len(tag_lines)} lines but seq.in has {len(words)}")
+    labels = read_text(path / "label").splitlines() if (path / "label").exists() else None
+    if labels is not None and len(labels) != len(words):
+        raise ReadError(path / "label", None, f"{len(labels)} lines but seq.in has {len(words)}")
+    tokens, tags, nums = [], [], []
+    for num, (w, t) in enumerate(zip(words, tag_lines), start=1):
+        w, t = w.split(), t.split()
+        if len(w) != len(t):
+            raise ReadError(path / "seq.out", num, f"{len(t)} tags for {len(w)} words in seq.in line {num}")
+        if not w:
+            raise ReadError(path / "seq.in", num, "empty line")
+        tokens.append(w), tags.append(t), nums.append([num] * len(t))
+    tags = _finish_tags(path / "seq.out", tags, nums, scheme)
+    cols: dict[str, list[Any]] = {"id": list(range(len(tokens))), "tokens": tokens, "tags": tags,
+                                  "text": [" ".join(w) for w in tokens], "doc_id": list(range(len(tokens)))}
+    if labels is not None:
+        cols["label"] = [label.strip() for label in labels]
+    return Dataset.from_dict(cols)
+
+
+def _rows_to_dataset(path: Path, rows: list[tuple[int, dict[str, Any]]], text_field: str, label_field: str,
+                     scheme: str) -> Dataset:
+    """Normalise records: text/label fields renamed, `tokens`/`tags` split when given as strings."""
+    if not rows:
+        raise ReadError(path, None, "no records found")
+    cols: dict[str, list[Any]] = {"id": []}
+    tag_lines: list[list[int]] = []
+    for num, row in rows:
+        rec = dict(row)
+        if text_field in rec and text_field != "text":
+            rec["text"] = rec.pop(text_field)
+        if label_field in rec and label_field != "label":
+            rec["label"] = rec.pop(label_field)
+        for key in ("tokens", "tags"):
+            if isinstance(rec.get(key), str):
+                rec[key] = rec[key].split()
+        if "tokens" in rec and "tags" in rec:
+            if len(rec["tokens"]) != len(rec["tags"]):
+                raise ReadError(path, num, f"{len(rec['tags'])} tags for {len(rec['tokens'])} tokens")
+            tag_lines.append([num] * len(rec["tags"]))
+        if "text" not in rec and "tokens" in rec:
+            rec["text"] = " ".join(rec["tokens"])
+        if "label" in rec and rec["label"] is not None:
+            rec["label"] = str(rec["label"])
+        if cols["id"] and set(rec) != set(cols) - {"id"}:
+            differ = sorted((set(cols) - {"id"}) ^ set(rec))
+            raise ReadError(path, num, f"fields differ from the first record's: {differ}")
+        cols["id"].append(len(cols["id"]))
+        for key, value in rec.items():
+            cols.setdefault(key, []).append(value)
+    if "tags" in cols:
+        cols["tags"] = _finish_tags(path, cols["tags"], tag_lines, scheme)
+        cols.setdefault("doc_id", list(cols["id"]))
+    return Dataset.from_dict(cols)
+
+
+def read_jsonl(path: str | Path, text_field: str = "text", label_field: str = "label",
+               scheme: str = "auto") -> Dataset:
+    """JSON Lines: one object per line, e.g. {"text": ..., "label": ...} or {"tokens": [...], "tags": [...]}."""
+    path = Path(path)
+    rows = []
+    for num, line in enumerate(read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ReadError(path, num, f"not valid JSON: {err.msg}") from None
+        if not isinstance(rec, dict):
+            raise ReadError(path, num, f"expected a JSON object, got {type(rec).__name__}")
+        rows.append((num, rec))
+    return _rows_to_dataset(path, rows, text_field, label_field, scheme)
+
+
+def read_csv(path: str | Path, text_field: str = "text", label_field: str = "label",
+             scheme: str = "auto") -> Dataset:
+    """CSV with a header row; `tokens`/`tags` columns hold space-separated words and tags."""
+    path = Path(path)
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+    rows = []
+    for rec in reader:
+        num = reader.line_num
+        if None in rec or None in rec.values():
+            raise ReadError(path, num, f"expected {len(reader.fieldnames or [])} fields as in the header")
+        rows.append((num, rec))
+    return _rows_to_dataset(path, rows, text_field, label_field, scheme)
+
+
+def read_clinc(path: str | Path) -> dict[str, Dataset]:
+    """CLINC150 JSON: keys train/val/test/oos_train/oos_val/oos_test, each a list of [text, label]."""
+    path = Path(path)
+    try:
+        obj = json.loads(read_text(path))
+    except json.JSONDecodeError as err:
+        raise ReadError(path, err.lineno, f"not valid JSON: {err.msg}") from None
+    names = {"train": "train", "val": "validation", "test": "test",
+             "oos_train": "oos_train", "oos_val": "oos_validation", "oos_test": "oos_test"}
+    if not isinstance(obj, dict) or "train" not in obj:
+        raise ReadError(path, None, f"expected a JSON object with keys {sorted(names)}")
+    out = {}
+    for key, split in names.items():
+        pairs = obj.get(key) or []
+        bad = next((i for i, p in enumerate(pairs) if not (isinstance(p, list) and len(p) == 2)), None)
+        if bad is not None:
+            raise ReadError(path, None, f"{key}[{bad}]: expected [text, label], got {pairs[bad]!r}")
+        if pairs:
+            out[split] = Dataset.from_dict({"id": list(range(len(pairs))), "text": [p[0] for p in pairs],
+                                            "label": [p[1] for p in pairs]})
+    return out

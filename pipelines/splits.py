@@ -1,0 +1,115 @@
+"""Find and read the splits of a data spec: a directory, a file, or `hub:<name>`.
+
+Returns a dict with `train`, `validation` and, where present, `test` (plus any extra splits a format
+carries, e.g. CLINC150's `oos_*`). A spec without a validation split gets one carved from train
+(`data.dev_fraction`, seeded), and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from datasets import Dataset
+
+from pipelines import readers
+from pipelines.config import DataConfig
+from pipelines.readers import ReadError
+
+log = logging.getLogger(__name__)
+
+SPLIT_NAMES = {"train": "train", "dev": "validation", "valid": "validation", "validation": "validation",
+               "val": "validation", "test": "test"}
+CONLL_EXT = {".txt", ".conll", ".bio", ".iob", ".tsv", ".iob2", ".bioes"}
+
+
+def _format_of(path: Path, cfg: DataConfig) -> str:
+    if cfg.format != "auto":
+        return cfg.format
+    if path.is_dir():
+        return "seq"
+    suffixes = [s for s in path.suffixes if s != ".gz"]
+    ext = suffixes[-1] if suffixes else ""
+    if ext == ".csv":
+        return "csv"
+    if ext == ".jsonl":
+        return "jsonl"
+    if ext == ".json":
+        head = readers.read_text(path)[:2048].lstrip()
+        return "clinc" if head.startswith("{") and '"train"' in head else "jsonl"
+    if ext in CONLL_EXT or not ext:
+        return "conll"
+    raise ReadError(path, None, f"cannot tell the format from the extension {ext!r}; set data.format")
+
+
+def read_file(path: str | Path, cfg: DataConfig) -> Dataset | dict[str, Dataset]:
+    """Read one file or ATIS-style folder with the reader its format calls for."""
+    path = Path(path)
+    fmt = _format_of(path, cfg)
+    if fmt == "conll":
+        return readers.read_conll(path, cfg.tag_column, cfg.scheme)
+    if fmt == "seq":
+        return readers.read_seq_dir(path, cfg.scheme)
+    if fmt == "csv":
+        return readers.read_csv(path, cfg.text_field, cfg.label_field, cfg.scheme)
+    if fmt == "jsonl":
+        return readers.read_jsonl(path, cfg.text_field, cfg.label_field, cfg.scheme)
+    if fmt == "clinc":
+        return readers.read_clinc(path)
+    raise ReadError(path, None, f"format {fmt!r} is not a file format")
+
+
+def _split_files(folder: Path) -> dict[str, Path]:
+    """Map split names to files or seq-layout subfolders inside `folder`."""
+    found: dict[str, Path] = {}
+    for child in sorted(folder.iterdir()):
+        stem = child.name.split(".")[0].lower()
+        split = SPLIT_NAMES.get(stem)
+        if split is None or (child.is_dir() and not (child / "seq.in").exists()):
+            continue
+        if split in found:
+            raise ReadError(folder, None, f"two files for split {split!r}: {found[split].name}, {child.name}")
+        found[split] = child
+    return found
+
+
+def _load_hub(name: str) -> dict[str, Dataset]:
+    """Thin pass-through to `datasets.load_dataset` for users who can reach a hub."""
+    import datasets
+
+    try:
+        dsd = datasets.load_dataset(name)
+    except Exception as err:  # the hub raises many types; the message is what helps
+        raise ReadError(f"hub:{name}", None, f"datasets.load_dataset failed ({type(err).__name__}: {err}). "
+                        "Runs are offline by default: set HF_HUB_OFFLINE=0 and HF_DATASETS_OFFLINE=0 "
+                        "to download") from None
+    return {SPLIT_NAMES.get(k, k): v for k, v in dsd.items()}
+
+
+def load_splits(cfg: DataConfig, default_path: str | Path, seed: int = 0) -> dict[str, Dataset]:
+    """Read every split of `cfg.path` (or `default_path` when it is empty)."""
+    spec = cfg.path or str(default_path)
+    if spec.startswith("hub:") or cfg.format == "hub":
+        splits = _load_hub(spec.removeprefix("hub:"))
+    else:
+        path = Path(spec)
+        if not path.exists():
+            raise ReadError(path, None, "no such file or directory")
+        if path.is_dir() and not (path / "seq.in").exists():
+            files = _split_files(path)
+            if "train" not in files:
+                raise ReadError(path, None, "no train split: expected a file or folder named train.* "
+                                            "(with dev.* / valid.* and test.* beside it)")
+            splits = {name: read_file(p, cfg) for name, p in files.items()}
+        else:
+            data = read_file(path, cfg)
+            splits = data if isinstance(data, dict) else {"train": data}
+    for name, ds in splits.items():
+        if len(ds) == 0:
+            raise ReadError(spec, None, f"split {name!r} is empty")
+    if "validation" not in splits:
+        parts = splits["train"].train_test_split(test_size=cfg.dev_fraction, seed=seed)
+        splits["train"], splits["validation"] = parts["train"], parts["test"]
+        log.warning("%s has no dev split: held out %d of %d train examples (data.dev_fraction=%s)",
+                    spec, len(parts["test"]), len(parts["train"]) + len(parts["test"]), cfg.dev_fraction)
+    return splits

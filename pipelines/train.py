@@ -1,0 +1,144 @@
+"""Train a task end to end: `python -m pipelines.train --task ner [--data D] [--resume RUN] [key=value ...]`.
+
+A run directory holds `config.yaml` (resolved; `python -m pipelines.train runs/X/config.yaml` reproduces
+it), `checkpoints/` (best and last, Lightning), `logs/` (CSV), `model/` (Hugging Face layout, safetensors,
+tokenizer, pipeline.json), `metrics.json`, `report.md` and, for classification, confusion-matrix PNGs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipelines.config import RunConfig, load_config, to_dict
+
+RUN_DIR_ENV = "PIPELINES_RUN_DIR"  # carries the run dir to the processes that DDP launches
+
+
+def _new_run_dir(cfg: RunConfig) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = Path(cfg.train.out_dir) / f"{cfg.task}-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = Path(cfg.train.out_dir) / f"{cfg.task}-{stamp}-{n}"
+    return path
+
+
+def latest_checkpoint(run_dir: Path) -> Path:
+    ckpts = sorted((run_dir / "checkpoints").glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not ckpts:
+        raise FileNotFoundError(f"{run_dir}/checkpoints: no checkpoint to resume from")
+    return ckpts[-1]
+
+
+def run(cfg: RunConfig, run_dir: Path, resume: bool = False) -> dict[str, Any]:
+    """Fit, export the best model, score it on validation and test; returns the scores per split."""
+    import lightning.pytorch as pl
+    import torch
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    import tasks
+    from pipelines import encoders, reports
+    from pipelines.data import TaskDataModule
+    from pipelines.evaluate import evaluate
+    from pipelines.io import atomic_write_text
+    from pipelines.module import TaskModule
+    from pipelines.predict import Predictor, export
+
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    task = tasks.get(cfg.task)
+    tokenizer = encoders.load_tokenizer(cfg.model.encoder)
+    dm = TaskDataModule(cfg.task, cfg.data, tokenizer, batch_size=cfg.train.batch_size,
+                        eval_batch_size=cfg.train.eval_batch_size, bucketing=cfg.train.bucketing, seed=cfg.train.seed)
+    dm.setup("fit")
+    module = TaskModule(cfg.task, cfg.model.encoder, dm.labels, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
+                        warmup_ratio=cfg.train.warmup_ratio, dropout=cfg.model.dropout, tokenizer=tokenizer)
+    best = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=task.MONITOR, mode="max",
+                           save_top_k=1, save_last=True, enable_version_counter=False)
+    t = cfg.train
+    trainer = pl.Trainer(max_epochs=t.epochs, max_steps=t.max_steps, accelerator=t.accelerator, devices=t.devices,
+                         num_nodes=t.num_nodes, strategy=t.strategy, precision=t.precision,
+                         accumulate_grad_batches=t.accumulate_grad_batches, gradient_clip_val=t.grad_clip,
+                         val_check_interval=t.val_check_interval, limit_train_batches=t.limit_train_batches,
+                         callbacks=[best], logger=CSVLogger(run_dir, name="logs"), default_root_dir=run_dir,
+                         enable_progress_bar=t.progress_bar, log_every_n_steps=10, num_sanity_val_steps=0,
+                         enable_model_summary=False)
+    if trainer.is_global_zero:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=dm, ckpt_path=str(latest_checkpoint(run_dir)) if resume else None)
+    train_seconds = time.perf_counter() - start
+    if not trainer.is_global_zero:
+        return {}
+    ckpt = best.best_model_path or best.last_model_path
+    if ckpt:
+        module.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"])
+    export(module.model.cpu(), tokenizer, run_dir / "model", cfg.task, cfg.data.max_length)
+    predictor = Predictor.load(run_dir)
+    results = {name: evaluate(predictor, dm.splits[name], cfg.data) for name in ("validation", "test")
+               if name in dm.splits}
+    reports.write(run_dir, "metrics", f"{cfg.task}: {cfg.model.encoder}", results,
+                  extra={"task": cfg.task, "encoder": cfg.model.encoder, "seed": cfg.train.seed,
+                         "train_seconds": round(train_seconds, 1), "epochs_run": trainer.current_epoch,
+                         "global_step": trainer.global_step, "best_checkpoint": ckpt},
+                  notes=["Entity scores: seqeval mode='strict', scheme=IOB2." if cfg.task == "ner" else ""])
+    os.replace(run_dir / "metrics.md", run_dir / "report.md")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline by default; set to 0 to use a hub
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.getLogger("pipelines").addHandler(handler)
+    logging.getLogger("pipelines").setLevel(logging.INFO)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("config", nargs="?", help="YAML config (default: configs/<task>.yaml)")
+    parser.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.lr=1e-4")
+    parser.add_argument("--task", help="task name (a file in tasks/)")
+    parser.add_argument("--data", help="dir, file or hub:name (= data.path)")
+    parser.add_argument("--resume", help="run dir of an interrupted run to continue")
+    args = parser.parse_args(argv)
+    if args.config and "=" in args.config:
+        args.overrides.insert(0, args.config)
+        args.config = None
+    overrides = args.overrides + ([f"data.path={args.data}"] if args.data else [])
+    if args.resume:
+        run_dir = Path(args.resume)
+        if not (run_dir / "config.yaml").exists():
+            parser.error(f"--resume {run_dir}: no config.yaml there; is it a run dir?")
+        cfg = load_config(run_dir / "config.yaml", overrides)
+    else:
+        if not args.config and not args.task:
+            parser.error("give a config file or --task")
+        cfg = load_config(args.config, overrides, task=args.task)
+        launched = os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
+        run_dir = Path(os.environ[RUN_DIR_ENV]) if launched and RUN_DIR_ENV in os.environ else _new_run_dir(cfg)
+    results = run(cfg, run_dir, resume=bool(args.resume))
+    if results:
+        for split, scores in results.items():
+            head = {k: round(100 * scores[k], 2) for k in ("f1", "precision", "recall", "accuracy", "macro_f1")
+                    if k in scores}
+            print(f"{split}: {head}")
+        print(f"run dir: {run_dir}\n  model:  {run_dir / 'model'}\n  report: {run_dir / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    from pipelines.cli import run_cli
+
+    run_cli(main)

@@ -1,0 +1,92 @@
+"""Writes the small sample data shipped with the repo (invented sentences; no public corpus text).
+
+    python samples/make_samples.py   # rewrites samples/ner/*.conll and samples/intent/*.jsonl
+"""
+
+import json
+import random
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PER = ["Anna Keller", "Tomas Brandt", "Mira Osei", "Jonas Weber", "Lena Fischer", "Ravi Menon", "Sofia Lind",
+       "Karl Novak", "Ines Duarte", "Omar Haddad", "Yuki Tanaka", "Paul Meyer"]
+ORG = ["Nordbank", "Helios Motors", "the Tallinn Port Authority", "Vireo Labs", "Atlas Foods", "Quanta Air",
+       "the Harbour Council", "Greenfield United", "Orbis Media", "Kestrel Energy"]
+LOC = ["Lisbon", "Oslo", "Nairobi", "Porto", "Tallinn", "Quebec", "Kyoto", "Valencia", "Gdansk", "Cork"]
+MISC = ["Danish", "Portuguese", "Olympic", "Nordic", "Kenyan", "Japanese", "Euro Cup", "Baltic"]
+NER_TEMPLATES = [
+    "{PER} said on Monday that {ORG} would open an office in {LOC} .",
+    "{ORG} shares rose 3 percent in {LOC} after the {MISC} results .",
+    "{PER} , who joined {ORG} in 2019 , will lead the {LOC} team .",
+    "The {MISC} delegation met {PER} in {LOC} on Tuesday .",
+    "{LOC} police said {PER} was not injured .",
+    "{ORG} beat {ORG} 2-1 in {LOC} .",
+    "Officials in {LOC} welcomed the {MISC} proposal .",
+    "{PER} told reporters the deal with {ORG} was finished .",
+    "Prices in {LOC} fell for a third month , {ORG} said .",
+    "The weather was mild and trading was quiet .",
+]
+INTENTS = {
+    "book_table": ["book a table for {n} at {place}", "reserve a table at {place} tonight",
+                   "can i get a table for {n} people", "i need a dinner reservation for {n}"],
+    "weather": ["what's the weather in {city}", "will it rain in {city} tomorrow", "is it cold outside today",
+                "weather forecast for {city} this weekend"],
+    "play_music": ["play some {genre}", "put on {genre} music", "i want to hear {genre}", "start my {genre} playlist"],
+    "set_alarm": ["set an alarm for {t}", "wake me up at {t}", "alarm at {t} please", "remind me at {t} to leave"],
+    "flight_status": ["is flight {f} on time", "status of flight {f}", "when does flight {f} land",
+                      "has flight {f} been delayed"],
+    "greeting": ["hello there", "hi how are you", "good morning", "hey assistant"],
+}
+FILL = {"n": ["2", "four", "6", "two"], "place": ["roma", "the blue door", "sakura", "chez marie"],
+        "city": ["lisbon", "oslo", "kyoto", "cork"], "genre": ["jazz", "rock", "classical", "hip hop"],
+        "t": ["7 am", "6:30", "noon", "9 pm"], "f": ["ba 117", "lh 402", "tp 9", "ua 88"]}
+
+
+def entity_tags(kind: str, words: list[str]) -> list[str]:
+    return [f"{'B' if i == 0 else 'I'}-{kind}" for i in range(len(words))]
+
+
+def ner_sentence(rng: random.Random) -> list[tuple[str, str]]:
+    out = []
+    for piece in rng.choice(NER_TEMPLATES).split():
+        kind = piece.strip("{}") if piece.startswith("{") else None
+        if kind:
+            words = rng.choice({"PER": PER, "ORG": ORG, "LOC": LOC, "MISC": MISC}[kind]).split()
+            if words[0] == "the":
+                out.append(("the", "O"))
+                words = words[1:]
+            out.extend(zip(words, entity_tags(kind, words)))
+        else:
+            out.append((piece, "O"))
+    return out
+
+
+def write_ner(path: Path, n_docs: int, rng: random.Random) -> None:
+    lines = []
+    for _ in range(n_docs):
+        lines += ["-DOCSTART- -X- O", ""]
+        for _ in range(rng.randint(3, 6)):
+            lines += [f"{w} _ {t}" for w, t in ner_sentence(rng)] + [""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def write_intent(path: Path, per_intent: int, rng: random.Random) -> None:
+    rows = []
+    for label, templates in INTENTS.items():
+        for _ in range(per_intent):
+            text = rng.choice(templates)
+            for key, values in FILL.items():
+                text = text.replace("{" + key + "}", rng.choice(values))
+            rows.append({"text": text, "label": label})
+    rng.shuffle(rows)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    rng = random.Random(2026)
+    (HERE / "ner").mkdir(exist_ok=True)
+    (HERE / "intent").mkdir(exist_ok=True)
+    for split, docs in (("train", 120), ("dev", 12), ("test", 12)):
+        write_ner(HERE / "ner" / f"{split}.conll", docs, rng)
+    for split, n in (("train", 60), ("dev", 10), ("test", 10)):
+        write_intent(HERE / "intent" / f"{split}.jsonl", n, rng)

@@ -1,0 +1,94 @@
+"""Intent classification: one label per utterance, scored by accuracy and macro-F1.
+
+Data: `text` and `label`. Utterances longer than data.max_length sub-tokens are truncated (intents are
+short; the number truncated is logged by the data module).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset
+from transformers import AutoModelForSequenceClassification
+
+from pipelines import encoders, metrics
+from pipelines.batching import Collator, Features, infer
+from pipelines.config import DataConfig
+
+MONITOR = "val/accuracy"
+SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "intent"
+MODEL_CLASS = AutoModelForSequenceClassification
+COLUMNS = ("text", "label")
+TOP_K = 3
+
+
+def label_list(splits: dict[str, Dataset]) -> list[str]:
+    """Sorted labels of the train split (a classifier can only learn what train shows)."""
+    return sorted(set(splits["train"]["label"]))
+
+
+def build_model(encoder: str, labels: Sequence[str], tokenizer, dropout: float = 0.1) -> torch.nn.Module:
+    return encoders.load_model(encoder, MODEL_CLASS, tokenizer, num_labels=len(labels),
+                               id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)},
+                               classifier_dropout=dropout)
+
+
+def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) -> Features:
+    """One feature per utterance: input_ids, example_id and labels (-100 for a label the model lacks)."""
+    enc = tokenizer(list(ds["text"]), truncation=True, max_length=cfg.max_length)["input_ids"]
+    labels = ds["label"] if "label" in ds.column_names else None
+    rows = []
+    for i, ids in enumerate(enc):
+        row: dict[str, Any] = {"input_ids": ids, "example_id": i}
+        if labels is not None:
+            row["labels"] = label2id.get(labels[i], -100)
+        rows.append(row)
+    return Features(rows)
+
+
+def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor) -> list[dict[str, Any]]:
+    probs = logits.float().softmax(-1)  # (B, L)
+    out = []
+    for b in range(logits.shape[0]):
+        rec = {"example_id": int(batch["example_id"][b]), "probs": probs[b].tolist()}
+        if "labels" in batch:
+            rec["gold"] = int(batch["labels"][b])
+        out.append(rec)
+    return out
+
+
+def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
+          gold: Sequence[str] | None = None) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class scores, confusion matrix; `gold` (label strings) replaces the ids."""
+    recs = sorted({r["example_id"]: r for r in records}.values(), key=lambda r: r["example_id"])
+    pred = [id2label[int(np.argmax(r["probs"]))] for r in recs]
+    if gold is None:
+        golds = [id2label.get(r["gold"], "<unseen>") for r in recs]
+    else:
+        golds = [gold[r["example_id"]] for r in recs]
+    result = metrics.classification_scores(golds, pred, [id2label[i] for i in sorted(id2label)])
+    correct = np.array([g == p for g, p in zip(golds, pred)], dtype=np.float64)
+    result["accuracy_ci95"] = metrics.bootstrap_ci(lambda v: float(v.mean()), correct)
+    return result
+
+
+def predict(model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64,
+            max_length: int = 128) -> list[dict[str, Any]]:
+    """Per text: {"label", "probability", "top_k": [{"label", "probability"}, ...]}."""
+    id2label = model.config.id2label
+    feats = encode(Dataset.from_dict({"text": list(texts)}), tokenizer, {}, DataConfig(max_length=max_length))
+    device = next(model.parameters()).device
+    probs: dict[int, list[float]] = {}
+    for batch, logits in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size, device):
+        for r in gather(batch, logits):
+            probs[r["example_id"]] = r["probs"]
+    out = []
+    for i in range(len(texts)):
+        top = np.argsort(probs[i])[::-1][:TOP_K]
+        ranked = [{"label": id2label[int(k)], "probability": round(float(probs[i][k]), 4)} for k in top]
+        out.append({"label": ranked[0]["label"], "probability": ranked[0]["probability"], "top_k": ranked})
+    return out

@@ -1,0 +1,151 @@
+"""Named-entity recognition: a token classifier over first sub-tokens, scored with seqeval strict IOB2.
+
+Data: `tokens` and `tags` (IOB2) per sentence, `doc_id` for document context. Long sentences are split
+into windows (pipelines.align), so every gold entity is scored.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import Dataset
+from transformers import AutoModelForTokenClassification
+
+from pipelines import encoders, metrics
+from pipelines.align import PieceCache, build_windows, split_words
+from pipelines.batching import Collator, Features, infer
+from pipelines.config import DataConfig
+from pipelines.tags import spans
+
+MONITOR = "val/f1"
+SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "ner"
+MODEL_CLASS = AutoModelForTokenClassification
+COLUMNS = ("tokens", "tags")
+
+
+def label_list(splits: dict[str, Dataset]) -> list[str]:
+    """'O' first, then B-/I- of each type, types sorted; taken from every split so dev/test types are known."""
+    kinds = sorted({t[2:] for name in ("train", "validation", "test") if name in splits
+                    for tags in splits[name]["tags"] for t in tags if t != "O"})
+    return ["O"] + [f"{p}-{k}" for k in kinds for p in ("B", "I")]
+
+
+def build_model(encoder: str, labels: Sequence[str], tokenizer, dropout: float = 0.1) -> torch.nn.Module:
+    return encoders.load_model(encoder, MODEL_CLASS, tokenizer, num_labels=len(labels),
+                               id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)},
+                               classifier_dropout=dropout)
+
+
+def _context(ds: Dataset, budget: int) -> tuple[list[list[str]], list[list[str]]]:
+    """Words of the preceding / following sentences of the same document, at most `budget` each side."""
+    docs, tokens = ds["doc_id"], ds["tokens"]
+    left: list[list[str]] = []
+    right: list[list[str]] = [[] for _ in tokens]
+    for i in range(len(tokens)):
+        words: list[str] = []
+        j = i - 1
+        while j >= 0 and docs[j] == docs[i] and len(words) < budget:
+            words = tokens[j] + words
+            j -= 1
+        left.append(words[-budget:])
+    for i in range(len(tokens) - 1, -1, -1):
+        words, j = [], i + 1
+        while j < len(tokens) and docs[j] == docs[i] and len(words) < budget:
+            words = words + tokens[j]
+            j += 1
+        right[i] = words[:budget]
+    return left, right
+
+
+def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) -> Features:
+    """One feature per window: input_ids, labels (-100 off first sub-tokens and on unseen tags),
+    word_starts, example_id and core_start (index of the window's first core word in its sentence)."""
+    cache = PieceCache(tokenizer)
+    tokens, tags = ds["tokens"], ds["tags"] if "tags" in ds.column_names else None
+    if cfg.doc_context and "doc_id" in ds.column_names:
+        left, right = _context(ds, cfg.max_length)
+    else:
+        left = right = [[] for _ in tokens]
+    rows = []
+    for i, words in enumerate(tokens):
+        stream = left[i] + list(words) + right[i]
+        lo = len(left[i])
+        for ids, starts, win in build_windows(cache(stream), lo, lo + len(words), cfg.max_length,
+                                              tokenizer.cls_token_id, tokenizer.sep_token_id):
+            row: dict[str, Any] = {"input_ids": ids, "word_starts": starts, "example_id": i,
+                                   "core_start": win.start - lo}
+            if tags is not None:
+                labels = [-100] * len(ids)
+                for pos, tag in zip(starts, tags[i][win.start - lo: win.end - lo]):
+                    labels[pos] = label2id.get(tag, -100)
+                row["labels"] = labels
+            rows.append(row)
+    return Features(rows)
+
+
+def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor) -> list[dict[str, Any]]:
+    """Per window: predicted label ids and their probabilities at the core words' first sub-tokens."""
+    probs = logits.float().softmax(-1)  # (B, T, L)
+    out = []
+    for b in range(logits.shape[0]):
+        starts = batch["word_starts"][b]
+        starts = starts[starts >= 0]  # (W,)
+        p, ids = probs[b, starts].max(-1)  # (W,), (W,)
+        rec = {"example_id": int(batch["example_id"][b]), "core_start": int(batch["core_start"][b]),
+               "pred": ids.tolist(), "prob": p.tolist()}
+        if "labels" in batch:
+            rec["gold"] = batch["labels"][b, starts].tolist()
+        out.append(rec)
+    return out
+
+
+def stitch(records: Sequence[dict[str, Any]], key: str) -> dict[int, list[Any]]:
+    """Join the windows of each example in word order: {example_id: values for every word}."""
+    parts: dict[int, list[tuple[int, list[Any]]]] = defaultdict(list)
+    seen = set()
+    for r in records:
+        if (r["example_id"], r["core_start"]) not in seen:  # DDP samplers may repeat a window
+            seen.add((r["example_id"], r["core_start"]))
+            parts[r["example_id"]].append((r["core_start"], r[key]))
+    return {i: [v for _, vals in sorted(p) for v in vals] for i, p in parts.items()}
+
+
+def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
+          gold: Sequence[Sequence[str]] | None = None) -> dict[str, Any]:
+    """seqeval strict IOB2 scores. `gold` (tag strings per example) replaces the ids in the records,
+    so that tags the model never saw still count as missed entities."""
+    preds = stitch(records, "pred")
+    ids = sorted(preds)
+    pred_tags = [[id2label[k] for k in preds[i]] for i in ids]
+    if gold is None:
+        golds = stitch(records, "gold")
+        gold_tags = [[id2label.get(k, "O") for k in golds[i]] for i in ids]
+    else:
+        gold_tags = [list(gold[i]) for i in ids]
+    result = metrics.entity_scores(gold_tags, pred_tags)
+    counts = metrics.entity_counts(gold_tags, pred_tags)
+    result["f1_ci95"] = metrics.bootstrap_ci(metrics.f1_from_counts, counts)
+    return result
+
+
+def predict(model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64,
+            max_length: int = 128) -> list[dict[str, Any]]:
+    """Entities per text: [{"type", "text", "start", "end", "score"}] with character offsets."""
+    id2label = model.config.id2label
+    words = [split_words(t) for t in texts]
+    ds = Dataset.from_dict({"tokens": [[w for w, _, _ in ws] for ws in words]})
+    feats = encode(ds, tokenizer, {}, DataConfig(max_length=max_length))
+    records = [r for batch, logits in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
+                                            next(model.parameters()).device) for r in gather(batch, logits)]
+    tags, probs = stitch(records, "pred"), stitch(records, "prob")
+    out = []
+    for i, (text, ws) in enumerate(zip(texts, words)):
+        labels = [id2label[k] for k in tags.get(i, [])]
+        ents = [{"type": kind, "text": text[ws[s][1]:ws[e - 1][2]], "start": ws[s][1], "end": ws[e - 1][2],
+                 "score": round(sum(probs[i][s:e]) / (e - s), 4)} for kind, s, e in spans(labels)]
+        out.append({"entities": ents})
+    return out

@@ -1,0 +1,67 @@
+"""The entry points as a user runs them: DDP training with 2 CPU processes, eval, predict."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+def _run(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=ENV, input=stdin, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp")
+    proc = _run("pipelines.train", "--task", "intent", "model.encoder=tiny", "train.strategy=ddp",
+                "train.devices=2", "train.accelerator=cpu", "train.epochs=1", "train.limit_train_batches=4",
+                "train.batch_size=8", "train.accumulate_grad_batches=2", "train.progress_bar=false",
+                f"train.out_dir={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [run_dir] = [p for p in out.iterdir() if p.is_dir()]
+    return run_dir, proc
+
+
+def test_ddp_two_processes_train_and_export(ddp_run):
+    run_dir, proc = ddp_run
+    assert "distributed_backend=gloo" in proc.stderr + proc.stdout
+    assert "All distributed processes registered. Starting with 2 processes" in proc.stderr + proc.stdout
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["global_step"] == 2  # 4 batches per process, accumulated by 2 -> 2 optimizer steps
+    assert (run_dir / "model" / "model.safetensors").exists()
+
+
+def test_predict_cli_jsonl_and_empty_lines(ddp_run):
+    run_dir, _ = ddp_run
+    proc = _run("pipelines.predict", str(run_dir), stdin="book a table\n\nweather in oslo\n")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [json.loads(x) for x in proc.stdout.splitlines()]
+    assert [x["line"] for x in lines] == [1, 2, 3] and lines[1] == {"line": 2, "error": "empty line"}
+    assert {"label", "probability", "top_k"} <= set(lines[0]) and "skipped 1 empty line" in proc.stderr
+
+
+def test_eval_counts_labels_the_model_never_saw(ddp_run, tmp_path):
+    run_dir, _ = ddp_run
+    data = tmp_path / "new.jsonl"
+    data.write_text('{"text": "book a table", "label": "book_table"}\n{"text": "sing", "label": "karaoke"}\n')
+    proc = _run("pipelines.evaluate", str(run_dir), str(data), "--name", "eval_new")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    scores = json.loads((run_dir / "eval_new.json").read_text())["test"]
+    assert scores["unseen_gold_labels"] == {"karaoke": 1} and scores["examples"] == 2
+    assert scores["accuracy"] <= 0.5
+
+
+def test_bad_data_is_one_clear_line(tmp_path):
+    bad = tmp_path / "train.conll"
+    bad.write_text("EU B-ORG\nrejects\n")
+    proc = _run("pipelines.train", "--task", "ner", "--data", str(bad), "model.encoder=tiny")
+    assert proc.returncode != 0
+    assert f"{bad}:2: expected at least 2 columns" in proc.stderr
+    assert "Traceback" not in proc.stderr

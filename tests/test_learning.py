@@ -1,0 +1,52 @@
+"""It can learn (overfit 8 examples), it resumes, and our module + data module work in a user's Trainer."""
+
+import json
+
+import lightning.pytorch as pl
+import pytest
+from datasets import Dataset
+
+from pipelines.config import DataConfig, load_config
+from pipelines.data import TaskDataModule
+from pipelines.encoders import tiny_tokenizer
+from pipelines.module import TaskModule
+from pipelines.train import run
+
+NER8 = {"tokens": [["anna", "met", "tom", "in", "oslo"], ["the", "city", "of", "paris"],
+                   ["john", "smith", "said", "no"], ["london", "is", "big"], ["we", "saw", "york"],
+                   ["she", "is", "from", "kyoto"], ["paris", "and", "london"], ["a", "b", "c"]],
+        "tags": [["B-PER", "O", "B-PER", "O", "B-LOC"], ["O", "O", "O", "B-LOC"], ["B-PER", "I-PER", "O", "O"],
+                 ["B-LOC", "O", "O"], ["O", "O", "B-LOC"], ["O", "O", "O", "B-LOC"], ["B-LOC", "O", "B-LOC"],
+                 ["O", "O", "O"]]}
+INTENT8 = {"text": ["book a table", "table for two", "weather today", "is it cold", "play jazz", "play rock",
+                    "set an alarm", "wake me at 7"],
+           "label": ["book", "book", "weather", "weather", "music", "music", "alarm", "alarm"]}
+
+
+@pytest.mark.parametrize("task, rows, metric", [("ner", NER8, "f1"), ("intent", INTENT8, "accuracy")])
+def test_overfit_eight_examples_in_a_plain_trainer(task, rows, metric):
+    pl.seed_everything(0, verbose=False)
+    ds = Dataset.from_dict(rows)
+    tok = tiny_tokenizer()
+    dm = TaskDataModule(task, DataConfig(max_length=32), tok, batch_size=8, seed=0,
+                        splits={"train": ds, "validation": ds})
+    dm.setup("fit")
+    module = TaskModule(task, "tiny", dm.labels, lr=3e-3, warmup_ratio=0.0, dropout=0.0, tokenizer=tok)
+    trainer = pl.Trainer(max_epochs=60, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, check_val_every_n_epoch=60)
+    trainer.fit(module, datamodule=dm)
+    assert module.last_scores[metric] == 1.0
+
+
+def test_resume_continues_from_the_last_checkpoint(tmp_path):
+    over = ["model.encoder=tiny", "train.limit_train_batches=4", "train.batch_size=8", "train.progress_bar=false",
+            "data.max_length=32", f"train.out_dir={tmp_path}"]
+    run_dir = tmp_path / "run"
+    run(load_config(None, [*over, "train.epochs=1"], task="intent"), run_dir)
+    first = json.loads((run_dir / "metrics.json").read_text())
+    assert first["global_step"] == 4
+    # as `make train RESUME=run_dir ARGS=train.epochs=2` does after an interruption
+    cfg = load_config(run_dir / "config.yaml", ["train.epochs=2"])
+    run(cfg, run_dir, resume=True)
+    second = json.loads((run_dir / "metrics.json").read_text())
+    assert second["global_step"] == 8 and second["epochs_run"] == 2

@@ -1,0 +1,32 @@
+"""Output shapes of the Predictor on a model whose predictions are set by hand."""
+
+import torch
+
+from pipelines.encoders import tiny_tokenizer
+from tasks import intent, ner
+
+
+def _rigged(task, labels, bias):
+    tok = tiny_tokenizer()
+    model = task.build_model("tiny", labels, tok).eval()
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor(bias))
+    return model, tok
+
+
+def test_ner_entities_have_character_offsets():
+    model, tok = _rigged(ner, ["O", "B-LOC", "I-LOC"], [0.0, 0.0, 5.0])  # every word I-LOC
+    text = "Hi  New York!"
+    [out] = ner.predict(model, tok, [text])
+    # all words I-LOC -> read leniently as one LOC entity spanning the whole text
+    assert out["entities"] == [{"type": "LOC", "text": "Hi  New York!", "start": 0, "end": 13,
+                                "score": out["entities"][0]["score"]}]
+    assert 0.9 < out["entities"][0]["score"] <= 1.0
+
+
+def test_intent_top_k_sorted():
+    model, tok = _rigged(intent, ["a", "b", "c", "d"], [0.0, 3.0, 1.0, 2.0])
+    [out] = intent.predict(model, tok, ["whatever"])
+    assert out["label"] == "b" and [r["label"] for r in out["top_k"]] == ["b", "d", "c"]
+    assert abs(sum(torch.tensor([0.0, 3.0, 1.0, 2.0]).softmax(0).tolist()[1:2]) - out["probability"]) < 1e-3

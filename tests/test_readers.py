@@ -1,0 +1,111 @@
+import pytest
+from conftest import SHARED, needs_shared
+
+from pipelines.config import DataConfig
+from pipelines.readers import ReadError, read_clinc, read_conll, read_csv, read_jsonl, read_seq_dir
+from pipelines.splits import load_splits
+
+
+def test_conll_columns_and_documents(fixtures):
+    ds = read_conll(fixtures / "ner_iob2.conll")
+    assert ds["tokens"] == [["EU", "rejects", "German", "call", "."], ["Peter", "Blackburn"],
+                            ["New", "York", "is", "big"]]
+    assert ds["tags"][0] == ["B-ORG", "O", "B-MISC", "O", "O"]
+    assert ds["doc_id"] == [0, 0, 1]
+
+
+def test_conll_choose_tag_column(fixtures):
+    ds = read_conll(fixtures / "ner_iob2.conll", tag_column=2)  # the chunk column
+    assert ds["tags"][0] == ["B-NP", "B-VP", "B-NP", "I-NP", "O"]
+
+
+def test_iob1_and_bioes_become_iob2(fixtures):
+    assert read_conll(fixtures / "ner_iob1.conll")["tags"][0] == [
+        "B-PER", "I-PER", "O", "B-PER", "I-PER", "B-PER", "O", "B-LOC"]
+    assert read_conll(fixtures / "ner_bioes.tsv")["tags"][0] == [
+        "B-PER", "I-PER", "O", "B-PER", "O", "B-LOC", "I-LOC", "I-LOC"]
+
+
+@pytest.mark.parametrize("name, message", [
+    ("ner_bad_columns.conll", r"ner_bad_columns.conll:4: expected at least 2 columns"),
+    ("ner_bad_tag.conll", r"ner_bad_tag.conll:3: tag 'MISC' fits no scheme"),
+])
+def test_malformed_conll_names_file_and_line(fixtures, name, message):
+    with pytest.raises(ReadError, match=message):
+        read_conll(fixtures / name)
+
+
+def test_non_utf8_and_empty(tmp_path):
+    bad = tmp_path / "latin1.conll"
+    bad.write_bytes("EU B-ORG\nM\u00fcnchen B-LOC\n".encode("latin-1"))
+    with pytest.raises(ReadError, match=r"latin1.conll:2: not UTF-8 \(byte 0xfc"):
+        read_conll(bad)
+    empty = tmp_path / "empty.conll"
+    empty.write_text("\n\n")
+    with pytest.raises(ReadError, match="empty.conll: file is empty"):
+        read_conll(empty)
+
+
+def test_seq_layout_and_mismatch(fixtures, tmp_path):
+    ds = read_seq_dir(fixtures / "seq" / "train")
+    assert ds["tokens"][0] == ["book", "a", "flight", "to", "boston"]
+    assert ds["tags"][0][-1] == "B-toloc.city_name" and ds["label"] == ["atis_flight", "weather"]
+    (tmp_path / "seq.in").write_text("a b c\nd e\n")
+    (tmp_path / "seq.out").write_text("O O O\nO\n")
+    with pytest.raises(ReadError, match=r"seq.out:2: 1 tags for 2 words"):
+        read_seq_dir(tmp_path)
+
+
+def test_csv_jsonl_clinc(fixtures):
+    csv = read_csv(fixtures / "intent.csv")
+    assert csv["text"][0] == "book a table for 2, please" and csv["label"][2] == "play_music"
+    js = read_jsonl(fixtures / "intent.jsonl")
+    assert js["label"] == ["book_table", "weather"]
+    ner = read_jsonl(fixtures / "ner.jsonl")
+    assert ner["tokens"][1] == ["Vireo", "Labs", "hired", "her"] and ner["tags"][1][:2] == ["B-ORG", "I-ORG"]
+    clinc = read_clinc(fixtures / "clinc_mini.json")
+    assert set(clinc) == {"train", "validation", "test", "oos_train", "oos_test"}
+    assert clinc["train"]["label"] == ["weather", "book_flight"]
+
+
+def test_jsonl_errors(tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"text": "a", "label": "b"}\n{"text": "a", \n')
+    with pytest.raises(ReadError, match=r"x.jsonl:2: not valid JSON"):
+        read_jsonl(path)
+    path.write_text('{"tokens": ["a", "b"], "tags": ["O"]}\n')
+    with pytest.raises(ReadError, match=r"x.jsonl:1: 1 tags for 2 tokens"):
+        read_jsonl(path)
+
+
+def test_splits_from_folder_and_carved_dev(fixtures, tmp_path):
+    splits = load_splits(DataConfig(), fixtures / "seq")
+    assert set(splits) == {"train", "validation"} and len(splits["validation"]) == 1
+    (tmp_path / "train.jsonl").write_text("".join(f'{{"text": "t{i}", "label": "a"}}\n' for i in range(20)))
+    splits = load_splits(DataConfig(path=str(tmp_path)), "unused")
+    assert len(splits["train"]) == 18 and len(splits["validation"]) == 2
+    with pytest.raises(ReadError, match="no such file"):
+        load_splits(DataConfig(path=str(tmp_path / "nope")), "unused")
+
+
+@pytest.mark.slow
+@needs_shared("conll2003")
+def test_real_conll2003_counts():
+    counts = {s: len(read_conll(SHARED / "conll2003" / f"{s}.txt")) for s in ("train", "dev", "test")}
+    assert counts == {"train": 14041, "dev": 3250, "test": 3453}
+    assert read_conll(SHARED / "conll2003" / "train.txt")["doc_id"][-1] == 945
+
+
+@needs_shared("atis")
+def test_real_atis_and_snips_and_clinc():
+    assert len(read_seq_dir(SHARED / "atis" / "train")) == 4478
+    assert len(read_seq_dir(SHARED / "snips" / "test")) == 700
+    clinc = read_clinc(SHARED / "clinc150" / "data_full.json")
+    assert (len(clinc["train"]), len(clinc["validation"]), len(clinc["test"])) == (15000, 3000, 4500)
+    assert len(clinc["oos_test"]) == 1000 and len(set(clinc["train"]["label"])) == 150
+
+
+@needs_shared("conll2003")
+def test_real_conll2003_dev_parses_as_iob2():
+    ds = read_conll(SHARED / "conll2003" / "dev.txt")
+    assert len(ds) == 3250 and sum(len(t) for t in ds["tokens"]) == 51362
