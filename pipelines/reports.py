@@ -7,7 +7,7 @@ from typing import Any
 
 from pipelines.io import atomic_write_bytes, atomic_write_text, write_json
 
-HEADLINE = ("f1", "precision", "recall", "macro_f1", "accuracy")
+HEADLINE = ("f1", "accuracy", "precision", "recall", "macro_f1")
 
 
 def _pct(x: float) -> str:
@@ -17,9 +17,9 @@ def _pct(x: float) -> str:
 def markdown(title: str, results: dict[str, dict[str, Any]], notes: list[str] | None = None) -> str:
     """Headline metrics per split, then per-label precision/recall/F1 per split."""
     lines = [f"# {title}", ""]
-    lines += notes or []
+    notes = [n for n in notes or [] if n]
     if notes:
-        lines.append("")
+        lines += [*notes, ""]
     for split, scores in results.items():
         lines += [f"## {split}", ""]
         for key in HEADLINE:

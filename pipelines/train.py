@@ -47,6 +47,7 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False) -> dict[str, Any]:
 
     import tasks
     from pipelines import encoders, reports
+    from pipelines.checkpoint_io import AtomicCheckpointIO
     from pipelines.data import TaskDataModule
     from pipelines.evaluate import evaluate
     from pipelines.io import atomic_write_text
@@ -73,7 +74,7 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False) -> dict[str, Any]:
                          val_check_interval=t.val_check_interval, limit_train_batches=t.limit_train_batches,
                          callbacks=[best], logger=CSVLogger(run_dir, name="logs"), default_root_dir=run_dir,
                          enable_progress_bar=t.progress_bar, log_every_n_steps=10, num_sanity_val_steps=0,
-                         enable_model_summary=False)
+                         enable_model_summary=False, plugins=[AtomicCheckpointIO()])
     if trainer.is_global_zero:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,27 @@ def test_bad_data_is_one_clear_line(tmp_path):
     assert proc.returncode != 0
     assert f"{bad}:2: expected at least 2 columns" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+    args = ["pipelines.train", "--task", "intent", "model.encoder=tiny", "train.epochs=25",
+            "train.limit_train_batches=2", "train.batch_size=8", "train.progress_bar=false",
+            f"train.out_dir={tmp_path}"]
+    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(1200):
+            found = list(tmp_path.glob("*/checkpoints/last.ckpt"))
+            if found or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        proc.kill()  # SIGKILL: no clean-up, as when a machine goes away
+    finally:
+        proc.wait()
+    assert found, "no checkpoint appeared"
+    run_dir = found[0].parent.parent
+    assert not (run_dir / "metrics.json").exists()  # it was killed before it finished
+    resumed = _run("pipelines.train", "--resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["global_step"] == 50 and metrics["epochs_run"] == 25

@@ -30,3 +30,17 @@ def test_intent_top_k_sorted():
     [out] = intent.predict(model, tok, ["whatever"])
     assert out["label"] == "b" and [r["label"] for r in out["top_k"]] == ["b", "d", "c"]
     assert abs(sum(torch.tensor([0.0, 3.0, 1.0, 2.0]).softmax(0).tolist()[1:2]) - out["probability"]) < 1e-3
+
+
+def test_intent_truncates_long_texts_and_says_so(caplog):
+    from datasets import Dataset
+
+    from pipelines.config import DataConfig
+
+    tok = tiny_tokenizer()
+    ds = Dataset.from_dict({"text": ["a b", "x " * 50], "label": ["p", "q"]})
+    with caplog.at_level("WARNING"):
+        feats = intent.encode(ds, tok, {"p": 0, "q": 1}, DataConfig(max_length=10))
+    assert "1 of 2 texts are longer than data.max_length=10" in caplog.text
+    assert len(feats[1]["input_ids"]) == 10 and feats[1]["input_ids"][-1] == tok.sep_token_id
+    assert feats[0]["input_ids"] == tok("a b")["input_ids"]

@@ -1,0 +1,187 @@
+"""Throughput on CoNLL-2003, as ratios measured in one run on one machine (run it on an idle machine).
+
+Training (sentences/s over the same number of optimizer steps, same model, batch size and max length):
+ours with and without length bucketing, and a plain `transformers.Trainer` with its defaults and with
+`group_by_length` (transformers 5: `train_sampling_strategy="group_by_length"`). Inference: `Predictor`
+vs `transformers.pipeline("token-classification", aggregation_strategy="simple")` on the same model and texts.
+
+    .venv/bin/python -m benchmarks.throughput [--steps 40] [--model runs/X]
+Writes reports/throughput.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks.common import SHARED, machine
+from pipelines.io import write_json
+
+BATCH, MAX_LEN, WARMUP = 32, 128, 5
+
+
+class StepClock:
+    """Wall-clock time of optimizer steps after the first WARMUP (start-up and first allocations)."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def tick(self) -> None:
+        self.times.append(time.perf_counter())
+
+    def rate(self, batch: int) -> float:
+        t = self.times[WARMUP:]
+        return (len(t) - 1) * batch / (t[-1] - t[0])
+
+
+def ours(splits, steps: int, bucketing: bool) -> float:
+    import lightning.pytorch as pl
+
+    from pipelines.config import DataConfig
+    from pipelines.data import TaskDataModule
+    from pipelines.encoders import load_tokenizer
+    from pipelines.module import TaskModule
+
+    class Clock(pl.Callback):
+        def __init__(self) -> None:
+            self.clock = StepClock()
+
+        def on_train_batch_end(self, *args) -> None:
+            self.clock.tick()
+
+    pl.seed_everything(0, verbose=False)
+    tok = load_tokenizer("default")
+    dm = TaskDataModule("ner", DataConfig(max_length=MAX_LEN), tok, batch_size=BATCH, bucketing=bucketing,
+                        splits={"train": splits["train"], "validation": splits["validation"].select(range(8))})
+    dm.setup("fit")
+    module = TaskModule("ner", "default", dm.labels, lr=5e-5, tokenizer=tok)
+    clock = Clock()
+    trainer = pl.Trainer(max_steps=steps + WARMUP, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                         gradient_clip_val=1.0, callbacks=[clock])
+    trainer.fit(module, datamodule=dm)
+    return clock.clock.rate(BATCH)
+
+
+def hf_trainer(splits, steps: int, group_by_length: bool, out: Path) -> float:
+    from transformers import (
+        AutoModelForTokenClassification,
+        AutoTokenizer,
+        DataCollatorForTokenClassification,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
+
+    from pipelines.encoders import default_encoder_path
+
+    path = default_encoder_path()
+    tok = AutoTokenizer.from_pretrained(path)
+    labels = ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
+    l2i = {x: i for i, x in enumerate(labels)}
+
+    def tokenize_and_align(batch):  # the Hugging Face token-classification recipe
+        enc = tok(batch["tokens"], is_split_into_words=True, truncation=True, max_length=MAX_LEN)
+        enc["labels"] = []
+        for i, tags in enumerate(batch["tags"]):
+            prev, row = None, []
+            for w in enc.word_ids(i):
+                row.append(-100 if w is None or w == prev else l2i[tags[w]])
+                prev = w
+            enc["labels"].append(row)
+        return enc
+
+    train = splits["train"].map(tokenize_and_align, batched=True, remove_columns=splits["train"].column_names)
+    torch.manual_seed(0)
+    model = AutoModelForTokenClassification.from_pretrained(path, num_labels=len(labels))
+    clock = StepClock()
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, *args, **kwargs):
+            clock.tick()
+
+    args = TrainingArguments(output_dir=str(out), per_device_train_batch_size=BATCH, max_steps=steps + WARMUP,
+                             learning_rate=5e-5, report_to="none", save_strategy="no", logging_strategy="no",
+                             use_cpu=True, disable_tqdm=True, seed=0,
+                             train_sampling_strategy="group_by_length" if group_by_length else "random")
+    Trainer(model=model, args=args, train_dataset=train, data_collator=DataCollatorForTokenClassification(tok),
+            callbacks=[Clock()]).train()
+    return clock.rate(BATCH)
+
+
+def inference(texts: list[str], model_dir: str | None) -> dict[str, float]:
+    from transformers import pipeline
+
+    from pipelines.predict import Predictor
+
+    if model_dir:
+        predictor = Predictor.load(model_dir)
+    else:  # an untrained head on the default encoder: the same compute as a trained one
+        from pipelines.encoders import load_tokenizer
+        from tasks import ner
+
+        tok = load_tokenizer("default")
+        labels = ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
+        predictor = Predictor("ner", ner.build_model("default", labels, tok), tok, MAX_LEN)
+    predictor.predict(texts[:64])
+    t0 = time.perf_counter()
+    predictor.predict(texts)
+    ours_rate = len(texts) / (time.perf_counter() - t0)
+    hf = pipeline("token-classification", model=predictor.model, tokenizer=predictor.tokenizer,
+                  aggregation_strategy="simple", device="cpu")
+    hf(texts[:16])
+    t0 = time.perf_counter()
+    hf(texts)
+    hf_rate = len(texts) / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    hf(texts, batch_size=64)
+    hf64_rate = len(texts) / (time.perf_counter() - t0)
+    return {"predictor_sents_per_s": round(ours_rate, 1), "hf_pipeline_sents_per_s": round(hf_rate, 1),
+            "hf_pipeline_batch64_sents_per_s": round(hf64_rate, 1)}
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=40, help="timed optimizer steps per configuration")
+    parser.add_argument("--texts", type=int, default=2000, help="CoNLL test sentences for inference")
+    parser.add_argument("--model", default=None, help="trained NER run dir for inference (default: fresh head)")
+    parser.add_argument("--out", default="reports/throughput.json")
+    args = parser.parse_args()
+
+    from pipelines.readers import read_conll
+
+    data = SHARED / "conll2003"
+    splits = {"train": read_conll(data / "train.txt"), "validation": read_conll(data / "dev.txt")}
+    texts = [" ".join(t) for t in read_conll(data / "test.txt")["tokens"][: args.texts]]
+    rates = {
+        "ours_bucketed": ours(splits, args.steps, True),
+        "ours_unbucketed": ours(splits, args.steps, False),
+        "hf_trainer_default": hf_trainer(splits, args.steps, False, Path("runs/bench/hf_trainer")),
+        "hf_trainer_group_by_length": hf_trainer(splits, args.steps, True, Path("runs/bench/hf_trainer")),
+    }
+    infer = inference(texts, args.model)
+    report = {
+        "data": f"CoNLL-2003 train (training), first {len(texts)} test sentences joined by spaces (inference)",
+        "encoder": "all-MiniLM-L6-v2 (default)", "batch_size": BATCH, "max_length": MAX_LEN,
+        "timed_steps": args.steps, "warmup_steps_excluded": WARMUP, "machine": machine(),
+        "train_sents_per_s": {k: round(v, 1) for k, v in rates.items()},
+        "bucketing_speedup": round(rates["ours_bucketed"] / rates["ours_unbucketed"], 2),
+        "vs_hf_trainer": round(rates["ours_bucketed"] / rates["hf_trainer_default"], 2),
+        "vs_hf_trainer_grouped": round(rates["ours_bucketed"] / rates["hf_trainer_group_by_length"], 2),
+        "inference": infer,
+        "predictor_vs_hf_pipeline": round(infer["predictor_sents_per_s"] / infer["hf_pipeline_sents_per_s"], 2),
+        "predictor_vs_hf_pipeline_batch64": round(
+            infer["predictor_sents_per_s"] / infer["hf_pipeline_batch64_sents_per_s"], 2),
+        "goals": {"vs_hf_trainer": 1.5, "vs_hf_trainer_grouped": 1.0, "predictor_vs_hf_pipeline": 2.0},
+    }
+    write_json(args.out, report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
