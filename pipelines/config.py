@@ -51,6 +51,11 @@ class ModelConfig:
         metadata={"help": "'default' (bundled all-MiniLM-L6-v2), 'tiny' (random, tests), HF id or local dir"},
     )
     dropout: float = field(default=0.1, metadata={"help": "dropout of the classification head"})
+    decode: str = field(default="argmax", metadata={"help": "token tasks: argmax | viterbi (valid IOB2 only)"})
+
+    def __post_init__(self) -> None:
+        if self.decode not in {"argmax", "viterbi"}:
+            raise ConfigError(f"model.decode={self.decode!r}: expected argmax|viterbi")
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,12 @@ class TaskModule(pl.LightningModule):
         labels: label vocabulary; index = class id.
         lr, weight_decay, warmup_ratio: AdamW with linear warm-up and decay.
         dropout: dropout of the classification head.
+        decode: token tasks: 'argmax' or 'viterbi' (valid IOB2 paths only).
     """
 
     def __init__(self, task: str, encoder: str, labels: list[str], lr: float = 5e-5, weight_decay: float = 0.01,
-                 warmup_ratio: float = 0.1, dropout: float = 0.1, tokenizer: Any = None) -> None:
+                 warmup_ratio: float = 0.1, dropout: float = 0.1, decode: str = "argmax",
+                 tokenizer: Any = None) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["tokenizer"])
         self.task = tasks.get(task)
@@ -59,7 +61,8 @@ class TaskModule(pl.LightningModule):
     def _eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> None:
         loss, logits = self.model_step(batch)
         self.log(f"{stage}/loss", loss, sync_dist=True, batch_size=len(batch["input_ids"]))
-        self._records.extend(self.task.gather(batch, logits.detach().cpu()))
+        self._records.extend(self.task.gather(batch, logits.detach().cpu(), self.hparams.labels,
+                                              self.hparams.decode))
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._eval_step(batch, "val")

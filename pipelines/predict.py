@@ -35,13 +35,14 @@ def model_dir(run_or_model_dir: str | Path) -> Path:
                             "a run writes it when training ends")
 
 
-def export(model: torch.nn.Module, tokenizer: Any, out_dir: str | Path, task: str, max_length: int) -> Path:
-    """Save model (safetensors, id2label in config), tokenizer and pipeline.json; the folder appears whole."""
+def export(model: torch.nn.Module, tokenizer: Any, out_dir: str | Path, meta: dict[str, Any]) -> Path:
+    """Save model (safetensors, id2label in config), tokenizer and pipeline.json (`meta`: task, max_length,
+    decode); the folder appears whole."""
     out_dir = Path(out_dir)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    atomic_write_text(tmp / META, json.dumps({"task": task, "max_length": max_length}, indent=2) + "\n")
+    atomic_write_text(tmp / META, json.dumps(meta, indent=2) + "\n")
     if out_dir.exists():
         old = out_dir.with_name(f".{out_dir.name}.old")
         shutil.rmtree(old, ignore_errors=True)
@@ -57,10 +58,10 @@ class Predictor:
     """A trained model, its tokenizer and its task's decoding, for batched inference."""
 
     def __init__(self, task: str, model: torch.nn.Module, tokenizer: Any, max_length: int = 128,
-                 batch_size: int = 64) -> None:
+                 batch_size: int = 64, decode: str = "argmax") -> None:
         self.task_name, self.task = task, tasks.get(task)
         self.model, self.tokenizer = model.eval(), tokenizer
-        self.max_length, self.batch_size = max_length, batch_size
+        self.max_length, self.batch_size, self.decode = max_length, batch_size, decode
 
     @classmethod
     def load(cls, run_dir: str | Path, device: str = "cpu", batch_size: int = 64) -> Predictor:
@@ -69,7 +70,8 @@ class Predictor:
         task = tasks.get(meta["task"])
         model = task.MODEL_CLASS.from_pretrained(path).to(device)
         tokenizer = AutoTokenizer.from_pretrained(path)
-        return cls(meta["task"], model, tokenizer, meta.get("max_length", 128), batch_size)
+        return cls(meta["task"], model, tokenizer, meta.get("max_length", 128), batch_size,
+                   meta.get("decode", "argmax"))
 
     def predict(self, texts: str | list[str]) -> list[dict[str, Any]]:
         """Predictions for each text (a single string is taken as a list of one).
@@ -82,7 +84,7 @@ class Predictor:
         if empty:
             raise ValueError(f"texts at positions {empty[:10]} are empty or not strings; "
                              "remove them or check the input")
-        return self.task.predict(self.model, self.tokenizer, texts, self.batch_size, self.max_length)
+        return self.task.predict(self.model, self.tokenizer, texts, self.batch_size, self.max_length, self.decode)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ from typing import Any
 
 from pipelines.io import atomic_write_bytes, atomic_write_text, write_json
 
-HEADLINE = ("f1", "accuracy", "precision", "recall", "macro_f1")
+HEADLINE = ("f1", "accuracy", "precision", "recall", "macro_f1", "invalid_rate")
 
 
 def _pct(x: float) -> str:

@@ -64,7 +64,8 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False) -> dict[str, Any]:
                         eval_batch_size=cfg.train.eval_batch_size, bucketing=cfg.train.bucketing, seed=cfg.train.seed)
     dm.setup("fit")
     module = TaskModule(cfg.task, cfg.model.encoder, dm.labels, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
-                        warmup_ratio=cfg.train.warmup_ratio, dropout=cfg.model.dropout, tokenizer=tokenizer)
+                        warmup_ratio=cfg.train.warmup_ratio, dropout=cfg.model.dropout, decode=cfg.model.decode,
+                        tokenizer=tokenizer)
     best = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=task.MONITOR, mode="max",
                            save_top_k=1, save_last=True, enable_version_counter=False)
     t = cfg.train
@@ -86,7 +87,8 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False) -> dict[str, Any]:
     ckpt = best.best_model_path or best.last_model_path
     if ckpt:
         module.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"])
-    export(module.model.cpu(), tokenizer, run_dir / "model", cfg.task, cfg.data.max_length)
+    export(module.model.cpu(), tokenizer, run_dir / "model",
+           {"task": cfg.task, "max_length": cfg.data.max_length, "decode": cfg.model.decode})
     predictor = Predictor.load(run_dir)
     results = {name: evaluate(predictor, dm.splits[name], cfg.data) for name in ("validation", "test")
                if name in dm.splits}

@@ -57,7 +57,8 @@ def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) ->
     return Features(rows)
 
 
-def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor) -> list[dict[str, Any]]:
+def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, labels: Sequence[str] = (),
+           decode: str = "argmax") -> list[dict[str, Any]]:
     probs = logits.float().softmax(-1)  # (B, L)
     out = []
     for b in range(logits.shape[0]):
@@ -84,7 +85,7 @@ def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
 
 
 def predict(model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64,
-            max_length: int = 128) -> list[dict[str, Any]]:
+            max_length: int = 128, decode: str = "argmax") -> list[dict[str, Any]]:
     """Per text: {"label", "probability", "top_k": [{"label", "probability"}, ...]}."""
     id2label = model.config.id2label
     feats = encode(Dataset.from_dict({"text": list(texts)}), tokenizer, {}, DataConfig(max_length=max_length))

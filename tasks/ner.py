@@ -19,7 +19,8 @@ from pipelines import encoders, metrics
 from pipelines.align import PieceCache, build_windows, split_words
 from pipelines.batching import Collator, Features, infer
 from pipelines.config import DataConfig
-from pipelines.tags import spans
+from pipelines.decoding import constrained_decode
+from pipelines.tags import is_valid_iob2, spans
 
 MONITOR = "val/f1"
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "ner"
@@ -87,14 +88,23 @@ def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) ->
     return Features(rows)
 
 
-def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor) -> list[dict[str, Any]]:
-    """Per window: predicted label ids and their probabilities at the core words' first sub-tokens."""
-    probs = logits.float().softmax(-1)  # (B, T, L)
+def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, labels: Sequence[str] = (),
+           decode: str = "argmax") -> list[dict[str, Any]]:
+    """Per window: predicted label ids and their probabilities at the core words' first sub-tokens.
+
+    decode="viterbi" returns the most probable valid IOB2 path under `labels` instead of per-word argmax.
+    """
+    log_probs = logits.float().log_softmax(-1)  # (B, T, L)
     out = []
     for b in range(logits.shape[0]):
         starts = batch["word_starts"][b]
         starts = starts[starts >= 0]  # (W,)
-        p, ids = probs[b, starts].max(-1)  # (W,), (W,)
+        word_lp = log_probs[b, starts]  # (W, L)
+        if decode == "viterbi":
+            ids = torch.tensor(constrained_decode(word_lp, labels, continues=int(batch["core_start"][b]) > 0))
+        else:
+            ids = word_lp.argmax(-1)  # (W,)
+        p = word_lp.gather(-1, ids[:, None]).squeeze(-1).exp()  # (W,)
         rec = {"example_id": int(batch["example_id"][b]), "core_start": int(batch["core_start"][b]),
                "pred": ids.tolist(), "prob": p.tolist()}
         if "labels" in batch:
@@ -129,18 +139,22 @@ def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
     result = metrics.entity_scores(gold_tags, pred_tags)
     counts = metrics.entity_counts(gold_tags, pred_tags)
     result["f1_ci95"] = metrics.bootstrap_ci(metrics.f1_from_counts, counts)
+    # share of predicted sentences that are not valid IOB2 (an I-X after O or after another type)
+    result["invalid_rate"] = sum(not is_valid_iob2(p) for p in pred_tags) / max(len(pred_tags), 1)
     return result
 
 
 def predict(model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64,
-            max_length: int = 128) -> list[dict[str, Any]]:
+            max_length: int = 128, decode: str = "argmax") -> list[dict[str, Any]]:
     """Entities per text: [{"type", "text", "start", "end", "score"}] with character offsets."""
     id2label = model.config.id2label
+    labels = [id2label[i] for i in range(len(id2label))]
     words = [split_words(t) for t in texts]
     ds = Dataset.from_dict({"tokens": [[w for w, _, _ in ws] for ws in words]})
     feats = encode(ds, tokenizer, {}, DataConfig(max_length=max_length))
     records = [r for batch, logits in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
-                                            next(model.parameters()).device) for r in gather(batch, logits)]
+                                            next(model.parameters()).device)
+               for r in gather(batch, logits, labels, decode)]
     tags, probs = stitch(records, "pred"), stitch(records, "prob")
     out = []
     for i, (text, ws) in enumerate(zip(texts, words)):

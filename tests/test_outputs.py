@@ -44,3 +44,17 @@ def test_intent_truncates_long_texts_and_says_so(caplog):
     assert "1 of 2 texts are longer than data.max_length=10" in caplog.text
     assert len(feats[1]["input_ids"]) == 10 and feats[1]["input_ids"][-1] == tok.sep_token_id
     assert feats[0]["input_ids"] == tok("a b")["input_ids"]
+
+
+def test_viterbi_decoding_turns_a_run_of_inside_tags_into_a_valid_entity():
+    from datasets import Dataset
+
+    from pipelines.batching import Collator, infer
+    from pipelines.config import DataConfig
+
+    labels = ["O", "B-LOC", "I-LOC"]
+    model, tok = _rigged(ner, labels, [0.0, 4.0, 5.0])  # argmax: I-LOC everywhere (invalid start)
+    feats = ner.encode(Dataset.from_dict({"tokens": [["new", "york", "city"]]}), tok, {}, DataConfig())
+    [(batch, logits)] = list(infer(model, feats, Collator(tok.pad_token_id), 8))
+    assert ner.gather(batch, logits, labels, "argmax")[0]["pred"] == [2, 2, 2]
+    assert ner.gather(batch, logits, labels, "viterbi")[0]["pred"] == [1, 2, 2]
