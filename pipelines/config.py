@@ -52,8 +52,11 @@ class ModelConfig:
     )
     dropout: float = field(default=0.1, metadata={"help": "dropout of the classification head"})
     decode: str = field(default="argmax", metadata={"help": "token tasks: argmax | viterbi (valid IOB2 only)"})
+    head: str = field(default="softmax", metadata={"help": "softmax | crf (token tasks: constrained CRF)"})
 
     def __post_init__(self) -> None:
+        if self.head not in {"softmax", "crf"}:
+            raise ConfigError(f"model.head={self.head!r}: expected softmax|crf")
         if self.decode not in {"argmax", "viterbi"}:
             raise ConfigError(f"model.decode={self.decode!r}: expected argmax|viterbi")
 

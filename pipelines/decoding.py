@@ -76,3 +76,23 @@ def constrained_decode(log_probs: torch.Tensor, labels: Sequence[str], continues
     trans = torch.where(allowed, 0.0, NEG)
     start = None if continues else torch.where(allowed_start, 0.0, NEG)
     return viterbi(log_probs.float(), trans, start)
+
+
+def make_decoder(labels: Sequence[str], mode: str = "argmax", crf: torch.nn.Module | None = None):
+    """A function (word logits (W, L), continues) -> label ids for one window.
+
+    mode: 'argmax' (per word), 'viterbi' (best valid IOB2 path over softmax log-probabilities), or 'crf'
+    (Viterbi over emissions with the CRF's learned, constrained transitions).
+    """
+    labels = tuple(labels)
+    if mode == "argmax":
+        return lambda logits, continues=False: logits.argmax(-1).tolist()
+    if mode == "viterbi":
+        return lambda logits, continues=False: constrained_decode(logits.float().log_softmax(-1), labels, continues)
+    if mode == "crf":
+        if crf is None:
+            raise ValueError("decode mode 'crf' needs a model with a CRF head")
+        trans, start, end = (p.detach().float().cpu() for p in (crf.transitions, crf.start_transitions,
+                                                                  crf.end_transitions))
+        return lambda logits, continues=False: viterbi(logits.float(), trans, None if continues else start, end)
+    raise ValueError(f"decode mode {mode!r}: expected argmax|viterbi|crf")

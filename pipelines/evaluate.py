@@ -26,7 +26,7 @@ def evaluate(predictor: Any, ds: Dataset, data: DataConfig) -> dict[str, Any]:
     feats = task.encode(ds, tok, label2id, data)
     device = next(model.parameters()).device
     records = [r for batch, logits in infer(model, feats, Collator(tok.pad_token_id), predictor.batch_size, device)
-               for r in task.gather(batch, logits, [id2label[i] for i in sorted(id2label)], predictor.decode)]
+               for r in task.gather(batch, logits, task.decoder(model, predictor.decode))]
     gold = ds[gold_col]
     scores = task.score(records, id2label, gold=gold)
     flat = [t for g in gold for t in g] if gold and isinstance(gold[0], list) else list(gold)

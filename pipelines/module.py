@@ -30,18 +30,20 @@ class TaskModule(pl.LightningModule):
         lr, weight_decay, warmup_ratio: AdamW with linear warm-up and decay.
         dropout: dropout of the classification head.
         decode: token tasks: 'argmax' or 'viterbi' (valid IOB2 paths only).
+        head: 'softmax' or, for token tasks, 'crf' (a constrained CRF; decoding then uses it).
     """
 
     def __init__(self, task: str, encoder: str, labels: list[str], lr: float = 5e-5, weight_decay: float = 0.01,
-                 warmup_ratio: float = 0.1, dropout: float = 0.1, decode: str = "argmax",
+                 warmup_ratio: float = 0.1, dropout: float = 0.1, decode: str = "argmax", head: str = "softmax",
                  tokenizer: Any = None) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["tokenizer"])
         self.task = tasks.get(task)
         tokenizer = tokenizer if tokenizer is not None else encoders.load_tokenizer(encoder)
-        self.model = self.task.build_model(encoder, labels, tokenizer, dropout)
+        self.model = self.task.build_model(encoder, labels, tokenizer, dropout, head)
         self.id2label = dict(enumerate(labels))
         self._records: list[dict[str, Any]] = []
+        self._decode_fn: Any = None  # built per evaluation: a CRF's transitions change while training
         self.last_scores: dict[str, Any] = {}
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -49,8 +51,7 @@ class TaskModule(pl.LightningModule):
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
 
     def model_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                         labels=batch["labels"])
+        out = self.task.forward(self.model, batch)
         return out.loss, out.logits
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -61,8 +62,9 @@ class TaskModule(pl.LightningModule):
     def _eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> None:
         loss, logits = self.model_step(batch)
         self.log(f"{stage}/loss", loss, sync_dist=True, batch_size=len(batch["input_ids"]))
-        self._records.extend(self.task.gather(batch, logits.detach().cpu(), self.hparams.labels,
-                                              self.hparams.decode))
+        if self._decode_fn is None:
+            self._decode_fn = self.task.decoder(self.model, self.hparams.decode)
+        self._records.extend(self.task.gather(batch, logits.detach().cpu(), self._decode_fn))
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._eval_step(batch, "val")
@@ -71,7 +73,7 @@ class TaskModule(pl.LightningModule):
         self._eval_step(batch, "test")
 
     def _eval_epoch_end(self, stage: str) -> None:
-        records = self._records
+        records, self._decode_fn = self._records, None
         if dist.is_available() and dist.is_initialized():
             parts: list[Any] = [None] * dist.get_world_size()
             dist.all_gather_object(parts, records)
@@ -95,9 +97,10 @@ class TaskModule(pl.LightningModule):
         hp = self.hparams
         no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
         groups = [
-            {"params": [p for n, p in self.named_parameters() if not n.endswith(no_decay)],
+            {"params": [p for n, p in self.named_parameters() if not (n.endswith(no_decay) or ".crf." in n)],
              "weight_decay": hp.weight_decay},
-            {"params": [p for n, p in self.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+            {"params": [p for n, p in self.named_parameters() if n.endswith(no_decay) or ".crf." in n],
+             "weight_decay": 0.0},
         ]
         optimizer = torch.optim.AdamW(groups, lr=hp.lr)
         total = max(1, int(self.trainer.estimated_stepping_batches))

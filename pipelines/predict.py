@@ -68,7 +68,7 @@ class Predictor:
         path = model_dir(run_dir)
         meta = json.loads((path / META).read_text(encoding="utf-8"))
         task = tasks.get(meta["task"])
-        model = task.MODEL_CLASS.from_pretrained(path).to(device)
+        model = task.load_model(path).to(device)
         tokenizer = AutoTokenizer.from_pretrained(path)
         return cls(meta["task"], model, tokenizer, meta.get("max_length", 128), batch_size,
                    meta.get("decode", "argmax"))

@@ -65,7 +65,7 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False) -> dict[str, Any]:
     dm.setup("fit")
     module = TaskModule(cfg.task, cfg.model.encoder, dm.labels, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
                         warmup_ratio=cfg.train.warmup_ratio, dropout=cfg.model.dropout, decode=cfg.model.decode,
-                        tokenizer=tokenizer)
+                        head=cfg.model.head, tokenizer=tokenizer)
     best = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=task.MONITOR, mode="max",
                            save_top_k=1, save_last=True, enable_version_counter=False)
     t = cfg.train
@@ -88,7 +88,8 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False) -> dict[str, Any]:
     if ckpt:
         module.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"])
     export(module.model.cpu(), tokenizer, run_dir / "model",
-           {"task": cfg.task, "max_length": cfg.data.max_length, "decode": cfg.model.decode})
+           {"task": cfg.task, "max_length": cfg.data.max_length, "decode": cfg.model.decode,
+                                              "head": cfg.model.head})
     predictor = Predictor.load(run_dir)
     results = {name: evaluate(predictor, dm.splits[name], cfg.data) for name in ("validation", "test")
                if name in dm.splits}

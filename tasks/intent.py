@@ -33,10 +33,26 @@ def label_list(splits: dict[str, Dataset]) -> list[str]:
     return sorted(set(splits["train"]["label"]))
 
 
-def build_model(encoder: str, labels: Sequence[str], tokenizer, dropout: float = 0.1) -> torch.nn.Module:
+def build_model(encoder: str, labels: Sequence[str], tokenizer, dropout: float = 0.1,
+                head: str = "softmax") -> torch.nn.Module:
+    if head != "softmax":
+        raise ValueError(f"model.head={head!r}: the intent task has a softmax head only")
     return encoders.load_model(encoder, MODEL_CLASS, tokenizer, num_labels=len(labels),
                                id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)},
                                classifier_dropout=dropout)
+
+
+def load_model(path: str | Path) -> torch.nn.Module:
+    return MODEL_CLASS.from_pretrained(path)
+
+
+def forward(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> Any:
+    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+
+
+def decoder(model: torch.nn.Module, decode: str = "argmax") -> None:
+    """Classification has nothing to decode."""
+    return None
 
 
 def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) -> Features:
@@ -57,8 +73,7 @@ def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) ->
     return Features(rows)
 
 
-def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, labels: Sequence[str] = (),
-           decode: str = "argmax") -> list[dict[str, Any]]:
+def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, decode_fn: Any = None) -> list[dict[str, Any]]:
     probs = logits.float().softmax(-1)  # (B, L)
     out = []
     for b in range(logits.shape[0]):

@@ -19,7 +19,8 @@ from pipelines import encoders, metrics
 from pipelines.align import PieceCache, build_windows, split_words
 from pipelines.batching import Collator, Features, infer
 from pipelines.config import DataConfig
-from pipelines.decoding import constrained_decode
+from pipelines.crf import CRF_FILE, CrfTokenClassifier
+from pipelines.decoding import make_decoder
 from pipelines.tags import is_valid_iob2, spans
 
 MONITOR = "val/f1"
@@ -35,10 +36,24 @@ def label_list(splits: dict[str, Dataset]) -> list[str]:
     return ["O"] + [f"{p}-{k}" for k in kinds for p in ("B", "I")]
 
 
-def build_model(encoder: str, labels: Sequence[str], tokenizer, dropout: float = 0.1) -> torch.nn.Module:
-    return encoders.load_model(encoder, MODEL_CLASS, tokenizer, num_labels=len(labels),
-                               id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)},
-                               classifier_dropout=dropout)
+def build_model(encoder: str, labels: Sequence[str], tokenizer, dropout: float = 0.1,
+                head: str = "softmax") -> torch.nn.Module:
+    """A Hugging Face token classifier on `encoder`; head='crf' puts a constrained CRF on its emissions."""
+    model = encoders.load_model(encoder, MODEL_CLASS, tokenizer, num_labels=len(labels),
+                                id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)},
+                                classifier_dropout=dropout)
+    if head == "crf":
+        return CrfTokenClassifier(model, labels)
+    if head != "softmax":
+        raise ValueError(f"model.head={head!r}: expected softmax|crf")
+    return model
+
+
+def load_model(path: str | Path) -> torch.nn.Module:
+    """A model saved by a run (`model/`), with its CRF when it has one."""
+    if (Path(path) / CRF_FILE).exists():
+        return CrfTokenClassifier.from_pretrained(path, MODEL_CLASS)
+    return MODEL_CLASS.from_pretrained(path)
 
 
 def _context(ds: Dataset, budget: int) -> tuple[list[list[str]], list[list[str]]]:
@@ -88,23 +103,34 @@ def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) ->
     return Features(rows)
 
 
-def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, labels: Sequence[str] = (),
-           decode: str = "argmax") -> list[dict[str, Any]]:
+def forward(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> Any:
+    """The model's output (loss, logits) for a training batch; a CRF head also needs the word starts."""
+    extra = {"word_starts": batch["word_starts"]} if isinstance(model, CrfTokenClassifier) else {}
+    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"],
+                 **extra)
+
+
+def decoder(model: torch.nn.Module, decode: str = "argmax"):
+    """The decoding function for `model`: its CRF when it has one, else `decode` (argmax|viterbi)."""
+    id2label = model.config.id2label
+    labels = [id2label[i] for i in range(len(id2label))]
+    crf = getattr(model, "crf", None)
+    return make_decoder(labels, "crf" if crf is not None else decode, crf)
+
+
+def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, decode_fn=None) -> list[dict[str, Any]]:
     """Per window: predicted label ids and their probabilities at the core words' first sub-tokens.
 
-    decode="viterbi" returns the most probable valid IOB2 path under `labels` instead of per-word argmax.
+    decode_fn: from `decoder(model, ...)`; None = per-word argmax.
     """
-    log_probs = logits.float().log_softmax(-1)  # (B, T, L)
+    decode_fn = decode_fn or make_decoder((), "argmax")
+    probs = logits.float().softmax(-1)  # (B, T, L)
     out = []
     for b in range(logits.shape[0]):
         starts = batch["word_starts"][b]
         starts = starts[starts >= 0]  # (W,)
-        word_lp = log_probs[b, starts]  # (W, L)
-        if decode == "viterbi":
-            ids = torch.tensor(constrained_decode(word_lp, labels, continues=int(batch["core_start"][b]) > 0))
-        else:
-            ids = word_lp.argmax(-1)  # (W,)
-        p = word_lp.gather(-1, ids[:, None]).squeeze(-1).exp()  # (W,)
+        ids = torch.tensor(decode_fn(logits[b, starts], int(batch["core_start"][b]) > 0), dtype=torch.long)
+        p = probs[b, starts].gather(-1, ids[:, None]).squeeze(-1)  # (W,)
         rec = {"example_id": int(batch["example_id"][b]), "core_start": int(batch["core_start"][b]),
                "pred": ids.tolist(), "prob": p.tolist()}
         if "labels" in batch:
@@ -148,13 +174,13 @@ def predict(model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size:
             max_length: int = 128, decode: str = "argmax") -> list[dict[str, Any]]:
     """Entities per text: [{"type", "text", "start", "end", "score"}] with character offsets."""
     id2label = model.config.id2label
-    labels = [id2label[i] for i in range(len(id2label))]
+    decode_fn = decoder(model, decode)
     words = [split_words(t) for t in texts]
     ds = Dataset.from_dict({"tokens": [[w for w, _, _ in ws] for ws in words]})
     feats = encode(ds, tokenizer, {}, DataConfig(max_length=max_length))
     records = [r for batch, logits in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
                                             next(model.parameters()).device)
-               for r in gather(batch, logits, labels, decode)]
+               for r in gather(batch, logits, decode_fn)]
     tags, probs = stitch(records, "pred"), stitch(records, "prob")
     out = []
     for i, (text, ws) in enumerate(zip(texts, words)):

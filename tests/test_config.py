@@ -24,6 +24,8 @@ def test_shipped_configs_load():
     ("train.epochs=three", "train.epochs='three': expected int"),
     ("train.bucketing=5", "expected bool"),
     ("data.format=xml", "data.format='xml'"),
+    ("model.head=lstm", "model.head='lstm'"),
+    ("model.decode=beam", "model.decode='beam'"),
     ("train.epochs", "expected section.key=value"),
 ])
 def test_bad_overrides_name_the_key(override, message):
@@ -33,6 +35,6 @@ def test_bad_overrides_name_the_key(override, message):
 
 def test_unknown_key_in_yaml(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("task: ner\nmodel:\n  head: crf\n")
-    with pytest.raises(ConfigError, match="unknown config key 'model.head'"):
+    path.write_text("task: ner\nmodel:\n  heads: crf\n")
+    with pytest.raises(ConfigError, match="unknown config key 'model.heads'"):
         load_config(path)

@@ -12,17 +12,19 @@ from pipelines.predict import Predictor
 from pipelines.train import run
 
 TASKS = sorted(m.name for m in pkgutil.iter_modules(tasks.__path__))
+VARIANTS = {"ner": [["model.head=crf"], ["model.decode=viterbi"]]}  # besides each task's defaults
+CASES = [(t, []) for t in TASKS] + [(t, v) for t, vs in VARIANTS.items() for v in vs]
 TEXTS = {"ner": ["Anna Keller flew to Oslo with Vireo Labs .", "nothing here", "x " * 300],
          "intent": ["book a table for 2 at roma", "what's the weather in oslo", "x " * 300]}
 
 
-@pytest.fixture(scope="module", params=TASKS)
+@pytest.fixture(scope="module", params=CASES, ids=lambda c: " ".join([c[0], *c[1]]))
 def trained(request, tmp_path_factory):
-    task = request.param
+    task, extra = request.param
     out = tmp_path_factory.mktemp(task)
     cfg = load_config(None, ["model.encoder=tiny", "train.limit_train_batches=3", "train.epochs=1",
                              "train.progress_bar=false", f"train.out_dir={out}", "train.batch_size=8",
-                             "data.max_length=32"], task=task)
+                             "data.max_length=32", *extra], task=task)
     results = run(cfg, out / "run")
     return task, out / "run", results
 

@@ -56,5 +56,5 @@ def test_viterbi_decoding_turns_a_run_of_inside_tags_into_a_valid_entity():
     model, tok = _rigged(ner, labels, [0.0, 4.0, 5.0])  # argmax: I-LOC everywhere (invalid start)
     feats = ner.encode(Dataset.from_dict({"tokens": [["new", "york", "city"]]}), tok, {}, DataConfig())
     [(batch, logits)] = list(infer(model, feats, Collator(tok.pad_token_id), 8))
-    assert ner.gather(batch, logits, labels, "argmax")[0]["pred"] == [2, 2, 2]
-    assert ner.gather(batch, logits, labels, "viterbi")[0]["pred"] == [1, 2, 2]
+    assert ner.gather(batch, logits, ner.decoder(model, "argmax"))[0]["pred"] == [2, 2, 2]
+    assert ner.gather(batch, logits, ner.decoder(model, "viterbi"))[0]["pred"] == [1, 2, 2]
