@@ -24,7 +24,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class DataConfig:
     path: str = field(default="", metadata={"help": "dir, file or hub:name; empty = the task's shipped sample"})
-    format: str = field(default="auto", metadata={"help": "auto|conll|seq|csv|jsonl|clinc|hub"})
+    format: str = field(default="auto", metadata={"help": "auto|conll|seq|csv|jsonl|clinc|inline|hub"})
     tag_column: int = field(default=-1, metadata={"help": "CoNLL column holding the tag (-1 = last)"})
     scheme: str = field(default="auto", metadata={"help": "tag scheme of the input: auto|iob1|iob2|bioes"})
     text_field: str = field(default="text", metadata={"help": "CSV/JSONL column with the text"})
@@ -34,8 +34,8 @@ class DataConfig:
     dev_fraction: float = field(default=0.1, metadata={"help": "share of train held out when no dev split"})
 
     def __post_init__(self) -> None:
-        if self.format not in {"auto", "conll", "seq", "csv", "jsonl", "clinc", "hub"}:
-            raise ConfigError(f"data.format={self.format!r}: expected auto|conll|seq|csv|jsonl|clinc|hub")
+        if self.format not in {"auto", "conll", "seq", "csv", "jsonl", "clinc", "inline", "hub"}:
+            raise ConfigError(f"data.format={self.format!r}: expected auto|conll|seq|csv|jsonl|clinc|inline|hub")
         if self.scheme not in {"auto", "iob1", "iob2", "bioes"}:
             raise ConfigError(f"data.scheme={self.scheme!r}: expected auto|iob1|iob2|bioes")
         if self.max_length < 8:

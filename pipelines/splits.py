@@ -34,6 +34,8 @@ def _format_of(path: Path, cfg: DataConfig) -> str:
         return "csv"
     if ext == ".jsonl":
         return "jsonl"
+    if ext in {".md", ".yaml", ".yml"}:
+        return "inline"
     if ext == ".json":
         head = readers.read_text(path)[:2048].lstrip()
         return "clinc" if head.startswith("{") and '"train"' in head else "jsonl"
@@ -56,6 +58,10 @@ def read_file(path: str | Path, cfg: DataConfig) -> Dataset | dict[str, Dataset]
         return readers.read_jsonl(path, cfg.text_field, cfg.label_field, cfg.scheme)
     if fmt == "clinc":
         return readers.read_clinc(path)
+    if fmt == "inline":
+        from pipelines.inline import read_inline
+
+        return read_inline(path)
     raise ReadError(path, None, f"format {fmt!r} is not a file format")
 
 
