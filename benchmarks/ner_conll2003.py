@@ -28,7 +28,30 @@ def summarise(runs: list[dict]) -> dict:
             "dev_f1_sd": round(ds, 2), "test_f1_per_seed": [round(x, 2) for x in test],
             "test_per_type_f1_mean": per_type, "seeds": [r["seed"] for r in runs],
             "train_seconds": round(mean_sd([r["train_seconds"] for r in runs])[0], 1),
-            "epochs": runs[0].get("epochs_run", 0) + 1}
+            "epochs": runs[0].get("epochs_run"),
+            "test_invalid_rate_mean": (round(mean_sd([r["test"]["invalid_rate"] * 100 for r in runs])[0], 2)
+                                       if all("invalid_rate" in r["test"] for r in runs) else None)}
+
+
+def rebuild(report: dict, args: argparse.Namespace) -> None:
+    """Summarise finished runs (metrics.json + config.yaml under runs/bench) without training again."""
+    import yaml
+
+    for setting, flag in (("sentence", False), ("document", True)):
+        runs = []
+        for cfg_path in sorted(Path("runs/bench").glob("ner-seed*/config.yaml")):
+            cfg = yaml.safe_load(cfg_path.read_text())
+            metrics = cfg_path.parent / "metrics.json"
+            if cfg["data"]["path"] == args.data and cfg["data"]["doc_context"] == flag and metrics.exists():
+                runs.append({"seed": cfg["train"]["seed"], "max_length": cfg["data"]["max_length"],
+                             **json.loads(metrics.read_text())})
+        if runs:
+            report[setting] = {**summarise(runs), "max_length": sorted({r["max_length"] for r in runs})}
+    done = [s for s in SETTINGS if s in report]
+    best = max(done, key=lambda s: report[s]["dev_f1_mean"])
+    report.update({k: report[best][k] for k in ("test_f1_mean", "test_f1_sd", "dev_f1_mean", "seeds",
+                                                "train_seconds")}, headline_setting=best)
+    write_json(args.out, report)
 
 
 def main() -> None:
@@ -38,6 +61,8 @@ def main() -> None:
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--data", default=str(SHARED / "conll2003"))
     parser.add_argument("--out", default="reports/ner_conll2003.json")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="no training: rebuild the report from the run dirs under runs/bench")
     parser.add_argument("overrides", nargs="*", help="extra section.key=value for every run")
     args = parser.parse_args()
     report: dict = {"task": "ner", "data": "CoNLL-2003 (../shared/data/conll2003), train / dev / test",
@@ -50,6 +75,9 @@ def main() -> None:
         old = json.loads(Path(args.out).read_text())
         report.update({k: old[k] for k in SETTINGS if k in old and k not in args.settings})
 
+    if args.rebuild:
+        rebuild(report, args)
+        return
     for setting in args.settings:
         def save(runs: list[dict], setting: str = setting) -> None:
             report[setting] = {**summarise(runs), "overrides": args.overrides}
