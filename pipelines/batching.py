@@ -39,7 +39,12 @@ class Collator:
         batch: dict[str, torch.Tensor] = {}
         for key in rows[0]:
             values = [r[key] for r in rows]
-            if isinstance(values[0], list):
+            if isinstance(values[0], list) and values[0] and isinstance(values[0][0], list):  # (B, T, C)
+                width = max(len(v) for v in values)
+                depth = max(len(c) for v in values for c in v)
+                batch[key] = torch.tensor([[c + [0] * (depth - len(c)) for c in v] + [[0] * depth] * (width - len(v))
+                                           for v in values])
+            elif isinstance(values[0], list):
                 pad = self.pad_id if key == "input_ids" else PAD_VALUES.get(key, 0)
                 width = max(1, max(len(v) for v in values))
                 batch[key] = torch.tensor([v + [pad] * (width - len(v)) for v in values])  # (B, T)
@@ -94,6 +99,13 @@ def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     return [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
 
 
+def model_inputs(model: torch.nn.Module, batch: dict[str, torch.Tensor], labels: bool = False,
+                 device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
+    """The batch fields `model` takes: ids and mask, labels when asked, and its `extra_inputs` if any."""
+    keys = ["input_ids", "attention_mask", *(["labels"] if labels else []), *getattr(model, "extra_inputs", ())]
+    return {k: batch[k].to(device) if device is not None else batch[k] for k in keys if k in batch}
+
+
 @torch.inference_mode()
 def infer(model: torch.nn.Module, features: Features, collate: Collator, batch_size: int,
           device: torch.device | str = "cpu") -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
@@ -103,7 +115,7 @@ def infer(model: torch.nn.Module, features: Features, collate: Collator, batch_s
     try:
         for idx in sorted_batches(features.lengths, batch_size):
             batch = collate([features[i] for i in idx])
-            out = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
+            out = model(**model_inputs(model, batch, device=device))
             yield batch, out.logits.float().cpu()
     finally:
         model.train(was_training)

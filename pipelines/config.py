@@ -53,8 +53,12 @@ class ModelConfig:
     dropout: float = field(default=0.1, metadata={"help": "dropout of the classification head"})
     decode: str = field(default="argmax", metadata={"help": "token tasks: argmax | viterbi (valid IOB2 only)"})
     head: str = field(default="softmax", metadata={"help": "softmax | crf (token tasks: constrained CRF)"})
+    word_vectors: str = field(default="word2vec", metadata={"help": "encoder=bilstm: word2vec (trained on the "
+                                                                    "training text) | random"})
 
     def __post_init__(self) -> None:
+        if self.word_vectors not in {"word2vec", "random"}:
+            raise ConfigError(f"model.word_vectors={self.word_vectors!r}: expected word2vec|random")
         if self.head not in {"softmax", "crf"}:
             raise ConfigError(f"model.head={self.head!r}: expected softmax|crf")
         if self.decode not in {"argmax", "viterbi"}:

@@ -63,6 +63,8 @@ def pack_words(logits: torch.Tensor, word_starts: torch.Tensor,
 class CrfTokenClassifier(nn.Module):
     """Emissions from a Hugging Face token classifier, a constrained CRF on top (loss: mean NLL per window)."""
 
+    extra_inputs = ("word_starts",)
+
     def __init__(self, emitter: nn.Module, labels: Sequence[str]) -> None:
         super().__init__()
         self.emitter = emitter

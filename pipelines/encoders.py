@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.resources
 import string
+from pathlib import Path
 from typing import Any
 
 from transformers import AutoTokenizer, BertConfig, PreTrainedTokenizerBase
@@ -64,7 +65,19 @@ def tiny_config(vocab_size: int) -> BertConfig:
 def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
     if name == "tiny":
         return tiny_tokenizer()
+    if name == "bilstm":
+        raise ValueError("model.encoder=bilstm has no pretrained tokenizer: build pipelines.words.WordTokenizer "
+                         "from the training sentences (pipelines.train does)")
     return AutoTokenizer.from_pretrained(resolve(name))
+
+
+def load_saved_tokenizer(path: str | Path) -> Any:
+    """The tokenizer saved beside a trained model: a WordTokenizer (BiLSTM) or a Hugging Face one."""
+    from pipelines.words import VOCAB_FILE, WordTokenizer
+
+    if (Path(path) / VOCAB_FILE).exists():
+        return WordTokenizer.from_pretrained(path)
+    return AutoTokenizer.from_pretrained(path)
 
 
 def load_model(name: str, model_cls: Any, tokenizer: PreTrainedTokenizerBase, **config_kwargs: Any):

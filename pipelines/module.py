@@ -18,6 +18,7 @@ from transformers import get_linear_schedule_with_warmup
 
 import tasks
 from pipelines import encoders
+from pipelines.batching import model_inputs
 
 
 class TaskModule(pl.LightningModule):
@@ -51,7 +52,7 @@ class TaskModule(pl.LightningModule):
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
 
     def model_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.task.forward(self.model, batch)
+        out = self.model(**model_inputs(self.model, batch, labels=True))
         return out.loss, out.logits
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:

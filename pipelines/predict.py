@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoTokenizer
 
 import tasks
+from pipelines.encoders import load_saved_tokenizer
 from pipelines.io import atomic_write_text
 
 META = "pipeline.json"
@@ -69,7 +69,7 @@ class Predictor:
         meta = json.loads((path / META).read_text(encoding="utf-8"))
         task = tasks.get(meta["task"])
         model = task.load_model(path).to(device)
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = load_saved_tokenizer(path)
         return cls(meta["task"], model, tokenizer, meta.get("max_length", 128), batch_size,
                    meta.get("decode", "argmax"))
 

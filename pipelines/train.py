@@ -59,8 +59,18 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False) -> dict[str, Any]:
         torch.set_num_threads(cfg.train.threads)
     pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
     task = tasks.get(cfg.task)
-    tokenizer = encoders.load_tokenizer(cfg.model.encoder)
-    dm = TaskDataModule(cfg.task, cfg.data, tokenizer, batch_size=cfg.train.batch_size,
+    splits = None
+    if cfg.model.encoder == "bilstm":  # its vocabularies and word vectors come from the training data
+        from pipelines.splits import load_splits
+        from pipelines.words import WordTokenizer
+
+        splits = load_splits(cfg.data, task.SAMPLE, seed=cfg.train.seed)
+        tokenizer = WordTokenizer.build(splits["train"]["tokens"])
+        if cfg.model.word_vectors == "word2vec":
+            tokenizer.train_vectors(splits["train"]["tokens"], seed=cfg.train.seed)
+    else:
+        tokenizer = encoders.load_tokenizer(cfg.model.encoder)
+    dm = TaskDataModule(cfg.task, cfg.data, tokenizer, batch_size=cfg.train.batch_size, splits=splits,
                         eval_batch_size=cfg.train.eval_batch_size, bucketing=cfg.train.bucketing, seed=cfg.train.seed)
     dm.setup("fit")
     module = TaskModule(cfg.task, cfg.model.encoder, dm.labels, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,

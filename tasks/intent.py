@@ -46,10 +46,6 @@ def load_model(path: str | Path) -> torch.nn.Module:
     return MODEL_CLASS.from_pretrained(path)
 
 
-def forward(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> Any:
-    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
-
-
 def decoder(model: torch.nn.Module, decode: str = "argmax") -> None:
     """Classification has nothing to decode."""
     return None

@@ -18,10 +18,12 @@ from transformers import AutoModelForTokenClassification
 from pipelines import encoders, metrics
 from pipelines.align import PieceCache, build_windows, split_words
 from pipelines.batching import Collator, Features, infer
+from pipelines.bilstm import BiLstmCrf
 from pipelines.config import DataConfig
 from pipelines.crf import CRF_FILE, CrfTokenClassifier
 from pipelines.decoding import make_decoder
 from pipelines.tags import is_valid_iob2, spans
+from pipelines.words import VOCAB_FILE
 
 MONITOR = "val/f1"
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "ner"
@@ -38,7 +40,10 @@ def label_list(splits: dict[str, Dataset]) -> list[str]:
 
 def build_model(encoder: str, labels: Sequence[str], tokenizer, dropout: float = 0.1,
                 head: str = "softmax") -> torch.nn.Module:
-    """A Hugging Face token classifier on `encoder`; head='crf' puts a constrained CRF on its emissions."""
+    """A Hugging Face token classifier on `encoder`; head='crf' puts a constrained CRF on its emissions.
+    encoder='bilstm' is the BiLSTM-CRF over a WordTokenizer (its head is always a CRF)."""
+    if encoder == "bilstm":
+        return BiLstmCrf.build(labels, tokenizer, dropout)
     model = encoders.load_model(encoder, MODEL_CLASS, tokenizer, num_labels=len(labels),
                                 id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)},
                                 classifier_dropout=dropout)
@@ -51,6 +56,8 @@ def build_model(encoder: str, labels: Sequence[str], tokenizer, dropout: float =
 
 def load_model(path: str | Path) -> torch.nn.Module:
     """A model saved by a run (`model/`), with its CRF when it has one."""
+    if (Path(path) / VOCAB_FILE).exists():
+        return BiLstmCrf.from_pretrained(path)
     if (Path(path) / CRF_FILE).exists():
         return CrfTokenClassifier.from_pretrained(path, MODEL_CLASS)
     return MODEL_CLASS.from_pretrained(path)
@@ -80,8 +87,10 @@ def _context(ds: Dataset, budget: int) -> tuple[list[list[str]], list[list[str]]
 def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) -> Features:
     """One feature per window: input_ids, labels (-100 off first sub-tokens and on unseen tags),
     word_starts, example_id and core_start (index of the window's first core word in its sentence)."""
-    cache = PieceCache(tokenizer)
     tokens, tags = ds["tokens"], ds["tags"] if "tags" in ds.column_names else None
+    if getattr(tokenizer, "word_level", False):
+        return _encode_words(tokens, tags, tokenizer, label2id)
+    cache = PieceCache(tokenizer)
     if cfg.doc_context and "doc_id" in ds.column_names:
         left, right = _context(ds, cfg.max_length)
     else:
@@ -103,19 +112,28 @@ def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) ->
     return Features(rows)
 
 
-def forward(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> Any:
-    """The model's output (loss, logits) for a training batch; a CRF head also needs the word starts."""
-    extra = {"word_starts": batch["word_starts"]} if isinstance(model, CrfTokenClassifier) else {}
-    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"],
-                 **extra)
-
-
 def decoder(model: torch.nn.Module, decode: str = "argmax"):
     """The decoding function for `model`: its CRF when it has one, else `decode` (argmax|viterbi)."""
     id2label = model.config.id2label
     labels = [id2label[i] for i in range(len(id2label))]
     crf = getattr(model, "crf", None)
     return make_decoder(labels, "crf" if crf is not None else decode, crf)
+
+
+def _encode_words(tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | None, tokenizer,
+                  label2id: dict[str, int]) -> Features:
+    """Word-level features (one position per word, no windows): word, char and casing ids."""
+    rows = []
+    for i, words in enumerate(tokens):
+        if not words:
+            continue
+        ids, chars, cases = zip(*(tokenizer.encode_word(w) for w in words))
+        row: dict[str, Any] = {"input_ids": list(ids), "char_ids": list(chars), "case_ids": list(cases),
+                               "word_starts": list(range(len(words))), "example_id": i, "core_start": 0}
+        if tags is not None:
+            row["labels"] = [label2id.get(t, -100) for t in tags[i]]
+        rows.append(row)
+    return Features(rows)
 
 
 def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, decode_fn=None) -> list[dict[str, Any]]:

@@ -12,7 +12,8 @@ from pipelines.predict import Predictor
 from pipelines.train import run
 
 TASKS = sorted(m.name for m in pkgutil.iter_modules(tasks.__path__))
-VARIANTS = {"ner": [["model.head=crf"], ["model.decode=viterbi"]]}  # besides each task's defaults
+# variants besides each task's defaults
+VARIANTS = {"ner": [["model.head=crf"], ["model.decode=viterbi"], ["model.encoder=bilstm"]]}
 CASES = [(t, []) for t in TASKS] + [(t, v) for t, vs in VARIANTS.items() for v in vs]
 TEXTS = {"ner": ["Anna Keller flew to Oslo with Vireo Labs .", "nothing here", "x " * 300],
          "intent": ["book a table for 2 at roma", "what's the weather in oslo", "x " * 300]}
@@ -32,8 +33,9 @@ def trained(request, tmp_path_factory):
 def test_run_dir_layout(trained):
     task, run_dir, results = trained
     for name in ("config.yaml", "metrics.json", "report.md", "model/model.safetensors", "model/config.json",
-                 "model/tokenizer.json", "model/pipeline.json", "checkpoints/last.ckpt"):
+                 "model/pipeline.json", "checkpoints/last.ckpt"):
         assert (run_dir / name).exists(), name
+    assert (run_dir / "model/tokenizer.json").exists() or (run_dir / "model/word_vocab.json").exists()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["task"] == task and set(results) == {"validation", "test"}
     assert json.loads((run_dir / "model/config.json").read_text())["id2label"]["0"]

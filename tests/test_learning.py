@@ -11,6 +11,7 @@ from pipelines.data import TaskDataModule
 from pipelines.encoders import tiny_tokenizer
 from pipelines.module import TaskModule
 from pipelines.train import run
+from pipelines.words import WordTokenizer
 
 NER8 = {"tokens": [["anna", "met", "tom", "in", "oslo"], ["the", "city", "of", "paris"],
                    ["john", "smith", "said", "no"], ["london", "is", "big"], ["we", "saw", "york"],
@@ -23,15 +24,18 @@ INTENT8 = {"text": ["book a table", "table for two", "weather today", "is it col
            "label": ["book", "book", "weather", "weather", "music", "music", "alarm", "alarm"]}
 
 
-@pytest.mark.parametrize("task, rows, metric", [("ner", NER8, "f1"), ("intent", INTENT8, "accuracy")])
-def test_overfit_eight_examples_in_a_plain_trainer(task, rows, metric):
+@pytest.mark.parametrize("task, rows, metric, encoder, head", [
+    ("ner", NER8, "f1", "tiny", "softmax"), ("ner", NER8, "f1", "tiny", "crf"), ("ner", NER8, "f1", "bilstm", "crf"),
+    ("intent", INTENT8, "accuracy", "tiny", "softmax")])
+def test_overfit_eight_examples_in_a_plain_trainer(task, rows, metric, encoder, head):
     pl.seed_everything(0, verbose=False)
     ds = Dataset.from_dict(rows)
-    tok = tiny_tokenizer()
+    tok = WordTokenizer.build(rows["tokens"]) if encoder == "bilstm" else tiny_tokenizer()
     dm = TaskDataModule(task, DataConfig(max_length=32), tok, batch_size=8, seed=0,
                         splits={"train": ds, "validation": ds})
     dm.setup("fit")
-    module = TaskModule(task, "tiny", dm.labels, lr=3e-3, warmup_ratio=0.0, dropout=0.0, tokenizer=tok)
+    module = TaskModule(task, encoder, dm.labels, lr=3e-3 if encoder == "tiny" else 2e-2, warmup_ratio=0.0,
+                        dropout=0.0, head=head, tokenizer=tok)
     trainer = pl.Trainer(max_epochs=60, accelerator="cpu", logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, check_val_every_n_epoch=60)
     trainer.fit(module, datamodule=dm)

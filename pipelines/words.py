@@ -1,0 +1,90 @@
+"""Word-level inputs for non-subword encoders (the BiLSTM-CRF): vocabularies, casing, word2vec vectors.
+
+`WordTokenizer` plays the tokenizer's part for `model.encoder=bilstm`: it maps each word to one id
+(lower-cased), and gives its characters (case kept) and a casing class. Vectors are trained here with
+gensim Word2Vec on the training text, since no pretrained vectors can be downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.io import atomic_write_text
+
+VOCAB_FILE = "word_vocab.json"
+CASES = ("other", "lower", "upper", "title", "numeric", "has_digit", "mixed")
+MAX_CHARS = 20
+
+
+def casing(word: str) -> int:
+    """Index into CASES: the word's shape, the signal an uncased subword model cannot see."""
+    if word.isdigit():
+        return CASES.index("numeric")
+    if any(c.isdigit() for c in word):
+        return CASES.index("has_digit")
+    if word.islower():
+        return CASES.index("lower")
+    if word.isupper():
+        return CASES.index("upper")
+    if word.istitle():
+        return CASES.index("title")
+    return CASES.index("mixed") if any(c.isalpha() for c in word) else CASES.index("other")
+
+
+class WordTokenizer:
+    """Word, character and casing ids. Id 0 is padding, id 1 unknown, in both vocabularies."""
+
+    word_level = True
+    pad_token_id, unk_token_id = 0, 1
+
+    def __init__(self, words: Sequence[str], chars: Sequence[str]) -> None:
+        self.words = ["<pad>", "<unk>", *words]
+        self.chars = ["<pad>", "<unk>", *chars]
+        self.word_index = {w: i for i, w in enumerate(self.words)}
+        self.char_index = {c: i for i, c in enumerate(self.chars)}
+        self.vectors: np.ndarray | None = None  # (V, D) when built with word2vec
+
+    @classmethod
+    def build(cls, sentences: Sequence[Sequence[str]], min_count: int = 1) -> WordTokenizer:
+        """Vocabularies from training sentences: words (lower-cased) seen `min_count` times, all characters."""
+        counts = Counter(w.lower() for s in sentences for w in s)
+        words = sorted(w for w, c in counts.items() if c >= min_count)
+        chars = sorted({c for s in sentences for w in s for c in w})
+        return cls(words, chars)
+
+    def encode_word(self, word: str) -> tuple[int, list[int], int]:
+        """(word id, char ids (at most MAX_CHARS), casing id)."""
+        chars = [self.char_index.get(c, 1) for c in word[:MAX_CHARS]] or [1]
+        return self.word_index.get(word.lower(), 1), chars, casing(word)
+
+    def train_vectors(self, sentences: Sequence[Sequence[str]], dim: int = 100, seed: int = 0,
+                      epochs: int = 10) -> None:
+        """Word2Vec (skip-gram) on lower-cased sentences; rows of words it skipped stay random."""
+        from gensim.models import Word2Vec
+
+        lowered = [[w.lower() for w in s] for s in sentences]
+        w2v = Word2Vec(lowered, vector_size=dim, window=5, min_count=1, sg=1, workers=1, seed=seed, epochs=epochs)
+        rng = np.random.default_rng(seed)
+        vectors = rng.normal(0, 0.1, (len(self.words), dim)).astype(np.float32)
+        vectors[0] = 0.0
+        for i, w in enumerate(self.words):
+            if w in w2v.wv:
+                vec = w2v.wv[w]
+                vectors[i] = vec / (np.linalg.norm(vec) + 1e-8) * 0.5  # same scale as the random rows, roughly
+        self.vectors = vectors
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def save_pretrained(self, path: str | Path) -> None:
+        atomic_write_text(Path(path) / VOCAB_FILE, json.dumps({"words": self.words[2:], "chars": self.chars[2:]}))
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> WordTokenizer:
+        obj = json.loads((Path(path) / VOCAB_FILE).read_text(encoding="utf-8"))
+        return cls(obj["words"], obj["chars"])
