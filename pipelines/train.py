@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", help="task name (a file in tasks/)")
     parser.add_argument("--data", help="dir, file or hub:name (= data.path)")
     parser.add_argument("--resume", help="run dir of an interrupted run to continue")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     if args.config and "=" in args.config:
         args.overrides.insert(0, args.config)
         args.config = None

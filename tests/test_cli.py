@@ -90,3 +90,9 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["global_step"] == 50 and metrics["epochs_run"] == 25
+
+
+def test_config_file_data_and_overrides_in_any_order(tmp_path):
+    proc = _run("pipelines.train", "configs/ner.yaml", "--data", str(tmp_path), "train.lrr=1")
+    assert proc.returncode == 2 and "error: unknown config key 'train.lrr'" in proc.stderr
+    assert "Traceback" not in proc.stderr
