@@ -9,9 +9,10 @@ ARGS   ?=
 RUN    ?=
 RESUME ?=
 SEEDS  ?= 1 2 3
+EXPERIMENT ?= ner_compare
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval predict test test-all lint bench-ner bench-intent bench-throughput clean
+.PHONY: help install train eval predict test test-all lint bench-ner bench-intent bench-throughput compare clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -53,6 +54,9 @@ bench-intent: $(STAMP) ## CLINC150 intents, SEEDS -> reports/intent_clinc150.jso
 
 bench-throughput: $(STAMP) ## training/inference throughput ratios -> reports/throughput.json
 	$(PY) -m benchmarks.throughput
+
+compare: $(STAMP) ## run a comparison benchmark, EXPERIMENT=ner_compare (Transformer vs CRF vs BiLSTM-CRF), SEEDS
+	$(PY) -m benchmarks.$(EXPERIMENT) --seeds $(SEEDS)
 
 clean: ## remove caches (keeps .venv and runs/)
 	rm -rf .pytest_cache .ruff_cache lightning_logs

@@ -1,0 +1,160 @@
+"""NER on CoNLL-2003: Transformer vs Transformer+CRF vs Transformer+constrained decoding vs BiLSTM-CRF.
+
+Every variant is a config of the `ner` task; seeds x variants are trained (dev-based model selection),
+each run is kept under runs/bench/compare/<variant>-seed<k> and skipped when it already finished, so the
+script resumes where it stopped. `softmax_viterbi` re-decodes the `softmax` models (no training).
+
+    .venv/bin/python -m benchmarks.ner_compare --seeds 1 2 3 [--variants softmax crf ...]
+Writes reports/ner_compare.json, reports/ner_compare.md and reports/ner_compare.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+from benchmarks.common import SHARED, machine, mean_sd
+from pipelines.io import atomic_write_text, write_json
+
+VARIANTS = {
+    "softmax": ["model.head=softmax"],
+    "crf": ["model.head=crf"],
+    "softmax_viterbi": None,  # the softmax runs, decoded with model.decode=viterbi
+    "bilstm_crf_word2vec": ["model.encoder=bilstm", "model.head=crf", "model.word_vectors=word2vec"],
+    "bilstm_crf_random": ["model.encoder=bilstm", "model.head=crf", "model.word_vectors=random"],
+}
+CONFIGS = {"bilstm_crf_word2vec": "configs/ner_bilstm.yaml", "bilstm_crf_random": "configs/ner_bilstm.yaml"}
+def train_once(variant: str, seed: int, data: str, extra: list[str], out_dir: Path) -> Path:
+    """Train one (variant, seed) unless it finished before; continue it from its checkpoint if interrupted."""
+    from pipelines.config import load_config
+    from pipelines.train import run
+
+    run_dir = out_dir / f"{variant}-seed{seed}"
+    if (run_dir / "metrics.json").exists():
+        return run_dir
+    resume = (run_dir / "config.yaml").exists() and any((run_dir / "checkpoints").glob("*.ckpt"))
+    if resume:
+        cfg = load_config(run_dir / "config.yaml")
+    else:
+        cfg = load_config(CONFIGS.get(variant), [*VARIANTS[variant], f"data.path={data}", f"train.seed={seed}",
+                                                  "train.progress_bar=false", f"train.out_dir={out_dir}", *extra],
+                          task="ner")
+    run(cfg, run_dir, resume=resume)
+    return run_dir
+
+
+def measure(run_dir: Path, splits: dict, decode: str | None, texts: list[str]) -> dict:
+    """Dev/test scores (decode overridden when given), inference sentences/s, parameter count."""
+    from pipelines.config import DataConfig
+    from pipelines.evaluate import evaluate
+    from pipelines.predict import Predictor
+
+    predictor = Predictor.load(run_dir)
+    if decode:
+        predictor.decode = decode
+    data = DataConfig(max_length=predictor.max_length)
+    scores = {name: evaluate(predictor, ds, data) for name, ds in splits.items()}
+    predictor.predict(texts[:64])
+    t0 = time.perf_counter()
+    predictor.predict(texts)
+    speed = len(texts) / (time.perf_counter() - t0)
+    meta = json.loads((run_dir / "metrics.json").read_text())
+    return {"dev_f1": 100 * scores["validation"]["f1"], "test_f1": 100 * scores["test"]["f1"],
+            "invalid_rate": 100 * scores["test"]["invalid_rate"],
+            "per_type": {k: 100 * v["f1"] for k, v in scores["test"]["per_type"].items()},
+            "infer_sents_per_s": speed, "params": sum(p.numel() for p in predictor.model.parameters()),
+            "train_seconds": meta["train_seconds"]}
+
+
+def summarise(rows: list[dict]) -> dict:
+    out = {}
+    for key in ("test_f1", "dev_f1", "invalid_rate", "infer_sents_per_s", "train_seconds"):
+        m, sd = mean_sd([r[key] for r in rows])
+        out[f"{key}_mean"], out[f"{key}_sd"] = round(m, 2), round(sd, 2)
+    out["per_type_f1_mean"] = {k: round(mean_sd([r["per_type"][k] for r in rows])[0], 2) for k in rows[0]["per_type"]}
+    out["params"] = rows[0]["params"]
+    out["seeds"] = [r["seed"] for r in rows]
+    out["test_f1_per_seed"] = [round(r["test_f1"], 2) for r in rows]
+    return out
+
+
+def plot(report: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [v for v in VARIANTS if v in report["variants"]]
+    res = [report["variants"][v] for v in names]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    a.bar(names, [r["test_f1_mean"] for r in res], yerr=[r["test_f1_sd"] for r in res], color="tab:blue")
+    a.set_ylim(min(r["test_f1_mean"] for r in res) - 3, max(r["test_f1_mean"] for r in res) + 1.5)
+    a.set_ylabel("test entity F1 (strict IOB2)")
+    b.bar(names, [r["infer_sents_per_s_mean"] for r in res], color="tab:green")
+    b.set_ylabel("inference sentences/s (CPU)")
+    for ax in (a, b):
+        ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def markdown(report: dict) -> str:
+    lines = ["# NER on CoNLL-2003: Transformer vs CRF", "",
+             f"Data: {report['data']}. Metric: {report['metric']}. Machine: {report['machine']['cpu']}, "
+             f"{report['machine']['cores']} cores. Command: `{report['command']}`.", "",
+             "| variant | test F1 | dev F1 | invalid sentences % | infer sent/s | train s | params |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, r in report["variants"].items():
+        lines.append(f"| {name} | {r['test_f1_mean']:.2f} ± {r['test_f1_sd']:.2f} | {r['dev_f1_mean']:.2f} | "
+                     f"{r['invalid_rate_mean']:.2f} | {r['infer_sents_per_s_mean']:.0f} | "
+                     f"{r['train_seconds_mean']:.0f} | {r['params'] / 1e6:.1f}M |")
+    lines += ["", "Per-type test F1 (mean over seeds):", "", "| variant | " + " | ".join(
+        next(iter(report["variants"].values()))["per_type_f1_mean"]) + " |"]
+    lines.append("|---|" + "---:|" * len(next(iter(report["variants"].values()))["per_type_f1_mean"]))
+    for name, r in report["variants"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{v:.2f}" for v in r["per_type_f1_mean"].values()) + " |")
+    lines += ["", "![comparison](ner_compare.png)", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from pipelines.config import DataConfig
+    from pipelines.splits import load_splits
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--data", default=str(SHARED / "conll2003"))
+    parser.add_argument("--texts", type=int, default=2000, help="test sentences for the speed measurement")
+    parser.add_argument("--out", default="reports/ner_compare")
+    parser.add_argument("--runs", default="runs/bench/compare", help="where the trained runs are kept")
+    parser.add_argument("overrides", nargs="*", help="extra section.key=value for every training run")
+    args = parser.parse_args()
+    splits = load_splits(DataConfig(path=args.data), args.data)
+    splits = {k: splits[k] for k in ("validation", "test")}
+    texts = [" ".join(t) for t in splits["test"]["tokens"][: args.texts]]
+    report = {"data": f"{args.data} (train / dev / test)", "metric": "entity F1, seqeval "
+              "mode=strict scheme=IOB2, best epoch on dev; invalid = % of test sentences predicted as invalid IOB2",
+              "command": f"python -m benchmarks.ner_compare --seeds {' '.join(map(str, args.seeds))}",
+              "machine": machine(),
+              "variants": {}}
+    for variant in args.variants:
+        rows = []
+        for seed in args.seeds:
+            source = "softmax" if variant == "softmax_viterbi" else variant
+            run_dir = train_once(source, seed, args.data, args.overrides, Path(args.runs))
+            decode = "viterbi" if variant == "softmax_viterbi" else None
+            rows.append({"seed": seed, **measure(run_dir, splits, decode, texts)})
+            report["variants"][variant] = summarise(rows)
+            write_json(f"{args.out}.json", report)
+    plot(report, f"{args.out}.png")
+    atomic_write_text(f"{args.out}.md", markdown(report))
+
+
+if __name__ == "__main__":
+    main()
