@@ -1,0 +1,85 @@
+"""Out-of-scope (off-topic) scores for any classifier, and thresholds fitted on validation data.
+
+Every score is "higher = more likely out of scope":
+- `msp`: 1 - maximum softmax probability (Hendrycks & Gimpel 2017);
+- `energy`: -T * logsumexp(logits / T) (Liu et al. 2020);
+- `Mahalanobis`: smallest distance to a class mean under one shared covariance (Lee et al. 2018);
+- `KNN`: 1 - cosine similarity to the k-th nearest training embedding (Sun et al. 2022).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def msp(logits: np.ndarray) -> np.ndarray:
+    """(N, C) logits -> (N,) 1 - max softmax probability."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    return 1.0 - p.max(axis=1)
+
+
+def energy(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """(N, C) logits -> (N,) free energy -T * logsumexp(logits / T)."""
+    z = logits / temperature
+    m = z.max(axis=1)
+    return -temperature * (m + np.log(np.exp(z - m[:, None]).sum(axis=1)))
+
+
+class Mahalanobis:
+    """Class means and a shared (tied) covariance fitted on in-scope training features."""
+
+    def __init__(self, ridge: float = 1e-6) -> None:
+        self.ridge = ridge
+        self.means: np.ndarray | None = None  # (C, D)
+        self.precision: np.ndarray | None = None  # (D, D)
+
+    def fit(self, features: np.ndarray, labels: np.ndarray) -> Mahalanobis:
+        classes = np.unique(labels)
+        self.means = np.stack([features[labels == c].mean(axis=0) for c in classes])  # (C, D)
+        centred = features - self.means[np.searchsorted(classes, labels)]  # (N, D)
+        cov = centred.T @ centred / len(features)  # (D, D)
+        cov += self.ridge * np.trace(cov) / len(cov) * np.eye(len(cov))
+        self.precision = np.linalg.inv(cov)
+        return self
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """(N, D) -> (N,) min over classes of (x - mu_c)^T S^-1 (x - mu_c)."""
+        diff = features[:, None, :] - self.means[None]  # (N, C, D)
+        dist = np.einsum("ncd,de,nce->nc", diff, self.precision, diff)  # (N, C)
+        return dist.min(axis=1)
+
+
+class KNN:
+    """k-th nearest neighbour cosine distance to normalised training features."""
+
+    def __init__(self, k: int = 10) -> None:
+        self.k = k
+        self.bank: np.ndarray | None = None  # (M, D)
+
+    def fit(self, features: np.ndarray) -> KNN:
+        self.bank = features / np.linalg.norm(features, axis=1, keepdims=True)
+        return self
+
+    def score(self, features: np.ndarray, batch: int = 1024) -> np.ndarray:
+        x = features / np.linalg.norm(features, axis=1, keepdims=True)
+        k = min(self.k, len(self.bank))
+        out = []
+        for s in range(0, len(x), batch):
+            sims = x[s:s + batch] @ self.bank.T  # (B, M)
+            out.append(1.0 - np.partition(sims, -k, axis=1)[:, -k])
+        return np.concatenate(out)
+
+
+def threshold_at_recall(in_scope_scores: np.ndarray, recall: float = 0.95) -> float:
+    """Smallest threshold that keeps `recall` of in-scope examples at or below it (flag = score > t)."""
+    return float(np.quantile(in_scope_scores, recall, method="higher"))
+
+
+def threshold_with_oos(in_scope_scores: np.ndarray, oos_scores: np.ndarray) -> float:
+    """Threshold that maximises accuracy on validation in-scope + out-of-scope examples (flag = score > t)."""
+    candidates = np.unique(np.concatenate([in_scope_scores, oos_scores]))
+    in_sorted, oos_sorted = np.sort(in_scope_scores), np.sort(oos_scores)
+    kept = np.searchsorted(in_sorted, candidates, side="right")  # in-scope with score <= t
+    caught = len(oos_sorted) - np.searchsorted(oos_sorted, candidates, side="right")  # oos with score > t
+    return float(candidates[int(np.argmax(kept + caught))])
