@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -108,18 +107,23 @@ def model_inputs(model: torch.nn.Module, batch: dict[str, torch.Tensor], labels:
 
 @torch.inference_mode()
 def infer(model: torch.nn.Module, features: Features, collate: Collator, batch_size: int,
-          device: torch.device | str = "cpu") -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
-    """Yield (batch, logits) over `features` in length-sorted batches, the model in eval mode."""
+          device: torch.device | str = "cpu",
+          hidden: bool = False) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+    """Yield (batch, logits) over `features` in length-sorted batches, the model in eval mode.
+
+    hidden=True adds batch["features"]: the last layer's first-token ([CLS]) vectors, (B, H).
+    """
     was_training = model.training
     model.eval()
     try:
         for idx in sorted_batches(features.lengths, batch_size):
             batch = collate([features[i] for i in idx])
-            out = model(**model_inputs(model, batch, device=device))
+            extra = {"output_hidden_states": True} if hidden else {}
+            out = model(**model_inputs(model, batch, device=device), **extra)
+            if hidden:
+                batch["features"] = out.hidden_states[-1][:, 0].float().cpu()
             yield batch, out.logits.float().cpu()
     finally:
         model.train(was_training)
 
 
-def num_batches(n: int, batch_size: int) -> int:
-    return math.ceil(n / batch_size)

@@ -53,10 +53,16 @@ class ModelConfig:
     dropout: float = field(default=0.1, metadata={"help": "dropout of the classification head"})
     decode: str = field(default="argmax", metadata={"help": "token tasks: argmax | viterbi (valid IOB2 only)"})
     head: str = field(default="softmax", metadata={"help": "softmax | crf (token tasks: constrained CRF)"})
+    offtopic: str = field(default="", metadata={"help": "classifiers: fit an off-topic detector after training: "
+                                                       "msp|energy|mahalanobis|knn ('' = none)"})
+    offtopic_recall: float = field(default=0.95, metadata={"help": "in-scope recall kept when no out-of-scope "
+                                                                   "validation data exists"})
     word_vectors: str = field(default="word2vec", metadata={"help": "encoder=bilstm: word2vec (trained on the "
                                                                     "training text) | random"})
 
     def __post_init__(self) -> None:
+        if self.offtopic not in {"", "msp", "energy", "mahalanobis", "knn"}:
+            raise ConfigError(f"model.offtopic={self.offtopic!r}: expected msp|energy|mahalanobis|knn or ''")
         if self.word_vectors not in {"word2vec", "random"}:
             raise ConfigError(f"model.word_vectors={self.word_vectors!r}: expected word2vec|random")
         if self.head not in {"softmax", "crf"}:

@@ -20,6 +20,7 @@ import torch
 import tasks
 from pipelines.encoders import load_saved_tokenizer
 from pipelines.io import atomic_write_text
+from pipelines.offtopic import OffTopic
 
 META = "pipeline.json"
 
@@ -62,6 +63,7 @@ class Predictor:
         self.task_name, self.task = task, tasks.get(task)
         self.model, self.tokenizer = model.eval(), tokenizer
         self.max_length, self.batch_size, self.decode = max_length, batch_size, decode
+        self.offtopic: OffTopic | None = None  # an off-topic detector saved with a classifier
 
     @classmethod
     def load(cls, run_dir: str | Path, device: str = "cpu", batch_size: int = 64) -> Predictor:
@@ -70,8 +72,10 @@ class Predictor:
         task = tasks.get(meta["task"])
         model = task.load_model(path).to(device)
         tokenizer = load_saved_tokenizer(path)
-        return cls(meta["task"], model, tokenizer, meta.get("max_length", 128), batch_size,
-                   meta.get("decode", "argmax"))
+        predictor = cls(meta["task"], model, tokenizer, meta.get("max_length", 128), batch_size,
+                        meta.get("decode", "argmax"))
+        predictor.offtopic = OffTopic.load(path)
+        return predictor
 
     def predict(self, texts: str | list[str]) -> list[dict[str, Any]]:
         """Predictions for each text (a single string is taken as a list of one).
@@ -84,7 +88,9 @@ class Predictor:
         if empty:
             raise ValueError(f"texts at positions {empty[:10]} are empty or not strings; "
                              "remove them or check the input")
-        return self.task.predict(self.model, self.tokenizer, texts, self.batch_size, self.max_length, self.decode)
+        extra = {"offtopic": self.offtopic} if self.offtopic is not None else {}
+        return self.task.predict(self.model, self.tokenizer, texts, self.batch_size, self.max_length, self.decode,
+                                 **extra)
 
 
 def main(argv: list[str] | None = None) -> int:

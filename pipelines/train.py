@@ -101,6 +101,12 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False) -> dict[str, Any]:
            {"task": cfg.task, "max_length": cfg.data.max_length, "decode": cfg.model.decode,
                                               "head": cfg.model.head})
     predictor = Predictor.load(run_dir)
+    if cfg.model.offtopic:
+        from pipelines.offtopic import fit_on_splits
+
+        det = fit_on_splits(predictor, dm.splits, cfg.model.offtopic, cfg.model.offtopic_recall, cfg.data)
+        det.save(run_dir / "model")
+        predictor.offtopic = det
     results = {name: evaluate(predictor, dm.splits[name], cfg.data) for name in ("validation", "test")
                if name in dm.splits}
     reports.write(run_dir, "metrics", f"{cfg.task}: {cfg.model.encoder}", results,

@@ -96,18 +96,30 @@ def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
 
 
 def predict(model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64,
-            max_length: int = 128, decode: str = "argmax") -> list[dict[str, Any]]:
-    """Per text: {"label", "probability", "top_k": [{"label", "probability"}, ...]}."""
+            max_length: int = 128, decode: str = "argmax", offtopic: Any = None) -> list[dict[str, Any]]:
+    """Per text: {"label", "probability", "top_k": [{"label", "probability"}, ...]}, plus "off_topic" and
+    "off_topic_score" when an off-topic detector (pipelines.offtopic.OffTopic) is given."""
     id2label = model.config.id2label
     feats = encode(Dataset.from_dict({"text": list(texts)}), tokenizer, {}, DataConfig(max_length=max_length))
     device = next(model.parameters()).device
-    probs: dict[int, list[float]] = {}
-    for batch, logits in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size, device):
-        for r in gather(batch, logits):
-            probs[r["example_id"]] = r["probs"]
-    out = []
+    logits, hidden = {}, {}
+    for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size, device,
+                            hidden=offtopic is not None):
+        for b, i in enumerate(batch["example_id"].tolist()):
+            logits[i] = out[b]
+            if offtopic is not None:
+                hidden[i] = batch["features"][b]
+    results = []
     for i in range(len(texts)):
-        top = np.argsort(probs[i])[::-1][:TOP_K]
-        ranked = [{"label": id2label[int(k)], "probability": round(float(probs[i][k]), 4)} for k in top]
-        out.append({"label": ranked[0]["label"], "probability": ranked[0]["probability"], "top_k": ranked})
-    return out
+        probs = logits[i].softmax(-1)
+        top = probs.argsort(descending=True)[:TOP_K].tolist()
+        ranked = [{"label": id2label[k], "probability": round(float(probs[k]), 4)} for k in top]
+        results.append({"label": ranked[0]["label"], "probability": ranked[0]["probability"], "top_k": ranked})
+    if offtopic is not None:
+        from pipelines.offtopic import apply
+
+        flags = apply(offtopic, torch.stack([logits[i] for i in range(len(texts))]).numpy(),
+                      torch.stack([hidden[i] for i in range(len(texts))]).numpy())
+        for res, flag in zip(results, flags):
+            res.update(flag)
+    return results

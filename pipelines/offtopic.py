@@ -1,0 +1,124 @@
+"""An off-topic detector fitted to a trained classifier and saved beside it (`offtopic.json` + `.safetensors`).
+
+Fit on the in-scope training split (Mahalanobis, kNN) and the validation split (the threshold): with
+out-of-scope validation examples the threshold maximises validation accuracy on in-scope + out-of-scope,
+without any it keeps `recall` of the in-scope validation examples. The Predictor applies it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file, save_file
+
+from pipelines import ood
+from pipelines.batching import Collator, Features, infer
+from pipelines.io import atomic_write_text
+
+METHODS = ("msp", "energy", "mahalanobis", "knn")
+META, ARRAYS = "offtopic.json", "offtopic.safetensors"
+
+
+@dataclass
+class OffTopic:
+    """A scoring method, its fitted state and a threshold: flag a message when score > threshold."""
+
+    method: str
+    threshold: float = float("inf")
+    fitted_on: str = ""
+    state: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def score(self, logits: np.ndarray, features: np.ndarray) -> np.ndarray:
+        if self.method == "msp":
+            return ood.msp(logits)
+        if self.method == "energy":
+            return ood.energy(logits)
+        if self.method == "mahalanobis":
+            m = ood.Mahalanobis()
+            m.means, m.precision = self.state["means"], self.state["precision"]
+            return m.score(features)
+        if self.method == "knn":
+            k = ood.KNN(int(self.state["k"][0]))
+            k.bank = self.state["bank"]
+            return k.score(features)
+        raise ValueError(f"off-topic method {self.method!r}: expected one of {METHODS}")
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        if self.state:
+            save_file({k: np.ascontiguousarray(v) for k, v in self.state.items()}, str(path / ARRAYS))
+        atomic_write_text(path / META, json.dumps({"method": self.method, "threshold": self.threshold,
+                                                   "fitted_on": self.fitted_on}, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> OffTopic | None:
+        path = Path(path)
+        if not (path / META).exists():
+            return None
+        meta = json.loads((path / META).read_text(encoding="utf-8"))
+        state = load_file(str(path / ARRAYS)) if (path / ARRAYS).exists() else {}
+        return cls(meta["method"], meta["threshold"], meta.get("fitted_on", ""), state)
+
+
+def logits_and_features(model: torch.nn.Module, feats: Features, pad_id: int,
+                        batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(N, C) logits and (N, H) [CLS] features in the order of `feats`."""
+    logits, hidden, order = [], [], []
+    device = next(model.parameters()).device
+    for batch, out in infer(model, feats, Collator(pad_id), batch_size, device, hidden=True):
+        logits.append(out.numpy())
+        hidden.append(batch["features"].numpy())
+        order.extend(batch["example_id"].tolist())
+    inv = np.argsort(order)
+    return np.concatenate(logits)[inv], np.concatenate(hidden)[inv]
+
+
+def fit(method: str, train: tuple[np.ndarray, np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
+        oos_val: tuple[np.ndarray, np.ndarray] | None = None, recall: float = 0.95, k: int = 10) -> OffTopic:
+    """Fit `method` on (train logits, train features, train label ids); threshold on validation.
+
+    Args:
+        train: in-scope training (logits (N, C), features (N, H), label ids (N,)).
+        val: in-scope validation (logits, features).
+        oos_val: out-of-scope validation (logits, features), or None.
+    """
+    det = OffTopic(method)
+    if method == "mahalanobis":
+        m = ood.Mahalanobis().fit(train[1], train[2])
+        det.state = {"means": m.means, "precision": m.precision}
+    elif method == "knn":
+        det.state = {"bank": ood.KNN(k).fit(train[1]).bank, "k": np.array([k])}
+    in_scores = det.score(*val)
+    if oos_val is not None and len(oos_val[0]):
+        det.threshold = ood.threshold_with_oos(in_scores, det.score(*oos_val))
+        det.fitted_on = "validation in-scope + out-of-scope (max accuracy)"
+    else:
+        det.threshold = ood.threshold_at_recall(in_scores, recall)
+        det.fitted_on = f"validation in-scope only (in-scope recall {recall})"
+    return det
+
+
+def apply(det: OffTopic, logits: np.ndarray, features: np.ndarray) -> list[dict[str, Any]]:
+    scores = det.score(logits, features)
+    return [{"off_topic": bool(s > det.threshold), "off_topic_score": round(float(s), 4)} for s in scores]
+
+
+def fit_on_splits(predictor: Any, splits: dict[str, Any], method: str, recall: float, data: Any) -> OffTopic:
+    """Fit a detector for a Predictor's classifier on a run's splits (train, validation, oos_validation)."""
+    task, model, tok = predictor.task, predictor.model, predictor.tokenizer
+    label2id = {v: int(k) for k, v in model.config.id2label.items()}
+
+    def run(ds: Any) -> tuple[np.ndarray, np.ndarray]:
+        return logits_and_features(model, task.encode(ds, tok, label2id, data), tok.pad_token_id,
+                                   predictor.batch_size)
+
+    train = splits["train"].filter(lambda r: r["label"] in label2id)
+    t_logits, t_feats = run(train)
+    oos = splits.get("oos_validation")
+    return fit(method, (t_logits, t_feats, np.array([label2id[x] for x in train["label"]])),
+               run(splits["validation"]), run(oos) if oos is not None else None, recall)

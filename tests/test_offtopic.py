@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from pipelines.config import load_config
+from pipelines.dialogue import DialogueTracker
+from pipelines.offtopic import METHODS, OffTopic, fit
+from pipelines.predict import Predictor
+from pipelines.train import run
+
+
+class ScriptedPredictor:
+    """Returns fixed predictions in order: the tracker's logic, isolated from any model."""
+
+    def __init__(self, outputs):
+        self.outputs = list(outputs)
+
+    def predict(self, texts):
+        return [self.outputs.pop(0)]
+
+
+def test_scripted_conversation_flags_the_off_topic_turn():
+    bot = DialogueTracker(ScriptedPredictor([
+        {"label": "book_table", "probability": 0.97, "off_topic": False},
+        {"label": "set_alarm", "probability": 0.41, "off_topic": False},   # "at 7 pm": unsure, stays
+        {"label": "weather", "probability": 0.55, "off_topic": True},      # "what's the weather?"
+        {"label": "book_table", "probability": 0.93, "off_topic": False},
+        {"label": "play_music", "probability": 0.95, "off_topic": False},
+    ]))
+    texts = ["book a table for two", "at 7 pm", "what's the weather today?", "yes, for two", "play some jazz"]
+    turns = [bot.turn(t) for t in texts]
+    assert [t.event for t in turns] == ["start", "continue", "off_topic", "continue", "switch"]
+    assert [t.active for t in turns] == ["book_table"] * 4 + ["play_music"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_fit_save_load_keeps_detector_and_threshold(method, tmp_path):
+    rng = np.random.default_rng(0)
+    # two in-scope clusters and a far cluster, apart in both distance and direction (kNN uses cosine)
+    feats = np.concatenate([rng.normal([6, 0, 0, 0], 1, (50, 4)), rng.normal([0, 6, 0, 0], 1, (50, 4))])
+    labels = np.array([0] * 50 + [1] * 50)
+    logits = np.eye(2)[labels] * 8 + rng.normal(0, 0.5, (100, 2))  # confident on in-scope examples
+    far = rng.normal([0, 0, -6, -6], 1, (20, 4))
+    far_logits = rng.normal(0, 0.5, (20, 2))  # unsure on the far cluster
+    det = fit(method, (logits, feats, labels), (logits, feats), (far_logits, far))
+    det.save(tmp_path)
+    again = OffTopic.load(tmp_path)
+    assert again.threshold == det.threshold and again.method == method
+    assert np.allclose(again.score(far_logits, far), det.score(far_logits, far))
+    assert (det.score(far_logits, far) > det.threshold).mean() > 0.9  # the far cluster is flagged
+    assert (det.score(logits, feats) <= det.threshold).mean() > 0.9
+
+
+def test_trained_classifier_carries_its_detector(tmp_path):
+    cfg = load_config(None, ["model.encoder=tiny", "train.limit_train_batches=3", "train.epochs=1",
+                             "train.progress_bar=false", f"train.out_dir={tmp_path}", "model.offtopic=mahalanobis",
+                             "model.offtopic_recall=0.9"], task="intent")
+    run(cfg, tmp_path / "run")
+    assert (tmp_path / "run/model/offtopic.json").exists()
+    p1, p2 = Predictor.load(tmp_path / "run"), Predictor.load(tmp_path / "run")
+    out = p1.predict(["book a table for two", "zebra quantum spreadsheet"])
+    assert out == p2.predict(["book a table for two", "zebra quantum spreadsheet"])
+    assert {"off_topic", "off_topic_score"} <= set(out[0]) and isinstance(out[1]["off_topic"], bool)
+    assert p1.offtopic.fitted_on.startswith("validation in-scope only")
