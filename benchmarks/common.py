@@ -48,3 +48,35 @@ def run_seeds(task: str, overrides: list[str], seeds: list[int], out_dir: str, o
         if on_result:
             on_result(results)
     return results
+
+
+def _same_run(a: dict, b: dict) -> bool:
+    """Two configs (as dicts, defaults filled) train the same model: where the run is written, the progress
+    bar and how the data path is spelled aside."""
+    def norm(c: dict) -> dict:
+        path = c["data"]["path"]
+        return {**c, "data": {**c["data"], "path": str(Path(path).resolve()) if path else ""},
+                "train": {k: v for k, v in c["train"].items() if k not in {"out_dir", "progress_bar"}}}
+    return norm(a) == norm(b)
+
+
+def find_or_train(task: str, overrides: list[str], run_dir: Path, config: str | None = None) -> Path:
+    """A finished run of this config: `run_dir` if done, else any finished run under runs/bench with the same
+    config, else `run_dir` trained now (continued from its checkpoint when an earlier try was interrupted)."""
+    from pipelines.config import load_config, to_dict
+    from pipelines.train import run
+
+    if (run_dir / "metrics.json").exists():
+        return run_dir
+    resume = (run_dir / "config.yaml").exists() and any((run_dir / "checkpoints").glob("*.ckpt"))
+    if resume:
+        cfg = load_config(run_dir / "config.yaml")
+    else:
+        cfg = load_config(config, [*overrides, "train.progress_bar=false", f"train.out_dir={run_dir.parent}"],
+                          task=task)
+        for other in sorted(Path("runs/bench").glob("**/config.yaml")):
+            if (other.parent / "metrics.json").exists() and _same_run(to_dict(load_config(other)), to_dict(cfg)):
+                print(f"reusing {other.parent} for {run_dir.name}", flush=True)
+                return other.parent
+    run(cfg, run_dir, resume=resume)
+    return run_dir

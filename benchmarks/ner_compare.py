@@ -16,7 +16,7 @@ import os
 import time
 from pathlib import Path
 
-from benchmarks.common import SHARED, machine, mean_sd
+from benchmarks.common import SHARED, find_or_train, machine, mean_sd
 from pipelines.io import atomic_write_text, write_json
 
 VARIANTS = {
@@ -27,38 +27,9 @@ VARIANTS = {
     "bilstm_crf_random": ["model.encoder=bilstm", "model.head=crf", "model.word_vectors=random"],
 }
 CONFIGS = {"bilstm_crf_word2vec": "configs/ner_bilstm.yaml", "bilstm_crf_random": "configs/ner_bilstm.yaml"}
-def _same_run(a: dict, b: dict) -> bool:
-    """Two configs (as dicts, defaults filled) train the same model: where the run is written, the progress
-    bar and how the data path is spelled aside."""
-    def norm(c: dict) -> dict:
-        path = c["data"]["path"]
-        return {**c, "data": {**c["data"], "path": str(Path(path).resolve()) if path else ""},
-                "train": {k: v for k, v in c["train"].items() if k not in {"out_dir", "progress_bar"}}}
-    return norm(a) == norm(b)
-
-
 def train_once(variant: str, seed: int, data: str, extra: list[str], out_dir: Path) -> Path:
-    """Train one (variant, seed) unless a finished run under runs/bench has the same config; continue an
-    interrupted one from its checkpoint."""
-    from pipelines.config import load_config, to_dict
-    from pipelines.train import run
-
-    run_dir = out_dir / f"{variant}-seed{seed}"
-    if (run_dir / "metrics.json").exists():
-        return run_dir
-    resume = (run_dir / "config.yaml").exists() and any((run_dir / "checkpoints").glob("*.ckpt"))
-    if resume:
-        cfg = load_config(run_dir / "config.yaml")
-    else:
-        cfg = load_config(CONFIGS.get(variant), [*VARIANTS[variant], f"data.path={data}", f"train.seed={seed}",
-                                                  "train.progress_bar=false", f"train.out_dir={out_dir}", *extra],
-                          task="ner")
-        for other in sorted(Path("runs/bench").glob("**/config.yaml")):
-            if (other.parent / "metrics.json").exists() and _same_run(to_dict(load_config(other)), to_dict(cfg)):
-                print(f"{variant} seed {seed}: reusing {other.parent}", flush=True)
-                return other.parent
-    run(cfg, run_dir, resume=resume)
-    return run_dir
+    overrides = [*VARIANTS[variant], f"data.path={data}", f"train.seed={seed}", *extra]
+    return find_or_train("ner", overrides, out_dir / f"{variant}-seed{seed}", CONFIGS.get(variant))
 
 
 def measure(run_dir: Path, splits: dict, decode: str | None, texts: list[str]) -> dict:
