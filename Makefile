@@ -12,7 +12,7 @@ SEEDS  ?= 1 2 3
 EXPERIMENT ?= ner_compare
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval predict test test-all lint bench-ner bench-intent bench-throughput compare clean
+.PHONY: help install train eval predict test test-all lint bench-ner bench-intent bench-throughput compare find-bad-labels clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ bench-intent: $(STAMP) ## CLINC150 intents, SEEDS -> reports/intent_clinc150.jso
 
 bench-throughput: $(STAMP) ## training/inference throughput ratios -> reports/throughput.json
 	$(PY) -m benchmarks.throughput
+
+find-bad-labels: $(STAMP) ## rank suspect labels of TASK's DATA train split by k-fold cross-training (ARGS: overrides)
+	$(PY) -m pipelines.find_bad_labels --task $(TASK) $(if $(DATA),--data $(DATA)) $(ARGS)
 
 compare: $(STAMP) ## run a comparison benchmark, EXPERIMENT=ner_compare (Transformer vs CRF vs BiLSTM-CRF), SEEDS
 	$(PY) -m benchmarks.$(EXPERIMENT) --seeds $(SEEDS)

@@ -38,8 +38,11 @@ def latest_checkpoint(run_dir: Path) -> Path:
     return ckpts[-1]
 
 
-def run(cfg: RunConfig, run_dir: Path, resume: bool = False) -> dict[str, Any]:
-    """Fit, export the best model, score it on validation and test; returns the scores per split."""
+def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fit, export the best model, score it on validation and test; returns the scores per split.
+
+    `splits` (already read datasets) replaces reading `cfg.data.path`, e.g. for cross-validation folds.
+    """
     import lightning.pytorch as pl
     import torch
     from lightning.pytorch.callbacks import ModelCheckpoint
@@ -59,12 +62,11 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False) -> dict[str, Any]:
         torch.set_num_threads(cfg.train.threads)
     pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
     task = tasks.get(cfg.task)
-    splits = None
     if cfg.model.encoder == "bilstm":  # its vocabularies and word vectors come from the training data
         from pipelines.splits import load_splits
         from pipelines.words import WordTokenizer
 
-        splits = load_splits(cfg.data, task.SAMPLE, seed=cfg.train.seed)
+        splits = splits or load_splits(cfg.data, task.SAMPLE, seed=cfg.train.seed)
         tokenizer = WordTokenizer.build(splits["train"]["tokens"])
         if cfg.model.word_vectors == "word2vec":
             tokenizer.train_vectors(splits["train"]["tokens"], seed=cfg.train.seed)

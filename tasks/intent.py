@@ -123,3 +123,14 @@ def predict(model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size:
         for res, flag in zip(results, flags):
             res.update(flag)
     return results
+
+
+def distributions(model: torch.nn.Module, tokenizer, ds: Dataset, data: DataConfig,
+                  batch_size: int = 64) -> np.ndarray:
+    """(N, K) predicted class probabilities for the examples of `ds`, in order."""
+    feats = encode(ds.remove_columns([c for c in ds.column_names if c != "text"]), tokenizer, {}, data)
+    out = np.zeros((len(ds), model.config.num_labels), dtype=np.float32)
+    for batch, logits in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
+                               next(model.parameters()).device):
+        out[batch["example_id"].numpy()] = logits.softmax(-1).numpy()
+    return out

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from datasets import Dataset
 from transformers import AutoModelForTokenClassification
@@ -207,3 +208,20 @@ def predict(model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size:
                  "score": round(sum(probs[i][s:e]) / (e - s), 4)} for kind, s, e in spans(labels)]
         out.append({"entities": ents})
     return out
+
+
+def distributions(model: torch.nn.Module, tokenizer, ds: Dataset, data: DataConfig,
+                  batch_size: int = 64) -> list[np.ndarray]:
+    """Per sentence, (W, L) label probabilities of each word (at its first sub-token), in order."""
+    feats = encode(ds.remove_columns([c for c in ds.column_names if c not in ("tokens", "doc_id")]), tokenizer,
+                   {}, data)
+    records = []
+    for batch, logits in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
+                               next(model.parameters()).device):
+        probs = logits.softmax(-1)  # (B, T, L)
+        for b in range(len(logits)):
+            starts = batch["word_starts"][b]
+            records.append({"example_id": int(batch["example_id"][b]), "core_start": int(batch["core_start"][b]),
+                            "dist": list(probs[b, starts[starts >= 0]].numpy())})
+    joined = stitch(records, "dist")
+    return [np.stack(joined[i]) if joined.get(i) else np.zeros((0, model.config.num_labels)) for i in range(len(ds))]

@@ -11,6 +11,7 @@ def test_yaml_and_overrides(tmp_path):
     assert cfg.train.lr == 2.0 and isinstance(cfg.train.lr, float)  # int accepted for a float field
     assert cfg.data.doc_context is True and cfg.model.encoder == "tiny"
     assert replace(cfg, train={"seed": 7}).train.seed == 7
+    assert load_config(None, ["train.lr=1e-4"], task="ner").train.lr == 1e-4  # YAML's '1e-4' is a string
 
 
 def test_shipped_configs_load():
@@ -22,6 +23,7 @@ def test_shipped_configs_load():
     ("train.lrr=1", "unknown config key 'train.lrr'"),
     ("trian.lr=1", "unknown config key 'trian'"),
     ("train.epochs=three", "train.epochs='three': expected int"),
+    ("train.lr=fast", "train.lr='fast': expected float"),
     ("train.bucketing=5", "expected bool"),
     ("data.format=xml", "data.format='xml'"),
     ("model.head=lstm", "model.head='lstm'"),

@@ -1,0 +1,142 @@
+"""Rank the training examples whose labels look wrong: `make find-bad-labels TASK=intent DATA=...`.
+
+k-fold cross-training gives every training example a prediction from a model that never saw it
+(out-of-fold probabilities); pipelines.badlabels turns them into scores. Classification: one row per
+example. Tagging: one row per gold entity span and per sentence, scored by the least confident word,
+with the model's suggested entities. Writes suspects.jsonl, suspects.csv and summary.md in the output folder.
+Cheap mode (`--cheap`): one epoch per fold instead of the config's epochs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipelines import badlabels
+from pipelines.config import RunConfig, load_config
+from pipelines.io import atomic_write_text
+from pipelines.tags import spans
+
+
+def out_of_fold(cfg: RunConfig, splits: dict[str, Any], k: int, work: Path, labels: list[str]) -> list[Any]:
+    """Per training example: probabilities over `labels` (classification: (K,); tagging: (W, K))."""
+    from pipelines.predict import Predictor
+    from pipelines.train import run
+
+    train = splits["train"]
+    order = np.random.default_rng(cfg.train.seed).permutation(len(train))
+    folds = np.array_split(order, k)
+    out: list[Any] = [None] * len(train)
+    for f, held in enumerate(folds):
+        keep = np.setdiff1d(order, held)
+        fold_dir = work / f"fold{f}"
+        if not (fold_dir / "model").exists():
+            run(cfg, fold_dir, splits={"train": train.select(keep), "validation": splits["validation"]})
+        p = Predictor.load(fold_dir)
+        cols = [labels.index(p.model.config.id2label[i]) for i in range(p.model.config.num_labels)]
+        for i, dist in zip(held, p.task.distributions(p.model, p.tokenizer, train.select(held), cfg.data)):
+            full = np.zeros(dist.shape[:-1] + (len(labels),), dtype=np.float32)
+            full[..., cols] = dist
+            out[i] = full
+    return out
+
+
+def classification_suspects(train: Any, dists: list[np.ndarray], labels: list[str]) -> list[dict[str, Any]]:
+    probs = np.stack(dists)
+    given = np.array([labels.index(x) for x in train["label"]])
+    conf, margin = badlabels.self_confidence(probs, given), badlabels.normalized_margin(probs, given)
+    flagged = badlabels.prune_by_noise_rate(probs, given)
+    rows = [{"id": int(train["id"][i]) if "id" in train.column_names else i, "text": train["text"][i],
+             "given": labels[given[i]], "suggested": labels[int(probs[i].argmax())],
+             "self_confidence": round(float(conf[i]), 4), "normalized_margin": round(float(margin[i]), 4),
+             "confident_learning_flag": bool(flagged[i])} for i in range(len(given))]
+    return sorted(rows, key=lambda r: r["normalized_margin"])
+
+
+def _entities(words: list[str], tags: list[str]) -> list[dict[str, Any]]:
+    return [{"type": kind, "text": " ".join(words[s:e]), "start": s, "end": e} for kind, s, e in spans(tags)]
+
+
+def tagging_suspects(train: Any, dists: list[np.ndarray], labels: list[str]) -> list[dict[str, Any]]:
+    """One row per sentence (score = least confident word) listing given and suggested entities."""
+    flat = np.concatenate([d for d in dists if len(d)])
+    given_tags = [list(t) for t in train["tags"]]
+    given = np.array([labels.index(t) for tags in given_tags for t in tags])
+    flagged = badlabels.prune_by_noise_rate(flat, given)
+    margins = badlabels.normalized_margin(flat, given)
+    rows, pos = [], 0
+    for i, (words, tags, dist) in enumerate(zip(train["tokens"], given_tags, dists)):
+        n = len(words)
+        m, f = margins[pos:pos + n], flagged[pos:pos + n]
+        pos += n
+        suggested = [labels[j] for j in dist.argmax(-1)] if n else []
+
+        given_ents = _entities(words, tags)
+        for e in given_ents:
+            e["score"] = round(float(m[e["start"]:e["end"]].min()), 4)
+        rows.append({"id": i, "text": " ".join(words), "normalized_margin": round(float(m.min()), 4) if n else 1.0,
+                     "worst_word": words[int(m.argmin())] if n else "", "confident_learning_flag": bool(f.any()),
+                     "given": given_ents, "suggested": _entities(words, suggested)})
+    return sorted(rows, key=lambda r: r["normalized_margin"])
+
+
+def write(out_dir: Path, rows: list[dict[str, Any]], title: str, top: int = 50) -> None:
+    atomic_write_text(out_dir / "suspects.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows({k: json.dumps(v) if isinstance(v, list) else v for k, v in r.items()} for r in rows)
+    atomic_write_text(out_dir / "suspects.csv", buf.getvalue())
+    flagged = sum(r["confident_learning_flag"] for r in rows)
+    lines = [f"# {title}", "", f"{len(rows)} examples ranked by normalised margin (lowest first); confident "
+             f"learning flags {flagged}.", "", f"## Top {min(top, len(rows))}", ""]
+    for r in rows[:top]:
+        given = r["given"] if isinstance(r["given"], str) else ", ".join(f"{e['text']}/{e['type']}" for e in r["given"])
+        sugg = r["suggested"] if isinstance(r["suggested"], str) else ", ".join(
+            f"{e['text']}/{e['type']}" for e in r["suggested"])
+        lines.append(f"- `{r['normalized_margin']:+.3f}` {r['text'][:160]!r}: given **{given or '-'}**, "
+                     f"suggested **{sugg or '-'}**")
+    atomic_write_text(out_dir / "summary.md", "\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--data", default="")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--cheap", action="store_true", help="one epoch per fold")
+    parser.add_argument("--out", default="", help="output folder (default runs/badlabels-<task>-<time>)")
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_args(argv)
+    import tasks
+    from pipelines.splits import load_splits
+
+    extra = ["train.epochs=1"] if args.cheap else []
+    cfg = load_config(None, [*args.overrides, *extra, *([f"data.path={args.data}"] if args.data else [])],
+                      task=args.task)
+    task = tasks.get(cfg.task)
+    splits = load_splits(cfg.data, task.SAMPLE, seed=cfg.train.seed)
+    out = Path(args.out or f"{cfg.train.out_dir}/badlabels-{cfg.task}-{time.strftime('%Y%m%d-%H%M%S')}")
+    labels = task.label_list(splits)
+    dists = out_of_fold(cfg, splits, args.folds, out, labels)
+    tagging = "tags" in task.COLUMNS
+    rows = (tagging_suspects if tagging else classification_suspects)(splits["train"], dists, labels)
+    write(out, rows, f"Suspect labels: {cfg.task} on {cfg.data.path or task.SAMPLE} ({args.folds}-fold)")
+    print(f"{len(rows)} examples ranked; top suspects in {out / 'summary.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    from pipelines.cli import run_cli
+
+    run_cli(main)

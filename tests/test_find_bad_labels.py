@@ -1,0 +1,59 @@
+"""Planted label flips in a tiny corpus must rank on top of the out-of-fold suspects."""
+
+import json
+
+import numpy as np
+import pytest
+
+from pipelines.find_bad_labels import main
+from pipelines.readers import read_jsonl
+
+SAMPLE = "samples/intent"
+
+
+def test_planted_intent_flips_rank_on_top(tmp_path):
+    ds = read_jsonl(f"{SAMPLE}/train.jsonl")
+    rng = np.random.default_rng(0)
+    labels = sorted(set(ds["label"]))
+    planted = set(rng.choice(len(ds), 18, replace=False).tolist())
+    rows = []
+    for i, (text, label) in enumerate(zip(ds["text"], ds["label"])):
+        if i in planted:
+            label = labels[(labels.index(label) + 1 + int(rng.integers(0, len(labels) - 1))) % len(labels)]
+        rows.append({"text": text, "label": label})
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (data / "dev.jsonl").write_text(open(f"{SAMPLE}/dev.jsonl").read())
+    out = tmp_path / "out"
+    main(["--task", "intent", "--data", str(data), "--folds", "3", "--out", str(out), "model.encoder=tiny",
+          "train.epochs=20", "train.batch_size=16", "train.lr=3e-3", "train.warmup_ratio=0",
+          "train.progress_bar=false"])
+    suspects = [json.loads(x) for x in (out / "suspects.jsonl").read_text().splitlines()]
+    assert len(suspects) == len(rows) and (out / "summary.md").exists() and (out / "suspects.csv").exists()
+    top = {s["id"] for s in suspects[:18]}
+    # a random ranking would put about 1 of the 18 planted flips among the 18 lowest margins
+    assert len(top & planted) >= 10
+    ranks = [k for k, s in enumerate(suspects) if s["id"] in planted]
+    assert np.median(ranks) < 0.1 * len(suspects)
+
+
+def test_tagging_suspects_rank_a_flipped_entity_type_first():
+    from datasets import Dataset
+
+    from pipelines.find_bad_labels import tagging_suspects
+
+    labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    ds = Dataset.from_dict({"tokens": [["Anna", "Keller", "left"], ["Oslo", "is", "cold"], ["Paris", "too"]],
+                            "tags": [["B-PER", "I-PER", "O"], ["B-PER", "O", "O"], ["B-LOC", "O"]]})
+
+    def dist(rows):
+        return np.array([[0.9 if labels[j] == t else 0.025 for j in range(5)] for t in rows])
+
+    # the model reads 'Oslo' as a location: the given B-PER has low confidence
+    dists = [dist(["B-PER", "I-PER", "O"]), dist(["B-LOC", "O", "O"]), dist(["B-LOC", "O"])]
+    rows = tagging_suspects(ds, dists, labels)
+    assert rows[0]["id"] == 1 and rows[0]["worst_word"] == "Oslo"
+    assert rows[0]["given"][0]["type"] == "PER" and rows[0]["suggested"] == [
+        {"type": "LOC", "text": "Oslo", "start": 0, "end": 1}]
+    assert rows[0]["normalized_margin"] == pytest.approx(0.025 - 0.9)
