@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cheap", action="store_true", help="one epoch per fold")
     parser.add_argument("--out", default="", help="output folder (default runs/badlabels-<task>-<time>)")
     parser.add_argument("overrides", nargs="*")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     import tasks
     from pipelines.splits import load_splits
 
