@@ -70,12 +70,12 @@ def confusion_png(path: str | Path, labels: list[str], matrix: list[list[int]], 
 
 
 def write(out_dir: str | Path, name: str, title: str, results: dict[str, dict[str, Any]],
-          extra: dict[str, Any] | None = None, notes: list[str] | None = None) -> None:
-    """Write `<name>.json` (scores per split + extra) and `<name>.md` (+ confusion PNGs) into `out_dir`."""
+          extra: dict[str, Any] | None = None, notes: list[str] | None = None, md_name: str | None = None) -> None:
+    """Write `<name>.json` (scores per split + extra) and `<md_name or name>.md` (+ confusion PNGs)."""
     out_dir = Path(out_dir)
     write_json(out_dir / f"{name}.json", {**(extra or {}), **results})
     for split, scores in results.items():
         if "confusion" in scores:
             conf = scores["confusion"]
             confusion_png(out_dir / f"confusion_{split}.png", conf["labels"], conf["matrix"], f"{title}: {split}")
-    atomic_write_text(out_dir / f"{name}.md", markdown(title, results, notes))
+    atomic_write_text(out_dir / f"{md_name or name}.md", markdown(title, results, notes))

@@ -38,47 +38,31 @@ def latest_checkpoint(run_dir: Path) -> Path:
     return ckpts[-1]
 
 
-def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Fit, export the best model, score it on validation and test; returns the scores per split.
+def build_tokenizer(cfg: RunConfig, task: Any, splits: dict[str, Any] | None) -> tuple[Any, dict[str, Any] | None]:
+    """The encoder's tokenizer; for the BiLSTM, vocabularies (and word2vec vectors) built from the train split."""
+    from pipelines import encoders
 
-    `splits` (already read datasets) replaces reading `cfg.data.path`, e.g. for cross-validation folds.
-    """
+    if cfg.model.encoder != "bilstm":
+        return encoders.load_tokenizer(cfg.model.encoder), splits
+    from pipelines.splits import load_splits
+    from pipelines.words import WordTokenizer
+
+    splits = splits or load_splits(cfg.data, task.SAMPLE, seed=cfg.train.seed)
+    tokenizer = WordTokenizer.build(splits["train"]["tokens"])
+    if cfg.model.word_vectors == "word2vec":
+        tokenizer.train_vectors(splits["train"]["tokens"], seed=cfg.train.seed)
+    return tokenizer, splits
+
+
+def build_trainer(cfg: RunConfig, run_dir: Path, monitor: str) -> tuple[Any, Any]:
+    """A Lightning Trainer from `cfg.train`, checkpointing the best `monitor` value and the last state."""
     import lightning.pytorch as pl
-    import torch
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
-    import tasks
-    from pipelines import encoders, reports
     from pipelines.checkpoint_io import AtomicCheckpointIO
-    from pipelines.data import TaskDataModule
-    from pipelines.evaluate import evaluate
-    from pipelines.io import atomic_write_text
-    from pipelines.module import TaskModule
-    from pipelines.predict import Predictor, export
 
-    os.environ[RUN_DIR_ENV] = str(run_dir)
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
-    task = tasks.get(cfg.task)
-    if cfg.model.encoder == "bilstm":  # its vocabularies and word vectors come from the training data
-        from pipelines.splits import load_splits
-        from pipelines.words import WordTokenizer
-
-        splits = splits or load_splits(cfg.data, task.SAMPLE, seed=cfg.train.seed)
-        tokenizer = WordTokenizer.build(splits["train"]["tokens"])
-        if cfg.model.word_vectors == "word2vec":
-            tokenizer.train_vectors(splits["train"]["tokens"], seed=cfg.train.seed)
-    else:
-        tokenizer = encoders.load_tokenizer(cfg.model.encoder)
-    dm = TaskDataModule(cfg.task, cfg.data, tokenizer, batch_size=cfg.train.batch_size, splits=splits,
-                        eval_batch_size=cfg.train.eval_batch_size, bucketing=cfg.train.bucketing, seed=cfg.train.seed)
-    dm.setup("fit")
-    module = TaskModule(cfg.task, cfg.model.encoder, dm.labels, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
-                        warmup_ratio=cfg.train.warmup_ratio, dropout=cfg.model.dropout, decode=cfg.model.decode,
-                        head=cfg.model.head, tokenizer=tokenizer)
-    best = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=task.MONITOR, mode="max",
+    best = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="max",
                            save_top_k=1, save_last=True, enable_version_counter=False)
     t = cfg.train
     trainer = pl.Trainer(max_epochs=t.epochs, max_steps=t.max_steps, accelerator=t.accelerator, devices=t.devices,
@@ -88,35 +72,69 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
                          callbacks=[best], logger=CSVLogger(run_dir, name="logs"), default_root_dir=run_dir,
                          enable_progress_bar=t.progress_bar, log_every_n_steps=10, num_sanity_val_steps=0,
                          enable_model_summary=False, plugins=[AtomicCheckpointIO()])
+    return trainer, best
+
+
+def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fit, export the best model, score it on validation and test; returns the scores per split.
+
+    `splits` (already read datasets) replaces reading `cfg.data.path`, e.g. for cross-validation folds.
+    """
+    import lightning.pytorch as pl
+    import torch
+
+    import tasks
+    from pipelines.data import TaskDataModule
+    from pipelines.io import atomic_write_text
+    from pipelines.module import TaskModule
+
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    task = tasks.get(cfg.task)
+    tokenizer, splits = build_tokenizer(cfg, task, splits)
+    dm = TaskDataModule(cfg.task, cfg.data, tokenizer, batch_size=cfg.train.batch_size, splits=splits,
+                        eval_batch_size=cfg.train.eval_batch_size, bucketing=cfg.train.bucketing, seed=cfg.train.seed)
+    dm.setup("fit")
+    module = TaskModule(cfg.task, cfg.model.encoder, dm.labels, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
+                        warmup_ratio=cfg.train.warmup_ratio, dropout=cfg.model.dropout, decode=cfg.model.decode,
+                        head=cfg.model.head, tokenizer=tokenizer)
+    trainer, best = build_trainer(cfg, run_dir, task.MONITOR)
     if trainer.is_global_zero:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
     start = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=str(latest_checkpoint(run_dir)) if resume else None)
-    train_seconds = time.perf_counter() - start
     if not trainer.is_global_zero:
         return {}
     ckpt = best.best_model_path or best.last_model_path
     if ckpt:
         module.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"])
-    export(module.model.cpu(), tokenizer, run_dir / "model",
-           {"task": cfg.task, "max_length": cfg.data.max_length, "decode": cfg.model.decode,
-                                              "head": cfg.model.head})
+    facts = {"task": cfg.task, "encoder": cfg.model.encoder, "seed": cfg.train.seed,
+             "train_seconds": round(time.perf_counter() - start, 1), "epochs_run": trainer.current_epoch,
+             "global_step": trainer.global_step, "best_checkpoint": ckpt}
+    return finish(cfg, run_dir, module.model.cpu(), tokenizer, dm.splits, facts)
+
+
+def finish(cfg: RunConfig, run_dir: Path, model: Any, tokenizer: Any, splits: dict[str, Any],
+           facts: dict[str, Any]) -> dict[str, Any]:
+    """Export the model, fit its off-topic detector if asked, score validation and test, write the report."""
+    from pipelines import reports
+    from pipelines.evaluate import evaluate
+    from pipelines.predict import Predictor, export
+
+    export(model, tokenizer, run_dir / "model", {"task": cfg.task, "max_length": cfg.data.max_length,
+                                                 "decode": cfg.model.decode, "head": cfg.model.head})
     predictor = Predictor.load(run_dir)
     if cfg.model.offtopic:
         from pipelines.offtopic import fit_on_splits
 
-        det = fit_on_splits(predictor, dm.splits, cfg.model.offtopic, cfg.model.offtopic_recall, cfg.data)
-        det.save(run_dir / "model")
-        predictor.offtopic = det
-    results = {name: evaluate(predictor, dm.splits[name], cfg.data) for name in ("validation", "test")
-               if name in dm.splits}
-    reports.write(run_dir, "metrics", f"{cfg.task}: {cfg.model.encoder}", results,
-                  extra={"task": cfg.task, "encoder": cfg.model.encoder, "seed": cfg.train.seed,
-                         "train_seconds": round(train_seconds, 1), "epochs_run": trainer.current_epoch,
-                         "global_step": trainer.global_step, "best_checkpoint": ckpt},
-                  notes=["Entity scores: seqeval mode='strict', scheme=IOB2." if cfg.task == "ner" else ""])
-    os.replace(run_dir / "metrics.md", run_dir / "report.md")
+        predictor.offtopic = fit_on_splits(predictor, splits, cfg.model.offtopic, cfg.model.offtopic_recall, cfg.data)
+        predictor.offtopic.save(run_dir / "model")
+    results = {name: evaluate(predictor, splits[name], cfg.data) for name in ("validation", "test") if name in splits}
+    reports.write(run_dir, "metrics", f"{cfg.task}: {cfg.model.encoder}", results, extra=facts,
+                  notes=getattr(predictor.task, "REPORT_NOTES", []), md_name="report")
     return results
 
 

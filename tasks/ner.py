@@ -27,6 +27,7 @@ from pipelines.tags import is_valid_iob2, spans
 from pipelines.words import VOCAB_FILE
 
 MONITOR = "val/f1"
+REPORT_NOTES = ["Entity scores: seqeval mode='strict', scheme=IOB2."]
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "ner"
 MODEL_CLASS = AutoModelForTokenClassification
 COLUMNS = ("tokens", "tags")
