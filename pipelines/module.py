@@ -86,7 +86,8 @@ class TaskModule(pl.LightningModule):
         self.last_scores = scores
         for key, value in scores.items():
             if isinstance(value, float):
-                self.log(f"{stage}/{key}", value, prog_bar=key in {"f1", "accuracy"}, rank_zero_only=True)
+                # every rank gathered all records, so every rank logs the same value
+                self.log(f"{stage}/{key}", value, prog_bar=key in {"f1", "accuracy"})
 
     def on_validation_epoch_end(self) -> None:
         self._eval_epoch_end("val")
