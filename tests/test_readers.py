@@ -109,3 +109,8 @@ def test_real_atis_and_snips_and_clinc():
 def test_real_conll2003_dev_parses_as_iob2():
     ds = read_conll(SHARED / "conll2003" / "dev.txt")
     assert len(ds) == 3250 and sum(len(t) for t in ds["tokens"]) == 51362
+
+
+def test_hub_spec_is_handed_to_datasets_and_fails_clearly_offline():
+    with pytest.raises(ReadError, match=r"hub:no-such/dataset: datasets.load_dataset failed .*HF_HUB_OFFLINE=0"):
+        load_splits(DataConfig(path="hub:no-such/dataset"), "unused")
