@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -115,8 +116,13 @@ def infer(model: torch.nn.Module, features: Features, collate: Collator, batch_s
     """
     was_training = model.training
     model.eval()
+    batches = sorted_batches(features.lengths, batch_size)
+    if len(batches) > 50 and sys.stderr.isatty():  # a bar only where a person watches a long job
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc="predict", unit="batch", leave=False)
     try:
-        for idx in sorted_batches(features.lengths, batch_size):
+        for idx in batches:
             batch = collate([features[i] for i in idx])
             extra = {"output_hidden_states": True} if hidden else {}
             out = model(**model_inputs(model, batch, device=device), **extra)
