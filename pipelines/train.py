@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from pipelines import reports
 from pipelines.config import RunConfig, load_config, to_dict
 
 RUN_DIR_ENV = "PIPELINES_RUN_DIR"  # carries the run dir to the processes that DDP launches
@@ -120,7 +121,6 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
 def finish(cfg: RunConfig, run_dir: Path, model: Any, tokenizer: Any, splits: dict[str, Any],
            facts: dict[str, Any]) -> dict[str, Any]:
     """Export the model, fit its off-topic detector if asked, score validation and test, write the report."""
-    from pipelines import reports
     from pipelines.evaluate import evaluate
     from pipelines.predict import Predictor, export
 
@@ -171,8 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     results = run(cfg, run_dir, resume=bool(args.resume))
     if results:
         for split, scores in results.items():
-            head = {k: round(100 * scores[k], 2) for k in ("f1", "precision", "recall", "accuracy", "macro_f1")
-                    if k in scores}
+            head = {k: round(100 * scores[k], 2) for k in reports.HEADLINE if k in scores}
             print(f"{split}: {head}")
         print(f"run dir: {run_dir}\n  model:  {run_dir / 'model'}\n  report: {run_dir / 'report.md'}")
     return 0

@@ -37,6 +37,7 @@ INTENTS = {
                       "has flight {f} been delayed"],
     "greeting": ["hello there", "hi how are you", "good morning", "hey assistant"],
 }
+SLOT_TYPES = {"n": "party_size", "place": "restaurant", "city": "city", "genre": "genre", "t": "time", "f": "flight"}
 FILL = {"n": ["2", "four", "6", "two"], "place": ["roma", "the blue door", "sakura", "chez marie"],
         "city": ["lisbon", "oslo", "kyoto", "cork"], "genre": ["jazz", "rock", "classical", "hip hop"],
         "t": ["7 am", "6:30", "noon", "9 pm"], "f": ["ba 117", "lh 402", "tp 9", "ua 88"]}
@@ -82,6 +83,20 @@ def write_intent(path: Path, per_intent: int, rng: random.Random) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
+def write_joint(path: Path, per_intent: int, rng: random.Random) -> None:
+    """Inline-annotated Markdown (pipelines.inline): the intent templates with their slots marked."""
+    lines = []
+    for label, templates in INTENTS.items():
+        lines += [f"## intent: {label}"]
+        for _ in range(per_intent):
+            text = rng.choice(templates)
+            for key, values in FILL.items():
+                text = text.replace("{" + key + "}", f"[{rng.choice(values)}]({SLOT_TYPES[key]})")
+            lines.append(f"- {text}")
+        lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
 if __name__ == "__main__":
     rng = random.Random(2026)
     (HERE / "ner").mkdir(exist_ok=True)
@@ -90,3 +105,6 @@ if __name__ == "__main__":
         write_ner(HERE / "ner" / f"{split}.conll", docs, rng)
     for split, n in (("train", 60), ("dev", 10), ("test", 10)):
         write_intent(HERE / "intent" / f"{split}.jsonl", n, rng)
+    (HERE / "joint").mkdir(exist_ok=True)
+    for split, n in (("train", 60), ("dev", 10), ("test", 10)):
+        write_joint(HERE / "joint" / f"{split}.md", n, rng)

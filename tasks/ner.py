@@ -190,6 +190,13 @@ def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
     return result
 
 
+def entities(text: str, words: Sequence[tuple[str, int, int]], tags: Sequence[str],
+             probs: Sequence[float]) -> list[dict[str, Any]]:
+    """Entities of one text from its word tags: type, text, character start/end, mean word probability."""
+    return [{"type": kind, "text": text[words[s][1]:words[e - 1][2]], "start": words[s][1], "end": words[e - 1][2],
+             "score": round(sum(probs[s:e]) / (e - s), 4)} for kind, s, e in spans(tags)]
+
+
 def predict(model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64,
             max_length: int = 128, decode: str = "argmax") -> list[dict[str, Any]]:
     """Entities per text: [{"type", "text", "start", "end", "score"}] with character offsets."""
@@ -202,13 +209,8 @@ def predict(model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size:
                                             next(model.parameters()).device)
                for r in gather(batch, logits, decode_fn)]
     tags, probs = stitch(records, "pred"), stitch(records, "prob")
-    out = []
-    for i, (text, ws) in enumerate(zip(texts, words)):
-        labels = [id2label[k] for k in tags.get(i, [])]
-        ents = [{"type": kind, "text": text[ws[s][1]:ws[e - 1][2]], "start": ws[s][1], "end": ws[e - 1][2],
-                 "score": round(sum(probs[i][s:e]) / (e - s), 4)} for kind, s, e in spans(labels)]
-        out.append({"entities": ents})
-    return out
+    return [{"entities": entities(text, ws, [id2label[k] for k in tags.get(i, [])], probs.get(i, []))}
+            for i, (text, ws) in enumerate(zip(texts, words))]
 
 
 def distributions(model: torch.nn.Module, tokenizer, ds: Dataset, data: DataConfig,

@@ -13,9 +13,11 @@ from pipelines.train import run
 
 TASKS = sorted(m.name for m in pkgutil.iter_modules(tasks.__path__))
 # variants besides each task's defaults
-VARIANTS = {"ner": [["model.head=crf"], ["model.decode=viterbi"], ["model.encoder=bilstm"]]}
+VARIANTS = {"ner": [["model.head=crf"], ["model.decode=viterbi"], ["model.encoder=bilstm"]],
+            "joint": [["model.head=crf"]]}
 CASES = [(t, []) for t in TASKS] + [(t, v) for t, vs in VARIANTS.items() for v in vs]
-TEXTS = {"ner": ["Anna Keller flew to Oslo with Vireo Labs .", "nothing here", "x " * 300],
+TEXTS = {"joint": ["book a table for two at roma", "weather in oslo", "x " * 300],
+         "ner": ["Anna Keller flew to Oslo with Vireo Labs .", "nothing here", "x " * 300],
          "intent": ["book a table for 2 at roma", "what's the weather in oslo", "x " * 300]}
 
 

@@ -1,0 +1,74 @@
+import lightning.pytorch as pl
+import pytest
+import torch
+from datasets import Dataset
+
+from pipelines.batching import Collator
+from pipelines.config import DataConfig
+from pipelines.data import TaskDataModule
+from pipelines.encoders import tiny_tokenizer
+from pipelines.module import TaskModule
+from tasks import joint
+
+LABELS = ["intent:book", "intent:weather", "O", "B-city", "I-city", "B-n", "I-n"]
+ROWS = {"tokens": [["book", "for", "two"], ["weather", "in", "new", "york"], ["table", "for", "four", "please"],
+                   ["rain", "in", "oslo"], ["book", "a", "table"], ["is", "it", "cold", "in", "paris"],
+                   ["table", "for", "2"], ["weather", "today"]],
+        "tags": [["O", "O", "B-n"], ["O", "O", "B-city", "I-city"], ["O", "O", "B-n", "O"], ["O", "O", "B-city"],
+                 ["O", "O", "O"], ["O", "O", "O", "O", "B-city"], ["O", "O", "B-n"], ["O", "O"]],
+        "label": ["book", "weather", "book", "weather", "book", "weather", "book", "weather"]}
+
+
+def test_encode_separates_intent_and_slot_ids(tiny_tok):
+    ds = Dataset.from_dict({k: v[:2] for k, v in ROWS.items()})
+    rows = joint.encode(ds, tiny_tok, {x: i for i, x in enumerate(LABELS)}, DataConfig()).rows
+    assert [r["intent_labels"] for r in rows] == [0, 1]
+    assert [lab for lab in rows[1]["labels"] if lab != -100] == [0, 0, 1, 2]  # O O B-city I-city as slot ids
+
+
+@pytest.mark.parametrize("crf", [False, True])
+def test_padding_changes_neither_loss_nor_predictions(tiny_tok, crf):
+    torch.manual_seed(0)
+    model = joint.JointModel(joint.encoders.load_model("tiny", joint.AutoModel, tiny_tok), LABELS, 0.0, crf).eval()
+    ds = Dataset.from_dict({k: v[:2] for k, v in ROWS.items()})
+    rows = joint.encode(ds, tiny_tok, {x: i for i, x in enumerate(LABELS)}, DataConfig()).rows
+    keys = ("input_ids", "attention_mask", "labels", "word_starts", "intent_labels")
+    batch = {k: Collator(0)([rows[0]])[k] for k in keys}
+    alone = model(**batch)
+    padded = dict(batch)  # the same sentence with 5 padding positions (and 2 padded word slots)
+    padded["input_ids"] = torch.cat([batch["input_ids"], torch.zeros(1, 5, dtype=torch.long)], 1)
+    padded["attention_mask"] = torch.cat([batch["attention_mask"], torch.zeros(1, 5, dtype=torch.long)], 1)
+    padded["labels"] = torch.cat([batch["labels"], torch.full((1, 5), -100)], 1)
+    padded["word_starts"] = torch.cat([batch["word_starts"], torch.full((1, 2), -1)], 1)
+    out = model(**padded)
+    n = batch["input_ids"].shape[1]
+    assert torch.allclose(alone.logits, out.logits[:, :n], atol=1e-5)
+    assert torch.allclose(alone.loss, out.loss, atol=1e-5)
+
+
+def test_score_by_hand():
+    id2label = dict(enumerate(LABELS))
+    records = [
+        {"example_id": 0, "core_start": 0, "pred": [0, 0, 3], "gold": [0, 0, 3], "prob": [1] * 3,
+         "intent_probs": [0.9, 0.1], "intent_gold": 0},  # intent right, slots right
+        {"example_id": 1, "core_start": 0, "pred": [0, 0, 1, 2], "gold": [0, 0, 1, 2], "prob": [1] * 4,
+         "intent_probs": [0.8, 0.2], "intent_gold": 1},  # intent wrong, slots right
+        {"example_id": 2, "core_start": 0, "pred": [0, 0, 0], "gold": [0, 0, 3], "prob": [1] * 3,
+         "intent_probs": [0.1, 0.9], "intent_gold": 1},  # intent right, a slot missed
+    ]
+    s = joint.score(records, id2label)
+    assert s["intent_acc"] == pytest.approx(2 / 3) and s["sentence_acc"] == pytest.approx(1 / 3)
+    assert s["slot_f1"] == pytest.approx(2 * 2 / (2 + 3))  # 2 of 2 predicted right, 3 gold
+
+
+def test_overfit_eight_examples():
+    pl.seed_everything(0, verbose=False)
+    ds = Dataset.from_dict(ROWS)
+    tok = tiny_tokenizer()
+    dm = TaskDataModule("joint", DataConfig(max_length=32), tok, batch_size=8, splits={"train": ds, "validation": ds})
+    dm.setup("fit")
+    module = TaskModule("joint", "tiny", dm.labels, lr=3e-3, warmup_ratio=0.0, dropout=0.0, tokenizer=tok)
+    trainer = pl.Trainer(max_epochs=80, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, check_val_every_n_epoch=80)
+    trainer.fit(module, datamodule=dm)
+    assert module.last_scores["sentence_acc"] == 1.0
