@@ -38,6 +38,9 @@ def evaluate(predictor: Any, ds: Dataset, data: DataConfig) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar in CLI output
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     from pipelines.predict import Predictor
 
