@@ -57,6 +57,7 @@ class ModelConfig:
                                                        "msp|energy|mahalanobis|knn ('' = none)"})
     offtopic_recall: float = field(default=0.95, metadata={"help": "in-scope recall kept when no out-of-scope "
                                                                    "validation data exists"})
+    slot_weight: float = field(default=1.0, metadata={"help": "joint: loss = intent loss + slot_weight * slot loss"})
     word_vectors: str = field(default="word2vec", metadata={"help": "encoder=bilstm: word2vec (trained on the "
                                                                     "training text) | random"})
 

@@ -9,6 +9,7 @@ Usable in any Trainer (your callbacks, loggers, DDP):
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import lightning.pytorch as pl
@@ -32,16 +33,20 @@ class TaskModule(pl.LightningModule):
         dropout: dropout of the classification head.
         decode: token tasks: 'argmax' or 'viterbi' (valid IOB2 paths only).
         head: 'softmax' or, for token tasks, 'crf' (a constrained CRF; decoding then uses it).
+        options: further model settings, handed to the task's build_model where it takes them
+            (e.g. the joint task's slot_weight).
     """
 
     def __init__(self, task: str, encoder: str, labels: list[str], lr: float = 5e-5, weight_decay: float = 0.01,
                  warmup_ratio: float = 0.1, dropout: float = 0.1, decode: str = "argmax", head: str = "softmax",
-                 tokenizer: Any = None) -> None:
+                 options: dict[str, Any] | None = None, tokenizer: Any = None) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["tokenizer"])
         self.task = tasks.get(task)
         tokenizer = tokenizer if tokenizer is not None else encoders.load_tokenizer(encoder)
-        self.model = self.task.build_model(encoder, labels, tokenizer, dropout, head)
+        accepted = inspect.signature(self.task.build_model).parameters
+        extra = {k: v for k, v in (options or {}).items() if k in accepted}
+        self.model = self.task.build_model(encoder, labels, tokenizer, dropout, head, **extra)
         self.id2label = dict(enumerate(labels))
         self._records: list[dict[str, Any]] = []
         self._decode_fn: Any = None  # built per evaluation: a CRF's transitions change while training

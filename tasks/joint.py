@@ -98,11 +98,12 @@ class JointModel(nn.Module):
         (Path(path) / META_FILE).write_text(json.dumps(meta, indent=2))
 
 
-def build_model(encoder: str, labels: Sequence[str], tokenizer, dropout: float = 0.1,
-                head: str = "softmax") -> torch.nn.Module:
+def build_model(encoder: str, labels: Sequence[str], tokenizer, dropout: float = 0.1, head: str = "softmax",
+                slot_weight: float = SLOT_WEIGHT) -> torch.nn.Module:
     if head not in {"softmax", "crf"}:
         raise ValueError(f"model.head={head!r}: expected softmax|crf")
-    return JointModel(encoders.load_model(encoder, AutoModel, tokenizer), labels, dropout, crf=head == "crf")
+    return JointModel(encoders.load_model(encoder, AutoModel, tokenizer), labels, dropout, crf=head == "crf",
+                      slot_weight=slot_weight)
 
 
 def load_model(path: str | Path) -> torch.nn.Module:
