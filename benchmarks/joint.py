@@ -1,0 +1,123 @@
+"""Joint intent + slots on SNIPS and ATIS: the joint model, two separate models, a slot-weight sweep, and the
+rate of inconsistent outputs (a predicted slot type never seen with the predicted intent in training).
+
+    .venv/bin/python -m benchmarks.joint --datasets snips atis --seeds 1 2 3 --sweep 0.5 2.0
+Writes reports/joint_<dataset>.json and reports/joint_vs_separate.json / .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import SHARED, find_or_train, machine, mean_sd
+from pipelines.io import atomic_write_text, write_json
+from pipelines.tags import spans
+
+
+def predictions(run_dir: Path, ds: Any) -> tuple[list[str] | None, list[list[str]] | None]:
+    """Per example of `ds`: the predicted intent and/or the predicted slot tags (whichever the model makes)."""
+    from pipelines.batching import Collator, infer
+    from pipelines.config import DataConfig
+    from pipelines.predict import Predictor
+
+    p = Predictor.load(run_dir)
+    id2label = {int(k): v for k, v in p.model.config.id2label.items()}
+    feats = p.task.encode(ds, p.tokenizer, {v: k for k, v in id2label.items()}, DataConfig(max_length=p.max_length))
+    dec = p.task.decoder(p.model, p.decode)
+    records = [r for batch, logits in infer(p.model, feats, Collator(p.tokenizer.pad_token_id), 64)
+               for r in p.task.gather(batch, logits, dec)]
+    name = p.task_name
+    if name == "intent":
+        by_id = {r["example_id"]: id2label[int(np.argmax(r["probs"]))] for r in records}
+        return [by_id[i] for i in range(len(ds))], None
+    from tasks import ner
+
+    preds = ner.stitch(records, "pred")
+    if name == "ner":
+        return None, [[id2label[k] for k in preds[i]] for i in range(len(ds))]
+    first = {r["example_id"]: r for r in sorted(records, key=lambda r: -r["core_start"])}
+    intents = [p.model.intents[int(np.argmax(first[i]["intent_probs"]))] for i in range(len(ds))]
+    return intents, [[p.model.tags[k] for k in preds[i]] for i in range(len(ds))]
+
+
+def frame_scores(gold_intents, gold_tags, intents, tags, allowed: dict[str, set[str]]) -> dict[str, float]:
+    from pipelines.metrics import entity_scores
+
+    intent_ok = np.array([a == b for a, b in zip(intents, gold_intents)])
+    slots_ok = np.array([list(a) == list(b) for a, b in zip(tags, gold_tags)])
+    inconsistent = [any(kind not in allowed.get(i, set()) for kind, _, _ in spans(t)) for i, t in zip(intents, tags)]
+    return {"intent_acc": 100 * intent_ok.mean(), "slot_f1": 100 * entity_scores(gold_tags, tags)["f1"],
+            "sentence_acc": 100 * (intent_ok & slots_ok).mean(),
+            "inconsistent_rate": 100 * float(np.mean(inconsistent))}
+
+
+def summarise(rows: list[dict[str, float]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in rows[0]:
+        m, sd = mean_sd([r[key] for r in rows])
+        out[f"{key}_mean"], out[f"{key}_sd"] = round(m, 2), round(sd, 2)
+    return out
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from pipelines.config import DataConfig
+    from pipelines.splits import load_splits
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--datasets", nargs="+", default=["snips", "atis"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--sweep", type=float, nargs="*", default=[0.5, 2.0], help="slot weights besides 1.0 (seed 1)")
+    parser.add_argument("--data-root", default=str(SHARED))
+    parser.add_argument("--out-dir", default="reports")
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_args()
+    compare: dict[str, Any] = {"machine": machine(), "encoder": "all-MiniLM-L6-v2 (default)", "datasets": {}}
+    for name in args.datasets:
+        data = str(Path(args.data_root) / name)
+        splits = load_splits(DataConfig(path=data), data)
+        allowed: dict[str, set[str]] = defaultdict(set)
+        for intent, tags in zip(splits["train"]["label"], splits["train"]["tags"]):
+            allowed[intent] |= {kind for kind, _, _ in spans(tags)}
+        test = splits["test"]
+        gold = (test["label"], test["tags"])
+        rows: dict[str, list[dict[str, float]]] = defaultdict(list)
+        for seed in args.seeds:
+            base = [f"data.path={data}", f"train.seed={seed}", *args.overrides]
+            runs = Path("runs/bench/joint") / name
+            j = find_or_train("joint", base, runs / f"joint-seed{seed}")
+            rows["joint"].append(frame_scores(*gold, *predictions(j, test), allowed))
+            i = find_or_train("intent", base, runs / f"intent-seed{seed}")
+            s = find_or_train("ner", base, runs / f"slots-seed{seed}")
+            rows["separate"].append(frame_scores(*gold, predictions(i, test)[0], predictions(s, test)[1], allowed))
+            if seed == args.seeds[0]:
+                for w in args.sweep:
+                    r = find_or_train("joint", [*base, f"model.slot_weight={w}"], runs / f"joint-w{w}-seed{seed}")
+                    rows[f"joint_slot_weight_{w}"].append(frame_scores(*gold, *predictions(r, test), allowed))
+            result = {k: summarise(v) for k, v in rows.items()}
+            write_json(Path(args.out_dir) / f"joint_{name}.json",
+                       {"data": data, "seeds": args.seeds[: len(rows["joint"])], "machine": compare["machine"],
+                        **result["joint"], "variants": result})
+            compare["datasets"][name] = result
+            write_json(Path(args.out_dir) / "joint_vs_separate.json", compare)
+    lines = ["# Joint vs separate models", "", "Test set; mean ± sd over seeds (sweep: seed 1). Inconsistent = a "
+             "predicted slot type never seen with the predicted intent in training.", ""]
+    for name, result in compare["datasets"].items():
+        lines += [f"## {name}", "", "| model | intent acc | slot F1 | sentence acc | inconsistent % |",
+                  "|---|---:|---:|---:|---:|"]
+        for model, r in result.items():
+            lines.append(f"| {model} | " + " | ".join(f"{r[f'{k}_mean']:.2f} ± {r[f'{k}_sd']:.2f}" for k in
+                                                       ("intent_acc", "slot_f1", "sentence_acc", "inconsistent_rate"))
+                         + " |")
+        lines.append("")
+    atomic_write_text(Path(args.out_dir) / "joint_vs_separate.md", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
