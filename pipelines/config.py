@@ -51,7 +51,8 @@ class ModelConfig:
         metadata={"help": "'default' (bundled all-MiniLM-L6-v2), 'tiny' (random, tests), HF id or local dir"},
     )
     dropout: float = field(default=0.1, metadata={"help": "dropout of the classification head"})
-    decode: str = field(default="argmax", metadata={"help": "token tasks: argmax | viterbi (valid IOB2 only)"})
+    decode: str = field(default="argmax", metadata={"help": "token tasks: argmax | viterbi (valid IOB2 only) | "
+                                                           "consistent (joint: viterbi + intent-allowed slots)"})
     head: str = field(default="softmax", metadata={"help": "softmax | crf (token tasks: constrained CRF)"})
     offtopic: str = field(default="", metadata={"help": "classifiers: fit an off-topic detector after training: "
                                                        "msp|energy|mahalanobis|knn ('' = none)"})
@@ -68,8 +69,8 @@ class ModelConfig:
             raise ConfigError(f"model.word_vectors={self.word_vectors!r}: expected word2vec|random")
         if self.head not in {"softmax", "crf"}:
             raise ConfigError(f"model.head={self.head!r}: expected softmax|crf")
-        if self.decode not in {"argmax", "viterbi"}:
-            raise ConfigError(f"model.decode={self.decode!r}: expected argmax|viterbi")
+        if self.decode not in {"argmax", "viterbi", "consistent"}:
+            raise ConfigError(f"model.decode={self.decode!r}: expected argmax|viterbi|consistent")
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,11 @@ class TaskModule(pl.LightningModule):
         self._decode_fn: Any = None  # built per evaluation: a CRF's transitions change while training
         self.last_scores: dict[str, Any] = {}
 
+    def prepare(self, splits: dict[str, Any]) -> None:
+        """Let the task fit data-derived model state before training (e.g. the joint task's slot mask)."""
+        if hasattr(self.task, "prepare_model"):
+            self.task.prepare_model(self.model, splits)
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, T) ids and mask -> logits, (B, T, L) for token tasks or (B, L) for sentence tasks."""
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits

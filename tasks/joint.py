@@ -26,7 +26,7 @@ from pipelines.align import split_words
 from pipelines.batching import Collator, Features, infer
 from pipelines.config import DataConfig
 from pipelines.crf import ConstrainedCRF, pack_words
-from pipelines.decoding import make_decoder
+from pipelines.decoding import NEG, make_decoder
 from tasks import ner
 
 MONITOR = "val/sentence_acc"
@@ -67,6 +67,8 @@ class JointModel(nn.Module):
         self.intent_head = nn.Linear(hidden, len(self.intents))
         self.slot_head = nn.Linear(hidden, len(self.tags))
         self.crf = ConstrainedCRF(self.tags) if crf else None
+        # (K, L) slot tags seen with each intent in training (set by prepare_model; all False = unknown)
+        self.register_buffer("slot_mask", torch.zeros(len(self.intents), len(self.tags), dtype=torch.bool))
         # the encoder's config carries the joint label list, so config.json is self-describing
         encoder.config.id2label = dict(enumerate(labels))
         encoder.config.label2id = {x: i for i, x in enumerate(labels)}
@@ -114,6 +116,20 @@ def load_model(path: str | Path) -> torch.nn.Module:
     return model.eval()
 
 
+def prepare_model(model: JointModel, splits: dict[str, Dataset]) -> None:
+    """Record which slot types occur with each intent in the training split (for decode='consistent')."""
+    from pipelines.tags import spans
+
+    types = {t[2:] for t in model.tags if t != "O"}
+    seen: dict[str, set[str]] = {i: set() for i in model.intents}
+    for intent, tags in zip(splits["train"]["label"], splits["train"]["tags"]):
+        seen.setdefault(intent, set()).update(kind for kind, _, _ in spans(tags))
+    with torch.no_grad():
+        for k, intent in enumerate(model.intents):
+            for j, tag in enumerate(model.tags):
+                model.slot_mask[k, j] = tag == "O" or (tag[2:] in seen[intent] and tag[2:] in types)
+
+
 def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) -> Features:
     """ner.encode's windows (slot ids index the slot head), each also carrying its sentence's intent id
     (-100 when unknown)."""
@@ -127,12 +143,18 @@ def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) ->
 
 
 class SlotDecoder:
-    """Decodes the slot part of the joint logits; knows where the slot scores end."""
+    """Decodes the slot part of the joint logits; knows where the slot scores end.
+
+    decode="consistent": constrained Viterbi where slot types never seen with the predicted intent in
+    training are forbidden (the model's `slot_mask`), so intent and slots cannot contradict each other.
+    """
 
     def __init__(self, model: JointModel, decode: str) -> None:
         crf = model.crf
         self.n_tags = len(model.tags)
-        self.fn = make_decoder(model.tags, "crf" if crf is not None else decode, crf)
+        self.mask = model.slot_mask if decode == "consistent" and model.slot_mask.any() else None
+        mode = "crf" if crf is not None else ("viterbi" if decode == "consistent" else decode)
+        self.fn = make_decoder(model.tags, mode, crf)
 
     def __call__(self, logits: torch.Tensor, continues: bool = False) -> list[int]:
         return self.fn(logits, continues)
@@ -145,8 +167,11 @@ def decoder(model: torch.nn.Module, decode: str = "argmax") -> SlotDecoder:
 def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, decode_fn: SlotDecoder) -> list[dict[str, Any]]:
     """ner.gather over the slot scores, plus intent probabilities and gold intent per window."""
     n_tags = decode_fn.n_tags
-    records = ner.gather(batch, logits[..., :n_tags], decode_fn)
-    intent_probs = logits[:, 0, n_tags:].float().softmax(-1)  # (B, K)
+    slots, intent_probs = logits[..., :n_tags], logits[:, 0, n_tags:].float().softmax(-1)  # (B, T, L), (B, K)
+    if decode_fn.mask is not None:
+        allowed = decode_fn.mask[intent_probs.argmax(-1)]  # (B, L)
+        slots = slots.masked_fill(~allowed[:, None, :], NEG)
+    records = ner.gather(batch, slots, decode_fn)
     for b, rec in enumerate(records):
         rec["intent_probs"] = intent_probs[b].tolist()
         if "intent_labels" in batch:

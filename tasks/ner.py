@@ -119,7 +119,8 @@ def decoder(model: torch.nn.Module, decode: str = "argmax"):
     id2label = model.config.id2label
     labels = [id2label[i] for i in range(len(id2label))]
     crf = getattr(model, "crf", None)
-    return make_decoder(labels, "crf" if crf is not None else decode, crf)
+    mode = "viterbi" if decode == "consistent" else decode  # consistency with an intent: joint task only
+    return make_decoder(labels, "crf" if crf is not None else mode, crf)
 
 
 def _encode_words(tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | None, tokenizer,

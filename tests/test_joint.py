@@ -72,3 +72,17 @@ def test_overfit_eight_examples():
                          enable_progress_bar=False, enable_model_summary=False, check_val_every_n_epoch=80)
     trainer.fit(module, datamodule=dm)
     assert module.last_scores["sentence_acc"] == 1.0
+
+
+def test_consistent_decoding_forbids_slots_never_seen_with_the_intent(tiny_tok):
+    model = joint.JointModel(joint.encoders.load_model("tiny", joint.AutoModel, tiny_tok), LABELS, 0.0).eval()
+    joint.prepare_model(model, {"train": Dataset.from_dict(ROWS)})
+    # book: O and the n slot; weather: O and the city slot
+    assert model.slot_mask.tolist() == [[True, False, False, True, True], [True, True, True, False, False]]
+    logits = torch.full((1, 3, 7), -5.0)
+    logits[0, :, 5] = 3.0  # intent: book (index 0 of the intents, column 5 = 5 tags + 0)
+    logits[0, 1, 1] = 2.0  # word 1: B-city is the best slot, but 'book' never had a city
+    batch = {"word_starts": torch.tensor([[1]]), "example_id": torch.tensor([0]), "core_start": torch.tensor([0])}
+    free = joint.gather(batch, logits, joint.decoder(model, "argmax"))[0]["pred"]
+    kept = joint.gather(batch, logits, joint.decoder(model, "consistent"))[0]["pred"]
+    assert model.tags[free[0]] == "B-city" and model.tags[kept[0]] in {"O", "B-n"}
