@@ -7,6 +7,7 @@ carries, e.g. CLINC150's `oos_*`). A spec without a validation split gets one ca
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -36,9 +37,12 @@ def _format_of(path: Path, cfg: DataConfig) -> str:
         return "jsonl"
     if ext in {".md", ".yaml", ".yml"}:
         return "inline"
-    if ext == ".json":
-        head = readers.read_text(path)[:2048].lstrip()
-        return "clinc" if head.startswith("{") and '"train"' in head else "jsonl"
+    if ext == ".json":  # one JSON object with split keys (CLINC150), else JSON records one per line
+        try:
+            obj = json.loads(readers.read_text(path))
+        except json.JSONDecodeError:
+            return "jsonl"
+        return "clinc" if isinstance(obj, dict) and "train" in obj else "jsonl"
     if ext in CONLL_EXT or not ext:
         return "conll"
     raise ReadError(path, None, f"cannot tell the format from the extension {ext!r}; set data.format")

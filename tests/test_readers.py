@@ -114,3 +114,10 @@ def test_real_conll2003_dev_parses_as_iob2():
 def test_hub_spec_is_handed_to_datasets_and_fails_clearly_offline():
     with pytest.raises(ReadError, match=r"hub:no-such/dataset: datasets.load_dataset failed .*HF_HUB_OFFLINE=0"):
         load_splits(DataConfig(path="hub:no-such/dataset"), "unused")
+
+
+@needs_shared("clinc150")
+def test_clinc_file_is_recognised_by_load_splits():
+    # data_full.json is pretty-printed and its first key is oos_val: detection must not rely on the head
+    splits = load_splits(DataConfig(path=str(SHARED / "clinc150" / "data_full.json")), "unused")
+    assert len(splits["train"]) == 15000 and len(splits["oos_validation"]) == 100
