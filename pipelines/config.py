@@ -58,6 +58,7 @@ class ModelConfig:
                                                        "msp|energy|mahalanobis|knn ('' = none)"})
     offtopic_recall: float = field(default=0.95, metadata={"help": "in-scope recall kept when no out-of-scope "
                                                                    "validation data exists"})
+    pooling: str = field(default="cls", metadata={"help": "sentence classifiers: cls ([CLS] + pooler) | mean"})
     slot_weight: float = field(default=1.0, metadata={"help": "joint: loss = intent loss + slot_weight * slot loss"})
     word_vectors: str = field(default="word2vec", metadata={"help": "encoder=bilstm: word2vec (trained on the "
                                                                     "training text) | random"})
@@ -65,6 +66,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.offtopic not in {"", "msp", "energy", "mahalanobis", "knn"}:
             raise ConfigError(f"model.offtopic={self.offtopic!r}: expected msp|energy|mahalanobis|knn or ''")
+        if self.pooling not in {"cls", "mean"}:
+            raise ConfigError(f"model.pooling={self.pooling!r}: expected cls|mean")
         if self.word_vectors not in {"word2vec", "random"}:
             raise ConfigError(f"model.word_vectors={self.word_vectors!r}: expected word2vec|random")
         if self.head not in {"softmax", "crf"}:

@@ -101,3 +101,10 @@ def load_model(name: str, model_cls: Any, tokenizer: PreTrainedTokenizerBase, **
         finally:
             hf_logging.set_verbosity(verbosity)
     return model.train()
+
+
+def without_pooler(model: Any) -> Any:
+    """Drop a BERT-style pooler that a head does not use (unused weights break DDP and waste a matmul)."""
+    if getattr(model, "pooler", None) is not None:
+        model.pooler = None
+    return model

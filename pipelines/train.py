@@ -100,7 +100,8 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
     dm.setup("fit")
     module = TaskModule(cfg.task, cfg.model.encoder, dm.labels, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
                         warmup_ratio=cfg.train.warmup_ratio, dropout=cfg.model.dropout, decode=cfg.model.decode,
-                        head=cfg.model.head, options={"slot_weight": cfg.model.slot_weight}, tokenizer=tokenizer)
+                        head=cfg.model.head, tokenizer=tokenizer,
+                        options={"slot_weight": cfg.model.slot_weight, "pooling": cfg.model.pooling})
     module.prepare(dm.splits)
     trainer, best = build_trainer(cfg, run_dir, task.MONITOR)
     if trainer.is_global_zero:

@@ -14,11 +14,13 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset
-from transformers import AutoModelForSequenceClassification
+from transformers import AutoModel, AutoModelForSequenceClassification
 
 from pipelines import encoders, metrics
 from pipelines.batching import Collator, Features, infer
 from pipelines.config import DataConfig
+from pipelines.pooling import META_FILE as POOLED_META
+from pipelines.pooling import MeanPoolClassifier
 
 MONITOR = "val/accuracy"
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "intent"
@@ -33,16 +35,21 @@ def label_list(splits: dict[str, Dataset]) -> list[str]:
     return sorted(set(splits["train"]["label"]))
 
 
-def build_model(encoder: str, labels: Sequence[str], tokenizer, dropout: float = 0.1,
-                head: str = "softmax") -> torch.nn.Module:
+def build_model(encoder: str, labels: Sequence[str], tokenizer, dropout: float = 0.1, head: str = "softmax",
+                pooling: str = "cls") -> torch.nn.Module:
+    """pooling='cls': Hugging Face's sequence classifier ([CLS] + pooler); 'mean': pipelines.pooling."""
     if head != "softmax":
         raise ValueError(f"model.head={head!r}: the intent task has a softmax head only")
+    if pooling == "mean":
+        return MeanPoolClassifier(encoders.load_model(encoder, AutoModel, tokenizer), labels, dropout)
     return encoders.load_model(encoder, MODEL_CLASS, tokenizer, num_labels=len(labels),
                                id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)},
                                classifier_dropout=dropout)
 
 
 def load_model(path: str | Path) -> torch.nn.Module:
+    if (Path(path) / POOLED_META).exists():
+        return MeanPoolClassifier.from_pretrained(path)
     return MODEL_CLASS.from_pretrained(path)
 
 

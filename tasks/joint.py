@@ -60,7 +60,7 @@ class JointModel(nn.Module):
     def __init__(self, encoder: nn.Module, labels: Sequence[str], dropout: float = 0.1, crf: bool = False,
                  slot_weight: float = SLOT_WEIGHT) -> None:
         super().__init__()
-        self.encoder, self.slot_weight = encoder, slot_weight
+        self.encoder, self.slot_weight = encoders.without_pooler(encoder), slot_weight
         self.intents, self.tags = split_labels(labels)
         hidden = encoder.config.hidden_size
         self.dropout = nn.Dropout(dropout)

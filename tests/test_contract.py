@@ -14,7 +14,7 @@ from pipelines.train import run
 TASKS = sorted(m.name for m in pkgutil.iter_modules(tasks.__path__))
 # variants besides each task's defaults
 VARIANTS = {"ner": [["model.head=crf"], ["model.decode=viterbi"], ["model.encoder=bilstm"]],
-            "joint": [["model.head=crf"]]}
+            "joint": [["model.head=crf"]], "intent": [["model.pooling=mean"]]}
 CASES = [(t, []) for t in TASKS] + [(t, v) for t, vs in VARIANTS.items() for v in vs]
 TEXTS = {"joint": ["book a table for two at roma", "weather in oslo", "x " * 300],
          "ner": ["Anna Keller flew to Oslo with Vireo Labs .", "nothing here", "x " * 300],

@@ -61,3 +61,21 @@ def test_trained_classifier_carries_its_detector(tmp_path):
     assert out == p2.predict(["book a table for two", "zebra quantum spreadsheet"])
     assert {"off_topic", "off_topic_score"} <= set(out[0]) and isinstance(out[1]["off_topic"], bool)
     assert p1.offtopic.fitted_on.startswith("validation in-scope only")
+
+
+def test_mean_pooled_classifier_features_are_the_pooled_vectors(tmp_path):
+    import torch
+
+    from pipelines.encoders import tiny_tokenizer
+    from tasks import intent
+
+    tok = tiny_tokenizer()
+    model = intent.build_model("tiny", ["a", "b"], tok, dropout=0.0, pooling="mean").eval()
+    ids = torch.tensor([[2, 10, 11, 3, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0]])
+    out = model(ids, mask, output_hidden_states=True)
+    h = model.encoder(input_ids=ids[:, :4], attention_mask=mask[:, :4]).last_hidden_state
+    assert torch.allclose(out.hidden_states[-1][:, 0], h.mean(1), atol=1e-5)  # padding ignored
+    model.save_pretrained(tmp_path)
+    again = intent.load_model(tmp_path)
+    assert torch.allclose(again(ids, mask).logits, out.logits, atol=1e-5)
