@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--data-root", default=str(SHARED))
     parser.add_argument("--out-dir", default="reports")
     parser.add_argument("overrides", nargs="*")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     compare: dict[str, Any] = {"machine": machine(), "encoder": "all-MiniLM-L6-v2 (default)", "datasets": {}}
     for name in args.datasets:
         data = str(Path(args.data_root) / name)

