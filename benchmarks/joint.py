@@ -23,16 +23,13 @@ from pipelines.tags import spans
 def predictions(run_dir: Path, ds: Any, decode: str | None = None) -> tuple[list[str] | None, list[list[str]] | None]:
     """Per example of `ds`: the predicted intent and/or the predicted slot tags (whichever the model makes);
     `decode` overrides the run's decoding (e.g. 'consistent' for the joint model)."""
-    from pipelines.batching import Collator, infer
     from pipelines.config import DataConfig
+    from pipelines.evaluate import predict_records
     from pipelines.predict import Predictor
 
     p = Predictor.load(run_dir)
     id2label = {int(k): v for k, v in p.model.config.id2label.items()}
-    feats = p.task.encode(ds, p.tokenizer, {v: k for k, v in id2label.items()}, DataConfig(max_length=p.max_length))
-    dec = p.task.decoder(p.model, decode or p.decode)
-    records = [r for batch, logits in infer(p.model, feats, Collator(p.tokenizer.pad_token_id), 64)
-               for r in p.task.gather(batch, logits, dec)]
+    records = predict_records(p, ds, DataConfig(max_length=p.max_length), decode)
     name = p.task_name
     if name == "intent":
         by_id = {r["example_id"]: id2label[int(np.argmax(r["probs"]))] for r in records}

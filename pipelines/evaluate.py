@@ -16,18 +16,25 @@ from pipelines.config import DataConfig
 from pipelines.splits import load_splits, read_file
 
 
+def predict_records(predictor: Any, ds: Dataset, data: DataConfig, decode: str | None = None) -> list[dict[str, Any]]:
+    """The task's per-window records (predictions, gold ids) for labelled `ds`; `decode` overrides the run's."""
+    task, model, tok = predictor.task, predictor.model, predictor.tokenizer
+    label2id = {v: int(k) for k, v in model.config.id2label.items()}
+    feats = task.encode(ds, tok, label2id, data)
+    device = next(model.parameters()).device
+    dec = task.decoder(model, decode or predictor.decode)
+    return [r for batch, logits in infer(model, feats, Collator(tok.pad_token_id), predictor.batch_size, device)
+            for r in task.gather(batch, logits, dec)]
+
+
 def evaluate(predictor: Any, ds: Dataset, data: DataConfig) -> dict[str, Any]:
     """Scores of `predictor` (a pipelines.predict.Predictor) on `ds`; gold labels the model never saw
     are kept (they count as errors) and counted in `unseen_gold_labels`."""
-    task, model, tok = predictor.task, predictor.model, predictor.tokenizer
+    task, model = predictor.task, predictor.model
     id2label = {int(k): v for k, v in model.config.id2label.items()}
-    gold_col = task.COLUMNS[-1]
     label2id = {v: k for k, v in id2label.items()}
-    feats = task.encode(ds, tok, label2id, data)
-    device = next(model.parameters()).device
-    records = [r for batch, logits in infer(model, feats, Collator(tok.pad_token_id), predictor.batch_size, device)
-               for r in task.gather(batch, logits, task.decoder(model, predictor.decode))]
-    gold = ds[gold_col]
+    records = predict_records(predictor, ds, data)
+    gold = ds[task.COLUMNS[-1]]
     scores = task.score(records, id2label, gold=gold)
     flat = [t for g in gold for t in g] if gold and isinstance(gold[0], list) else list(gold)
     unseen = Counter(t for t in flat if t not in label2id)
