@@ -23,6 +23,15 @@ def test_mahalanobis_on_tiny_gaussian_data():
     assert m.score(np.array([[0.0, 2.0], [1.0, 0.0], [2.0, 0.0]])) == pytest.approx([2.0, 2.0, 8.0])
 
 
+
+def test_mahalanobis_matches_the_definition_on_random_data():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 5)), rng.integers(0, 3, 60)
+    m = Mahalanobis().fit(x, y)
+    q = rng.normal(size=(7, 5)) * 3
+    direct = [min((v - mu) @ m.precision @ (v - mu) for mu in m.means) for v in q]
+    assert m.score(q) == pytest.approx(direct, rel=1e-9)
+
 def test_knn_kth_neighbour_distance():
     bank = np.array([[1.0, 0], [0, 1], [-1, 0]])
     knn = KNN(k=2).fit(bank * 3)  # scale does not matter: cosine
