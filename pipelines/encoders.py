@@ -103,6 +103,19 @@ def load_model(name: str, model_cls: Any, tokenizer: PreTrainedTokenizerBase, **
     return model.train()
 
 
+def load_saved_encoder(path: str | Path) -> Any:
+    """AutoModel from a saved run, without the pooler where the architecture has one: our heads never save it,
+    and loading it would print a report of 'missing' pooler weights on every load."""
+    import inspect
+
+    from transformers import AutoConfig, AutoModel
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING
+
+    cls = MODEL_MAPPING.get(type(AutoConfig.from_pretrained(path)), None)
+    has_pooler = cls is not None and "add_pooling_layer" in inspect.signature(cls.__init__).parameters
+    return AutoModel.from_pretrained(path, **({"add_pooling_layer": False} if has_pooler else {}))
+
+
 def without_pooler(model: Any) -> Any:
     """Drop a BERT-style pooler that a head does not use (unused weights break DDP and waste a matmul)."""
     if getattr(model, "pooler", None) is not None:

@@ -13,10 +13,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import AutoModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from pipelines.encoders import without_pooler
+from pipelines.encoders import load_saved_encoder, without_pooler
 
 HEAD_FILE, META_FILE = "pooled_head.safetensors", "pooled_head.json"
 
@@ -51,7 +50,7 @@ class MeanPoolClassifier(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> MeanPoolClassifier:
-        encoder = AutoModel.from_pretrained(path)
+        encoder = load_saved_encoder(path)
         labels = [encoder.config.id2label[i] for i in range(len(encoder.config.id2label))]
         model = cls(encoder, labels)
         model.classifier.load_state_dict(load_file(str(Path(path) / HEAD_FILE)))

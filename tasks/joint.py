@@ -110,7 +110,7 @@ def build_model(encoder: str, labels: Sequence[str], tokenizer, dropout: float =
 
 def load_model(path: str | Path) -> torch.nn.Module:
     meta = json.loads((Path(path) / META_FILE).read_text())
-    model = JointModel(AutoModel.from_pretrained(path), meta["labels"], crf=meta["crf"],
+    model = JointModel(encoders.load_saved_encoder(path), meta["labels"], crf=meta["crf"],
                        slot_weight=meta["slot_weight"])
     model.load_state_dict(load_file(str(Path(path) / HEADS_FILE)), strict=False)
     return model.eval()
