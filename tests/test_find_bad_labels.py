@@ -57,3 +57,46 @@ def test_tagging_suspects_rank_a_flipped_entity_type_first():
     assert rows[0]["given"][0]["type"] == "PER" and rows[0]["suggested"] == [
         {"type": "LOC", "text": "Oslo", "start": 0, "end": 1}]
     assert rows[0]["normalized_margin"] == pytest.approx(0.025 - 0.9)
+
+
+def _planted(tmp_path, n_flips: int):
+    ds = read_jsonl(f"{SAMPLE}/train.jsonl")
+    rng = np.random.default_rng(0)
+    labels = sorted(set(ds["label"]))
+    planted = set(rng.choice(len(ds), n_flips, replace=False).tolist())
+    rows = []
+    for i, (text, label) in enumerate(zip(ds["text"], ds["label"])):
+        if i in planted:
+            label = labels[(labels.index(label) + 1 + int(rng.integers(0, len(labels) - 1))) % len(labels)]
+        rows.append({"text": text, "label": label})
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (data / "dev.jsonl").write_text(open(f"{SAMPLE}/dev.jsonl").read())
+    return data, planted, rows
+
+
+def test_frozen_mode_ranks_planted_flips_high(tmp_path):
+    data, planted, rows = _planted(tmp_path, 18)
+    out = tmp_path / "out"
+    main(["--task", "intent", "--data", str(data), "--folds", "3", "--frozen", "--out", str(out),
+          "model.encoder=tiny"])
+    suspects = [json.loads(x) for x in (out / "suspects.jsonl").read_text().splitlines()]
+    assert len(suspects) == len(rows) and "frozen encoder" in (out / "summary.md").read_text()
+    ranks = [k for k, s in enumerate(suspects) if s["id"] in planted]
+    # random features of a random tiny BERT still carry the words; a random ranking has median ~ len/2
+    assert np.median(ranks) < 0.25 * len(suspects)
+
+
+def test_frozen_out_of_fold_for_tags_keeps_one_row_per_word():
+    from pipelines.find_bad_labels import frozen_out_of_fold
+
+    rng = np.random.default_rng(0)
+    labels = ["O", "B-PER", "I-PER"]
+    given = [["O", "B-PER", "I-PER"], [], ["B-PER", "O"]] * 10
+    feats = [rng.normal(size=(len(t), 4)) + np.array([[labels.index(x), 0, 0, 0] for x in t]).reshape(-1, 4) * 8
+             for t in given]
+    dists = frozen_out_of_fold(feats, given, labels, k=3, seed=0)
+    assert [d.shape for d in dists] == [(len(t), 3) for t in given]
+    hits = [labels[j] == t for d, tags in zip(dists, given) for j, t in zip(d.argmax(-1), tags)]
+    assert np.mean(hits) > 0.9
