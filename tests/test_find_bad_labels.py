@@ -11,11 +11,11 @@ from pipelines.readers import read_jsonl
 SAMPLE = "samples/intent"
 
 
-def test_planted_intent_flips_rank_on_top(tmp_path):
+def _planted(tmp_path, n_flips: int):
     ds = read_jsonl(f"{SAMPLE}/train.jsonl")
     rng = np.random.default_rng(0)
     labels = sorted(set(ds["label"]))
-    planted = set(rng.choice(len(ds), 18, replace=False).tolist())
+    planted = set(rng.choice(len(ds), n_flips, replace=False).tolist())
     rows = []
     for i, (text, label) in enumerate(zip(ds["text"], ds["label"])):
         if i in planted:
@@ -25,6 +25,11 @@ def test_planted_intent_flips_rank_on_top(tmp_path):
     data.mkdir()
     (data / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (data / "dev.jsonl").write_text(open(f"{SAMPLE}/dev.jsonl").read())
+    return data, planted, rows
+
+
+def test_planted_intent_flips_rank_on_top(tmp_path):
+    data, planted, rows = _planted(tmp_path, 18)
     out = tmp_path / "out"
     main(["--task", "intent", "--data", str(data), "--folds", "3", "--out", str(out), "model.encoder=tiny",
           "train.epochs=20", "train.batch_size=16", "train.lr=3e-3", "train.warmup_ratio=0",
@@ -57,23 +62,6 @@ def test_tagging_suspects_rank_a_flipped_entity_type_first():
     assert rows[0]["given"][0]["type"] == "PER" and rows[0]["suggested"] == [
         {"type": "LOC", "text": "Oslo", "start": 0, "end": 1}]
     assert rows[0]["normalized_margin"] == pytest.approx(0.025 - 0.9)
-
-
-def _planted(tmp_path, n_flips: int):
-    ds = read_jsonl(f"{SAMPLE}/train.jsonl")
-    rng = np.random.default_rng(0)
-    labels = sorted(set(ds["label"]))
-    planted = set(rng.choice(len(ds), n_flips, replace=False).tolist())
-    rows = []
-    for i, (text, label) in enumerate(zip(ds["text"], ds["label"])):
-        if i in planted:
-            label = labels[(labels.index(label) + 1 + int(rng.integers(0, len(labels) - 1))) % len(labels)]
-        rows.append({"text": text, "label": label})
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (data / "dev.jsonl").write_text(open(f"{SAMPLE}/dev.jsonl").read())
-    return data, planted, rows
 
 
 def test_frozen_mode_ranks_planted_flips_high(tmp_path):
