@@ -2,7 +2,7 @@
 
 Per (variant, seed) one intent model is trained on the in-scope data (reused when a finished run with the
 same config exists, e.g. from benchmarks.intent_clinc150), and every detector is fitted on it:
-MSP, energy, Mahalanobis and kNN on [CLS] features. Thresholds are fitted on validation twice: with
+MSP, energy, Mahalanobis, relative Mahalanobis and kNN on the sentence features. Thresholds are fitted on validation twice: with
 `oos_val` (max accuracy) and without out-of-scope data (95% in-scope recall). A "151st class" baseline
 is trained with `oos_train` as one more class.
 
@@ -25,7 +25,7 @@ import numpy as np
 from benchmarks.common import SHARED, find_or_train, machine, mean_sd
 from pipelines.io import atomic_write_text, write_json
 
-DETECTORS = ("msp", "energy", "mahalanobis", "knn")
+DETECTORS = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn")
 VARIANTS = ("data_full", "data_small", "data_imbalanced", "data_oos_plus")
 
 

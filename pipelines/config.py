@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+OFFTOPIC_METHODS = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn")
+
 
 class ConfigError(ValueError):
     """A config file or override that does not fit `RunConfig`."""
@@ -55,7 +57,7 @@ class ModelConfig:
                                                            "consistent (joint: viterbi + intent-allowed slots)"})
     head: str = field(default="softmax", metadata={"help": "softmax | crf (token tasks: constrained CRF)"})
     offtopic: str = field(default="", metadata={"help": "classifiers: fit an off-topic detector after training: "
-                                                       "msp|energy|mahalanobis|knn ('' = none)"})
+                                                       "msp|energy|mahalanobis|relative_mahalanobis|knn ('' = none)"})
     offtopic_recall: float = field(default=0.95, metadata={"help": "in-scope recall kept when no out-of-scope "
                                                                    "validation data exists"})
     pooling: str = field(default="cls", metadata={"help": "sentence classifiers: cls ([CLS] + pooler) | mean"})
@@ -64,8 +66,9 @@ class ModelConfig:
                                                                     "training text) | random"})
 
     def __post_init__(self) -> None:
-        if self.offtopic not in {"", "msp", "energy", "mahalanobis", "knn"}:
-            raise ConfigError(f"model.offtopic={self.offtopic!r}: expected msp|energy|mahalanobis|knn or ''")
+        if self.offtopic and self.offtopic not in OFFTOPIC_METHODS:
+            raise ConfigError(f"model.offtopic={self.offtopic!r}: expected one of {'|'.join(OFFTOPIC_METHODS)} "
+                              "or ''")
         if self.pooling not in {"cls", "mean"}:
             raise ConfigError(f"model.pooling={self.pooling!r}: expected cls|mean")
         if self.word_vectors not in {"word2vec", "random"}:

@@ -18,9 +18,10 @@ from safetensors.numpy import load_file, save_file
 
 from pipelines import ood
 from pipelines.batching import Collator, Features, infer
+from pipelines.config import OFFTOPIC_METHODS
 from pipelines.io import atomic_write_text
 
-METHODS = ("msp", "energy", "mahalanobis", "knn")
+METHODS = OFFTOPIC_METHODS
 META, ARRAYS = "offtopic.json", "offtopic.safetensors"
 
 
@@ -38,9 +39,10 @@ class OffTopic:
             return ood.msp(logits)
         if self.method == "energy":
             return ood.energy(logits)
-        if self.method == "mahalanobis":
-            m = ood.Mahalanobis()
+        if self.method in ("mahalanobis", "relative_mahalanobis"):
+            m = ood.Mahalanobis(relative=self.method == "relative_mahalanobis")
             m.means, m.precision = self.state["means"], self.state["precision"]
+            m.bg_mean, m.bg_precision = self.state.get("bg_mean"), self.state.get("bg_precision")
             return m.score(features)
         if self.method == "knn":
             k = ood.KNN(int(self.state["k"][0]))
@@ -88,9 +90,11 @@ def fit(method: str, train: tuple[np.ndarray, np.ndarray, np.ndarray], val: tupl
         oos_val: out-of-scope validation (logits, features), or None.
     """
     det = OffTopic(method)
-    if method == "mahalanobis":
-        m = ood.Mahalanobis().fit(train[1], train[2])
+    if method in ("mahalanobis", "relative_mahalanobis"):
+        m = ood.Mahalanobis(relative=method == "relative_mahalanobis").fit(train[1], train[2])
         det.state = {"means": m.means, "precision": m.precision}
+        if m.relative:
+            det.state.update(bg_mean=m.bg_mean, bg_precision=m.bg_precision)
     elif method == "knn":
         det.state = {"bank": ood.KNN(k).fit(train[1]).bank, "k": np.array([k])}
     in_scores = det.score(*val)

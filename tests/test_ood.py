@@ -32,6 +32,19 @@ def test_mahalanobis_matches_the_definition_on_random_data():
     direct = [min((v - mu) @ m.precision @ (v - mu) for mu in m.means) for v in q]
     assert m.score(q) == pytest.approx(direct, rel=1e-9)
 
+def test_relative_mahalanobis_subtracts_the_background_distance():
+    dev = np.array([[1.0, 0], [-1, 0], [0, 2], [0, -2]])
+    x = np.concatenate([dev, dev + [4.0, 0]])
+    y = np.array([0] * 4 + [1] * 4)
+    m = Mahalanobis(ridge=0.0, relative=True).fit(x, y)
+    # background: mean (2, 0); covariance diag(4 + 0.5, 2) -> precision diag(1/4.5, 0.5)
+    assert m.bg_mean == pytest.approx(np.array([[2.0, 0]]))
+    assert m.bg_precision == pytest.approx(np.diag([1 / 4.5, 0.5]))
+    q = np.array([[0.0, 2.0], [2.0, 0.0]])
+    # class distances as in the test above: 2 and 8; background: 4/4.5 + 2 and 0
+    assert m.score(q) == pytest.approx([2.0 - (4 / 4.5 + 2.0), 8.0])
+
+
 def test_knn_kth_neighbour_distance():
     bank = np.array([[1.0, 0], [0, 1], [-1, 0]])
     knn = KNN(k=2).fit(bank * 3)  # scale does not matter: cosine
