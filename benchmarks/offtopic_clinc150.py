@@ -1,9 +1,10 @@
 """Off-topic detection on CLINC150: detectors x data variants x seeds, with the default encoder.
 
 Per (variant, seed) one intent model is trained on the in-scope data (reused when a finished run with the
-same config exists, e.g. from benchmarks.intent_clinc150), and every detector is fitted on it:
-MSP, energy, Mahalanobis, relative Mahalanobis and kNN on the sentence features. Thresholds are fitted on validation twice: with
-`oos_val` (max accuracy) and without out-of-scope data (95% in-scope recall). A "151st class" baseline
+same config exists, e.g. from benchmarks.intent_clinc150), and every detector is fitted on it: MSP,
+energy, Mahalanobis, relative Mahalanobis and kNN on the sentence features (the vector the classifier
+reads). Thresholds are fitted on validation twice: with `oos_val` (max accuracy) and without out-of-scope
+data (95% in-scope recall). A "151st class" baseline
 is trained with `oos_train` as one more class.
 
 Metrics on test (in-scope test + oos_test): in-scope accuracy (Larson et al.: an in-scope query flagged
