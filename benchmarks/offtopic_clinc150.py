@@ -3,9 +3,9 @@
 Per (variant, seed) one intent model is trained on the in-scope data (reused when a finished run with the
 same config exists, e.g. from benchmarks.intent_clinc150), and every detector is fitted on it: MSP,
 energy, Mahalanobis, relative Mahalanobis and kNN on the sentence features (the vector the classifier
-reads). Thresholds are fitted on validation twice: with `oos_val` (max accuracy) and without out-of-scope
-data (95% in-scope recall). A "151st class" baseline
-is trained with `oos_train` as one more class.
+reads). Thresholds are fitted on validation three ways: with `oos_val` (max accuracy; max mean of the
+in-scope and out-of-scope recalls, "balanced") and without out-of-scope data (95% in-scope recall).
+A "151st class" baseline is trained with `oos_train` as one more class.
 
 Metrics on test (in-scope test + oos_test): in-scope accuracy (Larson et al.: an in-scope query flagged
 off-topic counts as wrong), out-of-scope recall, AUROC and AUPR (out-of-scope positive), FPR at 95% TPR.
@@ -61,8 +61,9 @@ def score_run(run_dir: Path, splits: dict) -> tuple[dict, dict]:
     in_correct = test[0].argmax(1) == np.array([label2id.get(x, -1) for x in splits["test"]["label"]])
     out, raw = {}, {}
     for det_name in DETECTORS:
-        for mode, oos in (("oos_val", oos_val), ("no_oos", None)):
-            det = fit(det_name, (*train, train_ids), val, oos)
+        for mode, oos, balanced in (("oos_val", oos_val, False), ("oos_val_balanced", oos_val, True),
+                                    ("no_oos", None, False)):
+            det = fit(det_name, (*train, train_ids), val, oos, balanced=balanced)
             ins, outs = det.score(*test), det.score(*oos_test)
             out[f"{det_name}/{mode}"] = test_metrics(ins, outs, in_correct, det.threshold)
         raw[det_name] = (ins, outs)

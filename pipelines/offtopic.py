@@ -81,13 +81,15 @@ def logits_and_features(model: torch.nn.Module, feats: Features, pad_id: int,
 
 
 def fit(method: str, train: tuple[np.ndarray, np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
-        oos_val: tuple[np.ndarray, np.ndarray] | None = None, recall: float = 0.95, k: int = 10) -> OffTopic:
+        oos_val: tuple[np.ndarray, np.ndarray] | None = None, recall: float = 0.95, k: int = 10,
+        balanced: bool = False) -> OffTopic:
     """Fit `method` on (train logits, train features, train label ids); threshold on validation.
 
     Args:
         train: in-scope training (logits (N, C), features (N, H), label ids (N,)).
         val: in-scope validation (logits, features).
         oos_val: out-of-scope validation (logits, features), or None.
+        balanced: with oos_val, maximise the mean of in-scope and out-of-scope recall, not accuracy.
     """
     det = OffTopic(method)
     if method in ("mahalanobis", "relative_mahalanobis"):
@@ -99,8 +101,9 @@ def fit(method: str, train: tuple[np.ndarray, np.ndarray, np.ndarray], val: tupl
         det.state = {"bank": ood.KNN(k).fit(train[1]).bank, "k": np.array([k])}
     in_scores = det.score(*val)
     if oos_val is not None and len(oos_val[0]):
-        det.threshold = ood.threshold_with_oos(in_scores, det.score(*oos_val))
-        det.fitted_on = "validation in-scope + out-of-scope (max accuracy)"
+        det.threshold = ood.threshold_with_oos(in_scores, det.score(*oos_val), balanced)
+        det.fitted_on = "validation in-scope + out-of-scope (" + (
+            "max mean of the two recalls)" if balanced else "max accuracy)")
     else:
         det.threshold = ood.threshold_at_recall(in_scores, recall)
         det.fitted_on = f"validation in-scope only (in-scope recall {recall})"

@@ -97,10 +97,13 @@ def threshold_at_recall(in_scope_scores: np.ndarray, recall: float = 0.95) -> fl
     return float(np.quantile(in_scope_scores, recall, method="higher"))
 
 
-def threshold_with_oos(in_scope_scores: np.ndarray, oos_scores: np.ndarray) -> float:
-    """Threshold that maximises accuracy on validation in-scope + out-of-scope examples (flag = score > t)."""
+def threshold_with_oos(in_scope_scores: np.ndarray, oos_scores: np.ndarray, balanced: bool = False) -> float:
+    """Threshold that maximises accuracy on validation in-scope + out-of-scope examples (flag = score > t);
+    `balanced` maximises the mean of in-scope recall and out-of-scope recall instead (for when the share of
+    off-topic messages in use is larger than in the validation set, e.g. CLINC150's 100 of 3,100)."""
     candidates = np.unique(np.concatenate([in_scope_scores, oos_scores]))
     in_sorted, oos_sorted = np.sort(in_scope_scores), np.sort(oos_scores)
     kept = np.searchsorted(in_sorted, candidates, side="right")  # in-scope with score <= t
     caught = len(oos_sorted) - np.searchsorted(oos_sorted, candidates, side="right")  # oos with score > t
-    return float(candidates[int(np.argmax(kept + caught))])
+    objective = kept / len(in_sorted) + caught / len(oos_sorted) if balanced else kept + caught
+    return float(candidates[int(np.argmax(objective))])

@@ -62,3 +62,17 @@ def test_thresholds_reach_their_targets_on_synthetic_scores():
     grid = np.linspace(-3, 6, 500)
     best = max(((in_scope <= g).sum() + (oos > g).sum()) / 2500 for g in grid)
     assert acc >= best - 1e-9
+
+
+def test_balanced_threshold_maximises_the_mean_recall():
+    rng = np.random.default_rng(1)
+    in_scope, oos = rng.normal(0, 1, 3000), rng.normal(2.5, 1, 100)
+    t_acc, t_bal = threshold_with_oos(in_scope, oos), threshold_with_oos(in_scope, oos, balanced=True)
+
+    def mean_recall(g):
+        return (in_scope <= g).mean() / 2 + (oos > g).mean() / 2
+
+    grid = np.linspace(-3, 6, 900)
+    assert mean_recall(t_bal) >= max(mean_recall(g) for g in grid) - 1e-9
+    # with 30x more in-scope examples, max accuracy sits further out: fewer off-topic messages caught
+    assert t_bal < t_acc and (oos > t_bal).mean() > (oos > t_acc).mean()
