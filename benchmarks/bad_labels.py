@@ -78,19 +78,8 @@ def detection(scores: np.ndarray, truth: np.ndarray, flagged: np.ndarray) -> dic
             "cl_recall": float(flagged[truth].mean()), "cl_flagged": int(flagged.sum())}
 
 
-def fit_predict(x: np.ndarray, y: np.ndarray, xt: np.ndarray, k: int) -> np.ndarray:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
-    scaler = StandardScaler().fit(x)
-    clf = LogisticRegression(max_iter=300).fit(scaler.transform(x), y)
-    probs = np.zeros((len(xt), k))
-    probs[:, clf.classes_] = clf.predict_proba(scaler.transform(xt))
-    return probs
-
-
 def classification(name: str, noise: str, seed: int, args, cache: dict) -> dict[str, Any]:
-    from pipelines.find_bad_labels import frozen_features, frozen_out_of_fold
+    from pipelines.find_bad_labels import frozen_features, frozen_out_of_fold, logistic_probs
 
     splits = load(name, args.data_root, args.limit)
     labels = sorted(set(splits["train"]["label"]))
@@ -116,7 +105,7 @@ def classification(name: str, noise: str, seed: int, args, cache: dict) -> dict[
     acc = {}
     for key, (xx, yy) in {"clean": (x, y), "noisy": (x, noisy), "cleaned": (x[~flagged], noisy[~flagged]),
                           "relabelled": (x, relabel)}.items():
-        acc[key] = 100 * float(np.mean(fit_predict(xx, yy, xt, len(labels)).argmax(1) == yt))
+        acc[key] = 100 * float(np.mean(logistic_probs(xx, yy, xt, len(labels)).argmax(1) == yt))
     return {**out, "metric": "test accuracy (frozen features + logistic regression)",
             **{f"{k}_metric": v for k, v in acc.items()}}
 
@@ -133,7 +122,7 @@ def finetuned_oof(name: str, splits: dict, noisy: list[str], labels: list[str], 
 
 def entity_types(name: str, noise: str, seed: int, args, cache: dict) -> dict[str, Any]:
     """Flip the type of `rate` of the gold entities; rank entities by their least confident word."""
-    from pipelines.find_bad_labels import frozen_features, frozen_out_of_fold
+    from pipelines.find_bad_labels import frozen_features, frozen_out_of_fold, logistic_probs
     from pipelines.metrics import entity_scores
 
     splits = load(name, args.data_root, args.limit)
@@ -184,7 +173,7 @@ def entity_types(name: str, noise: str, seed: int, args, cache: dict) -> dict[st
                            "cleaned": (kept, noisy), "relabelled": (range(len(tags)), relabel)}.items():
         x = np.concatenate([feats[i] for i in ids if len(tags[i])])
         y = np.array([labels.index(t) for i in ids for t in tg[i]])
-        pred = fit_predict(x, y, xt, len(labels)).argmax(1)
+        pred = logistic_probs(x, y, xt, len(labels)).argmax(1)
         pos, seqs = 0, []
         for t in test["tags"]:
             seqs.append([labels[k] for k in pred[pos:pos + len(t)]])

@@ -30,7 +30,6 @@ from pipelines.tags import spans
 
 def out_of_fold(cfg: RunConfig, splits: dict[str, Any], k: int, work: Path, labels: list[str]) -> list[Any]:
     """Per training example: probabilities over `labels` (classification: (K,); tagging: (W, K))."""
-    from pipelines.predict import Predictor
     from pipelines.train import run
 
     train = splits["train"]
@@ -42,13 +41,33 @@ def out_of_fold(cfg: RunConfig, splits: dict[str, Any], k: int, work: Path, labe
         fold_dir = work / f"fold{f}"
         if not (fold_dir / "model").exists():
             run(cfg, fold_dir, splits={"train": train.select(keep), "validation": splits["validation"]})
-        p = Predictor.load(fold_dir)
-        cols = [labels.index(p.model.config.id2label[i]) for i in range(p.model.config.num_labels)]
-        for i, dist in zip(held, p.task.distributions(p.model, p.tokenizer, train.select(held), cfg.data)):
-            full = np.zeros(dist.shape[:-1] + (len(labels),), dtype=np.float32)
-            full[..., cols] = dist
-            out[i] = full
+        for i, dist in zip(held, distributions(fold_dir, train.select(held), cfg, labels)):
+            out[i] = dist
     return out
+
+
+def distributions(run_dir: Path, ds: Any, cfg: RunConfig, labels: list[str]) -> list[np.ndarray]:
+    """A trained run's probabilities for `ds`, its classes placed in the columns of `labels`."""
+    from pipelines.predict import Predictor
+
+    p = Predictor.load(run_dir)
+    cols = [labels.index(p.model.config.id2label[i]) for i in range(p.model.config.num_labels)]
+    out = []
+    for dist in p.task.distributions(p.model, p.tokenizer, ds, cfg.data):
+        full = np.zeros(dist.shape[:-1] + (len(labels),), dtype=np.float32)
+        full[..., cols] = dist
+        out.append(full)
+    return out
+
+
+def trained_predict(cfg: RunConfig, splits: dict[str, Any], target: Any, run_dir: Path,
+                    labels: list[str]) -> list[Any]:
+    """Probabilities over `labels` for `target` from one model trained on the whole train split."""
+    from pipelines.train import run
+
+    if not (run_dir / "model").exists():
+        run(cfg, run_dir, splits={"train": splits["train"], "validation": splits["validation"]})
+    return distributions(run_dir, target, cfg, labels)
 
 
 def frozen_features(encoder: str, train: Any, tagging: bool, batch_size: int = 64) -> list[np.ndarray]:
@@ -87,40 +106,61 @@ def frozen_features(encoder: str, train: Any, tagging: bool, batch_size: int = 6
     return out
 
 
+def _stack(feats: list[np.ndarray], given: list[Any], labels: list[str], ids: Any,
+           tagging: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (sentences, or the words of the sentences) `ids` as one matrix and their label ids."""
+    ids = list(ids)
+    if tagging:
+        rows = [feats[i] for i in ids if len(feats[i])]
+        x = np.concatenate(rows) if rows else np.zeros((0, feats[0].shape[-1] if feats else 1))
+        return x, np.array([labels.index(t) for i in ids for t in given[i]], dtype=int)
+    return np.stack([feats[i] for i in ids]), np.array([labels.index(given[i]) for i in ids], dtype=int)
+
+
+def _split_rows(probs: np.ndarray, given: list[Any], ids: Any, tagging: bool) -> list[np.ndarray]:
+    """Undo `_stack`: per example of `ids`, its (K,) or (W, K) rows of `probs`."""
+    out, pos = [], 0
+    for i in ids:
+        n = len(given[i]) if tagging else 1
+        out.append(probs[pos:pos + n] if tagging else probs[pos])
+        pos += n
+    return out
+
+
+def logistic_probs(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, n_labels: int) -> np.ndarray:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    probs = np.zeros((len(x_new), n_labels), dtype=np.float32)
+    if len(x_new):
+        scaler = StandardScaler().fit(x)
+        clf = LogisticRegression(max_iter=300).fit(scaler.transform(x), y)
+        probs[:, clf.classes_] = clf.predict_proba(scaler.transform(x_new))
+    return probs
+
+
 def frozen_out_of_fold(feats: list[np.ndarray], given: list[Any], labels: list[str], k: int,
                        seed: int) -> list[np.ndarray]:
     """Out-of-fold probabilities over `labels` from a logistic regression on frozen features; folds split
     examples (sentences, for tagging). `given`: per example a label, or a list of tags."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
     tagging = isinstance(given[0], (list, tuple))
     order = np.random.default_rng(seed).permutation(len(feats))
     out: list[Any] = [None] * len(feats)
-
-    def stack(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if tagging:
-            x = np.concatenate([feats[i] for i in ids]) if len(ids) else np.zeros((0, 1))
-            y = [labels.index(t) for i in ids for t in given[i]]
-        else:
-            x, y = np.stack([feats[i] for i in ids]), [labels.index(given[i]) for i in ids]
-        return x, np.array(y, dtype=int)
-
     for held in np.array_split(order, k):
-        x, y = stack(np.setdiff1d(order, held))
-        scaler = StandardScaler().fit(x)
-        clf = LogisticRegression(max_iter=300, C=1.0).fit(scaler.transform(x), y)
-        probs = np.zeros((0, len(labels)))
-        hx, _ = stack(held)
-        if len(hx):
-            probs = np.zeros((len(hx), len(labels)), dtype=np.float32)
-            probs[:, clf.classes_] = clf.predict_proba(scaler.transform(hx))
-        pos = 0
-        for i in held:
-            n = len(given[i]) if tagging else 1
-            out[i] = probs[pos:pos + n] if tagging else probs[pos]
-            pos += n
+        x, y = _stack(feats, given, labels, np.setdiff1d(order, held), tagging)
+        hx, _ = _stack(feats, given, labels, held, tagging)
+        for i, rows in zip(held, _split_rows(logistic_probs(x, y, hx, len(labels)), given, held, tagging)):
+            out[i] = rows
     return out
+
+
+def frozen_predict(feats: list[np.ndarray], given: list[Any], labels: list[str], new_feats: list[np.ndarray],
+                   new_given: list[Any]) -> list[np.ndarray]:
+    """Probabilities for other examples (e.g. the test split) from a logistic regression on all of `feats`."""
+    tagging = isinstance(given[0], (list, tuple))
+    x, y = _stack(feats, given, labels, range(len(feats)), tagging)
+    hx, _ = _stack(new_feats, new_given, labels, range(len(new_feats)), tagging)
+    return _split_rows(logistic_probs(x, y, hx, len(labels)), new_given, range(len(new_feats)), tagging)
 
 
 def classification_suspects(train: Any, dists: list[np.ndarray], labels: list[str]) -> list[dict[str, Any]]:
@@ -191,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cheap", action="store_true", help="one epoch per fold")
     parser.add_argument("--frozen", action="store_true",
                         help="no fine-tuning: logistic regression on the frozen encoder's features")
+    parser.add_argument("--split", default="train",
+                        help="split to check: train (k-fold, out-of-fold) or another (a model of train scores it)")
     parser.add_argument("--out", default="", help="output folder (default runs/badlabels-<task>-<time>)")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_intermixed_args(argv)
@@ -203,18 +245,33 @@ def main(argv: list[str] | None = None) -> int:
     task = tasks.get(cfg.task)
     splits = load_splits(cfg.data, task.SAMPLE, seed=cfg.train.seed)
     out = Path(args.out or f"{cfg.train.out_dir}/badlabels-{cfg.task}-{time.strftime('%Y%m%d-%H%M%S')}")
-    labels = task.label_list(splits)
     tagging = "tags" in task.COLUMNS
+    column = "tags" if tagging else "label"
+    if args.split not in splits:
+        raise ValueError(f"--split {args.split}: the data has splits {sorted(splits)}")
+    target = splits[args.split]
+    labels = task.label_list(splits)
+    # labels only the checked split uses get probability 0: such examples rank first, as they should
+    seen = {t for row in target[column] for t in (row if tagging else [row])}
+    labels += sorted(seen - set(labels))
+    train_given = list(splits["train"][column])
     if args.frozen:
-        train = splits["train"]
-        feats = frozen_features(cfg.model.encoder, train, tagging, cfg.train.eval_batch_size)
-        dists = frozen_out_of_fold(feats, list(train["tags" if tagging else "label"]), labels, args.folds,
-                                   cfg.train.seed)
-    else:
+        feats = frozen_features(cfg.model.encoder, splits["train"], tagging, cfg.train.eval_batch_size)
+        if args.split == "train":
+            dists = frozen_out_of_fold(feats, train_given, labels, args.folds, cfg.train.seed)
+        else:
+            dists = frozen_predict(feats, train_given, labels,
+                                   frozen_features(cfg.model.encoder, target, tagging, cfg.train.eval_batch_size),
+                                   list(target[column]))
+    elif args.split == "train":
         dists = out_of_fold(cfg, splits, args.folds, out, labels)
-    rows = (tagging_suspects if tagging else classification_suspects)(splits["train"], dists, labels)
+    else:
+        dists = trained_predict(cfg, splits, target, out / "model-on-train", labels)
+    rows = (tagging_suspects if tagging else classification_suspects)(target, dists, labels)
     mode = "frozen encoder + logistic regression" if args.frozen else "fine-tuned" + (", 1 epoch" if args.cheap else "")
-    write(out, rows, f"Suspect labels: {cfg.task} on {cfg.data.path or task.SAMPLE} ({args.folds}-fold, {mode})")
+    how = f"{args.folds}-fold" if args.split == "train" else "a model of the train split"
+    write(out, rows, f"Suspect labels: {cfg.task}, {args.split} split of {cfg.data.path or task.SAMPLE} "
+                     f"({how}, {mode})")
     print(f"{len(rows)} examples ranked; top suspects in {out / 'summary.md'}")
     return 0
 

@@ -88,3 +88,32 @@ def test_frozen_out_of_fold_for_tags_keeps_one_row_per_word():
     assert [d.shape for d in dists] == [(len(t), 3) for t in given]
     hits = [labels[j] == t for d, tags in zip(dists, given) for j, t in zip(d.argmax(-1), tags)]
     assert np.mean(hits) > 0.9
+
+
+def test_frozen_check_of_another_split_scores_an_unseen_label_zero(tmp_path):
+    """--split validation: a model of the train split scores the dev split; a label train never uses gets
+    probability 0 (no error), so its margin is minus the top probability."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.jsonl").write_text(open(f"{SAMPLE}/train.jsonl").read())
+    dev = [json.loads(x) for x in open(f"{SAMPLE}/dev.jsonl").read().splitlines()]
+    dev[3]["label"] = "no_such_intent"
+    (data / "dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in dev))
+    out = tmp_path / "out"
+    main(["--task", "intent", "--data", str(data), "--split", "validation", "--frozen", "--out", str(out),
+          "model.encoder=tiny"])
+    suspects = [json.loads(x) for x in (out / "suspects.jsonl").read_text().splitlines()]
+    assert len(suspects) == len(dev)
+    unseen = next(r for r in suspects if r["given"] == "no_such_intent")
+    assert unseen["self_confidence"] == 0.0 and unseen["normalized_margin"] < 0
+    assert unseen["suggested"] != "no_such_intent"
+    assert "validation split" in (out / "summary.md").read_text()
+
+
+def test_frozen_tagging_check_writes_one_row_per_sentence(tmp_path):
+    out = tmp_path / "out"
+    main(["--task", "ner", "--frozen", "--folds", "2", "--out", str(out), "model.encoder=tiny"])
+    rows = [json.loads(x) for x in (out / "suspects.jsonl").read_text().splitlines()]
+    from pipelines.readers import read_conll
+
+    assert len(rows) == len(read_conll("samples/ner/train.conll")) and all("given" in r for r in rows)
