@@ -12,11 +12,11 @@ SEEDS  ?= 1 2 3
 EXPERIMENT ?= ner_compare
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval predict test test-all lint bench-ner bench-intent bench-throughput compare find-bad-labels clean
+.PHONY: help install train eval predict test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-bad-labels compare find-bad-labels clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
-	@echo "  variables: TASK=ner|intent  DATA=<dir|file|hub:name>  ARGS=\"section.key=value ...\"  RUN=<run dir>  RESUME=<run dir>"
+	@echo "  variables: TASK=ner|intent|joint  DATA=<dir|file|hub:name>  ARGS=\"section.key=value ...\"  RUN=<run dir>  RESUME=<run dir>"
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -55,7 +55,17 @@ bench-intent: $(STAMP) ## CLINC150 intents, SEEDS -> reports/intent_clinc150.jso
 bench-throughput: $(STAMP) ## training/inference throughput ratios -> reports/throughput.json
 	$(PY) -m benchmarks.throughput
 
-find-bad-labels: $(STAMP) ## rank suspect labels of TASK's DATA train split by k-fold cross-training (ARGS: overrides)
+bench-offtopic: $(STAMP) ## CLINC150 off-topic detectors, SEEDS, data_full -> reports/offtopic_clinc150.*
+	$(PY) -m benchmarks.offtopic_clinc150 --seeds $(SEEDS) --variants data_full
+
+bench-joint: $(STAMP) ## joint intent+slots vs separate models on ATIS and SNIPS, SEEDS -> reports/joint_*.json
+	$(PY) -m benchmarks.joint --datasets atis --seeds $(SEEDS) train.epochs=5
+	$(PY) -m benchmarks.joint --datasets snips --seeds $(SEEDS) --sweep
+
+bench-bad-labels: $(STAMP) ## planted label flips: detection and cleaning, SEEDS -> reports/bad_labels.*
+	$(PY) -m benchmarks.bad_labels --seeds $(SEEDS)
+
+find-bad-labels: $(STAMP) ## rank suspect labels of TASK's DATA (k-fold; ARGS: --frozen, --split test, overrides)
 	$(PY) -m pipelines.find_bad_labels --task $(TASK) $(if $(DATA),--data $(DATA)) $(ARGS)
 
 compare: $(STAMP) ## run a comparison benchmark, EXPERIMENT=ner_compare (Transformer vs CRF vs BiLSTM-CRF), SEEDS
