@@ -56,6 +56,11 @@ def frame_scores(gold_intents, gold_tags, intents, tags, allowed: dict[str, set[
             "inconsistent_rate": 100 * float(np.mean(inconsistent))}
 
 
+def train_seconds(*run_dirs: Path) -> dict[str, float]:
+    """Training time of the run(s) behind a row (two for the separate models)."""
+    return {"train_seconds": sum(json.loads((d / "metrics.json").read_text())["train_seconds"] for d in run_dirs)}
+
+
 def summarise(rows: list[dict[str, float]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in rows[0]:
@@ -97,14 +102,14 @@ def main() -> None:
             base = [f"data.path={data}", f"train.seed={seed}", *args.overrides]
             runs = Path("runs/bench/joint") / name
             j = find_or_train("joint", base, runs / f"joint-seed{seed}")
-            rows["joint"].append(frame_scores(*gold, *predictions(j, test), allowed))
+            rows["joint"].append({**frame_scores(*gold, *predictions(j, test), allowed), **train_seconds(j)})
             # the fix: slots decoded as a valid IOB2 path over the types seen with the predicted intent
             rows["joint_consistent_decoding"].append(frame_scores(*gold, *predictions(j, test, "consistent"), allowed))
             if seed in args.seeds[: args.separate_seeds]:
                 i = find_or_train("intent", base, runs / f"intent-seed{seed}")
                 s = find_or_train("ner", base, runs / f"slots-seed{seed}")
-                rows["separate"].append(frame_scores(*gold, predictions(i, test)[0], predictions(s, test)[1],
-                                                     allowed))
+                rows["separate"].append({**frame_scores(*gold, predictions(i, test)[0], predictions(s, test)[1],
+                                                        allowed), **train_seconds(i, s)})
                 rows["joint_same_seeds_as_separate"].append(rows["joint"][-1])
             if seed == args.seeds[0]:
                 for w in args.sweep:
@@ -122,10 +127,11 @@ def main() -> None:
     metrics = ("intent_acc", "slot_f1", "sentence_acc", "inconsistent_rate")
     for name, entry in compare["datasets"].items():
         lines += [f"## {name} (overrides: {' '.join(entry['overrides']) or 'none'})", "",
-                  "| model | n | intent acc | slot F1 | sentence acc | inconsistent % |",
-                  "|---|---:|---:|---:|---:|---:|"]
+                  "| model | n | intent acc | slot F1 | sentence acc | inconsistent % | train s |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
         for model, r in entry["variants"].items():
             cells = [f"{r[f'{k}_mean']:.2f} ± {r[f'{k}_sd']:.2f}" for k in metrics]
+            cells.append(f"{r['train_seconds_mean']:.0f}" if "train_seconds_mean" in r else "")
             lines.append(f"| {model} | {r['n_seeds']} | " + " | ".join(cells) + " |")
         lines.append("")
     atomic_write_text(Path(args.out_dir) / "joint_vs_separate.md", "\n".join(lines))
