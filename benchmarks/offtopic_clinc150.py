@@ -26,7 +26,8 @@ import numpy as np
 from benchmarks.common import SHARED, find_or_train, machine, mean_sd
 from pipelines.io import atomic_write_text, write_json
 
-DETECTORS = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn")
+DETECTORS = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn", "combined")
+SPLITS = ("train", "validation", "oos_validation", "test", "oos_test")
 VARIANTS = ("data_full", "data_small", "data_imbalanced", "data_oos_plus")
 
 
@@ -42,8 +43,9 @@ def test_metrics(in_scores, oos_scores, in_correct, threshold) -> dict:
             "fpr95": float(fpr[np.searchsorted(tpr, 0.95)])}
 
 
-def score_run(run_dir: Path, splits: dict) -> tuple[dict, dict]:
-    """Every detector x threshold mode on one trained classifier; also returns raw test scores (plots)."""
+def score_run(run_dir: Path, splits: dict, base: dict) -> tuple[dict, dict]:
+    """Every detector x threshold mode on one trained classifier; also returns raw test scores (plots).
+    `base`: per split the pretrained encoder's embeddings (for `combined`)."""
     from pipelines.config import DataConfig
     from pipelines.offtopic import fit, logits_and_features
     from pipelines.predict import Predictor
@@ -51,23 +53,30 @@ def score_run(run_dir: Path, splits: dict) -> tuple[dict, dict]:
     p = Predictor.load(run_dir)
     label2id = {v: int(k) for k, v in p.model.config.id2label.items()}
     data = DataConfig(max_length=p.max_length)
-
-    def lf(ds):
-        return logits_and_features(p.model, p.task.encode(ds, p.tokenizer, label2id, data), p.tokenizer.pad_token_id)
-
-    train, val, oos_val, test, oos_test = (lf(splits[k]) for k in
-                                           ("train", "validation", "oos_validation", "test", "oos_test"))
+    views = {k: logits_and_features(p.model, p.task.encode(splits[k], p.tokenizer, label2id, data),
+                                    p.tokenizer.pad_token_id) for k in SPLITS}
+    both = {k: (lg, np.concatenate([f, base[k]], axis=1)) for k, (lg, f) in views.items()}
     train_ids = np.array([label2id[x] for x in splits["train"]["label"]])
-    in_correct = test[0].argmax(1) == np.array([label2id.get(x, -1) for x in splits["test"]["label"]])
+    in_correct = views["test"][0].argmax(1) == np.array([label2id.get(x, -1) for x in splits["test"]["label"]])
     out, raw = {}, {}
     for det_name in DETECTORS:
+        source = both if det_name == "combined" else views
+        train, val, oos_val, test, oos_test = (source[k] for k in SPLITS)
         for mode, oos, balanced in (("oos_val", oos_val, False), ("oos_val_balanced", oos_val, True),
                                     ("no_oos", None, False)):
-            det = fit(det_name, (*train, train_ids), val, oos, balanced=balanced)
+            det = fit(det_name, (*train, train_ids), val, oos, balanced=balanced, split=p.model.config.hidden_size)
             ins, outs = det.score(*test), det.score(*oos_test)
             out[f"{det_name}/{mode}"] = test_metrics(ins, outs, in_correct, det.threshold)
         raw[det_name] = (ins, outs)
     return out, raw
+
+
+def base_embeddings(splits: dict) -> dict:
+    """The pretrained default encoder's sentence embeddings per split (the same for every seed)."""
+    from pipelines.offtopic import BaseEmbedder
+
+    embed = BaseEmbedder("default")
+    return {k: embed(list(splits[k]["text"])) for k in SPLITS}
 
 
 def baseline_151(run_dir: Path, splits: dict) -> dict:
@@ -138,13 +147,14 @@ def main() -> None:
     for variant in args.variants:
         path = Path(args.data) / f"{variant}.json"
         splits = read_clinc(path)
+        embeddings = base_embeddings(splits)
         rows, base = [], []
         # data_oos_plus has data_full's in-scope splits (only oos_train grows): the same in-scope model serves
         in_scope = Path(args.data) / "data_full.json" if variant == "data_oos_plus" else path
         for seed in args.seeds:
             run_dir = find_or_train("intent", [f"data.path={in_scope}", f"train.seed={seed}", *args.overrides],
                                     Path("runs/bench/offtopic") / f"{variant}-seed{seed}")
-            scores, raw = score_run(run_dir, splits)
+            scores, raw = score_run(run_dir, splits, embeddings)
             rows.append(scores)
             if variant == "data_full" and seed == args.seeds[0]:
                 plots(raw, args.out)

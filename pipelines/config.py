@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-OFFTOPIC_METHODS = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn")
+OFFTOPIC_METHODS = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn", "combined")
 
 
 class ConfigError(ValueError):
@@ -57,7 +57,8 @@ class ModelConfig:
                                                            "consistent (joint: viterbi + intent-allowed slots)"})
     head: str = field(default="softmax", metadata={"help": "softmax | crf (token tasks: constrained CRF)"})
     offtopic: str = field(default="", metadata={"help": "classifiers: fit an off-topic detector after training: "
-                                                       "msp|energy|mahalanobis|relative_mahalanobis|knn ('' = none)"})
+                                                       "msp|energy|mahalanobis|relative_mahalanobis|knn|combined "
+                                                       "('' = none)"})
     offtopic_recall: float = field(default=0.95, metadata={"help": "in-scope recall kept when no out-of-scope "
                                                                    "validation data exists"})
     pooling: str = field(default="cls", metadata={"help": "sentence classifiers: cls ([CLS] + pooler) | mean"})

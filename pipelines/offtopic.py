@@ -3,6 +3,12 @@
 Fit on the in-scope training split (Mahalanobis, kNN) and the validation split (the threshold): with
 out-of-scope validation examples the threshold maximises validation accuracy on in-scope + out-of-scope,
 without any it keeps `recall` of the in-scope validation examples. The Predictor applies it.
+
+`combined` adds a second view: Mahalanobis on the fine-tuned classifier's sentence vector plus kNN on the
+*pretrained* encoder's sentence embedding (`base_encoder`, e.g. the bundled MiniLM before fine-tuning), each
+standardised on the in-scope validation scores, summed. Fine-tuning for 150 intents narrows what the
+classifier's vector encodes; the pretrained embedding still places "what's the weather" away from every
+training sentence. It costs a second encoder pass per message.
 """
 
 from __future__ import annotations
@@ -33,8 +39,17 @@ class OffTopic:
     threshold: float = float("inf")
     fitted_on: str = ""
     state: dict[str, np.ndarray] = field(default_factory=dict)
+    base_encoder: str = ""  # `combined`: the pretrained encoder whose embeddings follow the features
+    _embedder: Any = field(default=None, repr=False, compare=False)
 
     def score(self, logits: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """`features`: the classifier's sentence vectors, (N, H); for `combined` followed by the base
+        encoder's embeddings, (N, H + H0) (see `embed`)."""
+        if self.method == "combined":
+            split, (mu_m, sd_m, mu_k, sd_k) = int(self.state["split"][0]), self.state["z"]
+            maha = OffTopic("mahalanobis", state=self.state).score(logits, features[:, :split])
+            knn = OffTopic("knn", state=self.state).score(logits, features[:, split:])
+            return (maha - mu_m) / sd_m + (knn - mu_k) / sd_k
         if self.method == "msp":
             return ood.msp(logits)
         if self.method == "energy":
@@ -50,12 +65,22 @@ class OffTopic:
             return k.score(features)
         raise ValueError(f"off-topic method {self.method!r}: expected one of {METHODS}")
 
+    def embed(self, texts: list[str], features: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """The features a detector scores: the classifier's, followed by the base encoder's embeddings of
+        `texts` when the method needs them (the base encoder is loaded on first use)."""
+        if not self.base_encoder:
+            return features
+        if self._embedder is None:
+            self._embedder = BaseEmbedder(self.base_encoder)
+        return np.concatenate([features, self._embedder(texts, batch_size)], axis=1)
+
     def save(self, path: str | Path) -> None:
         path = Path(path)
         if self.state:
             save_file({k: np.ascontiguousarray(v) for k, v in self.state.items()}, str(path / ARRAYS))
         atomic_write_text(path / META, json.dumps({"method": self.method, "threshold": self.threshold,
-                                                   "fitted_on": self.fitted_on}, indent=2) + "\n")
+                                                   "fitted_on": self.fitted_on, "base_encoder": self.base_encoder},
+                                                  indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> OffTopic | None:
@@ -64,7 +89,35 @@ class OffTopic:
             return None
         meta = json.loads((path / META).read_text(encoding="utf-8"))
         state = load_file(str(path / ARRAYS)) if (path / ARRAYS).exists() else {}
-        return cls(meta["method"], meta["threshold"], meta.get("fitted_on", ""), state)
+        return cls(meta["method"], meta["threshold"], meta.get("fitted_on", ""), state, meta.get("base_encoder", ""))
+
+
+class BaseEmbedder:
+    """Mean-pooled last-layer embeddings of a pretrained encoder (by config name: default, tiny, hub id)."""
+
+    def __init__(self, name: str, max_length: int = 128) -> None:
+        from transformers import AutoModel
+
+        from pipelines import encoders
+
+        self.tokenizer = encoders.load_tokenizer(name)
+        with torch.random.fork_rng():  # `tiny` is random: the same name must give the same embedder
+            torch.manual_seed(0)
+            self.model = encoders.load_model(name, AutoModel, self.tokenizer).eval()
+        self.max_length = max_length
+
+    @torch.inference_mode()
+    def __call__(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        order = np.argsort([len(t) for t in texts])  # similar lengths together: less padding
+        out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
+        for s in range(0, len(order), batch_size):
+            idx = order[s:s + batch_size]
+            enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                                 max_length=self.max_length, return_tensors="pt")
+            h = self.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
+            mask = enc["attention_mask"][..., None].to(h.dtype)
+            out[idx] = ((h * mask).sum(1) / mask.sum(1).clamp(min=1.0)).numpy()
+        return out
 
 
 def logits_and_features(model: torch.nn.Module, feats: Features, pad_id: int,
@@ -82,7 +135,7 @@ def logits_and_features(model: torch.nn.Module, feats: Features, pad_id: int,
 
 def fit(method: str, train: tuple[np.ndarray, np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
         oos_val: tuple[np.ndarray, np.ndarray] | None = None, recall: float = 0.95, k: int = 10,
-        balanced: bool = False) -> OffTopic:
+        balanced: bool = False, split: int = 0) -> OffTopic:
     """Fit `method` on (train logits, train features, train label ids); threshold on validation.
 
     Args:
@@ -90,6 +143,7 @@ def fit(method: str, train: tuple[np.ndarray, np.ndarray, np.ndarray], val: tupl
         val: in-scope validation (logits, features).
         oos_val: out-of-scope validation (logits, features), or None.
         balanced: with oos_val, maximise the mean of in-scope and out-of-scope recall, not accuracy.
+        split: `combined` only: features[:, :split] are the classifier's, the rest the base encoder's.
     """
     det = OffTopic(method)
     if method in ("mahalanobis", "relative_mahalanobis"):
@@ -99,6 +153,15 @@ def fit(method: str, train: tuple[np.ndarray, np.ndarray, np.ndarray], val: tupl
             det.state.update(bg_mean=m.bg_mean, bg_precision=m.bg_precision)
     elif method == "knn":
         det.state = {"bank": ood.KNN(k).fit(train[1]).bank, "k": np.array([k])}
+    elif method == "combined":
+        if not 0 < split < train[1].shape[1]:
+            raise ValueError("off-topic method 'combined' needs the classifier's features followed by the base "
+                             f"encoder's (split={split}, features {train[1].shape[1]} wide)")
+        maha = fit("mahalanobis", (train[0], train[1][:, :split], train[2]), (val[0], val[1][:, :split]))
+        knn = fit("knn", (train[0], train[1][:, split:], train[2]), (val[0], val[1][:, split:]), k=k)
+        m_val, k_val = maha.score(val[0], val[1][:, :split]), knn.score(val[0], val[1][:, split:])
+        z = np.array([m_val.mean(), m_val.std() + 1e-12, k_val.mean(), k_val.std() + 1e-12])
+        det.state = {**maha.state, **knn.state, "split": np.array([split]), "z": z}
     in_scores = det.score(*val)
     if oos_val is not None and len(oos_val[0]):
         det.threshold = ood.threshold_with_oos(in_scores, det.score(*oos_val), balanced)
@@ -110,22 +173,29 @@ def fit(method: str, train: tuple[np.ndarray, np.ndarray, np.ndarray], val: tupl
     return det
 
 
-def apply(det: OffTopic, logits: np.ndarray, features: np.ndarray) -> list[dict[str, Any]]:
-    scores = det.score(logits, features)
+def apply(det: OffTopic, logits: np.ndarray, features: np.ndarray, texts: list[str]) -> list[dict[str, Any]]:
+    scores = det.score(logits, det.embed(texts, features))
     return [{"off_topic": bool(s > det.threshold), "off_topic_score": round(float(s), 4)} for s in scores]
 
 
-def fit_on_splits(predictor: Any, splits: dict[str, Any], method: str, recall: float, data: Any) -> OffTopic:
-    """Fit a detector for a Predictor's classifier on a run's splits (train, validation, oos_validation)."""
+def fit_on_splits(predictor: Any, splits: dict[str, Any], method: str, recall: float, data: Any,
+                  base_encoder: str = "") -> OffTopic:
+    """Fit a detector for a Predictor's classifier on a run's splits (train, validation, oos_validation);
+    `base_encoder` (the encoder the classifier was fine-tuned from) is used by `combined`."""
     task, model, tok = predictor.task, predictor.model, predictor.tokenizer
     label2id = {v: int(k) for k, v in model.config.id2label.items()}
+    probe = OffTopic(method, base_encoder=base_encoder if method == "combined" else "")
 
     def run(ds: Any) -> tuple[np.ndarray, np.ndarray]:
-        return logits_and_features(model, task.encode(ds, tok, label2id, data), tok.pad_token_id,
-                                   predictor.batch_size)
+        logits, feats = logits_and_features(model, task.encode(ds, tok, label2id, data), tok.pad_token_id,
+                                            predictor.batch_size)
+        return logits, probe.embed(list(ds["text"]), feats, predictor.batch_size)
 
     train = splits["train"].filter(lambda r: r["label"] in label2id)
     t_logits, t_feats = run(train)
     oos = splits.get("oos_validation")
-    return fit(method, (t_logits, t_feats, np.array([label2id[x] for x in train["label"]])),
-               run(splits["validation"]), run(oos) if oos is not None else None, recall)
+    det = fit(method, (t_logits, t_feats, np.array([label2id[x] for x in train["label"]])),
+              run(splits["validation"]), run(oos) if oos is not None else None, recall,
+              split=model.config.hidden_size)
+    det.base_encoder, det._embedder = probe.base_encoder, probe._embedder
+    return det

@@ -132,7 +132,8 @@ def finish(cfg: RunConfig, run_dir: Path, model: Any, tokenizer: Any, splits: di
     if cfg.model.offtopic:
         from pipelines.offtopic import fit_on_splits
 
-        predictor.offtopic = fit_on_splits(predictor, splits, cfg.model.offtopic, cfg.model.offtopic_recall, cfg.data)
+        predictor.offtopic = fit_on_splits(predictor, splits, cfg.model.offtopic, cfg.model.offtopic_recall, cfg.data,
+                                           base_encoder=cfg.model.encoder)
         predictor.offtopic.save(run_dir / "model")
     results = {name: evaluate(predictor, splits[name], cfg.data) for name in ("validation", "test") if name in splits}
     reports.write(run_dir, "metrics", f"{cfg.task}: {cfg.model.encoder}", results, extra=facts,

@@ -126,7 +126,7 @@ def predict(model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size:
         from pipelines.offtopic import apply
 
         flags = apply(offtopic, torch.stack([logits[i] for i in range(len(texts))]).numpy(),
-                      torch.stack([hidden[i] for i in range(len(texts))]).numpy())
+                      torch.stack([hidden[i] for i in range(len(texts))]).numpy(), list(texts))
         for res, flag in zip(results, flags):
             res.update(flag)
     return results

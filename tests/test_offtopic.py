@@ -41,7 +41,9 @@ def test_fit_save_load_keeps_detector_and_threshold(method, tmp_path):
     logits = np.eye(2)[labels] * 8 + rng.normal(0, 0.5, (100, 2))  # confident on in-scope examples
     far = rng.normal([0, 0, -6, -6], 1, (20, 4))
     far_logits = rng.normal(0, 0.5, (20, 2))  # unsure on the far cluster
-    det = fit(method, (logits, feats, labels), (logits, feats), (far_logits, far))
+    if method == "combined":  # two views: the classifier's features, then the base encoder's (here a copy)
+        feats, far = np.concatenate([feats, feats], 1), np.concatenate([far, far], 1)
+    det = fit(method, (logits, feats, labels), (logits, feats), (far_logits, far), split=4)
     det.save(tmp_path)
     again = OffTopic.load(tmp_path)
     assert again.threshold == det.threshold and again.method == method
@@ -61,6 +63,37 @@ def test_trained_classifier_carries_its_detector(tmp_path):
     assert out == p2.predict(["book a table for two", "zebra quantum spreadsheet"])
     assert {"off_topic", "off_topic_score"} <= set(out[0]) and isinstance(out[1]["off_topic"], bool)
     assert p1.offtopic.fitted_on.startswith("validation in-scope only")
+
+
+def test_combined_detector_embeds_with_its_base_encoder_and_survives_save_load(tmp_path):
+    cfg = load_config(None, ["model.encoder=tiny", "train.limit_train_batches=3", "train.epochs=1",
+                             "train.progress_bar=false", f"train.out_dir={tmp_path}", "model.offtopic=combined"],
+                      task="intent")
+    run(cfg, tmp_path / "run")
+    p1, p2 = Predictor.load(tmp_path / "run"), Predictor.load(tmp_path / "run")
+    assert p1.offtopic.base_encoder == "tiny" and p1.offtopic.state["split"][0] == 32
+    texts = ["book a table for two", "zebra quantum spreadsheet"]
+    out = p1.predict(texts)
+    assert out == p2.predict(texts) and isinstance(out[1]["off_topic"], bool)
+    feats = p1.offtopic.embed(texts, np.zeros((2, 32), dtype=np.float32))
+    assert feats.shape == (2, 64) and np.abs(feats[:, 32:]).sum() > 0
+
+
+def test_combined_score_is_the_sum_of_the_standardised_views():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(80, 3)), rng.normal(size=(80, 5))
+    labels, logits = rng.integers(0, 2, 80), rng.normal(size=(80, 2))
+    val_a, val_b, q_a, q_b = (rng.normal(size=(30, 3)), rng.normal(size=(30, 5)), rng.normal(size=(4, 3)) * 3,
+                              rng.normal(size=(4, 5)) * 3)
+    det = fit("combined", (logits, np.c_[a, b], labels), (logits[:30], np.c_[val_a, val_b]), split=3)
+    m = fit("mahalanobis", (logits, a, labels), (logits[:30], val_a))
+    k = fit("knn", (logits, b, labels), (logits[:30], val_b))
+
+    def z(d, val, q):
+        v = d.score(logits[:30], val)
+        return (d.score(logits[:4], q) - v.mean()) / v.std()
+
+    assert det.score(logits[:4], np.c_[q_a, q_b]) == pytest.approx(z(m, val_a, q_a) + z(k, val_b, q_b), rel=1e-6)
 
 
 def test_mean_pooled_classifier_features_are_the_pooled_vectors(tmp_path):
