@@ -61,6 +61,9 @@ class ModelConfig:
                                                        "('' = none)"})
     offtopic_recall: float = field(default=0.95, metadata={"help": "in-scope recall kept when no out-of-scope "
                                                                    "validation data exists"})
+    offtopic_threshold: str = field(default="accuracy", metadata={"help": "with out-of-scope validation data: "
+                                                                          "accuracy (max validation accuracy) | "
+                                                                          "balanced (max mean of the two recalls)"})
     pooling: str = field(default="cls", metadata={"help": "sentence classifiers: cls ([CLS] + pooler) | mean"})
     slot_weight: float = field(default=1.0, metadata={"help": "joint: loss = intent loss + slot_weight * slot loss"})
     word_vectors: str = field(default="word2vec", metadata={"help": "encoder=bilstm: word2vec (trained on the "
@@ -70,6 +73,8 @@ class ModelConfig:
         if self.offtopic and self.offtopic not in OFFTOPIC_METHODS:
             raise ConfigError(f"model.offtopic={self.offtopic!r}: expected one of {'|'.join(OFFTOPIC_METHODS)} "
                               "or ''")
+        if self.offtopic_threshold not in {"accuracy", "balanced"}:
+            raise ConfigError(f"model.offtopic_threshold={self.offtopic_threshold!r}: expected accuracy|balanced")
         if self.pooling not in {"cls", "mean"}:
             raise ConfigError(f"model.pooling={self.pooling!r}: expected cls|mean")
         if self.word_vectors not in {"word2vec", "random"}:

@@ -179,7 +179,7 @@ def apply(det: OffTopic, logits: np.ndarray, features: np.ndarray, texts: list[s
 
 
 def fit_on_splits(predictor: Any, splits: dict[str, Any], method: str, recall: float, data: Any,
-                  base_encoder: str = "") -> OffTopic:
+                  base_encoder: str = "", balanced: bool = False) -> OffTopic:
     """Fit a detector for a Predictor's classifier on a run's splits (train, validation, oos_validation);
     `base_encoder` (the encoder the classifier was fine-tuned from) is used by `combined`."""
     task, model, tok = predictor.task, predictor.model, predictor.tokenizer
@@ -196,6 +196,6 @@ def fit_on_splits(predictor: Any, splits: dict[str, Any], method: str, recall: f
     oos = splits.get("oos_validation")
     det = fit(method, (t_logits, t_feats, np.array([label2id[x] for x in train["label"]])),
               run(splits["validation"]), run(oos) if oos is not None else None, recall,
-              split=model.config.hidden_size)
+              balanced=balanced, split=model.config.hidden_size)
     det.base_encoder, det._embedder = probe.base_encoder, probe._embedder
     return det

@@ -133,7 +133,8 @@ def finish(cfg: RunConfig, run_dir: Path, model: Any, tokenizer: Any, splits: di
         from pipelines.offtopic import fit_on_splits
 
         predictor.offtopic = fit_on_splits(predictor, splits, cfg.model.offtopic, cfg.model.offtopic_recall, cfg.data,
-                                           base_encoder=cfg.model.encoder)
+                                           base_encoder=cfg.model.encoder,
+                                           balanced=cfg.model.offtopic_threshold == "balanced")
         predictor.offtopic.save(run_dir / "model")
     results = {name: evaluate(predictor, splits[name], cfg.data) for name in ("validation", "test") if name in splits}
     reports.write(run_dir, "metrics", f"{cfg.task}: {cfg.model.encoder}", results, extra=facts,

@@ -112,3 +112,12 @@ def test_mean_pooled_classifier_features_are_the_pooled_vectors(tmp_path):
     model.save_pretrained(tmp_path)
     again = intent.load_model(tmp_path)
     assert torch.allclose(again(ids, mask).logits, out.logits, atol=1e-5)
+
+
+def test_offtopic_threshold_choice_is_checked():
+    from pipelines.config import ConfigError
+
+    cfg = load_config(None, ["model.offtopic_threshold=balanced"], task="intent")
+    assert cfg.model.offtopic_threshold == "balanced"
+    with pytest.raises(ConfigError, match="offtopic_threshold"):
+        load_config(None, ["model.offtopic_threshold=median"], task="intent")
