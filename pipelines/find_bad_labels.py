@@ -233,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="no fine-tuning: logistic regression on the frozen encoder's features")
     parser.add_argument("--split", default="train",
                         help="split to check: train (k-fold, out-of-fold) or another (a model of train scores it)")
+    parser.add_argument("--model", default="", help="with --split other than train: a finished run (trained on "
+                        "the train split) to score it with, instead of training one")
     parser.add_argument("--out", default="", help="output folder (default runs/badlabels-<task>-<time>)")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_intermixed_args(argv)
@@ -264,12 +266,15 @@ def main(argv: list[str] | None = None) -> int:
                                    frozen_features(cfg.model.encoder, target, tagging, cfg.train.eval_batch_size),
                                    list(target[column]))
     elif args.split == "train":
+        if args.model:
+            raise ValueError("--model scores another split; the train split needs out-of-fold models (no --model)")
         dists = out_of_fold(cfg, splits, args.folds, out, labels)
     else:
-        dists = trained_predict(cfg, splits, target, out / "model-on-train", labels)
+        dists = trained_predict(cfg, splits, target, Path(args.model) if args.model else out / "model-on-train",
+                                labels)
     rows = (tagging_suspects if tagging else classification_suspects)(target, dists, labels)
     mode = "frozen encoder + logistic regression" if args.frozen else "fine-tuned" + (", 1 epoch" if args.cheap else "")
-    how = f"{args.folds}-fold" if args.split == "train" else "a model of the train split"
+    how = f"{args.folds}-fold" if args.split == "train" else "a model of the train split " + (args.model or "")
     write(out, rows, f"Suspect labels: {cfg.task}, {args.split} split of {cfg.data.path or task.SAMPLE} "
                      f"({how}, {mode})")
     print(f"{len(rows)} examples ranked; top suspects in {out / 'summary.md'}")

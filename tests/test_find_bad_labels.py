@@ -117,3 +117,19 @@ def test_frozen_tagging_check_writes_one_row_per_sentence(tmp_path):
     from pipelines.readers import read_conll
 
     assert len(rows) == len(read_conll("samples/ner/train.conll")) and all("given" in r for r in rows)
+
+
+def test_another_split_can_be_scored_with_a_finished_run(tmp_path):
+    from pipelines.config import load_config
+    from pipelines.train import run
+
+    cfg = load_config(None, ["model.encoder=tiny", "train.epochs=1", "train.progress_bar=false",
+                             f"train.out_dir={tmp_path}"], task="intent")
+    run(cfg, tmp_path / "run")
+    out = tmp_path / "out"
+    main(["--task", "intent", "--split", "test", "--model", str(tmp_path / "run"), "--out", str(out),
+          "model.encoder=tiny"])
+    assert str(tmp_path / "run") in (out / "summary.md").read_text()
+    assert not (out / "model-on-train").exists()  # nothing trained
+    with pytest.raises(ValueError, match="out-of-fold"):
+        main(["--task", "intent", "--model", str(tmp_path / "run"), "--out", str(out), "model.encoder=tiny"])
