@@ -59,7 +59,7 @@ bench-offtopic: $(STAMP) ## CLINC150 off-topic detectors, SEEDS, data_full -> re
 	$(PY) -m benchmarks.offtopic_clinc150 --seeds $(SEEDS) --variants data_full
 
 bench-joint: $(STAMP) ## joint intent+slots vs separate models on ATIS and SNIPS, SEEDS -> reports/joint_*.json
-	$(PY) -m benchmarks.joint --datasets atis --seeds $(SEEDS) train.epochs=5
+	$(PY) -m benchmarks.joint train.epochs=5 --datasets atis --seeds $(SEEDS)
 	$(PY) -m benchmarks.joint --datasets snips --seeds $(SEEDS) --sweep
 
 bench-bad-labels: $(STAMP) ## planted label flips: detection and cleaning, SEEDS -> reports/bad_labels.*

@@ -1,7 +1,9 @@
 """Joint intent + slots on SNIPS and ATIS: the joint model, two separate models, a slot-weight sweep, and the
 rate of inconsistent outputs (a predicted slot type never seen with the predicted intent in training).
 
-    .venv/bin/python -m benchmarks.joint --datasets snips atis --seeds 1 2 3 --sweep 0.5 2.0
+    .venv/bin/python -m benchmarks.joint train.epochs=5 --datasets atis --seeds 1 2 3 --sweep 0.5 2.0
+    .venv/bin/python -m benchmarks.joint --datasets snips --seeds 1 2 3 --sweep
+Overrides (section.key=value) go before the options: `--seeds` and `--sweep` take every value after them.
 Writes reports/joint_<dataset>.json and reports/joint_vs_separate.json / .md.
 """
 
