@@ -27,6 +27,7 @@ import numpy as np
 
 from benchmarks.common import SHARED, machine, mean_sd
 from pipelines import badlabels
+from pipelines.cli import parse_args
 from pipelines.io import atomic_write_text, write_json
 from pipelines.tags import spans
 
@@ -204,7 +205,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="examples per split (smoke runs); 0 = all")
     parser.add_argument("--out", default="reports/bad_labels")
     parser.add_argument("overrides", nargs="*", help="section.key=value for the fine-tuned folds (--mode finetune)")
-    args = parser.parse_intermixed_args()
+    args = parse_args(parser)
     path = Path(f"{args.out}.json")
     import json
 

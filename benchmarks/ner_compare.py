@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import SHARED, find_or_train, machine, mean_sd
+from pipelines.cli import parse_args
 from pipelines.io import atomic_write_text, write_json
 
 VARIANTS = {
@@ -120,7 +121,7 @@ def main() -> None:
     parser.add_argument("--out", default="reports/ner_compare")
     parser.add_argument("--runs", default="runs/bench/compare", help="where the trained runs are kept")
     parser.add_argument("overrides", nargs="*", help="extra section.key=value for every training run")
-    args = parser.parse_intermixed_args()
+    args = parse_args(parser)
     splits = load_splits(DataConfig(path=args.data), args.data)
     splits = {k: splits[k] for k in ("validation", "test")}
     texts = [" ".join(t) for t in splits["test"]["tokens"][: args.texts]]

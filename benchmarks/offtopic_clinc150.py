@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import SHARED, find_or_train, machine, mean_sd
+from pipelines.cli import parse_args
 from pipelines.io import atomic_write_text, write_json
 
 DETECTORS = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn", "combined")
@@ -135,7 +136,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(SHARED / "clinc150"))
     parser.add_argument("--out", default="reports/offtopic_clinc150")
     parser.add_argument("overrides", nargs="*")
-    args = parser.parse_intermixed_args()
+    args = parse_args(parser)
     out_json = Path(f"{args.out}.json")
     # one call per variant set is allowed: variants measured by earlier calls are kept
     report: dict = json.loads(out_json.read_text()) if out_json.exists() else {"variants": {}}

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import argparse
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from pipelines.config import ConfigError
 from pipelines.readers import ReadError
 from pipelines.tags import TagError
 
 USER_ERRORS = (ReadError, ConfigError, TagError, FileNotFoundError)
+
+
+OVERRIDE = re.compile(r"[A-Za-z_]\w*\.[\w.]+=.*")
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """`parse_intermixed_args`, with every `section.key=value` token taken as an override wherever it stands:
+    after a list option (`--seeds 1 2 train.epochs=5`) argparse would hand it to the option. The parser's
+    positional `overrides` list receives them, in order."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    overrides = [a for a in argv if OVERRIDE.fullmatch(a)]
+    args = parser.parse_intermixed_args([a for a in argv if not OVERRIDE.fullmatch(a)])
+    args.overrides = [*(args.overrides or []), *overrides]
+    return args
 
 
 def run_cli(main: Callable[[], int]) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from pipelines import badlabels
+from pipelines.cli import parse_args
 from pipelines.config import RunConfig, load_config
 from pipelines.io import atomic_write_text
 from pipelines.tags import spans
@@ -237,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                         "the train split) to score it with, instead of training one")
     parser.add_argument("--out", default="", help="output folder (default runs/badlabels-<task>-<time>)")
     parser.add_argument("overrides", nargs="*")
-    args = parser.parse_intermixed_args(argv)
+    args = parse_args(parser, argv)
     import tasks
     from pipelines.splits import load_splits
 

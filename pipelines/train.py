@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from pipelines import reports
+from pipelines.cli import parse_args
 from pipelines.config import RunConfig, load_config, to_dict
 
 RUN_DIR_ENV = "PIPELINES_RUN_DIR"  # carries the run dir to the processes that DDP launches
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", help="task name (a file in tasks/)")
     parser.add_argument("--data", help="dir, file or hub:name (= data.path)")
     parser.add_argument("--resume", help="run dir of an interrupted run to continue")
-    args = parser.parse_intermixed_args(argv)
+    args = parse_args(parser, argv)
     if args.config and "=" in args.config:
         args.overrides.insert(0, args.config)
         args.config = None

@@ -96,3 +96,18 @@ def test_config_file_data_and_overrides_in_any_order(tmp_path):
     proc = _run("pipelines.train", "configs/ner.yaml", "--data", str(tmp_path), "train.lrr=1")
     assert proc.returncode == 2 and "error: unknown config key 'train.lrr'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_overrides_after_a_list_option_stay_overrides():
+    import argparse
+
+    from pipelines.cli import parse_args
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1])
+    parser.add_argument("--sweep", type=float, nargs="*", default=[])
+    parser.add_argument("overrides", nargs="*")
+    args = parse_args(parser, ["--seeds", "1", "2", "train.epochs=5", "--sweep", "0.5", "model.head=crf"])
+    assert args.seeds == [1, 2] and args.sweep == [0.5]
+    assert args.overrides == ["train.epochs=5", "model.head=crf"]
+    assert parse_args(parser, ["--sweep"]).sweep == []
