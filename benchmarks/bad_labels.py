@@ -235,6 +235,9 @@ def main() -> None:
             gain = summary[f"{m}_metric"][0] - summary["noisy_metric"][0]
             summary[f"{m}_recovered_share"] = round(gain / lost, 3) if lost > 0 else None
         summary["auprc"] = summary["normalized_margin"]["auprc"]
+        summary["auprc_self_confidence"] = summary["self_confidence"]["auprc"]
+        if "span_margin" in summary:
+            summary["auprc_span_type"] = summary["span_margin"]["auprc"]
         summary["precision_at_k"] = summary["normalized_margin"]["precision_at_k"]
         summary["recall_at_k"] = summary["normalized_margin"]["recall_at_k"]
         summary["metric"] = rows[0]["metric"]
