@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import SHARED, machine, mean_sd
+from benchmarks.common import SHARED, machine, mean_sd, write_report_md
 from pipelines import badlabels
 from pipelines.cli import parse_args
-from pipelines.io import atomic_write_text, write_json
+from pipelines.io import write_json
 from pipelines.tags import spans
 
 TAGGING = {"conll2003"}
@@ -263,7 +263,7 @@ def main() -> None:
                          f"{nm['precision_at_k'][0]:.3f} | {nm['cl_precision'][0]:.3f} | {nm['cl_recall'][0]:.3f} | "
                          f"{s['clean_metric'][0]:.2f} | {s['noisy_metric'][0]:.2f} | {s['cleaned_metric'][0]:.2f} | "
                          f"{s['relabelled_metric'][0]:.2f} | {'' if rec is None else f'{rec:.2f}'} |")
-    atomic_write_text(f"{args.out}.md", "\n".join(lines) + "\n")
+    write_report_md(f"{args.out}.md", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

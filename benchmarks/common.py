@@ -80,3 +80,17 @@ def find_or_train(task: str, overrides: list[str], run_dir: Path, config: str | 
                 return other.parent
     run(cfg, run_dir, resume=resume)
     return run_dir
+
+
+NOTES_MARKER = "<!-- notes below are written by hand and kept when the script rewrites the tables above -->"
+
+
+def write_report_md(path: str | Path, generated: str) -> None:
+    """Write a generated Markdown report, keeping any hand-written reading of it (everything after
+    NOTES_MARKER in the existing file)."""
+    from pipelines.io import atomic_write_text
+
+    path = Path(path)
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    notes = old[old.index(NOTES_MARKER):] if NOTES_MARKER in old else ""
+    atomic_write_text(path, generated.rstrip("\n") + "\n\n" + notes if notes else generated)

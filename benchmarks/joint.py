@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import SHARED, find_or_train, machine, mean_sd
+from benchmarks.common import SHARED, find_or_train, machine, mean_sd, write_report_md
 from pipelines.cli import parse_args
-from pipelines.io import atomic_write_text, write_json
+from pipelines.io import write_json
 from pipelines.tags import spans
 
 
@@ -136,7 +136,7 @@ def main() -> None:
             cells.append(f"{r['train_seconds_mean']:.0f}" if "train_seconds_mean" in r else "")
             lines.append(f"| {model} | {r['n_seeds']} | " + " | ".join(cells) + " |")
         lines.append("")
-    atomic_write_text(Path(args.out_dir) / "joint_vs_separate.md", "\n".join(lines))
+    write_report_md(Path(args.out_dir) / "joint_vs_separate.md", "\n".join(lines))
 
 
 if __name__ == "__main__":

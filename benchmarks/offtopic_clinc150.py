@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import SHARED, find_or_train, machine, mean_sd
+from benchmarks.common import SHARED, find_or_train, machine, mean_sd, write_report_md
 from pipelines.cli import parse_args
-from pipelines.io import atomic_write_text, write_json
+from pipelines.io import write_json
 
 DETECTORS = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn", "combined")
 SPLITS = ("train", "validation", "oos_validation", "test", "oos_test")
@@ -180,7 +180,7 @@ def main() -> None:
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += [f"![ROC]({Path(args.out).name}_roc.png)", f"![scores]({Path(args.out).name}_hist.png)", ""]
-    atomic_write_text(f"{args.out}.md", "\n".join(lines))
+    write_report_md(f"{args.out}.md", "\n".join(lines))
 
 
 if __name__ == "__main__":

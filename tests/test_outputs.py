@@ -58,3 +58,15 @@ def test_viterbi_decoding_turns_a_run_of_inside_tags_into_a_valid_entity():
     [(batch, logits)] = list(infer(model, feats, Collator(tok.pad_token_id), 8))
     assert ner.gather(batch, logits, ner.decoder(model, "argmax"))[0]["pred"] == [2, 2, 2]
     assert ner.gather(batch, logits, ner.decoder(model, "viterbi"))[0]["pred"] == [1, 2, 2]
+
+
+def test_regenerated_report_keeps_the_hand_written_notes(tmp_path):
+    from benchmarks.common import NOTES_MARKER, write_report_md
+
+    path = tmp_path / "r.md"
+    write_report_md(path, "# R\n\n| a |\n")
+    assert path.read_text() == "# R\n\n| a |\n"
+    path.write_text(path.read_text() + f"\n{NOTES_MARKER}\n\nThe joint model loses 1 point.\n")
+    write_report_md(path, "# R\n\n| b |\n")
+    text = path.read_text()
+    assert "| b |" in text and "| a |" not in text and text.endswith("The joint model loses 1 point.\n")
