@@ -35,6 +35,8 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     parser = argparse.ArgumentParser()
     parser.add_argument("--conll-model", required=True, help="a finished CoNLL-2003 NER run (trained on train)")
+    parser.add_argument("--corpora", nargs="+", default=["conll2003-test", "atis-intent-train", "atis-slots-train",
+                                                          "conll2003-train"])
     parser.add_argument("--top", type=int, default=50)
     parser.add_argument("--out", default="reports/bad_labels_real.json")
     parser.add_argument("overrides", nargs="*")
@@ -49,7 +51,8 @@ def main() -> None:
     path = Path(args.out)
     report = json.loads(path.read_text()) if path.exists() else {"corpora": {}}
     report.update({"machine": machine(), "encoder": "all-MiniLM-L6-v2 (default)"})
-    for name, argv in jobs.items():
+    for name in args.corpora:
+        argv = jobs[name]
         out = Path("runs/bench/badlabels") / name
         if not (out / "suspects.jsonl").exists():
             find_bad_labels([*argv, "--out", str(out), *args.overrides])
