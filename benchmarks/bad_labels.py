@@ -79,14 +79,26 @@ def detection(scores: np.ndarray, truth: np.ndarray, flagged: np.ndarray) -> dic
             "cl_recall": float(flagged[truth].mean()), "cl_flagged": int(flagged.sum())}
 
 
-def classification(name: str, noise: str, seed: int, args, cache: dict) -> dict[str, Any]:
-    from pipelines.find_bad_labels import frozen_features, frozen_out_of_fold, logistic_probs
+def prepared(name: str, args, cache: dict) -> tuple[dict[str, Any], Any, Any]:
+    """The dataset's splits and the frozen default encoder's train and test features, read and computed once
+    per dataset (every seed and noise type reuses them)."""
+    from pipelines.find_bad_labels import frozen_features
+    from pipelines.pooling import FrozenEncoder
 
-    splits = load(name, args.data_root, args.limit)
-    labels = sorted(set(splits["train"]["label"]))
     if name not in cache:
-        cache[name] = tuple(np.stack(frozen_features("default", splits[s], False)) for s in ("train", "test"))
-    x, xt = cache[name]
+        if "encoder" not in cache:
+            cache["encoder"] = FrozenEncoder("default")
+        splits, tagging = load(name, args.data_root, args.limit), name in TAGGING
+        feats = [frozen_features(cache["encoder"], splits[s], tagging) for s in ("train", "test")]
+        cache[name] = (splits, *(f if tagging else np.stack(f) for f in feats))
+    return cache[name]
+
+
+def classification(name: str, noise: str, seed: int, args, cache: dict) -> dict[str, Any]:
+    from pipelines.find_bad_labels import frozen_out_of_fold, logistic_probs
+
+    splits, x, xt = prepared(name, args, cache)
+    labels = sorted(set(splits["train"]["label"]))
     y = np.array([labels.index(v) for v in splits["train"]["label"]])
     yt = np.array([labels.index(v) if v in labels else -1 for v in splits["test"]["label"]])
     rng = np.random.default_rng(seed)
@@ -124,17 +136,14 @@ def finetuned_oof(name: str, splits: dict, noisy: list[str], labels: list[str], 
 def entity_types(name: str, noise: str, seed: int, args, cache: dict) -> dict[str, Any]:
     """Flip the type of `rate` of the gold entities; rank entities by their least confident word (token
     level, as find-bad-labels does), and by a span-type classifier (span_margin)."""
-    from pipelines.find_bad_labels import frozen_features, frozen_out_of_fold, logistic_probs
+    from pipelines.find_bad_labels import frozen_out_of_fold, logistic_probs
     from pipelines.metrics import entity_scores
 
-    splits = load(name, args.data_root, args.limit)
+    splits, feats, test_feats = prepared(name, args, cache)
     train, test = splits["train"], splits["test"]
     tags = [list(t) for t in train["tags"]]
     kinds = sorted({k for t in tags for k, _, _ in spans(t)})
     labels = ["O"] + [f"{p}-{k}" for k in kinds for p in ("B", "I")]
-    if name not in cache:
-        cache[name] = (frozen_features("default", train, True), frozen_features("default", test, True))
-    feats, test_feats = cache[name]
     ents = [(i, kinds.index(k), s, e) for i, t in enumerate(tags) for k, s, e in spans(t)]
     ent_x = np.stack([feats[i][s:e].mean(0) for i, _, s, e in ents])
     ent_y = np.array([k for _, k, _, _ in ents])

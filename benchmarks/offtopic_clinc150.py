@@ -74,10 +74,10 @@ def score_run(run_dir: Path, splits: dict, base: dict) -> tuple[dict, dict]:
 
 def base_embeddings(splits: dict) -> dict:
     """The pretrained default encoder's sentence embeddings per split (the same for every seed)."""
-    from pipelines.offtopic import BaseEmbedder
+    from pipelines.pooling import FrozenEncoder
 
-    embed = BaseEmbedder("default")
-    return {k: embed(list(splits[k]["text"])) for k in SPLITS}
+    encoder = FrozenEncoder("default")
+    return {k: encoder.sentences(splits[k]["text"]) for k in SPLITS}
 
 
 def baseline_151(run_dir: Path, splits: dict) -> dict:

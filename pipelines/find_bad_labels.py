@@ -71,40 +71,12 @@ def trained_predict(cfg: RunConfig, splits: dict[str, Any], target: Any, run_dir
     return distributions(run_dir, target, cfg, labels)
 
 
-def frozen_features(encoder: str, train: Any, tagging: bool, batch_size: int = 64) -> list[np.ndarray]:
-    """Per example: the frozen encoder's mean-pooled sentence vector (H,) or its word vectors (W, H), one per
-    word from the word's first sub-token. Words past the encoder's length limit get zero vectors."""
-    import torch
-    from tqdm.auto import tqdm
-    from transformers import AutoModel
-
-    from pipelines import encoders
-
-    tok = encoders.load_tokenizer(encoder)
-    model = encoders.load_model(encoder, AutoModel, tok).eval()
-    texts = train["tokens"] if tagging else train["text"]
-    order = np.argsort([len(t) for t in texts])  # similar lengths together: less padding
-    out: list[Any] = [None] * len(texts)
-    with torch.inference_mode():
-        for s in tqdm(range(0, len(order), batch_size), desc="frozen features", disable=None):
-            idx = order[s:s + batch_size]
-            batch = [list(texts[i]) if tagging else texts[i] for i in idx]
-            enc = tok(batch, is_split_into_words=tagging, truncation=True, padding=True, return_tensors="pt")
-            h = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
-            mask = enc["attention_mask"][..., None].to(h.dtype)
-            pooled = ((h * mask).sum(1) / mask.sum(1).clamp(min=1.0)).numpy()
-            for b, i in enumerate(idx):
-                if not tagging:
-                    out[i] = pooled[b]
-                    continue
-                vec = np.zeros((len(texts[i]), h.shape[-1]), dtype=np.float32)
-                seen = set()
-                for pos, w in enumerate(enc.word_ids(b)):
-                    if w is not None and w not in seen:
-                        seen.add(w)
-                        vec[w] = h[b, pos].numpy()
-                out[i] = vec
-    return out
+def frozen_features(encoder: Any, ds: Any, tagging: bool, batch_size: int = 64) -> list[np.ndarray]:
+    """Per example of `ds`, from a pipelines.pooling.FrozenEncoder: its sentence vector (H,), or (tagging)
+    its word vectors (W, H)."""
+    if tagging:
+        return encoder.words(ds["tokens"], batch_size)
+    return list(encoder.sentences(ds["text"], batch_size))
 
 
 def _stack(feats: list[np.ndarray], given: list[Any], labels: list[str], ids: Any,
@@ -259,12 +231,14 @@ def main(argv: list[str] | None = None) -> int:
     labels += sorted(seen - set(labels))
     train_given = list(splits["train"][column])
     if args.frozen:
-        feats = frozen_features(cfg.model.encoder, splits["train"], tagging, cfg.train.eval_batch_size)
+        from pipelines.pooling import FrozenEncoder
+
+        encoder, batch = FrozenEncoder(cfg.model.encoder), cfg.train.eval_batch_size
+        feats = frozen_features(encoder, splits["train"], tagging, batch)
         if args.split == "train":
             dists = frozen_out_of_fold(feats, train_given, labels, args.folds, cfg.train.seed)
         else:
-            dists = frozen_predict(feats, train_given, labels,
-                                   frozen_features(cfg.model.encoder, target, tagging, cfg.train.eval_batch_size),
+            dists = frozen_predict(feats, train_given, labels, frozen_features(encoder, target, tagging, batch),
                                    list(target[column]))
     elif args.split == "train":
         if args.model:

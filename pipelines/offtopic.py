@@ -71,8 +71,10 @@ class OffTopic:
         if not self.base_encoder:
             return features
         if self._embedder is None:
-            self._embedder = BaseEmbedder(self.base_encoder)
-        return np.concatenate([features, self._embedder(texts, batch_size)], axis=1)
+            from pipelines.pooling import FrozenEncoder
+
+            self._embedder = FrozenEncoder(self.base_encoder)
+        return np.concatenate([features, self._embedder.sentences(texts, batch_size)], axis=1)
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
@@ -90,34 +92,6 @@ class OffTopic:
         meta = json.loads((path / META).read_text(encoding="utf-8"))
         state = load_file(str(path / ARRAYS)) if (path / ARRAYS).exists() else {}
         return cls(meta["method"], meta["threshold"], meta.get("fitted_on", ""), state, meta.get("base_encoder", ""))
-
-
-class BaseEmbedder:
-    """Mean-pooled last-layer embeddings of a pretrained encoder (by config name: default, tiny, hub id)."""
-
-    def __init__(self, name: str, max_length: int = 128) -> None:
-        from transformers import AutoModel
-
-        from pipelines import encoders
-
-        self.tokenizer = encoders.load_tokenizer(name)
-        with torch.random.fork_rng():  # `tiny` is random: the same name must give the same embedder
-            torch.manual_seed(0)
-            self.model = encoders.load_model(name, AutoModel, self.tokenizer).eval()
-        self.max_length = max_length
-
-    @torch.inference_mode()
-    def __call__(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        order = np.argsort([len(t) for t in texts])  # similar lengths together: less padding
-        out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
-        for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
-            enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                                 max_length=self.max_length, return_tensors="pt")
-            h = self.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
-            mask = enc["attention_mask"][..., None].to(h.dtype)
-            out[idx] = ((h * mask).sum(1) / mask.sum(1).clamp(min=1.0)).numpy()
-        return out
 
 
 def logits_and_features(model: torch.nn.Module, feats: Features, pad_id: int,

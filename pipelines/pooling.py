@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -18,6 +20,12 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from pipelines.encoders import load_saved_encoder, without_pooler
 
 HEAD_FILE, META_FILE = "pooled_head.safetensors", "pooled_head.json"
+
+
+def masked_mean(h: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, T, H) token vectors, (B, T) mask -> (B, H) mean over the real tokens."""
+    mask = attention_mask[..., None].to(h.dtype)  # (B, T, 1)
+    return (h * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
 class MeanPoolClassifier(nn.Module):
@@ -36,8 +44,7 @@ class MeanPoolClassifier(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None,
                 output_hidden_states: bool = False) -> SequenceClassifierOutput:
         h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
-        mask = attention_mask[..., None].to(h.dtype)  # (B, T, 1)
-        pooled = (h * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, H)
+        pooled = masked_mean(h, attention_mask)  # (B, H)
         logits = self.classifier(self.dropout(pooled))  # (B, L)
         loss = nn.functional.cross_entropy(logits, labels, ignore_index=-100) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits,
@@ -55,3 +62,51 @@ class MeanPoolClassifier(nn.Module):
         model = cls(encoder, labels)
         model.classifier.load_state_dict(load_file(str(Path(path) / HEAD_FILE)))
         return model.eval()
+
+
+class FrozenEncoder:
+    """A pretrained encoder used as a fixed feature extractor (no fine-tuning), by config name (default, tiny,
+    hub id): mean-pooled sentence embeddings, or one vector per word from its first sub-token. Inputs are
+    batched by length; text past the encoder's length limit is truncated (its words get zero vectors)."""
+
+    def __init__(self, name: str) -> None:
+        from transformers import AutoModel
+
+        from pipelines import encoders
+
+        self.tokenizer = encoders.load_tokenizer(name)
+        with torch.random.fork_rng():  # `tiny` is random: the same name must give the same encoder
+            torch.manual_seed(0)
+            self.model = encoders.load_model(name, AutoModel, self.tokenizer).eval()
+
+    @torch.inference_mode()
+    def _batches(self, items: Sequence[Any], words: bool, batch_size: int):
+        """Yield (indices, tokenizer output, last hidden states) over length-sorted batches of `items`."""
+        order = np.argsort([len(x) for x in items])  # similar lengths together: less padding
+        for s in range(0, len(order), batch_size):
+            idx = order[s:s + batch_size]
+            enc = self.tokenizer([list(items[i]) if words else items[i] for i in idx], is_split_into_words=words,
+                                 truncation=True, padding=True, return_tensors="pt")
+            out = self.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+            yield idx, enc, out.last_hidden_state
+
+    def sentences(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """(N, H) mean-pooled last-layer embeddings."""
+        out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
+        for idx, enc, h in self._batches(texts, False, batch_size):
+            out[idx] = masked_mean(h, enc["attention_mask"]).numpy()
+        return out
+
+    def words(self, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> list[np.ndarray]:
+        """Per sentence a (W, H) array: each word's first sub-token vector."""
+        out: list[Any] = [None] * len(sentences)
+        for idx, enc, h in self._batches(sentences, True, batch_size):
+            for b, i in enumerate(idx):
+                vec = np.zeros((len(sentences[i]), h.shape[-1]), dtype=np.float32)
+                seen: set[int] = set()
+                for pos, w in enumerate(enc.word_ids(b)):
+                    if w is not None and w not in seen:
+                        seen.add(w)
+                        vec[w] = h[b, pos].numpy()
+                out[i] = vec
+        return out
