@@ -63,6 +63,12 @@ def train_seconds(*run_dirs: Path) -> dict[str, float]:
     return {"train_seconds": sum(json.loads((d / "metrics.json").read_text())["train_seconds"] for d in run_dirs)}
 
 
+def dev_scores(run_dir: Path) -> dict[str, float]:
+    """A joint run's validation scores (what a choice between variants may look at), from its metrics.json."""
+    dev = json.loads((run_dir / "metrics.json").read_text())["validation"]
+    return {f"dev_{k}": 100 * dev[k] for k in ("intent_acc", "slot_f1", "sentence_acc")}
+
+
 def summarise(rows: list[dict[str, float]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in rows[0]:
@@ -104,7 +110,8 @@ def main() -> None:
             base = [f"data.path={data}", f"train.seed={seed}", *args.overrides]
             runs = Path("runs/bench/joint") / name
             j = find_or_train("joint", base, runs / f"joint-seed{seed}")
-            rows["joint"].append({**frame_scores(*gold, *predictions(j, test), allowed), **train_seconds(j)})
+            rows["joint"].append({**frame_scores(*gold, *predictions(j, test), allowed), **train_seconds(j),
+                                  **dev_scores(j)})
             # the fix: slots decoded as a valid IOB2 path over the types seen with the predicted intent
             rows["joint_consistent_decoding"].append(frame_scores(*gold, *predictions(j, test, "consistent"), allowed))
             if seed in args.seeds[: args.separate_seeds]:
@@ -116,7 +123,8 @@ def main() -> None:
             if seed == args.seeds[0]:
                 for w in args.sweep:
                     r = find_or_train("joint", [*base, f"model.slot_weight={w}"], runs / f"joint-w{w}-seed{seed}")
-                    rows[f"joint_slot_weight_{w}"].append(frame_scores(*gold, *predictions(r, test), allowed))
+                    rows[f"joint_slot_weight_{w}"].append({**frame_scores(*gold, *predictions(r, test), allowed),
+                                                           **dev_scores(r)})
             result = {k: {"n_seeds": len(v), **summarise(v)} for k, v in rows.items()}
             write_json(Path(args.out_dir) / f"joint_{name}.json",
                        {"data": data, "seeds": args.seeds[: len(rows["joint"])], "overrides": args.overrides,
