@@ -42,12 +42,15 @@ class BiLstmCrf(nn.Module):
         self.crf = ConstrainedCRF(labels)
 
     @classmethod
-    def build(cls, labels: Sequence[str], tokenizer: WordTokenizer, dropout: float = 0.5) -> BiLstmCrf:
-        """A fresh model; word embeddings start from `tokenizer.vectors` when it has them."""
+    def build(cls, labels: Sequence[str], tokenizer: WordTokenizer, dropout: float = 0.5,
+              word_dropout: float = 0.0) -> BiLstmCrf:
+        """A fresh model; word embeddings start from `tokenizer.vectors` when it has them. In training, each
+        word is read as <unk> with probability `word_dropout` (Lample et al. 2016 do this for singletons), so
+        that the unknown-word vector, the one every unseen test word gets, is trained."""
         dim = tokenizer.vectors.shape[1] if tokenizer.vectors is not None else SIZES["word_dim"]
         config = PretrainedConfig(id2label=dict(enumerate(labels)), label2id={x: i for i, x in enumerate(labels)},
                                   vocab_size=len(tokenizer.words), char_vocab_size=len(tokenizer.chars),
-                                  dropout=dropout, **{**SIZES, "word_dim": dim})
+                                  dropout=dropout, word_dropout=word_dropout, **{**SIZES, "word_dim": dim})
         model = cls(config)
         if tokenizer.vectors is not None:
             with torch.no_grad():
@@ -68,6 +71,10 @@ class BiLstmCrf(nn.Module):
         """input_ids (B, T) word ids; char_ids (B, T, C); case_ids (B, T); labels (B, T), -100 read as 0."""
         if char_ids is None or case_ids is None:
             raise ValueError("BiLstmCrf needs char_ids and case_ids (from tasks.ner.encode with a WordTokenizer)")
+        p = getattr(self.config, "word_dropout", 0.0)  # absent from models saved before it existed
+        if self.training and p > 0:
+            drop = (torch.rand(input_ids.shape, device=input_ids.device) < p) & (input_ids > WordTokenizer.unk_token_id)
+            input_ids = input_ids.masked_fill(drop, WordTokenizer.unk_token_id)
         x = torch.cat([self.word_emb(input_ids), self._chars(char_ids), self.case_emb(case_ids)], -1)  # (B, T, D)
         lengths = attention_mask.sum(1).clamp(min=1).cpu()
         packed = pack_padded_sequence(self.dropout(x), lengths, batch_first=True, enforce_sorted=False)

@@ -68,6 +68,12 @@ class ModelConfig:
     slot_weight: float = field(default=1.0, metadata={"help": "joint: loss = intent loss + slot_weight * slot loss"})
     word_vectors: str = field(default="word2vec", metadata={"help": "encoder=bilstm: word2vec (trained on the "
                                                                     "training text) | random"})
+    word2vec_text: str = field(default="", metadata={"help": "encoder=bilstm, word2vec: unlabelled text for the "
+                                                             "vectors, comma-separated files or dirs (.txt, "
+                                                             ".jsonl[.gz] with 'text'); its words seen 3+ times "
+                                                             "join the vocabulary"})
+    word_dropout: float = field(default=0.0, metadata={"help": "encoder=bilstm: share of words read as <unk> in "
+                                                               "training, so the unknown-word vector is trained"})
 
     def __post_init__(self) -> None:
         if self.offtopic and self.offtopic not in OFFTOPIC_METHODS:
@@ -79,6 +85,8 @@ class ModelConfig:
             raise ConfigError(f"model.pooling={self.pooling!r}: expected cls|mean")
         if self.word_vectors not in {"word2vec", "random"}:
             raise ConfigError(f"model.word_vectors={self.word_vectors!r}: expected word2vec|random")
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise ConfigError(f"model.word_dropout={self.word_dropout}: expected in [0, 1)")
         if self.head not in {"softmax", "crf"}:
             raise ConfigError(f"model.head={self.head!r}: expected softmax|crf")
         if self.decode not in {"argmax", "viterbi", "consistent"}:

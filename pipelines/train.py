@@ -52,7 +52,14 @@ def build_tokenizer(cfg: RunConfig, task: Any, splits: dict[str, Any] | None) ->
     splits = splits or load_splits(cfg.data, task.SAMPLE, seed=cfg.train.seed)
     tokenizer = WordTokenizer.build(splits["train"]["tokens"])
     if cfg.model.word_vectors == "word2vec":
-        tokenizer.train_vectors(splits["train"]["tokens"], seed=cfg.train.seed)
+        from pipelines.words import read_unlabelled
+
+        extra = [p.strip() for p in cfg.model.word2vec_text.split(",") if p.strip()]
+        unlabelled = list(read_unlabelled(extra)) if extra else []
+        if extra:
+            print(f"word2vec: {len(splits['train'])} training sentences + {len(unlabelled)} unlabelled lines "
+                  f"({sum(map(len, unlabelled))} words) from {', '.join(extra)}", flush=True)
+        tokenizer.train_vectors(splits["train"]["tokens"], seed=cfg.train.seed, unlabelled=unlabelled)
     return tokenizer, splits
 
 
@@ -102,7 +109,8 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
     module = TaskModule(cfg.task, cfg.model.encoder, dm.labels, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
                         warmup_ratio=cfg.train.warmup_ratio, dropout=cfg.model.dropout, decode=cfg.model.decode,
                         head=cfg.model.head, tokenizer=tokenizer,
-                        options={"slot_weight": cfg.model.slot_weight, "pooling": cfg.model.pooling})
+                        options={"slot_weight": cfg.model.slot_weight, "pooling": cfg.model.pooling,
+                                 "word_dropout": cfg.model.word_dropout})
     module.prepare(dm.splits)
     trainer, best = build_trainer(cfg, run_dir, task.MONITOR)
     if trainer.is_global_zero:

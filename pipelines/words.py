@@ -2,14 +2,18 @@
 
 `WordTokenizer` plays the tokenizer's part for `model.encoder=bilstm`: it maps each word to one id
 (lower-cased), and gives its characters (case kept) and a casing class. Vectors are trained here with
-gensim Word2Vec on the training text, since no pretrained vectors can be downloaded.
+gensim Word2Vec on the training text, since no pretrained vectors can be downloaded, plus any unlabelled
+text the user points to (`model.word2vec_text`): its frequent words join the vocabulary with their vectors,
+so that test words never seen in the labelled data still get a trained embedding.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +23,47 @@ from pipelines.io import atomic_write_text
 VOCAB_FILE = "word_vocab.json"
 CASES = ("other", "lower", "upper", "title", "numeric", "has_digit", "mixed")
 MAX_CHARS = 20
+TEXT_SUFFIXES = (".txt", ".jsonl", ".jsonl.gz")
+_WORD = re.compile(r"(?:[A-Za-z]\.){2,}|\w+(?:[-'.&]\w+)*|[^\w\s]")  # "U.S.", "1-0", "AT&T" whole
+
+
+def split_words(line: str) -> list[str]:
+    """Whitespace + punctuation word splitting, close to CoNLL-2003's tokens for news text."""
+    return _WORD.findall(line)
+
+
+def _text_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(f for f in path.rglob("*") if f.is_file() and f.name.endswith(TEXT_SUFFIXES))
+    if path.is_file():
+        return [path]
+    raise FileNotFoundError(f"model.word2vec_text: {path} does not exist")
+
+
+def read_unlabelled(paths: Sequence[str | Path]) -> Iterator[list[str]]:
+    """Word lists, one per non-empty line, from text files, JSON Lines (`text` field, optionally gzip) or
+    directories of them (.txt, .jsonl, .jsonl.gz, recursively). Files that are not UTF-8 are read as Latin-1."""
+    for root in paths:
+        files = _text_files(Path(root))
+        if not files:
+            raise FileNotFoundError(f"model.word2vec_text: no {'/'.join(TEXT_SUFFIXES)} files under {root}")
+        for f in files:
+            raw = gzip.decompress(f.read_bytes()) if f.name.endswith(".gz") else f.read_bytes()
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = raw.decode("latin-1")
+            is_jsonl = f.name.endswith((".jsonl", ".jsonl.gz"))
+            for n, line in enumerate(text.splitlines(), 1):
+                if is_jsonl and line.strip():
+                    try:
+                        line = json.loads(line)["text"]
+                    except (ValueError, KeyError, TypeError) as e:
+                        raise ValueError(f"{f}:{n}: expected a JSON object with a 'text' field ({e})") from e
+                for part in line.splitlines():
+                    words = split_words(part)
+                    if words:
+                        yield words
 
 
 def casing(word: str) -> int:
@@ -63,11 +108,17 @@ class WordTokenizer:
         return self.word_index.get(word.lower(), 1), chars, casing(word)
 
     def train_vectors(self, sentences: Sequence[Sequence[str]], dim: int = 100, seed: int = 0,
-                      epochs: int = 10) -> None:
-        """Word2Vec (skip-gram) on lower-cased sentences; rows of words it skipped stay random."""
+                      epochs: int = 10, unlabelled: Sequence[Sequence[str]] = (), min_count: int = 3) -> None:
+        """Word2Vec (skip-gram) on lower-cased sentences plus `unlabelled` ones; words of the unlabelled text
+        seen `min_count` times join the vocabulary. Rows of words Word2Vec skipped stay random."""
         from gensim.models import Word2Vec
 
-        lowered = [[w.lower() for w in s] for s in sentences]
+        lowered = [[w.lower() for w in s] for s in [*sentences, *unlabelled]]
+        if unlabelled:
+            counts = Counter(w.lower() for s in unlabelled for w in s)
+            new = sorted(w for w, c in counts.items() if c >= min_count and w not in self.word_index)
+            self.words += new
+            self.word_index = {w: i for i, w in enumerate(self.words)}
         w2v = Word2Vec(lowered, vector_size=dim, window=5, min_count=1, sg=1, workers=1, seed=seed, epochs=epochs)
         rng = np.random.default_rng(seed)
         vectors = rng.normal(0, 0.1, (len(self.words), dim)).astype(np.float32)

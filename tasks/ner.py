@@ -41,11 +41,12 @@ def label_list(splits: dict[str, Dataset]) -> list[str]:
 
 
 def build_model(encoder: str, labels: Sequence[str], tokenizer, dropout: float = 0.1,
-                head: str = "softmax") -> torch.nn.Module:
+                head: str = "softmax", word_dropout: float = 0.0) -> torch.nn.Module:
     """A Hugging Face token classifier on `encoder`; head='crf' puts a constrained CRF on its emissions.
-    encoder='bilstm' is the BiLSTM-CRF over a WordTokenizer (its head is always a CRF)."""
+    encoder='bilstm' is the BiLSTM-CRF over a WordTokenizer (its head is always a CRF); `word_dropout` is its
+    share of words read as <unk> in training."""
     if encoder == "bilstm":
-        return BiLstmCrf.build(labels, tokenizer, dropout)
+        return BiLstmCrf.build(labels, tokenizer, dropout, word_dropout)
     model = encoders.load_model(encoder, MODEL_CLASS, tokenizer, num_labels=len(labels),
                                 id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)},
                                 classifier_dropout=dropout)

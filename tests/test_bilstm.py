@@ -56,3 +56,63 @@ def test_padding_changes_neither_loss_nor_emissions():
     assert torch.allclose(a.logits[0], both.logits[0, :6], atol=1e-5)
     single_b = model(**{k: Collator(0)([rows[1]])[k] for k in keys})
     assert torch.allclose((a.loss + single_b.loss) / 2, both.loss, atol=1e-4)
+
+
+def test_split_words_keeps_abbreviations_scores_and_splits_punctuation():
+    from pipelines.words import split_words
+
+    assert split_words("The U.S. won 3-1 (2.5) on Monday.") == [
+        "The", "U.S.", "won", "3-1", "(", "2.5", ")", "on", "Monday", "."]
+
+
+def test_read_unlabelled_text_jsonl_gzip_and_latin1(tmp_path):
+    import gzip
+    import json
+
+    from pipelines.words import read_unlabelled
+
+    (tmp_path / "a.txt").write_text("Anna flew to Oslo.\n\nTom stayed.\n", encoding="utf-8")
+    (tmp_path / "b.txt").write_bytes("Zürich is cold".encode("latin-1"))
+    (tmp_path / "c.jsonl.gz").write_bytes(gzip.compress(
+        (json.dumps({"text": "Line one\nLine two"}) + "\n\n").encode()))
+    (tmp_path / "skip.csv").write_text("not,read\n")
+    got = list(read_unlabelled([tmp_path]))
+    assert got == [["Anna", "flew", "to", "Oslo", "."], ["Tom", "stayed", "."], ["Zürich", "is", "cold"],
+                   ["Line", "one"], ["Line", "two"]]
+
+
+def test_read_unlabelled_names_the_missing_path_and_the_bad_line(tmp_path):
+    import pytest
+
+    from pipelines.words import read_unlabelled
+
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        list(read_unlabelled([tmp_path / "nowhere"]))
+    (tmp_path / "bad.jsonl").write_text('{"text": "fine"}\n{"body": "no text"}\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:2: expected a JSON object with a 'text' field"):
+        list(read_unlabelled([tmp_path / "bad.jsonl"]))
+
+
+def test_unlabelled_words_seen_often_join_the_vocabulary_with_trained_vectors():
+    tok = WordTokenizer.build(SENTS)
+    unlabelled = [["Bergen", "is", "near", "Oslo"]] * 5 + [["rare", "word"]] * 2
+    tok.train_vectors(SENTS * 5, dim=8, seed=0, epochs=1, unlabelled=unlabelled, min_count=3)
+    assert "bergen" in tok.word_index and "near" in tok.word_index and "rare" not in tok.word_index
+    assert tok.vectors.shape == (len(tok), 8)
+    assert tok.encode_word("Bergen")[0] == tok.word_index["bergen"] != tok.unk_token_id
+
+
+def test_word_dropout_reads_words_as_unknown_in_training_only():
+    torch.manual_seed(0)
+    tok = WordTokenizer.build(SENTS)
+    model = BiLstmCrf.build(LABELS, tok, dropout=0.0, word_dropout=0.5)
+    seen = []
+    model.word_emb.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].clone()))
+    ids = torch.tensor([[2, 3, 4, 5, 6, 7] * 20])
+    kwargs = {"attention_mask": torch.ones_like(ids), "char_ids": torch.ones(1, 120, 3, dtype=torch.long),
+              "case_ids": torch.zeros_like(ids)}
+    model.train()(input_ids=ids, **kwargs)
+    unk = (seen[-1] == tok.unk_token_id).float().mean().item()
+    assert 0.3 < unk < 0.7 and ((seen[-1] == ids) | (seen[-1] == tok.unk_token_id)).all()
+    model.eval()(input_ids=ids, **kwargs)
+    assert torch.equal(seen[-1], ids)
