@@ -13,7 +13,9 @@ from pipelines.train import run
 
 TASKS = sorted(m.name for m in pkgutil.iter_modules(tasks.__path__))
 # variants besides each task's defaults
-VARIANTS = {"ner": [["model.head=crf"], ["model.decode=viterbi"], ["model.encoder=bilstm"]],
+VARIANTS = {"ner": [["model.head=crf"], ["model.decode=viterbi"], ["model.encoder=bilstm"],
+                    ["model.encoder=bilstm", "model.word_dropout=0.1",
+                     "model.word2vec_text=tests/fixtures/unlabelled.txt"]],
             "joint": [["model.head=crf"]], "intent": [["model.pooling=mean"]]}
 CASES = [(t, []) for t in TASKS] + [(t, v) for t, vs in VARIANTS.items() for v in vs]
 TEXTS = {"joint": ["book a table for two at roma", "weather in oslo", "x " * 300],
