@@ -9,7 +9,7 @@ mean frozen feature vector is nearest, i.e. the class a model most easily confus
 Mode `frozen` (default): out-of-fold probabilities from a logistic regression on the frozen default encoder's
 features (pipelines.find_bad_labels --frozen); the metric model (noisy / cleaned / clean) is the same
 logistic regression. Mode `finetune`: out-of-fold probabilities from k fine-tuned models (the full mode,
-epochs from the task config or overrides); the metric model stays the frozen one (CPU time).
+intent or ner task, epochs from the task config or overrides); the metric model stays the frozen one (CPU time).
 
     .venv/bin/python -m benchmarks.bad_labels --settings snips:uniform clinc150:uniform ... --seeds 1 2 3
 Writes reports/bad_labels.json (rewritten after every setting) and reports/bad_labels.md.
@@ -108,7 +108,7 @@ def classification(name: str, noise: str, seed: int, args, cache: dict) -> dict[
     if args.mode == "frozen":
         probs = np.stack(frozen_out_of_fold(list(x), [labels[i] for i in noisy], labels, args.folds, seed))
     else:
-        probs = finetuned_oof(name, splits, [labels[i] for i in noisy], labels, seed, args)
+        probs = np.stack(finetuned_oof(name, splits, [labels[i] for i in noisy], labels, seed, args))
     flagged = badlabels.prune_by_noise_rate(probs, noisy)
     out = {"n": len(y), "flipped": len(idx),
            "self_confidence": detection(-badlabels.self_confidence(probs, noisy), truth, flagged),
@@ -123,19 +123,26 @@ def classification(name: str, noise: str, seed: int, args, cache: dict) -> dict[
             **{f"{k}_metric": v for k, v in acc.items()}}
 
 
-def finetuned_oof(name: str, splits: dict, noisy: list[str], labels: list[str], seed: int, args) -> np.ndarray:
+def finetuned_oof(name: str, splits: dict, noisy: list, labels: list[str], seed: int, args) -> list[np.ndarray]:
+    """Out-of-fold probabilities from k fine-tuned models of the noisy train split (intent or ner task)."""
     from pipelines.config import load_config
     from pipelines.find_bad_labels import out_of_fold
 
-    cfg = load_config(None, [f"train.seed={seed}", "train.progress_bar=false", *args.overrides], task="intent")
-    train = splits["train"].remove_columns("label").add_column("label", noisy)
+    tagging = name in TAGGING
+    cfg = load_config(None, [f"train.seed={seed}", "train.progress_bar=false", *args.overrides],
+                      task="ner" if tagging else "intent")
+    column = "tags" if tagging else "label"
+    train = splits["train"].remove_columns(column).add_column(column, noisy)
     work = Path("runs/bench/badlabels") / f"{name}-{args.rate}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return np.stack(out_of_fold(cfg, {"train": train, "validation": splits["validation"]}, args.folds, work, labels))
+    return out_of_fold(cfg, {"train": train, "validation": splits["validation"]}, args.folds, work, labels)
 
 
 def entity_types(name: str, noise: str, seed: int, args, cache: dict) -> dict[str, Any]:
     """Flip the type of `rate` of the gold entities; rank entities by their least confident word (token
-    level, as find-bad-labels does), and by a span-type classifier (span_margin)."""
+    level), by their type margin from the words' probabilities (type_margin), by the lower of the two (as
+    find-bad-labels ranks sentences: ranked_score), and, frozen mode only, by a span-type classifier on the
+    span's mean word vector (span_margin). The out-of-fold word probabilities come from the frozen logistic
+    regression or (mode finetune) from k fine-tuned NER models."""
     from pipelines.find_bad_labels import frozen_out_of_fold, logistic_probs
     from pipelines.metrics import entity_scores
 
@@ -153,7 +160,10 @@ def entity_types(name: str, noise: str, seed: int, args, cache: dict) -> dict[st
     for j in idx:
         i, _, s, e = ents[j]
         noisy[i][s:e] = [f"B-{kinds[noisy_k[j]]}"] + [f"I-{kinds[noisy_k[j]]}"] * (e - s - 1)
-    dists = frozen_out_of_fold(feats, noisy, labels, args.folds, seed)
+    if args.mode == "frozen":
+        dists = frozen_out_of_fold(feats, noisy, labels, args.folds, seed)
+    else:
+        dists = finetuned_oof(name, splits, noisy, labels, seed, args)
     flat = np.concatenate([d for d in dists if len(d)])
     given = np.array([labels.index(t) for t in sum(noisy, [])])
     margin = badlabels.normalized_margin(flat, given)
@@ -165,14 +175,21 @@ def entity_types(name: str, noise: str, seed: int, args, cache: dict) -> dict[st
     def per_entity(values, fn):
         return np.array([fn(values[offsets[i] + s:offsets[i] + e]) for i, _, s, e in ents])
     ent_flag = per_entity(flag, np.any)
-    # span level: the span boundaries are given, so ask only "which type is this span?": a logistic regression
-    # over entity types on the span's mean word vector, out of fold
-    span_probs = np.stack(frozen_out_of_fold(list(ent_x), [kinds[k] for k in noisy_k], kinds, args.folds, seed))
-    span_margin = badlabels.normalized_margin(span_probs, noisy_k)
+    type_probs = np.stack([badlabels.span_type_probs(dists[i][s:e], labels, kinds) for i, _, s, e in ents])
+    type_margin = badlabels.normalized_margin(type_probs, noisy_k)
+    word_margin = per_entity(margin, np.min)
     out = {"n": len(ents), "flipped": len(idx),
            "self_confidence": detection(-per_entity(conf, np.min), truth, ent_flag),
-           "normalized_margin": detection(-per_entity(margin, np.min), truth, ent_flag),
-           "span_margin": detection(-span_margin, truth, badlabels.prune_by_noise_rate(span_probs, noisy_k))}
+           "normalized_margin": detection(-word_margin, truth, ent_flag),
+           "type_margin": detection(-type_margin, truth, badlabels.prune_by_noise_rate(type_probs, noisy_k)),
+           "ranked_score": detection(-np.minimum(word_margin, type_margin), truth, ent_flag)}
+    if args.mode == "frozen":
+        # span level: the span boundaries are given, so ask only "which type is this span?": a logistic
+        # regression over entity types on the span's mean word vector, out of fold
+        span_probs = np.stack(frozen_out_of_fold(list(ent_x), [kinds[k] for k in noisy_k], kinds, args.folds,
+                                                 seed))
+        span_margin = badlabels.normalized_margin(span_probs, noisy_k)
+        out["span_margin"] = detection(-span_margin, truth, badlabels.prune_by_noise_rate(span_probs, noisy_k))
     # relabel: the flagged entity gets the type with the highest summed probability over its words
     relabel = [list(t) for t in noisy]
     for j in np.flatnonzero(ent_flag):
@@ -233,7 +250,7 @@ def main() -> None:
             print(setting, seed, {k: v for k, v in rows[-1].items() if "metric" in k or k == "normalized_margin"},
                   flush=True)
         summary: dict[str, Any] = {"mode": args.mode, "seeds": args.seeds, "per_seed": rows}
-        for score in ("self_confidence", "normalized_margin", "span_margin"):
+        for score in ("self_confidence", "normalized_margin", "type_margin", "ranked_score", "span_margin"):
             if score not in rows[0]:
                 continue
             summary[score] = {m: [round(v, 4) for v in mean_sd([r[score][m] for r in rows])] for m in rows[0][score]}
@@ -245,8 +262,10 @@ def main() -> None:
             summary[f"{m}_recovered_share"] = round(gain / lost, 3) if lost > 0 else None
         summary["auprc"] = summary["normalized_margin"]["auprc"]
         summary["auprc_self_confidence"] = summary["self_confidence"]["auprc"]
-        if "span_margin" in summary:
-            summary["auprc_span_type"] = summary["span_margin"]["auprc"]
+        for score, key in (("span_margin", "auprc_span_type"), ("type_margin", "auprc_type_margin"),
+                           ("ranked_score", "auprc_ranked")):
+            if score in summary:
+                summary[key] = summary[score]["auprc"]
         summary["precision_at_k"] = summary["normalized_margin"]["precision_at_k"]
         summary["recall_at_k"] = summary["normalized_margin"]["recall_at_k"]
         summary["metric"] = rows[0]["metric"]
@@ -262,7 +281,9 @@ def main() -> None:
              "| setting | AUPRC margin | AUPRC self-conf. | P@k | CL precision | CL recall | clean | noisy | cleaned "
              "| relabelled | recovered |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for key, s in report["settings"].items():
-        for score, name in (("normalized_margin", key), ("span_margin", f"{key} (span-type classifier)")):
+        for score, name in (("normalized_margin", key), ("type_margin", f"{key} (type margin)"),
+                            ("ranked_score", f"{key} (find-bad-labels ranking)"),
+                            ("span_margin", f"{key} (span-type classifier)")):
             if score not in s:
                 continue
             nm, sc = s[score], s["self_confidence"]

@@ -7,6 +7,8 @@ Implemented here from the papers (cleanlab is AGPL-3.0, which this project does 
   C[i, j] counts examples labelled i whose p(j) >= t_j (argmax over such j); "prune by noise rate" flags,
   for each off-diagonal cell, the C[i, j] examples labelled i with the largest margin p(j) - p(i)
   (Northcutt, Jiang & Chuang 2021, "Confident Learning", Sec. 3).
+- entity type (tagging): a gold span's type distribution from its words' tag probabilities, so that a span
+  whose boundaries are right but whose type is wrong can be scored by the type margin alone.
 """
 
 from __future__ import annotations
@@ -71,3 +73,18 @@ def prune_by_noise_rate(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def suggested_labels(probs: np.ndarray) -> np.ndarray:
     return probs.argmax(axis=1)
+
+
+def span_type_probs(word_probs: np.ndarray, labels: list[str], kinds: list[str]) -> np.ndarray:
+    """(W, K) tag probabilities of a span's words over `labels` (IOB2 tags) -> (T,) a distribution over the
+    entity types `kinds`: per type the mean over the words of p(B-type) + p(I-type), renormalised over the
+    types (the span's boundaries are taken as given; whether it is an entity at all is the token scores' job)."""
+    index = {t: i for i, t in enumerate(labels)}
+    mass = np.zeros((len(word_probs), len(kinds)))
+    for j, kind in enumerate(kinds):
+        for tag in (f"B-{kind}", f"I-{kind}"):
+            if tag in index:
+                mass[:, j] += word_probs[:, index[tag]]
+    mean = mass.mean(axis=0)
+    total = mean.sum()
+    return mean / total if total > 0 else np.full(len(kinds), 1.0 / len(kinds))

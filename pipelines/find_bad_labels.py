@@ -2,8 +2,9 @@
 
 k-fold cross-training gives every training example a prediction from a model that never saw it
 (out-of-fold probabilities); pipelines.badlabels turns them into scores. Classification: one row per
-example. Tagging: one row per gold entity span and per sentence, scored by the least confident word,
-with the model's suggested entities. Writes suspects.jsonl, suspects.csv and summary.md in the output folder.
+example. Tagging: one row per sentence, scored by the lowest of its words' margins and its gold entities'
+type margins (right boundaries, wrong type), with the model's suggested entities and types.
+Writes suspects.jsonl, suspects.csv and summary.md in the output folder.
 Cheap modes: `--cheap` trains one epoch per fold instead of the config's epochs; `--frozen` fine-tunes
 nothing: the pretrained encoder's features (mean-pooled sentence vectors, or first-sub-token word vectors)
 feed a k-fold logistic regression (scikit-learn), minutes instead of hours on a CPU.
@@ -145,7 +146,9 @@ def classification_suspects(train: Any, dists: list[np.ndarray], labels: list[st
              "given": labels[given[i]], "suggested": labels[int(probs[i].argmax())],
              "self_confidence": round(float(conf[i]), 4), "normalized_margin": round(float(margin[i]), 4),
              "confident_learning_flag": bool(flagged[i])} for i in range(len(given))]
-    return sorted(rows, key=lambda r: r["normalized_margin"])
+    for r in rows:
+        r["score"] = r["normalized_margin"]
+    return sorted(rows, key=lambda r: r["score"])
 
 
 def _entities(words: list[str], tags: list[str]) -> list[dict[str, Any]]:
@@ -153,26 +156,37 @@ def _entities(words: list[str], tags: list[str]) -> list[dict[str, Any]]:
 
 
 def tagging_suspects(train: Any, dists: list[np.ndarray], labels: list[str]) -> list[dict[str, Any]]:
-    """One row per sentence (score = least confident word) listing given and suggested entities."""
+    """One row per sentence listing given and suggested entities. Each given entity gets its least confident
+    word's margin (`score`) and its type margin (`type_margin`, the given type against the best other type
+    from pipelines.badlabels.span_type_probs; `suggested_type` when another type wins). The sentence's
+    `score`, the ranking, is the lowest of its words' margins and its entities' type margins."""
     flat = np.concatenate([d for d in dists if len(d)])
     given_tags = [list(t) for t in train["tags"]]
     given = np.array([labels.index(t) for tags in given_tags for t in tags])
     flagged = badlabels.prune_by_noise_rate(flat, given)
     margins = badlabels.normalized_margin(flat, given)
+    kinds = sorted({t[2:] for t in labels if t[:2] in ("B-", "I-")})
     rows, pos = [], 0
     for i, (words, tags, dist) in enumerate(zip(train["tokens"], given_tags, dists)):
         n = len(words)
         m, f = margins[pos:pos + n], flagged[pos:pos + n]
         pos += n
         suggested = [labels[j] for j in dist.argmax(-1)] if n else []
-
         given_ents = _entities(words, tags)
         for e in given_ents:
             e["score"] = round(float(m[e["start"]:e["end"]].min()), 4)
-        rows.append({"id": i, "text": " ".join(words), "normalized_margin": round(float(m.min()), 4) if n else 1.0,
-                     "worst_word": words[int(m.argmin())] if n else "", "confident_learning_flag": bool(f.any()),
-                     "given": given_ents, "suggested": _entities(words, suggested)})
-    return sorted(rows, key=lambda r: r["normalized_margin"])
+            p = badlabels.span_type_probs(dist[e["start"]:e["end"]], labels, kinds)
+            k = kinds.index(e["type"])
+            e["type_margin"] = round(float(p[k] - np.delete(p, k).max()), 4) if len(kinds) > 1 else 1.0
+            if int(p.argmax()) != k:
+                e["suggested_type"] = kinds[int(p.argmax())]
+        word_margin = round(float(m.min()), 4) if n else 1.0
+        rows.append({"id": i, "text": " ".join(words),
+                     "score": min([word_margin, *(e["type_margin"] for e in given_ents)]),
+                     "normalized_margin": word_margin, "worst_word": words[int(m.argmin())] if n else "",
+                     "confident_learning_flag": bool(f.any()), "given": given_ents,
+                     "suggested": _entities(words, suggested)})
+    return sorted(rows, key=lambda r: r["score"])
 
 
 def write(out_dir: Path, rows: list[dict[str, Any]], title: str, top: int = 50) -> None:
@@ -183,13 +197,15 @@ def write(out_dir: Path, rows: list[dict[str, Any]], title: str, top: int = 50) 
     writer.writerows({k: json.dumps(v) if isinstance(v, list) else v for k, v in r.items()} for r in rows)
     atomic_write_text(out_dir / "suspects.csv", buf.getvalue())
     flagged = sum(r["confident_learning_flag"] for r in rows)
-    lines = [f"# {title}", "", f"{len(rows)} examples ranked by normalised margin (lowest first); confident "
+    what = ("normalised margin" if isinstance(rows[0]["given"], str) else
+            "the lowest of the words' normalised margins and the entities' type margins")
+    lines = [f"# {title}", "", f"{len(rows)} examples ranked by {what} (lowest first); confident "
              f"learning flags {flagged}.", "", f"## Top {min(top, len(rows))}", ""]
     for r in rows[:top]:
         given = r["given"] if isinstance(r["given"], str) else ", ".join(f"{e['text']}/{e['type']}" for e in r["given"])
         sugg = r["suggested"] if isinstance(r["suggested"], str) else ", ".join(
             f"{e['text']}/{e['type']}" for e in r["suggested"])
-        lines.append(f"- `{r['normalized_margin']:+.3f}` {r['text'][:160]!r}: given **{given or '-'}**, "
+        lines.append(f"- `{r['score']:+.3f}` {r['text'][:160]!r}: given **{given or '-'}**, "
                      f"suggested **{sugg or '-'}**")
     atomic_write_text(out_dir / "summary.md", "\n".join(lines) + "\n")
 

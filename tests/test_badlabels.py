@@ -43,3 +43,15 @@ def test_planted_flips_rank_on_top():
     flagged = set(np.flatnonzero(prune_by_noise_rate(probs, given)))
     # confident learning is precise first: what it flags is wrong; it misses flips the model is unsure of
     assert flagged <= set(flipped) and len(flagged) >= 30
+
+
+def test_span_type_probs_by_hand():
+    from pipelines.badlabels import span_type_probs
+
+    labels = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+    words = np.array([[0.1, 0.6, 0.0, 0.3, 0.0],   # LOC 0.6, PER 0.3
+                      [0.5, 0.0, 0.1, 0.0, 0.4]])  # LOC 0.1, PER 0.4
+    # mean LOC 0.35, PER 0.35 -> 0.5 / 0.5; MISC has no tags among the labels -> 0
+    assert np.allclose(span_type_probs(words, labels, ["LOC", "PER"]), [0.5, 0.5])
+    assert np.allclose(span_type_probs(words[:1], labels, ["LOC", "MISC", "PER"]), [2 / 3, 0.0, 1 / 3])
+    assert np.allclose(span_type_probs(np.array([[1.0, 0, 0, 0, 0]]), labels, ["LOC", "PER"]), [0.5, 0.5])

@@ -62,6 +62,28 @@ def test_tagging_suspects_rank_a_flipped_entity_type_first():
     assert rows[0]["given"][0]["type"] == "PER" and rows[0]["suggested"] == [
         {"type": "LOC", "text": "Oslo", "start": 0, "end": 1}]
     assert rows[0]["normalized_margin"] == pytest.approx(0.025 - 0.9)
+    # PER mass 0.025 + 0.025, LOC 0.9 + 0.025, renormalised over the two types
+    assert rows[0]["given"][0]["type_margin"] == pytest.approx((0.05 - 0.925) / 0.975, abs=1e-4)
+    assert rows[0]["given"][0]["suggested_type"] == "LOC" and rows[0]["score"] == rows[0]["given"][0]["type_margin"]
+    assert "suggested_type" not in rows[1]["given"][0]
+
+
+def test_tagging_rank_catches_a_type_flip_the_word_margins_hide():
+    """The model is sure 'New York' is a location but splits it between B-LOC and I-LOC: the given PER tags
+    still win word by word (margins +0.05), the span's type margin is negative."""
+    from datasets import Dataset
+
+    from pipelines.find_bad_labels import tagging_suspects
+
+    labels = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+    ds = Dataset.from_dict({"tokens": [["Anna", "Keller"], ["New", "York"]],
+                            "tags": [["B-PER", "I-PER"], ["B-PER", "I-PER"]]})
+    anna = np.array([[0.0, 0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0, 1.0]])
+    york = np.array([[0.0, 0.35, 0.25, 0.40, 0.0], [0.0, 0.25, 0.35, 0.0, 0.40]])  # LOC 0.6, PER 0.4 per word
+    rows = tagging_suspects(ds, [anna, york], labels)
+    assert rows[0]["id"] == 1 and rows[0]["given"][0]["suggested_type"] == "LOC"
+    assert rows[0]["normalized_margin"] == pytest.approx(0.05)
+    assert rows[0]["score"] == pytest.approx(0.4 - 0.6)
 
 
 def test_frozen_mode_ranks_planted_flips_high(tmp_path):
