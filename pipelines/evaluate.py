@@ -23,8 +23,11 @@ def predict_records(predictor: Any, ds: Dataset, data: DataConfig, decode: str |
     feats = task.encode(ds, tok, label2id, data)
     device = next(model.parameters()).device
     dec = task.decoder(model, decode or predictor.decode)
-    return [r for batch, logits in infer(model, feats, Collator(tok.pad_token_id), predictor.batch_size, device)
-            for r in task.gather(batch, logits, dec)]
+    records = [r for batch, logits in infer(model, feats, Collator(tok.pad_token_id), predictor.batch_size, device)
+               for r in task.gather(batch, logits, dec)]
+    if hasattr(task, "join_windows"):
+        task.join_windows(records, dec)
+    return records
 
 
 def evaluate(predictor: Any, ds: Dataset, data: DataConfig) -> dict[str, Any]:

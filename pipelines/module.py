@@ -84,7 +84,7 @@ class TaskModule(pl.LightningModule):
         self._eval_step(batch, "test")
 
     def _eval_epoch_end(self, stage: str) -> None:
-        records, self._decode_fn = self._records, None
+        records, decode_fn, self._decode_fn = self._records, self._decode_fn, None
         if dist.is_available() and dist.is_initialized():
             parts: list[Any] = [None] * dist.get_world_size()
             dist.all_gather_object(parts, records)
@@ -92,6 +92,8 @@ class TaskModule(pl.LightningModule):
         self._records = []
         if not records or self.trainer.sanity_checking:
             return
+        if hasattr(self.task, "join_windows"):  # token tasks: decode long sentences across their windows
+            self.task.join_windows(records, decode_fn)
         scores = self.task.score(records, self.id2label)
         self.last_scores = scores
         for key, value in scores.items():

@@ -179,6 +179,11 @@ def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, decode_fn: Slot
     return records
 
 
+def join_windows(records: list[dict[str, Any]], decode_fn: SlotDecoder) -> list[dict[str, Any]]:
+    """ner.join_windows over the slot scores (each window's already masked by its intent in `gather`)."""
+    return ner.join_windows(records, decode_fn)
+
+
 def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
           gold: Sequence[Sequence[str]] | None = None) -> dict[str, Any]:
     """Intent accuracy, slot scores (seqeval strict IOB2) and sentence accuracy. `gold`: slot tag strings."""
@@ -212,6 +217,7 @@ def predict(model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size:
     feats = encode(ds, tokenizer, {}, DataConfig(max_length=max_length))
     records = [r for batch, logits in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
                                             next(model.parameters()).device) for r in gather(batch, logits, dec)]
+    ner.join_windows(records, dec)
     tags, probs = ner.stitch(records, "pred"), ner.stitch(records, "prob")
     first = {r["example_id"]: r for r in sorted(records, key=lambda r: -r["core_start"])}
     out = []

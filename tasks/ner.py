@@ -1,7 +1,9 @@
 """Named-entity recognition: a token classifier over first sub-tokens, scored with seqeval strict IOB2.
 
 Data: `tokens` and `tags` (IOB2) per sentence, `doc_id` for document context. Long sentences are split
-into windows (pipelines.align), so every gold entity is scored.
+into windows (pipelines.align), so every gold entity is scored; the word scores of a sentence's windows are
+joined and decoded as one sequence (`join_windows`), so Viterbi and CRF decoding stay valid IOB2 across
+window boundaries.
 """
 
 from __future__ import annotations
@@ -89,7 +91,8 @@ def _context(ds: Dataset, budget: int) -> tuple[list[list[str]], list[list[str]]
 
 def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) -> Features:
     """One feature per window: input_ids, labels (-100 off first sub-tokens and on unseen tags),
-    word_starts, example_id and core_start (index of the window's first core word in its sentence)."""
+    word_starts, example_id, core_start (index of the window's first core word in its sentence) and last
+    (1 when the window's core words reach the sentence's end)."""
     tokens, tags = ds["tokens"], ds["tags"] if "tags" in ds.column_names else None
     if getattr(tokenizer, "word_level", False):
         return _encode_words(tokens, tags, tokenizer, label2id)
@@ -105,7 +108,7 @@ def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) ->
         for ids, starts, win in build_windows(cache(stream), lo, lo + len(words), cfg.max_length,
                                               tokenizer.cls_token_id, tokenizer.sep_token_id):
             row: dict[str, Any] = {"input_ids": ids, "word_starts": starts, "example_id": i,
-                                   "core_start": win.start - lo}
+                                   "core_start": win.start - lo, "last": int(win.end - lo == len(words))}
             if tags is not None:
                 labels = [-100] * len(ids)
                 for pos, tag in zip(starts, tags[i][win.start - lo: win.end - lo]):
@@ -133,7 +136,8 @@ def _encode_words(tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]]
             continue
         ids, chars, cases = zip(*(tokenizer.encode_word(w) for w in words))
         row: dict[str, Any] = {"input_ids": list(ids), "char_ids": list(chars), "case_ids": list(cases),
-                               "word_starts": list(range(len(words))), "example_id": i, "core_start": 0}
+                               "word_starts": list(range(len(words))), "example_id": i, "core_start": 0,
+                               "last": 1}
         if tags is not None:
             row["labels"] = [label2id.get(t, -100) for t in tags[i]]
         rows.append(row)
@@ -142,6 +146,8 @@ def _encode_words(tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]]
 
 def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, decode_fn=None) -> list[dict[str, Any]]:
     """Per window: predicted label ids and their probabilities at the core words' first sub-tokens.
+    A window of a sentence that has several also keeps its word scores (`scores`, (W, L)) for
+    `join_windows`, which decodes them again as one sequence.
 
     decode_fn: from `decoder(model, ...)`; None = per-word argmax.
     """
@@ -155,10 +161,36 @@ def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, decode_fn=None)
         p = probs[b, starts].gather(-1, ids[:, None]).squeeze(-1)  # (W,)
         rec = {"example_id": int(batch["example_id"][b]), "core_start": int(batch["core_start"][b]),
                "pred": ids.tolist(), "prob": p.tolist()}
+        if int(batch["core_start"][b]) > 0 or ("last" in batch and not int(batch["last"][b])):
+            rec["scores"] = logits[b, starts].float()
         if "labels" in batch:
             rec["gold"] = batch["labels"][b, starts].tolist()
         out.append(rec)
     return out
+
+
+def join_windows(records: list[dict[str, Any]], decode_fn=None) -> list[dict[str, Any]]:
+    """Decode each sentence split into several windows once over all its words' scores (the windows alone
+    could end in O and continue with I-X), and put the labels and probabilities back into its windows'
+    records. Records of one-window sentences are left as they are. Returns `records`, changed in place."""
+    decode_fn = decode_fn or make_decoder((), "argmax")
+    parts: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)
+    for r in records:
+        if "scores" in r:
+            parts[r["example_id"]].setdefault(r["core_start"], r)
+    for windows in parts.values():
+        ordered = [windows[k] for k in sorted(windows)]
+        scores = torch.cat([r["scores"] for r in ordered])  # (W, L) of the whole sentence
+        ids = torch.tensor(decode_fn(scores, False), dtype=torch.long)
+        probs = scores.softmax(-1).gather(-1, ids[:, None]).squeeze(-1)
+        pos = 0
+        for r in ordered:
+            n = len(r["pred"])
+            r["pred"], r["prob"] = ids[pos:pos + n].tolist(), probs[pos:pos + n].tolist()
+            pos += n
+    for r in records:
+        r.pop("scores", None)
+    return records
 
 
 def stitch(records: Sequence[dict[str, Any]], key: str) -> dict[int, list[Any]]:
@@ -210,6 +242,7 @@ def predict(model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size:
     records = [r for batch, logits in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
                                             next(model.parameters()).device)
                for r in gather(batch, logits, decode_fn)]
+    join_windows(records, decode_fn)
     tags, probs = stitch(records, "pred"), stitch(records, "prob")
     return [{"entities": entities(text, ws, [id2label[k] for k in tags.get(i, [])], probs.get(i, []))}
             for i, (text, ws) in enumerate(zip(texts, words))]

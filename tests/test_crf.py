@@ -78,3 +78,36 @@ def test_save_and_load_keep_the_transitions(tmp_path):
     loaded = ner.load_model(tmp_path)
     assert isinstance(loaded, CrfTokenClassifier)
     assert torch.equal(loaded.crf.transitions, model.crf.transitions)
+
+
+@pytest.mark.parametrize("head, decode", [("crf", "argmax"), ("softmax", "viterbi")])
+def test_long_sentences_decode_to_valid_iob2_across_their_windows(head, decode):
+    """Windows decoded alone may end in O and go on with I-X; join_windows decodes the sentence once."""
+    from datasets import Dataset
+
+    from pipelines import encoders
+    from pipelines.batching import Collator, infer
+    from pipelines.config import DataConfig
+    from pipelines.tags import is_valid_iob2
+    from tasks import ner
+
+    torch.manual_seed(0)
+    labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    tok = encoders.load_tokenizer("tiny")
+    model = ner.build_model("tiny", labels, tok, head=head).eval()
+    classifier = model.emitter.classifier if head == "crf" else model.classifier
+    with torch.no_grad():  # emissions that favour I- tags: an invalid start of a window is then likely
+        classifier.bias.copy_(torch.tensor([0.0, 0.0, 2.0, 0.0, 2.0]))
+    words = [[["anna", "oslo", "keller", "bergen", "the", "x"][(i * 7 + j * 3) % 6] for j in range(40)]
+             for i in range(12)]
+    feats = ner.encode(Dataset.from_dict({"tokens": words}), tok, {}, DataConfig(max_length=16))
+    assert len(feats.rows) > 3 * len(words)  # several windows per sentence
+    dec = ner.decoder(model, decode)
+    records = [r for batch, logits in infer(model, feats, Collator(tok.pad_token_id), 8)
+               for r in ner.gather(batch, logits, dec)]
+    alone = ner.stitch(records, "pred")
+    ner.join_windows(records, dec)
+    joined = ner.stitch(records, "pred")
+    assert not all(is_valid_iob2([labels[k] for k in alone[i]]) for i in alone)  # the bug this guards against
+    assert all(is_valid_iob2([labels[k] for k in joined[i]]) and len(joined[i]) == 40 for i in joined)
+    assert all("scores" not in r for r in records)
