@@ -2,7 +2,9 @@
 
 Every variant is a config of the `ner` task; seeds x variants are trained (dev-based model selection),
 each run is kept under runs/bench/compare/<variant>-seed<k> and skipped when it already finished, so the
-script resumes where it stopped. `softmax_viterbi` re-decodes the `softmax` models (no training).
+script resumes where it stopped. `softmax_viterbi` re-decodes the `softmax` models (no training);
+`softmax_viterbi_int8` is that decoding on the same models after dynamic INT8 quantization of their Linear
+layers (torch.ao, no retraining): the size/speed practice.
 
     .venv/bin/python -m benchmarks.ner_compare --seeds 1 2 3 [--variants softmax crf ...]
 Writes reports/ner_compare.json, reports/ner_compare.md and reports/ner_compare.png.
@@ -27,6 +29,7 @@ VARIANTS = {
     "softmax": ["model.head=softmax"],
     "crf": ["model.head=crf"],
     "softmax_viterbi": None,  # the softmax runs, decoded with model.decode=viterbi
+    "softmax_viterbi_int8": None,  # the same, Linear layers quantized to INT8 (dynamic)
     "bilstm_crf_word2vec": [*BILSTM, "model.word_vectors=word2vec", f"model.word2vec_text={UNLABELLED}"],
     "bilstm_crf_random": [*BILSTM, "model.word_vectors=random"],
     # ablations, not in the default list: word2vec on the CoNLL training text only; no word dropout
@@ -34,22 +37,30 @@ VARIANTS = {
     "bilstm_crf_word2vec_nodrop": [*BILSTM, "model.word_vectors=word2vec", f"model.word2vec_text={UNLABELLED}",
                                    "model.word_dropout=0.0"],
 }
-DEFAULT = ["softmax", "crf", "softmax_viterbi", "bilstm_crf_word2vec", "bilstm_crf_random"]
+DEFAULT = ["softmax", "crf", "softmax_viterbi", "softmax_viterbi_int8", "bilstm_crf_word2vec", "bilstm_crf_random"]
+DERIVED = {"softmax_viterbi": ("softmax", "viterbi", False), "softmax_viterbi_int8": ("softmax", "viterbi", True)}
 CONFIGS = {v: "configs/ner_bilstm.yaml" for v in VARIANTS if v.startswith("bilstm")}
 def train_once(variant: str, seed: int, data: str, extra: list[str], out_dir: Path) -> Path:
     overrides = [*VARIANTS[variant], f"data.path={data}", f"train.seed={seed}", *extra]
     return find_or_train("ner", overrides, out_dir / f"{variant}-seed{seed}", CONFIGS.get(variant))
 
 
-def measure(run_dir: Path, splits: dict, decode: str | None, texts: list[str]) -> dict:
-    """Dev/test scores (decode overridden when given), inference sentences/s, parameter count."""
+def measure(run_dir: Path, splits: dict, decode: str | None, texts: list[str], int8: bool = False) -> dict:
+    """Dev/test scores (decode overridden when given; int8: Linear layers quantized dynamically), inference
+    sentences/s, parameter count (of the float model)."""
     from pipelines.config import DataConfig
     from pipelines.evaluate import evaluate
     from pipelines.predict import Predictor
 
     predictor = Predictor.load(run_dir)
+    params = sum(p.numel() for p in predictor.model.parameters())
     if decode:
         predictor.decode = decode
+    if int8:
+        import torch
+        from torch.ao.quantization import quantize_dynamic
+
+        predictor.model = quantize_dynamic(predictor.model, {torch.nn.Linear}, dtype=torch.qint8)
     data = DataConfig(max_length=predictor.max_length)
     scores = {name: evaluate(predictor, ds, data) for name, ds in splits.items()}
     predictor.predict(texts[:64])
@@ -60,13 +71,24 @@ def measure(run_dir: Path, splits: dict, decode: str | None, texts: list[str]) -
     return {"dev_f1": 100 * scores["validation"]["f1"], "test_f1": 100 * scores["test"]["f1"],
             "invalid_rate": 100 * scores["test"]["invalid_rate"],
             "per_type": {k: 100 * v["f1"] for k, v in scores["test"]["per_type"].items()},
-            "infer_sents_per_s": speed, "params": sum(p.numel() for p in predictor.model.parameters()),
+            "infer_sents_per_s": speed, "params": params, "model_mb": state_mb(predictor.model),
             "train_seconds": meta["train_seconds"]}
+
+
+def state_mb(model) -> float:
+    """Size of the model's weights as torch.save writes them (INT8 layers included), in MB."""
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    return buf.tell() / 1e6
 
 
 def summarise(rows: list[dict]) -> dict:
     out = {}
-    for key in ("test_f1", "dev_f1", "invalid_rate", "infer_sents_per_s", "train_seconds"):
+    for key in ("test_f1", "dev_f1", "invalid_rate", "infer_sents_per_s", "train_seconds", "model_mb"):
         m, sd = mean_sd([r[key] for r in rows])
         out[f"{key}_mean"], out[f"{key}_sd"] = round(m, 2), round(sd, 2)
     out["per_type_f1_mean"] = {k: round(mean_sd([r["per_type"][k] for r in rows])[0], 2) for k in rows[0]["per_type"]}
@@ -102,13 +124,14 @@ def markdown(report: dict) -> str:
              f"Data: {report['data']}. Metric: {report['metric']}. Machine: {report['machine']['cpu']}, "
              f"{report['machine']['cores']} cores. Commands: "
              + "; ".join(f"`{c}`" for c in report["commands"]) + ".", "",
-             "| variant | seeds | test F1 | dev F1 | invalid sentences % | infer sent/s | train s | params |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| variant | seeds | test F1 | dev F1 | invalid sentences % | infer sent/s | train s | params | MB |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, r in report["variants"].items():
         lines.append(f"| {name} | {len(r['seeds'])} | {r['test_f1_mean']:.2f} ± {r['test_f1_sd']:.2f} | "
                      f"{r['dev_f1_mean']:.2f} | "
                      f"{r['invalid_rate_mean']:.2f} | {r['infer_sents_per_s_mean']:.0f} | "
-                     f"{r['train_seconds_mean']:.0f} | {r['params'] / 1e6:.1f}M |")
+                     f"{r['train_seconds_mean']:.0f} | {r['params'] / 1e6:.1f}M | "
+                     f"{r.get('model_mb_mean', float('nan')):.0f} |")
     lines += ["", "Per-type test F1 (mean over seeds):", "", "| variant | " + " | ".join(
         next(iter(report["variants"].values()))["per_type_f1_mean"]) + " |"]
     lines.append("|---|" + "---:|" * len(next(iter(report["variants"].values()))["per_type_f1_mean"]))
@@ -147,10 +170,9 @@ def main() -> None:
     for variant in args.variants:
         rows = []
         for seed in args.seeds:
-            source = "softmax" if variant == "softmax_viterbi" else variant
+            source, decode, int8 = DERIVED.get(variant, (variant, None, False))
             run_dir = train_once(source, seed, args.data, args.overrides, Path(args.runs))
-            decode = "viterbi" if variant == "softmax_viterbi" else None
-            rows.append({"seed": seed, **measure(run_dir, splits, decode, texts)})
+            rows.append({"seed": seed, **measure(run_dir, splits, decode, texts, int8)})
             report["variants"][variant] = summarise(rows)
             write_json(f"{args.out}.json", report)
     plot(report, f"{args.out}.png")
