@@ -59,7 +59,9 @@ def build_tokenizer(cfg: RunConfig, task: Any, splits: dict[str, Any] | None) ->
         if extra:
             print(f"word2vec: {len(splits['train'])} training sentences + {len(unlabelled)} unlabelled lines "
                   f"({sum(map(len, unlabelled))} words) from {', '.join(extra)}", flush=True)
-        tokenizer.train_vectors(splits["train"]["tokens"], seed=cfg.train.seed, unlabelled=unlabelled)
+        # 10 passes over a small labelled corpus; 5 (gensim's default) once large unlabelled text joins it
+        tokenizer.train_vectors(splits["train"]["tokens"], seed=cfg.train.seed, unlabelled=unlabelled,
+                                epochs=5 if unlabelled else 10)
     return tokenizer, splits
 
 
