@@ -174,6 +174,7 @@ def main() -> None:
             run_dir = train_once(source, seed, args.data, args.overrides, Path(args.runs))
             rows.append({"seed": seed, **measure(run_dir, splits, decode, texts, int8)})
             report["variants"][variant] = summarise(rows)
+            report["variants"] = {k: report["variants"][k] for k in VARIANTS if k in report["variants"]}
             write_json(f"{args.out}.json", report)
     plot(report, f"{args.out}.png")
     write_report_md(f"{args.out}.md", markdown(report))
