@@ -63,7 +63,7 @@ def _same_run(a: dict, b: dict) -> bool:
 def find_or_train(task: str, overrides: list[str], run_dir: Path, config: str | None = None) -> Path:
     """A finished run of this config: `run_dir` if done, else any finished run under runs/bench with the same
     config, else `run_dir` trained now (continued from its checkpoint when an earlier try was interrupted)."""
-    from pipelines.config import load_config, to_dict
+    from pipelines.config import ConfigError, load_config, to_dict
     from pipelines.train import run
 
     if (run_dir / "metrics.json").exists():
@@ -75,7 +75,13 @@ def find_or_train(task: str, overrides: list[str], run_dir: Path, config: str | 
         cfg = load_config(config, [*overrides, "train.progress_bar=false", f"train.out_dir={run_dir.parent}"],
                           task=task)
         for other in sorted(Path("runs/bench").glob("**/config.yaml")):
-            if (other.parent / "metrics.json").exists() and _same_run(to_dict(load_config(other)), to_dict(cfg)):
+            if not (other.parent / "metrics.json").exists():
+                continue
+            try:
+                same = _same_run(to_dict(load_config(other)), to_dict(cfg))
+            except ConfigError:  # written by another version of the code: not this config
+                continue
+            if same:
                 print(f"reusing {other.parent} for {run_dir.name}", flush=True)
                 return other.parent
     run(cfg, run_dir, resume=resume)
