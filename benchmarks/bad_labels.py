@@ -139,8 +139,9 @@ def finetuned_oof(name: str, splits: dict, noisy: list, labels: list[str], seed:
 
 def entity_types(name: str, noise: str, seed: int, args, cache: dict) -> dict[str, Any]:
     """Flip the type of `rate` of the gold entities; rank entities by their least confident word (token
-    level), by their type margin from the words' probabilities (type_margin), by the lower of the two (as
-    find-bad-labels ranks sentences: ranked_score), and, frozen mode only, by a span-type classifier on the
+    level), by their type margin from the words' probabilities (type_margin), by the lower of the two
+    (min_word_type), by pipelines.badlabels.entity_score (as find-bad-labels ranks: ranked_score), and,
+    frozen mode only, by a span-type classifier on the
     span's mean word vector (span_margin). The out-of-fold word probabilities come from the frozen logistic
     regression or (mode finetune) from k fine-tuned NER models."""
     from pipelines.find_bad_labels import frozen_out_of_fold, logistic_probs
@@ -182,7 +183,8 @@ def entity_types(name: str, noise: str, seed: int, args, cache: dict) -> dict[st
            "self_confidence": detection(-per_entity(conf, np.min), truth, ent_flag),
            "normalized_margin": detection(-word_margin, truth, ent_flag),
            "type_margin": detection(-type_margin, truth, badlabels.prune_by_noise_rate(type_probs, noisy_k)),
-           "ranked_score": detection(-np.minimum(word_margin, type_margin), truth, ent_flag)}
+           "min_word_type": detection(-np.minimum(word_margin, type_margin), truth, ent_flag),
+           "ranked_score": detection(-badlabels.entity_score(word_margin, type_margin), truth, ent_flag)}
     if args.mode == "frozen":
         # span level: the span boundaries are given, so ask only "which type is this span?": a logistic
         # regression over entity types on the span's mean word vector, out of fold
@@ -250,7 +252,8 @@ def main() -> None:
             print(setting, seed, {k: v for k, v in rows[-1].items() if "metric" in k or k == "normalized_margin"},
                   flush=True)
         summary: dict[str, Any] = {"mode": args.mode, "seeds": args.seeds, "per_seed": rows}
-        for score in ("self_confidence", "normalized_margin", "type_margin", "ranked_score", "span_margin"):
+        for score in ("self_confidence", "normalized_margin", "type_margin", "min_word_type", "ranked_score",
+                      "span_margin"):
             if score not in rows[0]:
                 continue
             summary[score] = {m: [round(v, 4) for v in mean_sd([r[score][m] for r in rows])] for m in rows[0][score]}
@@ -282,6 +285,7 @@ def main() -> None:
              "| relabelled | recovered |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for key, s in report["settings"].items():
         for score, name in (("normalized_margin", key), ("type_margin", f"{key} (type margin)"),
+                            ("min_word_type", f"{key} (min of word and type margin)"),
                             ("ranked_score", f"{key} (find-bad-labels ranking)"),
                             ("span_margin", f"{key} (span-type classifier)")):
             if score not in s:

@@ -75,6 +75,14 @@ def suggested_labels(probs: np.ndarray) -> np.ndarray:
     return probs.argmax(axis=1)
 
 
+def entity_score(word_margin: np.ndarray | float, type_margin: np.ndarray | float) -> np.ndarray | float:
+    """A gold entity's suspicion score (low = suspect): the mean of its least confident word's margin and its
+    type margin. The minimum would let the word margins, low for many right entities (B/I or O/entity doubt),
+    drown the type margin: on planted CoNLL-2003 type flips (frozen mode) it scored AUPRC 0.355, the type
+    margin alone 0.747."""
+    return (np.asarray(word_margin) + np.asarray(type_margin)) / 2
+
+
 def span_type_probs(word_probs: np.ndarray, labels: list[str], kinds: list[str]) -> np.ndarray:
     """(W, K) tag probabilities of a span's words over `labels` (IOB2 tags) -> (T,) a distribution over the
     entity types `kinds`: per type the mean over the words of p(B-type) + p(I-type), renormalised over the

@@ -2,8 +2,9 @@
 
 k-fold cross-training gives every training example a prediction from a model that never saw it
 (out-of-fold probabilities); pipelines.badlabels turns them into scores. Classification: one row per
-example. Tagging: one row per sentence, scored by the lowest of its words' margins and its gold entities'
-type margins (right boundaries, wrong type), with the model's suggested entities and types.
+example. Tagging: one row per sentence, scored by its most suspect gold entity (mean of its least confident
+word's margin and its type margin: right boundaries, wrong type) or word outside the entities (a missed
+entity), with the model's suggested entities and types.
 Writes suspects.jsonl, suspects.csv and summary.md in the output folder.
 Cheap modes: `--cheap` trains one epoch per fold instead of the config's epochs; `--frozen` fine-tunes
 nothing: the pretrained encoder's features (mean-pooled sentence vectors, or first-sub-token word vectors)
@@ -157,9 +158,10 @@ def _entities(words: list[str], tags: list[str]) -> list[dict[str, Any]]:
 
 def tagging_suspects(train: Any, dists: list[np.ndarray], labels: list[str]) -> list[dict[str, Any]]:
     """One row per sentence listing given and suggested entities. Each given entity gets its least confident
-    word's margin (`score`) and its type margin (`type_margin`, the given type against the best other type
-    from pipelines.badlabels.span_type_probs; `suggested_type` when another type wins). The sentence's
-    `score`, the ranking, is the lowest of its words' margins and its entities' type margins."""
+    word's margin (`word_margin`), its type margin (`type_margin`, the given type against the best other
+    type from pipelines.badlabels.span_type_probs; `suggested_type` when another type wins) and their mean
+    (`score`, pipelines.badlabels.entity_score). The sentence's `score`, the ranking, is the lowest of its
+    entities' scores and the margins of its words outside them (a low one there: a missed entity)."""
     flat = np.concatenate([d for d in dists if len(d)])
     given_tags = [list(t) for t in train["tags"]]
     given = np.array([labels.index(t) for tags in given_tags for t in tags])
@@ -173,16 +175,19 @@ def tagging_suspects(train: Any, dists: list[np.ndarray], labels: list[str]) -> 
         pos += n
         suggested = [labels[j] for j in dist.argmax(-1)] if n else []
         given_ents = _entities(words, tags)
+        outside = np.ones(n, dtype=bool)
         for e in given_ents:
-            e["score"] = round(float(m[e["start"]:e["end"]].min()), 4)
+            outside[e["start"]:e["end"]] = False
+            e["word_margin"] = round(float(m[e["start"]:e["end"]].min()), 4)
             p = badlabels.span_type_probs(dist[e["start"]:e["end"]], labels, kinds)
             k = kinds.index(e["type"])
             e["type_margin"] = round(float(p[k] - np.delete(p, k).max()), 4) if len(kinds) > 1 else 1.0
+            e["score"] = round(float(badlabels.entity_score(e["word_margin"], e["type_margin"])), 4)
             if int(p.argmax()) != k:
                 e["suggested_type"] = kinds[int(p.argmax())]
         word_margin = round(float(m.min()), 4) if n else 1.0
         rows.append({"id": i, "text": " ".join(words),
-                     "score": min([word_margin, *(e["type_margin"] for e in given_ents)]),
+                     "score": min([*(e["score"] for e in given_ents), *np.round(m[outside], 4).tolist(), 1.0]),
                      "normalized_margin": word_margin, "worst_word": words[int(m.argmin())] if n else "",
                      "confident_learning_flag": bool(f.any()), "given": given_ents,
                      "suggested": _entities(words, suggested)})
@@ -198,7 +203,7 @@ def write(out_dir: Path, rows: list[dict[str, Any]], title: str, top: int = 50) 
     atomic_write_text(out_dir / "suspects.csv", buf.getvalue())
     flagged = sum(r["confident_learning_flag"] for r in rows)
     what = ("normalised margin" if isinstance(rows[0]["given"], str) else
-            "the lowest of the words' normalised margins and the entities' type margins")
+            "the lowest of its entities' scores (mean of word and type margin) and its other words' margins")
     lines = [f"# {title}", "", f"{len(rows)} examples ranked by {what} (lowest first); confident "
              f"learning flags {flagged}.", "", f"## Top {min(top, len(rows))}", ""]
     for r in rows[:top]:

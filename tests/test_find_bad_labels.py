@@ -64,7 +64,9 @@ def test_tagging_suspects_rank_a_flipped_entity_type_first():
     assert rows[0]["normalized_margin"] == pytest.approx(0.025 - 0.9)
     # PER mass 0.025 + 0.025, LOC 0.9 + 0.025, renormalised over the two types
     assert rows[0]["given"][0]["type_margin"] == pytest.approx((0.05 - 0.925) / 0.975, abs=1e-4)
-    assert rows[0]["given"][0]["suggested_type"] == "LOC" and rows[0]["score"] == rows[0]["given"][0]["type_margin"]
+    ent = rows[0]["given"][0]
+    assert ent["suggested_type"] == "LOC" and ent["word_margin"] == pytest.approx(0.025 - 0.9)
+    assert rows[0]["score"] == ent["score"] == pytest.approx((ent["word_margin"] + ent["type_margin"]) / 2, abs=1e-4)
     assert "suggested_type" not in rows[1]["given"][0]
 
 
@@ -83,7 +85,24 @@ def test_tagging_rank_catches_a_type_flip_the_word_margins_hide():
     rows = tagging_suspects(ds, [anna, york], labels)
     assert rows[0]["id"] == 1 and rows[0]["given"][0]["suggested_type"] == "LOC"
     assert rows[0]["normalized_margin"] == pytest.approx(0.05)
-    assert rows[0]["score"] == pytest.approx(0.4 - 0.6)
+    assert rows[0]["given"][0]["type_margin"] == pytest.approx(0.4 - 0.6)
+    assert rows[0]["score"] == pytest.approx((0.05 + 0.4 - 0.6) / 2) and rows[0]["score"] < 0 < rows[1]["score"]
+
+
+def test_tagging_rank_catches_a_missed_entity_outside_the_given_ones():
+    from datasets import Dataset
+
+    from pipelines.find_bad_labels import tagging_suspects
+
+    labels = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+    ds = Dataset.from_dict({"tokens": [["Anna", "left"], ["she", "left", "Oslo"]],
+                            "tags": [["B-PER", "O"], ["O", "O", "O"]]})
+    sure = {"O": [1.0, 0, 0, 0, 0], "B-PER": [0, 0, 0, 1.0, 0], "LOC?": [0.2, 0.8, 0, 0, 0]}
+    rows = tagging_suspects(ds, [np.array([sure["B-PER"], sure["O"]]),
+                                 np.array([sure["O"], sure["O"], sure["LOC?"]])], labels)
+    assert rows[0]["id"] == 1 and rows[0]["score"] == pytest.approx(0.2 - 0.8) and rows[0]["given"] == []
+    assert rows[0]["suggested"] == [{"type": "LOC", "text": "Oslo", "start": 2, "end": 3}]
+    assert rows[1]["score"] == 1.0
 
 
 def test_frozen_mode_ranks_planted_flips_high(tmp_path):
