@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -24,12 +23,6 @@ VOCAB_FILE = "word_vocab.json"
 CASES = ("other", "lower", "upper", "title", "numeric", "has_digit", "mixed")
 MAX_CHARS = 20
 TEXT_SUFFIXES = (".txt", ".jsonl", ".jsonl.gz")
-_WORD = re.compile(r"(?:[A-Za-z]\.){2,}|\w+(?:[-'.&]\w+)*|[^\w\s]")  # "U.S.", "1-0", "AT&T" whole
-
-
-def split_words(line: str) -> list[str]:
-    """Whitespace + punctuation word splitting, close to CoNLL-2003's tokens for news text."""
-    return _WORD.findall(line)
 
 
 def _text_files(path: Path) -> list[Path]:
@@ -42,7 +35,10 @@ def _text_files(path: Path) -> list[Path]:
 
 def read_unlabelled(paths: Sequence[str | Path]) -> Iterator[list[str]]:
     """Word lists, one per non-empty line, from text files, JSON Lines (`text` field, optionally gzip) or
-    directories of them (.txt, .jsonl, .jsonl.gz, recursively). Files that are not UTF-8 are read as Latin-1."""
+    directories of them (.txt, .jsonl, .jsonl.gz, recursively), split into words as raw text is at
+    prediction time (pipelines.align.split_words). Files that are not UTF-8 are read as Latin-1."""
+    from pipelines.align import split_words
+
     for root in paths:
         files = _text_files(Path(root))
         if not files:
@@ -61,7 +57,7 @@ def read_unlabelled(paths: Sequence[str | Path]) -> Iterator[list[str]]:
                     except (ValueError, KeyError, TypeError) as e:
                         raise ValueError(f"{f}:{n}: expected a JSON object with a 'text' field ({e})") from e
                 for part in line.splitlines():
-                    words = split_words(part)
+                    words = [w for w, _, _ in split_words(part)]
                     if words:
                         yield words
 
