@@ -192,13 +192,11 @@ def entity_types(name: str, noise: str, seed: int, args, cache: dict) -> dict[st
                                                  seed))
         span_margin = badlabels.normalized_margin(span_probs, noisy_k)
         out["span_margin"] = detection(-span_margin, truth, badlabels.prune_by_noise_rate(span_probs, noisy_k))
-    # relabel: the flagged entity gets the type with the highest summed probability over its words
+    # relabel: the flagged entity gets its most probable type (the type distribution above)
     relabel = [list(t) for t in noisy]
     for j in np.flatnonzero(ent_flag):
         i, _, s, e = ents[j]
-        p = dists[i][s:e]
-        best = int(np.argmax([p[:, labels.index(f"B-{k}")].sum() + p[:, labels.index(f"I-{k}")].sum()
-                              for k in kinds]))
+        best = int(type_probs[j].argmax())
         relabel[i][s:e] = [f"B-{kinds[best]}"] + [f"I-{kinds[best]}"] * (e - s - 1)
     dropped = {ents[j][0] for j in np.flatnonzero(ent_flag)}
     kept = [i for i in range(len(tags)) if i not in dropped]

@@ -146,9 +146,8 @@ def classification_suspects(train: Any, dists: list[np.ndarray], labels: list[st
     rows = [{"id": int(train["id"][i]) if "id" in train.column_names else i, "text": train["text"][i],
              "given": labels[given[i]], "suggested": labels[int(probs[i].argmax())],
              "self_confidence": round(float(conf[i]), 4), "normalized_margin": round(float(margin[i]), 4),
-             "confident_learning_flag": bool(flagged[i])} for i in range(len(given))]
-    for r in rows:
-        r["score"] = r["normalized_margin"]
+             "score": round(float(margin[i]), 4), "confident_learning_flag": bool(flagged[i])}
+            for i in range(len(given))]
     return sorted(rows, key=lambda r: r["score"])
 
 
@@ -181,7 +180,8 @@ def tagging_suspects(train: Any, dists: list[np.ndarray], labels: list[str]) -> 
             e["word_margin"] = round(float(m[e["start"]:e["end"]].min()), 4)
             p = badlabels.span_type_probs(dist[e["start"]:e["end"]], labels, kinds)
             k = kinds.index(e["type"])
-            e["type_margin"] = round(float(p[k] - np.delete(p, k).max()), 4) if len(kinds) > 1 else 1.0
+            type_margin = badlabels.normalized_margin(p[None], np.array([k]))[0] if len(kinds) > 1 else 1.0
+            e["type_margin"] = round(float(type_margin), 4)
             e["score"] = round(float(badlabels.entity_score(e["word_margin"], e["type_margin"])), 4)
             if int(p.argmax()) != k:
                 e["suggested_type"] = kinds[int(p.argmax())]

@@ -111,7 +111,7 @@ class WordTokenizer:
 
         lowered = [[w.lower() for w in s] for s in [*sentences, *unlabelled]]
         if unlabelled:
-            counts = Counter(w.lower() for s in unlabelled for w in s)
+            counts = Counter(w for s in lowered[len(sentences):] for w in s)
             new = sorted(w for w, c in counts.items() if c >= min_count and w not in self.word_index)
             self.words += new
             self.word_index = {w: i for i, w in enumerate(self.words)}

@@ -179,9 +179,7 @@ def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, decode_fn: Slot
     return records
 
 
-def join_windows(records: list[dict[str, Any]], decode_fn: SlotDecoder) -> list[dict[str, Any]]:
-    """ner.join_windows over the slot scores (each window's already masked by its intent in `gather`)."""
-    return ner.join_windows(records, decode_fn)
+join_windows = ner.join_windows  # over the slot scores, each window's already masked by its intent in `gather`
 
 
 def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
