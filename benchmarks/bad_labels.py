@@ -230,6 +230,8 @@ def main() -> None:
     parser.add_argument("--data-root", type=Path, default=SHARED)
     parser.add_argument("--limit", type=int, default=0, help="examples per split (smoke runs); 0 = all")
     parser.add_argument("--out", default="reports/bad_labels")
+    parser.add_argument("--tag", default="", help="appended to each setting's key in the report, to keep runs "
+                        "of one setting and mode apart (e.g. --tag 3ep with train.epochs=3)")
     parser.add_argument("overrides", nargs="*", help="section.key=value for the fine-tuned folds (--mode finetune)")
     args = parse_args(parser)
     path = Path(f"{args.out}.json")
@@ -270,7 +272,8 @@ def main() -> None:
         summary["precision_at_k"] = summary["normalized_margin"]["precision_at_k"]
         summary["recall_at_k"] = summary["normalized_margin"]["recall_at_k"]
         summary["metric"] = rows[0]["metric"]
-        report["settings"][f"{setting}:{args.mode}"] = summary
+        summary["overrides"] = args.overrides
+        report["settings"][f"{setting}:{args.mode}" + (f"-{args.tag}" if args.tag else "")] = summary
         write_json(path, report)
     lines = ["# Bad-label detection with planted flips", "",
              f"{int(args.rate * 100)}% of the labels flipped (entity types for CoNLL-2003); mean ± sd over seeds. "

@@ -1,6 +1,6 @@
 """Bad-label suspects in real, unmodified corpora: `pipelines.find_bad_labels` on CoNLL-2003 (test split,
-scored by a finished CoNLL-2003 model; train split, frozen-encoder k-fold) and ATIS (intents and slots, train
-split, frozen-encoder k-fold).
+scored by a finished CoNLL-2003 model; train split, frozen-encoder k-fold or fine-tuned k-fold, 1 epoch per
+fold) and ATIS (intents, frozen-encoder k-fold; slots, frozen or fine-tuned k-fold, 2 epochs per fold).
 
     .venv/bin/python -m benchmarks.bad_labels_real --conll-model runs/bench/ner-seed1-...
 Runs what is missing under runs/bench/badlabels/ and writes reports/bad_labels_real.json: per corpus the
@@ -35,8 +35,8 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     parser = argparse.ArgumentParser()
     parser.add_argument("--conll-model", required=True, help="a finished CoNLL-2003 NER run (trained on train)")
-    parser.add_argument("--corpora", nargs="+", default=["conll2003-test", "atis-intent-train", "atis-slots-train",
-                                                          "conll2003-train"])
+    parser.add_argument("--corpora", nargs="+", default=["conll2003-test", "atis-intent-train",
+                                                          "atis-slots-train-finetune", "conll2003-train-finetune"])
     parser.add_argument("--top", type=int, default=50)
     parser.add_argument("--out", default="reports/bad_labels_real.json")
     parser.add_argument("overrides", nargs="*")
@@ -47,15 +47,20 @@ def main() -> None:
         "atis-intent-train": ["--task", "intent", "--data", atis, "--frozen"],
         "atis-slots-train": ["--task", "ner", "--data", atis, "--frozen"],
         "conll2003-train": ["--task", "ner", "--data", conll, "--frozen"],
+        "atis-slots-train-finetune": ["--task", "ner", "--data", atis, "train.epochs=2"],
+        "conll2003-train-finetune": ["--task", "ner", "--data", conll, "--cheap"],
     }
     path = Path(args.out)
     report = json.loads(path.read_text()) if path.exists() else {"corpora": {}}
     report.update({"machine": machine(), "encoder": "all-MiniLM-L6-v2 (default)"})
+    unknown = sorted(set(args.corpora) - set(jobs))
+    if unknown:
+        raise SystemExit(f"--corpora: unknown {unknown}; known: {sorted(jobs)}")
     for name in args.corpora:
         argv = jobs[name]
         out = Path("runs/bench/badlabels") / name
         if not (out / "suspects.jsonl").exists():
-            find_bad_labels([*argv, "--out", str(out), *args.overrides])
+            find_bad_labels([*argv, "--out", str(out), *args.overrides])  # later overrides win
         rows = [json.loads(x) for x in (out / "suspects.jsonl").read_text().splitlines()]
         title = (out / "summary.md").read_text().splitlines()[0].lstrip("# ")
         report["corpora"][name] = {"how": title, "rows": len(rows),
