@@ -280,10 +280,9 @@ def main() -> None:
              "AUPRC by normalised margin (the ranking find-bad-labels writes for classification; CoNLL-2003: "
              "one row per entity score, find-bad-labels ranks by the mean of word and type margin) and by "
              "self-confidence; P@k (k = number of flips, = R@k) by the row's score; CL = confident learning's "
-             "prune-by-noise-rate "
-             "flags. Metric columns: the metric model trained on clean, noisy, cleaned (CL flags removed) and "
-             "relabelled (CL flags given the suggested label) training data; recovered = share of the "
-             "clean-to-noisy loss won back by removing.", "",
+             "prune-by-noise-rate flags. Metric columns: the metric model trained on clean, noisy, cleaned "
+             "(CL flags removed) and relabelled (CL flags given the suggested label) training data; recovered = "
+             "share of the clean-to-noisy loss won back by removing.", "",
              "| setting | AUPRC | AUPRC self-conf. | P@k | CL precision | CL recall | clean | noisy | cleaned "
              "| relabelled | recovered |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for key, s in report["settings"].items():

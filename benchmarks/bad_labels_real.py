@@ -1,6 +1,6 @@
 """Bad-label suspects in real, unmodified corpora: `pipelines.find_bad_labels` on CoNLL-2003 (test split,
 scored by a finished CoNLL-2003 model; train split, frozen-encoder k-fold or fine-tuned k-fold, 1 epoch per
-fold) and ATIS (intents, frozen-encoder k-fold; slots, frozen or fine-tuned k-fold, 2 epochs per fold).
+fold) and ATIS (intents, frozen-encoder k-fold; slots, fine-tuned k-fold, 2 epochs per fold).
 
     .venv/bin/python -m benchmarks.bad_labels_real --conll-model runs/bench/ner-seed1-...
 Runs what is missing under runs/bench/badlabels/ and writes reports/bad_labels_real.json: per corpus the
@@ -45,7 +45,6 @@ def main() -> None:
     jobs = {
         "conll2003-test": ["--task", "ner", "--data", conll, "--split", "test", "--model", args.conll_model],
         "atis-intent-train": ["--task", "intent", "--data", atis, "--frozen"],
-        "atis-slots-train": ["--task", "ner", "--data", atis, "--frozen"],
         "conll2003-train": ["--task", "ner", "--data", conll, "--frozen"],
         "atis-slots-train-finetune": ["--task", "ner", "--data", atis, "train.epochs=2"],
         "conll2003-train-finetune": ["--task", "ner", "--data", conll, "--cheap"],

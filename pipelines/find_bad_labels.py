@@ -269,10 +269,9 @@ def main(argv: list[str] | None = None) -> int:
         dists = trained_predict(cfg, splits, target, Path(args.model) if args.model else out / "model-on-train",
                                 labels)
     rows = (tagging_suspects if tagging else classification_suspects)(target, dists, labels)
-    epochs = f"{cfg.train.epochs} epoch{'s' * (cfg.train.epochs != 1)} per model"
-    # a finished run (--model) trained with its own config's epochs
+    # a finished run (--model) was trained with its own config's epochs
     mode = ("frozen encoder + logistic regression" if args.frozen else "fine-tuned" if args.model
-            else f"fine-tuned, {epochs}")
+            else f"fine-tuned, {cfg.train.epochs} epoch{'s' * (cfg.train.epochs != 1)} per model")
     how = f"{args.folds}-fold" if args.split == "train" else "a model of the train split " + (args.model or "")
     write(out, rows, f"Suspect labels: {cfg.task}, {args.split} split of {cfg.data.path or task.SAMPLE} "
                      f"({how}, {mode})")
