@@ -27,15 +27,15 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## create .venv and install everything (torch 2.13.0 CPU first)
 
 train: $(STAMP) ## train TASK on DATA (default: the shipped sample); RESUME=<run dir> continues a run
-	$(PY) -m pipelines.train --task $(TASK) $(if $(DATA),--data $(DATA)) $(if $(RESUME),--resume $(RESUME)) $(ARGS)
+	$(PY) -m pipelines.training.train --task $(TASK) $(if $(DATA),--data $(DATA)) $(if $(RESUME),--resume $(RESUME)) $(ARGS)
 
 eval: $(STAMP) ## score RUN on DATA (dev/test splits, or the whole file): writes RUN/eval.json and eval.md
 	@test -n "$(RUN)" -a -n "$(DATA)" || (echo "usage: make eval RUN=<run dir> DATA=<dir or file>"; exit 2)
-	$(PY) -m pipelines.evaluate $(RUN) $(DATA)
+	$(PY) -m pipelines.inference.evaluate $(RUN) $(DATA)
 
 predict: $(STAMP) ## predict with RUN: one text per stdin line, JSON lines out
 	@test -n "$(RUN)" || (echo "usage: make predict RUN=<run dir> < texts.txt"; exit 2)
-	@$(PY) -m pipelines.predict $(RUN)
+	@$(PY) -m pipelines.inference.predict $(RUN)
 
 test: $(STAMP) ## fast offline tests (tiny models, fixtures, one smoke test on the default encoder)
 	$(PY) -m pytest -q
@@ -66,7 +66,7 @@ bench-bad-labels: $(STAMP) ## planted label flips: detection and cleaning, SEEDS
 	$(PY) -m benchmarks.bad_labels --seeds $(SEEDS)
 
 find-bad-labels: $(STAMP) ## rank suspect labels of TASK's DATA (k-fold; ARGS: --frozen, --split test, overrides)
-	$(PY) -m pipelines.find_bad_labels --task $(TASK) $(if $(DATA),--data $(DATA)) $(ARGS)
+	$(PY) -m pipelines.training.find_bad_labels --task $(TASK) $(if $(DATA),--data $(DATA)) $(ARGS)
 
 compare: $(STAMP) ## run a comparison benchmark, EXPERIMENT=ner_compare (Transformer vs CRF vs BiLSTM-CRF), SEEDS
 	$(PY) -m benchmarks.$(EXPERIMENT) --seeds $(SEEDS)

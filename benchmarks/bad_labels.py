@@ -7,7 +7,7 @@ spans; the span boundaries stay right); noise `uniform` (any other class) or `co
 mean frozen feature vector is nearest, i.e. the class a model most easily confuses it with).
 
 Mode `frozen` (default): out-of-fold probabilities from a logistic regression on the frozen default encoder's
-features (pipelines.find_bad_labels --frozen); the metric model (noisy / cleaned / clean) is the same
+features (pipelines.training.find_bad_labels --frozen); the metric model (noisy / cleaned / clean) is the same
 logistic regression. Mode `finetune`: out-of-fold probabilities from k fine-tuned models (the full mode,
 intent or ner task, epochs from the task config or overrides); the metric model stays the frozen one (CPU time).
 
@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import SHARED, machine, mean_sd, write_report_md
-from pipelines import badlabels
 from pipelines.cli import parse_args
+from pipelines.data.tags import spans
 from pipelines.io import write_json
-from pipelines.tags import spans
+from pipelines.methods import badlabels
 
 TAGGING = {"conll2003"}
 
@@ -37,8 +37,8 @@ TAGGING = {"conll2003"}
 def load(name: str, root: Path, limit: int = 0) -> dict[str, Any]:
     """The dataset's splits; `limit` > 0 keeps a random subset of that many examples per split (smoke runs)."""
     from pipelines.config import DataConfig
-    from pipelines.readers import read_clinc
-    from pipelines.splits import load_splits
+    from pipelines.data.readers import read_clinc
+    from pipelines.data.splits import load_splits
 
     if name == "clinc150":
         splits = read_clinc(root / "clinc150" / "data_full.json")
@@ -82,8 +82,8 @@ def detection(scores: np.ndarray, truth: np.ndarray, flagged: np.ndarray) -> dic
 def prepared(name: str, args, cache: dict) -> tuple[dict[str, Any], Any, Any]:
     """The dataset's splits and the frozen default encoder's train and test features, read and computed once
     per dataset (every seed and noise type reuses them)."""
-    from pipelines.find_bad_labels import frozen_features
-    from pipelines.pooling import FrozenEncoder
+    from pipelines.models.pooling import FrozenEncoder
+    from pipelines.training.find_bad_labels import frozen_features
 
     if name not in cache:
         if "encoder" not in cache:
@@ -95,7 +95,7 @@ def prepared(name: str, args, cache: dict) -> tuple[dict[str, Any], Any, Any]:
 
 
 def classification(name: str, noise: str, seed: int, args, cache: dict) -> dict[str, Any]:
-    from pipelines.find_bad_labels import frozen_out_of_fold, logistic_probs
+    from pipelines.training.find_bad_labels import frozen_out_of_fold, logistic_probs
 
     splits, x, xt = prepared(name, args, cache)
     labels = sorted(set(splits["train"]["label"]))
@@ -126,7 +126,7 @@ def classification(name: str, noise: str, seed: int, args, cache: dict) -> dict[
 def finetuned_oof(name: str, splits: dict, noisy: list, labels: list[str], seed: int, args) -> list[np.ndarray]:
     """Out-of-fold probabilities from k fine-tuned models of the noisy train split (intent or ner task)."""
     from pipelines.config import load_config
-    from pipelines.find_bad_labels import out_of_fold
+    from pipelines.training.find_bad_labels import out_of_fold
 
     tagging = name in TAGGING
     cfg = load_config(None, [f"train.seed={seed}", "train.progress_bar=false", *args.overrides],
@@ -140,12 +140,12 @@ def finetuned_oof(name: str, splits: dict, noisy: list, labels: list[str], seed:
 def entity_types(name: str, noise: str, seed: int, args, cache: dict) -> dict[str, Any]:
     """Flip the type of `rate` of the gold entities; rank entities by their least confident word (token
     level), by their type margin from the words' probabilities (type_margin), by the lower of the two
-    (min_word_type), by pipelines.badlabels.entity_score (as find-bad-labels ranks: ranked_score), and,
+    (min_word_type), by pipelines.methods.badlabels.entity_score (as find-bad-labels ranks: ranked_score), and,
     frozen mode only, by a span-type classifier on the
     span's mean word vector (span_margin). The out-of-fold word probabilities come from the frozen logistic
     regression or (mode finetune) from k fine-tuned NER models."""
-    from pipelines.find_bad_labels import frozen_out_of_fold, logistic_probs
-    from pipelines.metrics import entity_scores
+    from pipelines.inference.metrics import entity_scores
+    from pipelines.training.find_bad_labels import frozen_out_of_fold, logistic_probs
 
     splits, feats, test_feats = prepared(name, args, cache)
     train, test = splits["train"], splits["test"]

@@ -1,4 +1,4 @@
-"""Bad-label suspects in real, unmodified corpora: `pipelines.find_bad_labels` on CoNLL-2003 (test split,
+"""Bad-label suspects in real, unmodified corpora: `pipelines.training.find_bad_labels` on CoNLL-2003 (test split,
 scored by a finished CoNLL-2003 model; train split, frozen-encoder k-fold or fine-tuned k-fold, 1 epoch per
 fold) and ATIS (intents, frozen-encoder k-fold; slots, fine-tuned k-fold, 2 epochs per fold).
 
@@ -18,8 +18,8 @@ from pathlib import Path
 
 from benchmarks.common import SHARED, machine
 from pipelines.cli import parse_args
-from pipelines.find_bad_labels import main as find_bad_labels
 from pipelines.io import write_json
+from pipelines.training.find_bad_labels import main as find_bad_labels
 
 
 def strip_text(row: dict) -> dict:

@@ -36,7 +36,7 @@ def run_seeds(task: str, overrides: list[str], seeds: list[int], out_dir: str, o
     import json
 
     from pipelines.config import load_config
-    from pipelines.train import run
+    from pipelines.training.train import run
 
     results = []
     for seed in seeds:
@@ -64,7 +64,7 @@ def find_or_train(task: str, overrides: list[str], run_dir: Path, config: str | 
     """A finished run of this config: `run_dir` if done, else any finished run under runs/bench with the same
     config, else `run_dir` trained now (continued from its checkpoint when an earlier try was interrupted)."""
     from pipelines.config import ConfigError, load_config, to_dict
-    from pipelines.train import run
+    from pipelines.training.train import run
 
     if (run_dir / "metrics.json").exists():
         return run_dir

@@ -19,16 +19,16 @@ import numpy as np
 
 from benchmarks.common import SHARED, find_or_train, machine, mean_sd, write_report_md
 from pipelines.cli import parse_args
+from pipelines.data.tags import spans
 from pipelines.io import write_json
-from pipelines.tags import spans
 
 
 def predictions(run_dir: Path, ds: Any, decode: str | None = None) -> tuple[list[str] | None, list[list[str]] | None]:
     """Per example of `ds`: the predicted intent and/or the predicted slot tags (whichever the model makes);
     `decode` overrides the run's decoding (e.g. 'consistent' for the joint model)."""
     from pipelines.config import DataConfig
-    from pipelines.evaluate import predict_records
-    from pipelines.predict import Predictor
+    from pipelines.inference.evaluate import predict_records
+    from pipelines.inference.predict import Predictor
 
     p = Predictor.load(run_dir)
     id2label = {int(k): v for k, v in p.model.config.id2label.items()}
@@ -48,7 +48,7 @@ def predictions(run_dir: Path, ds: Any, decode: str | None = None) -> tuple[list
 
 
 def frame_scores(gold_intents, gold_tags, intents, tags, allowed: dict[str, set[str]]) -> dict[str, float]:
-    from pipelines.metrics import entity_scores
+    from pipelines.inference.metrics import entity_scores
 
     intent_ok = np.array([a == b for a, b in zip(intents, gold_intents)])
     slots_ok = np.array([list(a) == list(b) for a, b in zip(tags, gold_tags)])
@@ -80,7 +80,7 @@ def summarise(rows: list[dict[str, float]]) -> dict[str, Any]:
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from pipelines.config import DataConfig
-    from pipelines.splits import load_splits
+    from pipelines.data.splits import load_splits
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", nargs="+", default=["snips", "atis"])

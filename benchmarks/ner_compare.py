@@ -44,8 +44,8 @@ def measure(run_dir: Path, splits: dict, decode: str | None, texts: list[str], i
     """Dev/test scores (decode overridden when given; int8: Linear layers quantized dynamically), inference
     sentences/s, parameter count (of the float model)."""
     from pipelines.config import DataConfig
-    from pipelines.evaluate import evaluate
-    from pipelines.predict import Predictor
+    from pipelines.inference.evaluate import evaluate
+    from pipelines.inference.predict import Predictor
 
     predictor = Predictor.load(run_dir)
     params = sum(p.numel() for p in predictor.model.parameters())
@@ -139,7 +139,7 @@ def markdown(report: dict) -> str:
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from pipelines.config import DataConfig
-    from pipelines.splits import load_splits
+    from pipelines.data.splits import load_splits
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])

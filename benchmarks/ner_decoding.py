@@ -23,9 +23,9 @@ from pipelines.io import write_json
 
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from pipelines.evaluate import evaluate
-    from pipelines.predict import Predictor
-    from pipelines.readers import read_conll
+    from pipelines.data.readers import read_conll
+    from pipelines.inference.evaluate import evaluate
+    from pipelines.inference.predict import Predictor
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default=str(SHARED / "conll2003"))

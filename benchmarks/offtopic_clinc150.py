@@ -48,8 +48,8 @@ def score_run(run_dir: Path, splits: dict, base: dict) -> tuple[dict, dict]:
     """Every detector x threshold mode on one trained classifier; also returns raw test scores (plots).
     `base`: per split the pretrained encoder's embeddings (for `combined`)."""
     from pipelines.config import DataConfig
-    from pipelines.offtopic import fit, logits_and_features
-    from pipelines.predict import Predictor
+    from pipelines.inference.predict import Predictor
+    from pipelines.methods.offtopic import fit, logits_and_features
 
     p = Predictor.load(run_dir)
     label2id = {v: int(k) for k, v in p.model.config.id2label.items()}
@@ -74,14 +74,14 @@ def score_run(run_dir: Path, splits: dict, base: dict) -> tuple[dict, dict]:
 
 def base_embeddings(splits: dict) -> dict:
     """The pretrained default encoder's sentence embeddings per split (the same for every seed)."""
-    from pipelines.pooling import FrozenEncoder
+    from pipelines.models.pooling import FrozenEncoder
 
     encoder = FrozenEncoder("default")
     return {k: encoder.sentences(splits[k]["text"]) for k in SPLITS}
 
 
 def baseline_151(run_dir: Path, splits: dict) -> dict:
-    from pipelines.predict import Predictor
+    from pipelines.inference.predict import Predictor
 
     p = Predictor.load(run_dir)
     ins = p.predict(list(splits["test"]["text"]))
@@ -128,7 +128,7 @@ def plots(raw: dict, prefix: str) -> None:
 
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from pipelines.readers import read_clinc
+    from pipelines.data.readers import read_clinc
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])

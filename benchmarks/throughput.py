@@ -42,9 +42,9 @@ def ours(splits, steps: int, bucketing: bool) -> float:
     import lightning.pytorch as pl
 
     from pipelines.config import DataConfig
-    from pipelines.data import TaskDataModule
-    from pipelines.encoders import load_tokenizer
-    from pipelines.module import TaskModule
+    from pipelines.models.encoders import load_tokenizer
+    from pipelines.training.datamodule import TaskDataModule
+    from pipelines.training.module import TaskModule
 
     class Clock(pl.Callback):
         def __init__(self) -> None:
@@ -77,7 +77,7 @@ def hf_trainer(splits, steps: int, group_by_length: bool, out: Path) -> float:
         TrainingArguments,
     )
 
-    from pipelines.encoders import default_encoder_path
+    from pipelines.models.encoders import default_encoder_path
 
     path = default_encoder_path()
     tok = AutoTokenizer.from_pretrained(path)
@@ -116,12 +116,12 @@ def hf_trainer(splits, steps: int, group_by_length: bool, out: Path) -> float:
 def inference(texts: list[str], model_dir: str | None) -> dict[str, float]:
     from transformers import pipeline
 
-    from pipelines.predict import Predictor
+    from pipelines.inference.predict import Predictor
 
     if model_dir:
         predictor = Predictor.load(model_dir)
     else:  # an untrained head on the default encoder: the same compute as a trained one
-        from pipelines.encoders import load_tokenizer
+        from pipelines.models.encoders import load_tokenizer
         from tasks import ner
 
         tok = load_tokenizer("default")
@@ -153,7 +153,7 @@ def main() -> None:
     parser.add_argument("--out", default="reports/throughput.json")
     args = parser.parse_args()
 
-    from pipelines.readers import read_conll
+    from pipelines.data.readers import read_conll
 
     data = SHARED / "conll2003"
     splits = {"train": read_conll(data / "train.txt"), "validation": read_conll(data / "dev.txt")}

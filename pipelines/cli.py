@@ -8,8 +8,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 from pipelines.config import ConfigError
-from pipelines.readers import ReadError
-from pipelines.tags import TagError
+from pipelines.data.readers import ReadError
+from pipelines.data.tags import TagError
 
 USER_ERRORS = (ReadError, ConfigError, TagError, FileNotFoundError)
 

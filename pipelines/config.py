@@ -2,7 +2,7 @@
 
 An unknown key or a value of the wrong type is a `ConfigError` that names the key, the value and the
 expected type. Every run writes its resolved config next to its outputs, so that
-`python -m pipelines.train runs/X/config.yaml` reproduces it.
+`python -m pipelines.training.train runs/X/config.yaml` reproduces it.
 """
 
 from __future__ import annotations

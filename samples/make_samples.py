@@ -84,7 +84,7 @@ def write_intent(path: Path, per_intent: int, rng: random.Random) -> None:
 
 
 def write_joint(path: Path, per_intent: int, rng: random.Random) -> None:
-    """Inline-annotated Markdown (pipelines.inline): the intent templates with their slots marked."""
+    """Inline-annotated Markdown (pipelines.data.inline): the intent templates with their slots marked."""
     lines = []
     for label, templates in INTENTS.items():
         lines += [f"## intent: {label}"]

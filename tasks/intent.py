@@ -16,11 +16,12 @@ import torch
 from datasets import Dataset
 from transformers import AutoModel, AutoModelForSequenceClassification
 
-from pipelines import encoders, metrics
-from pipelines.batching import Collator, Features, infer
 from pipelines.config import DataConfig
-from pipelines.pooling import META_FILE as POOLED_META
-from pipelines.pooling import MeanPoolClassifier
+from pipelines.data.batching import Collator, Features, infer
+from pipelines.inference import metrics
+from pipelines.models import encoders
+from pipelines.models.pooling import META_FILE as POOLED_META
+from pipelines.models.pooling import MeanPoolClassifier
 
 MONITOR = "val/accuracy"
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "intent"
@@ -37,7 +38,7 @@ def label_list(splits: dict[str, Dataset]) -> list[str]:
 
 def build_model(encoder: str, labels: Sequence[str], tokenizer, dropout: float = 0.1, head: str = "softmax",
                 pooling: str = "cls") -> torch.nn.Module:
-    """pooling='cls': Hugging Face's sequence classifier ([CLS] + pooler); 'mean': pipelines.pooling."""
+    """pooling='cls': Hugging Face's sequence classifier ([CLS] + pooler); 'mean': pipelines.models.pooling."""
     if head != "softmax":
         raise ValueError(f"model.head={head!r}: the intent task has a softmax head only")
     if pooling == "mean":
@@ -105,7 +106,7 @@ def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
 def predict(model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64,
             max_length: int = 128, decode: str = "argmax", offtopic: Any = None) -> list[dict[str, Any]]:
     """Per text: {"label", "probability", "top_k": [{"label", "probability"}, ...]}, plus "off_topic" and
-    "off_topic_score" when an off-topic detector (pipelines.offtopic.OffTopic) is given."""
+    "off_topic_score" when an off-topic detector (pipelines.methods.offtopic.OffTopic) is given."""
     id2label = model.config.id2label
     feats = encode(Dataset.from_dict({"text": list(texts)}), tokenizer, {}, DataConfig(max_length=max_length))
     device = next(model.parameters()).device
@@ -123,7 +124,7 @@ def predict(model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size:
         ranked = [{"label": id2label[k], "probability": round(float(probs[k]), 4)} for k in top]
         results.append({"label": ranked[0]["label"], "probability": ranked[0]["probability"], "top_k": ranked})
     if offtopic is not None:
-        from pipelines.offtopic import apply
+        from pipelines.methods.offtopic import apply
 
         flags = apply(offtopic, torch.stack([logits[i] for i in range(len(texts))]).numpy(),
                       torch.stack([hidden[i] for i in range(len(texts))]).numpy(), list(texts))

@@ -2,7 +2,7 @@
 sub-tokens (optionally a constrained CRF); loss = intent loss + data.slot_weight * slot loss.
 
 Data: `tokens`, `tags` (IOB2 slots) and `label` (the intent): ATIS/SNIPS folders, JSONL/CSV, or inline
-annotations (pipelines.inline). The label vocabulary is one list: intents as "intent:<name>", then slot tags.
+annotations (pipelines.data.inline). The label vocabulary is one list: intents as "intent:<name>", then slot tags.
 Metrics: intent accuracy, slot F1 (seqeval strict IOB2), sentence accuracy (intent and every tag right).
 """
 
@@ -21,12 +21,13 @@ from torch import nn
 from transformers import AutoModel
 from transformers.modeling_outputs import TokenClassifierOutput
 
-from pipelines import encoders, metrics
-from pipelines.align import split_words
-from pipelines.batching import Collator, Features, infer
 from pipelines.config import DataConfig
-from pipelines.crf import ConstrainedCRF, pack_words
-from pipelines.decoding import NEG, make_decoder
+from pipelines.data.align import split_words
+from pipelines.data.batching import Collator, Features, infer
+from pipelines.inference import metrics
+from pipelines.models import encoders
+from pipelines.models.crf import ConstrainedCRF, pack_words
+from pipelines.models.decoding import NEG, make_decoder
 from tasks import ner
 
 MONITOR = "val/sentence_acc"
@@ -118,7 +119,7 @@ def load_model(path: str | Path) -> torch.nn.Module:
 
 def prepare_model(model: JointModel, splits: dict[str, Dataset]) -> None:
     """Record which slot types occur with each intent in the training split (for decode='consistent')."""
-    from pipelines.tags import spans
+    from pipelines.data.tags import spans
 
     types = {t[2:] for t in model.tags if t != "O"}
     seen: dict[str, set[str]] = {i: set() for i in model.intents}

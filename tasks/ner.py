@@ -1,7 +1,7 @@
 """Named-entity recognition: a token classifier over first sub-tokens, scored with seqeval strict IOB2.
 
 Data: `tokens` and `tags` (IOB2) per sentence, `doc_id` for document context. Long sentences are split
-into windows (pipelines.align), so every gold entity is scored; the word scores of a sentence's windows are
+into windows (pipelines.data.align), so every gold entity is scored; the word scores of a sentence's windows are
 joined and decoded as one sequence (`join_windows`), so Viterbi and CRF decoding stay valid IOB2 across
 window boundaries.
 """
@@ -18,15 +18,16 @@ import torch
 from datasets import Dataset
 from transformers import AutoModelForTokenClassification
 
-from pipelines import encoders, metrics
-from pipelines.align import PieceCache, build_windows, split_words
-from pipelines.batching import Collator, Features, infer
-from pipelines.bilstm import BiLstmCrf
 from pipelines.config import DataConfig
-from pipelines.crf import CRF_FILE, CrfTokenClassifier
-from pipelines.decoding import make_decoder
-from pipelines.tags import is_valid_iob2, spans
-from pipelines.words import VOCAB_FILE
+from pipelines.data.align import PieceCache, build_windows, split_words
+from pipelines.data.batching import Collator, Features, infer
+from pipelines.data.tags import is_valid_iob2, spans
+from pipelines.data.words import VOCAB_FILE
+from pipelines.inference import metrics
+from pipelines.models import encoders
+from pipelines.models.bilstm import BiLstmCrf
+from pipelines.models.crf import CRF_FILE, CrfTokenClassifier
+from pipelines.models.decoding import make_decoder
 
 MONITOR = "val/f1"
 REPORT_NOTES = ["Entity scores: seqeval mode='strict', scheme=IOB2."]

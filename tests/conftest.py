@@ -20,7 +20,7 @@ SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 @pytest.fixture(scope="session")
 def tiny_tok():
-    from pipelines.encoders import tiny_tokenizer
+    from pipelines.models.encoders import tiny_tokenizer
 
     return tiny_tokenizer()
 

@@ -3,8 +3,8 @@ import random
 import pytest
 from datasets import Dataset
 
-from pipelines.align import PieceCache, build_windows, plan_windows, split_words
 from pipelines.config import DataConfig
+from pipelines.data.align import PieceCache, build_windows, plan_windows, split_words
 from tasks import ner
 
 
@@ -27,7 +27,7 @@ def test_first_subtoken_labels_hand_aligned(tiny_tok):
 
 
 def test_real_wordpiece_alignment():
-    from pipelines.encoders import load_tokenizer
+    from pipelines.models.encoders import load_tokenizer
 
     tok = load_tokenizer("default")
     ds = Dataset.from_dict({"tokens": [["EU", "rejects", "1996-08-22"]], "tags": [["B-ORG", "O", "O"]]})

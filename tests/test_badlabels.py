@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipelines.badlabels import (
+from pipelines.methods.badlabels import (
     calibrate,
     class_thresholds,
     confident_joint,
@@ -46,7 +46,7 @@ def test_planted_flips_rank_on_top():
 
 
 def test_span_type_probs_by_hand():
-    from pipelines.badlabels import span_type_probs
+    from pipelines.methods.badlabels import span_type_probs
 
     labels = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
     words = np.array([[0.1, 0.6, 0.0, 0.3, 0.0],   # LOC 0.6, PER 0.3

@@ -1,6 +1,6 @@
 import torch
 
-from pipelines.batching import Collator, LengthGroupedSampler, sorted_batches
+from pipelines.data.batching import Collator, LengthGroupedSampler, sorted_batches
 
 
 def test_collator_pads_each_field_with_its_value():

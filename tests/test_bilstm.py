@@ -1,8 +1,8 @@
 import torch
 
-from pipelines.batching import Collator
-from pipelines.bilstm import BiLstmCrf
-from pipelines.words import CASES, WordTokenizer, casing
+from pipelines.data.batching import Collator
+from pipelines.data.words import CASES, WordTokenizer, casing
+from pipelines.models.bilstm import BiLstmCrf
 from tasks import ner
 
 SENTS = [["Anna", "met", "Tom", "in", "Oslo", "."], ["The", "IBM", "deal", "cost", "$5", "in", "1996"]]
@@ -62,7 +62,7 @@ def test_read_unlabelled_text_jsonl_gzip_and_latin1(tmp_path):
     import gzip
     import json
 
-    from pipelines.words import read_unlabelled
+    from pipelines.data.words import read_unlabelled
 
     (tmp_path / "a.txt").write_text("Anna flew to Oslo.\n\nTom stayed.\n", encoding="utf-8")
     (tmp_path / "b.txt").write_bytes("Zürich is cold".encode("latin-1"))
@@ -77,7 +77,7 @@ def test_read_unlabelled_text_jsonl_gzip_and_latin1(tmp_path):
 def test_read_unlabelled_names_the_missing_path_and_the_bad_line(tmp_path):
     import pytest
 
-    from pipelines.words import read_unlabelled
+    from pipelines.data.words import read_unlabelled
 
     with pytest.raises(FileNotFoundError, match="nowhere"):
         list(read_unlabelled([tmp_path / "nowhere"]))

@@ -21,7 +21,7 @@ def _run(*args, stdin=None):
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
-    proc = _run("pipelines.train", "--task", "intent", "model.encoder=tiny", "train.strategy=ddp",
+    proc = _run("pipelines.training.train", "--task", "intent", "model.encoder=tiny", "train.strategy=ddp",
                 "train.devices=2", "train.accelerator=cpu", "train.epochs=1", "train.limit_train_batches=4",
                 "train.batch_size=8", "train.accumulate_grad_batches=2", "train.progress_bar=false",
                 f"train.out_dir={out}")
@@ -41,7 +41,7 @@ def test_ddp_two_processes_train_and_export(ddp_run):
 
 def test_predict_cli_jsonl_and_empty_lines(ddp_run):
     run_dir, _ = ddp_run
-    proc = _run("pipelines.predict", str(run_dir), stdin="book a table\n\nweather in oslo\n")
+    proc = _run("pipelines.inference.predict", str(run_dir), stdin="book a table\n\nweather in oslo\n")
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = [json.loads(x) for x in proc.stdout.splitlines()]
     assert [x["line"] for x in lines] == [1, 2, 3] and lines[1] == {"line": 2, "error": "empty line"}
@@ -52,7 +52,7 @@ def test_eval_counts_labels_the_model_never_saw(ddp_run, tmp_path):
     run_dir, _ = ddp_run
     data = tmp_path / "new.jsonl"
     data.write_text('{"text": "book a table", "label": "book_table"}\n{"text": "sing", "label": "karaoke"}\n')
-    proc = _run("pipelines.evaluate", str(run_dir), str(data), "--name", "eval_new")
+    proc = _run("pipelines.inference.evaluate", str(run_dir), str(data), "--name", "eval_new")
     assert proc.returncode == 0, proc.stderr[-2000:]
     scores = json.loads((run_dir / "eval_new.json").read_text())["test"]
     assert scores["unseen_gold_labels"] == {"karaoke": 1} and scores["examples"] == 2
@@ -62,14 +62,14 @@ def test_eval_counts_labels_the_model_never_saw(ddp_run, tmp_path):
 def test_bad_data_is_one_clear_line(tmp_path):
     bad = tmp_path / "train.conll"
     bad.write_text("EU B-ORG\nrejects\n")
-    proc = _run("pipelines.train", "--task", "ner", "--data", str(bad), "model.encoder=tiny")
+    proc = _run("pipelines.training.train", "--task", "ner", "--data", str(bad), "model.encoder=tiny")
     assert proc.returncode != 0
     assert f"{bad}:2: expected at least 2 columns" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
-    args = ["pipelines.train", "--task", "intent", "model.encoder=tiny", "train.epochs=25",
+    args = ["pipelines.training.train", "--task", "intent", "model.encoder=tiny", "train.epochs=25",
             "train.limit_train_batches=2", "train.batch_size=8", "train.progress_bar=false",
             f"train.out_dir={tmp_path}"]
     proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
@@ -86,14 +86,14 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert found, "no checkpoint appeared"
     run_dir = found[0].parent.parent
     assert not (run_dir / "metrics.json").exists()  # it was killed before it finished
-    resumed = _run("pipelines.train", "--resume", str(run_dir))
+    resumed = _run("pipelines.training.train", "--resume", str(run_dir))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["global_step"] == 50 and metrics["epochs_run"] == 25
 
 
 def test_config_file_data_and_overrides_in_any_order(tmp_path):
-    proc = _run("pipelines.train", "configs/ner.yaml", "--data", str(tmp_path), "train.lrr=1")
+    proc = _run("pipelines.training.train", "configs/ner.yaml", "--data", str(tmp_path), "train.lrr=1")
     assert proc.returncode == 2 and "error: unknown config key 'train.lrr'" in proc.stderr
     assert "Traceback" not in proc.stderr
 

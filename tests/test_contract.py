@@ -8,8 +8,8 @@ import torch
 
 import tasks
 from pipelines.config import load_config
-from pipelines.predict import Predictor
-from pipelines.train import run
+from pipelines.inference.predict import Predictor
+from pipelines.training.train import run
 
 TASKS = sorted(m.name for m in pkgutil.iter_modules(tasks.__path__))
 # variants besides each task's defaults

@@ -3,10 +3,10 @@ import itertools
 import pytest
 import torch
 
-from pipelines.crf import ConstrainedCRF, CrfTokenClassifier, pack_words
-from pipelines.decoding import NEG, make_decoder
-from pipelines.encoders import tiny_tokenizer
-from pipelines.tags import is_valid_iob2
+from pipelines.data.tags import is_valid_iob2
+from pipelines.models.crf import ConstrainedCRF, CrfTokenClassifier, pack_words
+from pipelines.models.decoding import NEG, make_decoder
+from pipelines.models.encoders import tiny_tokenizer
 from tasks import ner
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
@@ -85,10 +85,10 @@ def test_long_sentences_decode_to_valid_iob2_across_their_windows(head, decode):
     """Windows decoded alone may end in O and go on with I-X; join_windows decodes the sentence once."""
     from datasets import Dataset
 
-    from pipelines import encoders
-    from pipelines.batching import Collator, infer
     from pipelines.config import DataConfig
-    from pipelines.tags import is_valid_iob2
+    from pipelines.data.batching import Collator, infer
+    from pipelines.data.tags import is_valid_iob2
+    from pipelines.models import encoders
     from tasks import ner
 
     torch.manual_seed(0)

@@ -3,8 +3,8 @@ import itertools
 import pytest
 import torch
 
-from pipelines.decoding import NEG, constrained_decode, iob2_constraints, viterbi
-from pipelines.tags import is_valid_iob2
+from pipelines.data.tags import is_valid_iob2
+from pipelines.models.decoding import NEG, constrained_decode, iob2_constraints, viterbi
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 

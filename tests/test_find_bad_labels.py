@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from pipelines.find_bad_labels import main
-from pipelines.readers import read_jsonl
+from pipelines.data.readers import read_jsonl
+from pipelines.training.find_bad_labels import main
 
 SAMPLE = "samples/intent"
 
@@ -46,7 +46,7 @@ def test_planted_intent_flips_rank_on_top(tmp_path):
 def test_tagging_suspects_rank_a_flipped_entity_type_first():
     from datasets import Dataset
 
-    from pipelines.find_bad_labels import tagging_suspects
+    from pipelines.training.find_bad_labels import tagging_suspects
 
     labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
     ds = Dataset.from_dict({"tokens": [["Anna", "Keller", "left"], ["Oslo", "is", "cold"], ["Paris", "too"]],
@@ -75,7 +75,7 @@ def test_tagging_rank_catches_a_type_flip_the_word_margins_hide():
     still win word by word (margins +0.05), the span's type margin is negative."""
     from datasets import Dataset
 
-    from pipelines.find_bad_labels import tagging_suspects
+    from pipelines.training.find_bad_labels import tagging_suspects
 
     labels = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
     ds = Dataset.from_dict({"tokens": [["Anna", "Keller"], ["New", "York"]],
@@ -92,7 +92,7 @@ def test_tagging_rank_catches_a_type_flip_the_word_margins_hide():
 def test_tagging_rank_catches_a_missed_entity_outside_the_given_ones():
     from datasets import Dataset
 
-    from pipelines.find_bad_labels import tagging_suspects
+    from pipelines.training.find_bad_labels import tagging_suspects
 
     labels = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
     ds = Dataset.from_dict({"tokens": [["Anna", "left"], ["she", "left", "Oslo"]],
@@ -118,7 +118,7 @@ def test_frozen_mode_ranks_planted_flips_high(tmp_path):
 
 
 def test_frozen_out_of_fold_for_tags_keeps_one_row_per_word():
-    from pipelines.find_bad_labels import frozen_out_of_fold
+    from pipelines.training.find_bad_labels import frozen_out_of_fold
 
     rng = np.random.default_rng(0)
     labels = ["O", "B-PER", "I-PER"]
@@ -155,14 +155,14 @@ def test_frozen_tagging_check_writes_one_row_per_sentence(tmp_path):
     out = tmp_path / "out"
     main(["--task", "ner", "--frozen", "--folds", "2", "--out", str(out), "model.encoder=tiny"])
     rows = [json.loads(x) for x in (out / "suspects.jsonl").read_text().splitlines()]
-    from pipelines.readers import read_conll
+    from pipelines.data.readers import read_conll
 
     assert len(rows) == len(read_conll("samples/ner/train.conll")) and all("given" in r for r in rows)
 
 
 def test_another_split_can_be_scored_with_a_finished_run(tmp_path):
     from pipelines.config import load_config
-    from pipelines.train import run
+    from pipelines.training.train import run
 
     cfg = load_config(None, ["model.encoder=tiny", "train.epochs=1", "train.progress_bar=false",
                              f"train.out_dir={tmp_path}"], task="intent")

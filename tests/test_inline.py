@@ -1,9 +1,9 @@
 import pytest
 
 from pipelines.config import DataConfig
-from pipelines.inline import parse_example, read_inline
-from pipelines.readers import ReadError
-from pipelines.splits import read_file
+from pipelines.data.inline import parse_example, read_inline
+from pipelines.data.readers import ReadError
+from pipelines.data.splits import read_file
 
 
 def test_markdown_by_hand(fixtures):

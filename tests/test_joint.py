@@ -3,11 +3,11 @@ import pytest
 import torch
 from datasets import Dataset
 
-from pipelines.batching import Collator
 from pipelines.config import DataConfig
-from pipelines.data import TaskDataModule
-from pipelines.encoders import tiny_tokenizer
-from pipelines.module import TaskModule
+from pipelines.data.batching import Collator
+from pipelines.models.encoders import tiny_tokenizer
+from pipelines.training.datamodule import TaskDataModule
+from pipelines.training.module import TaskModule
 from tasks import joint
 
 LABELS = ["intent:book", "intent:weather", "O", "B-city", "I-city", "B-n", "I-n"]

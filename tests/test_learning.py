@@ -7,11 +7,11 @@ import pytest
 from datasets import Dataset
 
 from pipelines.config import DataConfig, load_config
-from pipelines.data import TaskDataModule
-from pipelines.encoders import tiny_tokenizer
-from pipelines.module import TaskModule
-from pipelines.train import run
-from pipelines.words import WordTokenizer
+from pipelines.data.words import WordTokenizer
+from pipelines.models.encoders import tiny_tokenizer
+from pipelines.training.datamodule import TaskDataModule
+from pipelines.training.module import TaskModule
+from pipelines.training.train import run
 
 NER8 = {"tokens": [["anna", "met", "tom", "in", "oslo"], ["the", "city", "of", "paris"],
                    ["john", "smith", "said", "no"], ["london", "is", "big"], ["we", "saw", "york"],

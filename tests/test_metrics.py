@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipelines.metrics import (
+from pipelines.inference.metrics import (
     bootstrap_ci,
     classification_scores,
     entity_counts,

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 from pipelines.config import load_config
-from pipelines.dialogue import DialogueTracker
-from pipelines.offtopic import METHODS, OffTopic, fit
-from pipelines.predict import Predictor
-from pipelines.train import run
+from pipelines.inference.predict import Predictor
+from pipelines.methods.dialogue import DialogueTracker
+from pipelines.methods.offtopic import METHODS, OffTopic, fit
+from pipelines.training.train import run
 
 
 class ScriptedPredictor:
@@ -99,7 +99,7 @@ def test_combined_score_is_the_sum_of_the_standardised_views():
 def test_mean_pooled_classifier_features_are_the_pooled_vectors(tmp_path):
     import torch
 
-    from pipelines.encoders import tiny_tokenizer
+    from pipelines.models.encoders import tiny_tokenizer
     from tasks import intent
 
     tok = tiny_tokenizer()

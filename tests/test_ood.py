@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipelines.ood import KNN, Mahalanobis, energy, msp, threshold_at_recall, threshold_with_oos
+from pipelines.methods.ood import KNN, Mahalanobis, energy, msp, threshold_at_recall, threshold_with_oos
 
 
 def test_msp_and_energy_by_hand():

@@ -2,7 +2,7 @@
 
 import torch
 
-from pipelines.encoders import tiny_tokenizer
+from pipelines.models.encoders import tiny_tokenizer
 from tasks import intent, ner
 
 
@@ -49,8 +49,8 @@ def test_intent_truncates_long_texts_and_says_so(caplog):
 def test_viterbi_decoding_turns_a_run_of_inside_tags_into_a_valid_entity():
     from datasets import Dataset
 
-    from pipelines.batching import Collator, infer
     from pipelines.config import DataConfig
+    from pipelines.data.batching import Collator, infer
 
     labels = ["O", "B-LOC", "I-LOC"]
     model, tok = _rigged(ner, labels, [0.0, 4.0, 5.0])  # argmax: I-LOC everywhere (invalid start)

@@ -2,8 +2,8 @@ import pytest
 from conftest import SHARED, needs_shared
 
 from pipelines.config import DataConfig
-from pipelines.readers import ReadError, read_clinc, read_conll, read_csv, read_jsonl, read_seq_dir
-from pipelines.splits import load_splits
+from pipelines.data.readers import ReadError, read_clinc, read_conll, read_csv, read_jsonl, read_seq_dir
+from pipelines.data.splits import load_splits
 
 
 def test_conll_columns_and_documents(fixtures):

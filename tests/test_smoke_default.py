@@ -1,9 +1,9 @@
 """One smoke test on the real default encoder (all-MiniLM-L6-v2 from the installed wheel)."""
 
 from pipelines.config import load_config
-from pipelines.encoders import default_encoder_path
-from pipelines.predict import Predictor
-from pipelines.train import run
+from pipelines.inference.predict import Predictor
+from pipelines.models.encoders import default_encoder_path
+from pipelines.training.train import run
 
 
 def test_default_encoder_trains_saves_and_predicts(tmp_path):

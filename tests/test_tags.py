@@ -1,6 +1,6 @@
 import pytest
 
-from pipelines.tags import TagError, detect_scheme, is_valid_iob2, spans, to_iob2
+from pipelines.data.tags import TagError, detect_scheme, is_valid_iob2, spans, to_iob2
 
 
 def test_iob1_to_iob2():

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from datasets import Dataset
 
-from pipelines import readers
 from pipelines.config import DataConfig
-from pipelines.readers import ReadError
+from pipelines.data import readers
+from pipelines.data.readers import ReadError
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def read_file(path: str | Path, cfg: DataConfig) -> Dataset | dict[str, Dataset]
     if fmt == "clinc":
         return readers.read_clinc(path)
     if fmt == "inline":
-        from pipelines.inline import read_inline
+        from pipelines.data.inline import read_inline
 
         return read_inline(path)
     raise ReadError(path, None, f"format {fmt!r} is not a file format")

@@ -18,8 +18,8 @@ import torch.distributed as dist
 from transformers import get_linear_schedule_with_warmup
 
 import tasks
-from pipelines import encoders
-from pipelines.batching import model_inputs
+from pipelines.data.batching import model_inputs
+from pipelines.models import encoders
 
 
 class TaskModule(pl.LightningModule):

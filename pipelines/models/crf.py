@@ -16,7 +16,7 @@ from torch import nn
 from torchcrf import CRF
 from transformers.modeling_outputs import TokenClassifierOutput
 
-from pipelines.decoding import NEG, iob2_constraints
+from pipelines.models.decoding import NEG, iob2_constraints
 
 CRF_FILE = "crf.safetensors"
 

@@ -6,7 +6,7 @@ Markdown (`.md`):                          YAML (`.yaml`, `.yml`):
     - table for [4](party_size) please           - table for [4](party_size) please
 
 `[text](type)` marks an entity. Each example becomes `text` (markup removed), `label` (the intent),
-`tokens` and `tags` (IOB2 over `pipelines.align.split_words`), so the same file trains an intent
+`tokens` and `tags` (IOB2 over `pipelines.data.align.split_words`), so the same file trains an intent
 classifier, a tagger or a joint model. Mistakes raise `ReadError` with the file and line.
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 import yaml
 from datasets import Dataset
 
-from pipelines.align import split_words
-from pipelines.readers import ReadError, read_text
+from pipelines.data.align import split_words
+from pipelines.data.readers import ReadError, read_text
 
 ENTITY = re.compile(r"\[([^\[\]()]+)\]\(([A-Za-z0-9_.:-]+)\)")
 HEADING = re.compile(r"^#{1,6}\s*(?:intent\s*:\s*)?(\S+)\s*$")

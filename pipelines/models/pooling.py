@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from pipelines.encoders import load_saved_encoder, without_pooler
+from pipelines.models.encoders import load_saved_encoder, without_pooler
 
 HEAD_FILE, META_FILE = "pooled_head.safetensors", "pooled_head.json"
 
@@ -72,7 +72,7 @@ class FrozenEncoder:
     def __init__(self, name: str) -> None:
         from transformers import AutoModel
 
-        from pipelines import encoders
+        from pipelines.models import encoders
 
         self.tokenizer = encoders.load_tokenizer(name)
         with torch.random.fork_rng():  # `tiny` is random: the same name must give the same encoder

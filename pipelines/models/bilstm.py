@@ -1,7 +1,7 @@
 """BiLSTM-CRF tagger (Lample et al. 2016): word embeddings + character CNN + casing, BiLSTM, constrained CRF.
 
 Saved like a Hugging Face model: `config.json` (id2label, sizes) and `model.safetensors`, with the
-vocabularies in `word_vocab.json` beside them (pipelines.words.WordTokenizer).
+vocabularies in `word_vocab.json` beside them (pipelines.data.words.WordTokenizer).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from transformers import PretrainedConfig
 from transformers.modeling_outputs import TokenClassifierOutput
 
-from pipelines.crf import ConstrainedCRF
-from pipelines.words import CASES, WordTokenizer
+from pipelines.data.words import CASES, WordTokenizer
+from pipelines.models.crf import ConstrainedCRF
 
 SIZES = {"word_dim": 100, "char_dim": 30, "char_filters": 50, "case_dim": 8, "hidden": 200}
 

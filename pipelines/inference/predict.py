@@ -18,9 +18,9 @@ from typing import Any
 import torch
 
 import tasks
-from pipelines.encoders import load_saved_tokenizer
 from pipelines.io import atomic_write_text
-from pipelines.offtopic import OffTopic
+from pipelines.methods.offtopic import OffTopic
+from pipelines.models.encoders import load_saved_tokenizer
 
 META = "pipeline.json"
 

@@ -1,6 +1,6 @@
-"""Train a task end to end: `python -m pipelines.train --task ner [--data D] [--resume RUN] [key=value ...]`.
+"""Train a task end to end: `python -m pipelines.training.train --task ner [--data D] [--resume RUN] [key=value ...]`.
 
-A run directory holds `config.yaml` (resolved; `python -m pipelines.train runs/X/config.yaml` reproduces
+A run directory holds `config.yaml` (resolved; `python -m pipelines.training.train runs/X/config.yaml` reproduces
 it), `checkpoints/` (best and last, Lightning), `logs/` (CSV), `model/` (Hugging Face layout, safetensors,
 tokenizer, pipeline.json), `metrics.json`, `report.md` and, for classification, confusion-matrix PNGs.
 """
@@ -16,9 +16,9 @@ from typing import Any
 
 import yaml
 
-from pipelines import reports
 from pipelines.cli import parse_args
 from pipelines.config import RunConfig, load_config, to_dict
+from pipelines.inference import reports
 
 RUN_DIR_ENV = "PIPELINES_RUN_DIR"  # carries the run dir to the processes that DDP launches
 
@@ -42,17 +42,17 @@ def latest_checkpoint(run_dir: Path) -> Path:
 
 def build_tokenizer(cfg: RunConfig, task: Any, splits: dict[str, Any] | None) -> tuple[Any, dict[str, Any] | None]:
     """The encoder's tokenizer; for the BiLSTM, vocabularies (and word2vec vectors) built from the train split."""
-    from pipelines import encoders
+    from pipelines.models import encoders
 
     if cfg.model.encoder != "bilstm":
         return encoders.load_tokenizer(cfg.model.encoder), splits
-    from pipelines.splits import load_splits
-    from pipelines.words import WordTokenizer
+    from pipelines.data.splits import load_splits
+    from pipelines.data.words import WordTokenizer
 
     splits = splits or load_splits(cfg.data, task.SAMPLE, seed=cfg.train.seed)
     tokenizer = WordTokenizer.build(splits["train"]["tokens"])
     if cfg.model.word_vectors == "word2vec":
-        from pipelines.words import read_unlabelled
+        from pipelines.data.words import read_unlabelled
 
         extra = [p.strip() for p in cfg.model.word2vec_text.split(",") if p.strip()]
         unlabelled = list(read_unlabelled(extra)) if extra else []
@@ -71,7 +71,7 @@ def build_trainer(cfg: RunConfig, run_dir: Path, monitor: str) -> tuple[Any, Any
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
-    from pipelines.checkpoint_io import AtomicCheckpointIO
+    from pipelines.training.checkpoint_io import AtomicCheckpointIO
 
     best = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="max",
                            save_top_k=1, save_last=True, enable_version_counter=False)
@@ -95,9 +95,9 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
     import torch
 
     import tasks
-    from pipelines.data import TaskDataModule
     from pipelines.io import atomic_write_text
-    from pipelines.module import TaskModule
+    from pipelines.training.datamodule import TaskDataModule
+    from pipelines.training.module import TaskModule
 
     os.environ[RUN_DIR_ENV] = str(run_dir)
     if cfg.train.threads:
@@ -134,14 +134,14 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
 def finish(cfg: RunConfig, run_dir: Path, model: Any, tokenizer: Any, splits: dict[str, Any],
            facts: dict[str, Any]) -> dict[str, Any]:
     """Export the model, fit its off-topic detector if asked, score validation and test, write the report."""
-    from pipelines.evaluate import evaluate
-    from pipelines.predict import Predictor, export
+    from pipelines.inference.evaluate import evaluate
+    from pipelines.inference.predict import Predictor, export
 
     export(model, tokenizer, run_dir / "model", {"task": cfg.task, "max_length": cfg.data.max_length,
                                                  "decode": cfg.model.decode, "head": cfg.model.head})
     predictor = Predictor.load(run_dir)
     if cfg.model.offtopic:
-        from pipelines.offtopic import fit_on_splits
+        from pipelines.methods.offtopic import fit_on_splits
 
         predictor.offtopic = fit_on_splits(predictor, splits, cfg.model.offtopic, cfg.model.offtopic_recall, cfg.data,
                                            base_encoder=cfg.model.encoder,

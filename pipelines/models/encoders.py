@@ -66,14 +66,14 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
     if name == "tiny":
         return tiny_tokenizer()
     if name == "bilstm":
-        raise ValueError("model.encoder=bilstm has no pretrained tokenizer: build pipelines.words.WordTokenizer "
-                         "from the training sentences (pipelines.train does)")
+        raise ValueError("model.encoder=bilstm has no pretrained tokenizer: build pipelines.data.words.WordTokenizer "
+                         "from the training sentences (pipelines.training.train does)")
     return AutoTokenizer.from_pretrained(resolve(name))
 
 
 def load_saved_tokenizer(path: str | Path) -> Any:
     """The tokenizer saved beside a trained model: a WordTokenizer (BiLSTM) or a Hugging Face one."""
-    from pipelines.words import VOCAB_FILE, WordTokenizer
+    from pipelines.data.words import VOCAB_FILE, WordTokenizer
 
     if (Path(path) / VOCAB_FILE).exists():
         return WordTokenizer.from_pretrained(path)

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
-from pipelines import ood
-from pipelines.batching import Collator, Features, infer
 from pipelines.config import OFFTOPIC_METHODS
+from pipelines.data.batching import Collator, Features, infer
 from pipelines.io import atomic_write_text
+from pipelines.methods import ood
 
 METHODS = OFFTOPIC_METHODS
 META, ARRAYS = "offtopic.json", "offtopic.safetensors"
@@ -71,7 +71,7 @@ class OffTopic:
         if not self.base_encoder:
             return features
         if self._embedder is None:
-            from pipelines.pooling import FrozenEncoder
+            from pipelines.models.pooling import FrozenEncoder
 
             self._embedder = FrozenEncoder(self.base_encoder)
         return np.concatenate([features, self._embedder.sentences(texts, batch_size)], axis=1)

@@ -36,8 +36,8 @@ def _text_files(path: Path) -> list[Path]:
 def read_unlabelled(paths: Sequence[str | Path]) -> Iterator[list[str]]:
     """Word lists, one per non-empty line, from text files, JSON Lines (`text` field, optionally gzip) or
     directories of them (.txt, .jsonl, .jsonl.gz, recursively), split into words as raw text is at
-    prediction time (pipelines.align.split_words). Files that are not UTF-8 are read as Latin-1."""
-    from pipelines.align import split_words
+    prediction time (pipelines.data.align.split_words). Files that are not UTF-8 are read as Latin-1."""
+    from pipelines.data.align import split_words
 
     for root in paths:
         files = _text_files(Path(root))

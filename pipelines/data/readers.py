@@ -18,7 +18,7 @@ from typing import Any
 
 from datasets import Dataset
 
-from pipelines.tags import TagError, detect_scheme, split_tag, to_iob2
+from pipelines.data.tags import TagError, detect_scheme, split_tag, to_iob2
 
 
 class ReadError(ValueError):

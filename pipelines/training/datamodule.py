@@ -10,10 +10,10 @@ from datasets import Dataset
 from torch.utils.data import DataLoader, RandomSampler
 
 import tasks
-from pipelines.batching import Collator, Features, LengthGroupedSampler, sorted_batches
 from pipelines.config import DataConfig
-from pipelines.readers import ReadError
-from pipelines.splits import load_splits
+from pipelines.data.batching import Collator, Features, LengthGroupedSampler, sorted_batches
+from pipelines.data.readers import ReadError
+from pipelines.data.splits import load_splits
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")

@@ -30,7 +30,7 @@ class DialogueTracker:
     """Turn-by-turn intent tracking over any intent Predictor (with or without an off-topic detector).
 
     Args:
-        predictor: `pipelines.predict.Predictor` of an intent model.
+        predictor: `pipelines.inference.predict.Predictor` of an intent model.
         switch_confidence: a different in-scope intent must reach this probability to switch the active
             task; below it the message is read as continuing the current one (short follow-ups such as
             "at 7 pm" carry little intent of their own).

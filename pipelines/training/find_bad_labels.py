@@ -1,7 +1,7 @@
 """Rank the training examples whose labels look wrong: `make find-bad-labels TASK=intent DATA=...`.
 
 k-fold cross-training gives every training example a prediction from a model that never saw it
-(out-of-fold probabilities); pipelines.badlabels turns them into scores. Classification: one row per
+(out-of-fold probabilities); pipelines.methods.badlabels turns them into scores. Classification: one row per
 example. Tagging: one row per sentence, scored by its most suspect gold entity (mean of its least confident
 word's margin and its type margin: right boundaries, wrong type) or word outside the entities (a missed
 entity), with the model's suggested entities and types.
@@ -24,16 +24,16 @@ from typing import Any
 
 import numpy as np
 
-from pipelines import badlabels
 from pipelines.cli import parse_args
 from pipelines.config import RunConfig, load_config
+from pipelines.data.tags import spans
 from pipelines.io import atomic_write_text
-from pipelines.tags import spans
+from pipelines.methods import badlabels
 
 
 def out_of_fold(cfg: RunConfig, splits: dict[str, Any], k: int, work: Path, labels: list[str]) -> list[Any]:
     """Per training example: probabilities over `labels` (classification: (K,); tagging: (W, K))."""
-    from pipelines.train import run
+    from pipelines.training.train import run
 
     train = splits["train"]
     order = np.random.default_rng(cfg.train.seed).permutation(len(train))
@@ -51,7 +51,7 @@ def out_of_fold(cfg: RunConfig, splits: dict[str, Any], k: int, work: Path, labe
 
 def distributions(run_dir: Path, ds: Any, cfg: RunConfig, labels: list[str]) -> list[np.ndarray]:
     """A trained run's probabilities for `ds`, its classes placed in the columns of `labels`."""
-    from pipelines.predict import Predictor
+    from pipelines.inference.predict import Predictor
 
     p = Predictor.load(run_dir)
     cols = [labels.index(p.model.config.id2label[i]) for i in range(p.model.config.num_labels)]
@@ -66,7 +66,7 @@ def distributions(run_dir: Path, ds: Any, cfg: RunConfig, labels: list[str]) -> 
 def trained_predict(cfg: RunConfig, splits: dict[str, Any], target: Any, run_dir: Path,
                     labels: list[str]) -> list[Any]:
     """Probabilities over `labels` for `target` from one model trained on the whole train split."""
-    from pipelines.train import run
+    from pipelines.training.train import run
 
     if not (run_dir / "model").exists():
         run(cfg, run_dir, splits={"train": splits["train"], "validation": splits["validation"]})
@@ -74,7 +74,7 @@ def trained_predict(cfg: RunConfig, splits: dict[str, Any], target: Any, run_dir
 
 
 def frozen_features(encoder: Any, ds: Any, tagging: bool, batch_size: int = 64) -> list[np.ndarray]:
-    """Per example of `ds`, from a pipelines.pooling.FrozenEncoder: its sentence vector (H,), or (tagging)
+    """Per example of `ds`, from a pipelines.models.pooling.FrozenEncoder: its sentence vector (H,), or (tagging)
     its word vectors (W, H)."""
     if tagging:
         return encoder.words(ds["tokens"], batch_size)
@@ -158,8 +158,8 @@ def _entities(words: list[str], tags: list[str]) -> list[dict[str, Any]]:
 def tagging_suspects(train: Any, dists: list[np.ndarray], labels: list[str]) -> list[dict[str, Any]]:
     """One row per sentence listing given and suggested entities. Each given entity gets its least confident
     word's margin (`word_margin`), its type margin (`type_margin`, the given type against the best other
-    type from pipelines.badlabels.span_type_probs; `suggested_type` when another type wins) and their mean
-    (`score`, pipelines.badlabels.entity_score). The sentence's `score`, the ranking, is the lowest of its
+    type from pipelines.methods.badlabels.span_type_probs; `suggested_type` when another type wins) and their mean
+    (`score`, pipelines.methods.badlabels.entity_score). The sentence's `score`, the ranking, is the lowest of its
     entities' scores and the margins of its words outside them (a low one there: a missed entity)."""
     flat = np.concatenate([d for d in dists if len(d)])
     given_tags = [list(t) for t in train["tags"]]
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*")
     args = parse_args(parser, argv)
     import tasks
-    from pipelines.splits import load_splits
+    from pipelines.data.splits import load_splits
 
     extra = ["train.epochs=1"] if args.cheap else []
     cfg = load_config(None, [*args.overrides, *extra, *([f"data.path={args.data}"] if args.data else [])],
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     labels += sorted(seen - set(labels))
     train_given = list(splits["train"][column])
     if args.frozen:
-        from pipelines.pooling import FrozenEncoder
+        from pipelines.models.pooling import FrozenEncoder
 
         encoder, batch = FrozenEncoder(cfg.model.encoder), cfg.train.eval_batch_size
         feats = frozen_features(encoder, splits["train"], tagging, batch)

@@ -10,10 +10,10 @@ from typing import Any
 
 from datasets import Dataset
 
-from pipelines import reports
-from pipelines.batching import Collator, infer
 from pipelines.config import DataConfig
-from pipelines.splits import load_splits, read_file
+from pipelines.data.batching import Collator, infer
+from pipelines.data.splits import load_splits, read_file
+from pipelines.inference import reports
 
 
 def predict_records(predictor: Any, ds: Dataset, data: DataConfig, decode: str | None = None) -> list[dict[str, Any]]:
@@ -31,7 +31,7 @@ def predict_records(predictor: Any, ds: Dataset, data: DataConfig, decode: str |
 
 
 def evaluate(predictor: Any, ds: Dataset, data: DataConfig) -> dict[str, Any]:
-    """Scores of `predictor` (a pipelines.predict.Predictor) on `ds`; gold labels the model never saw
+    """Scores of `predictor` (a pipelines.inference.predict.Predictor) on `ds`; gold labels the model never saw
     are kept (they count as errors) and counted in `unseen_gold_labels`."""
     task, model = predictor.task, predictor.model
     id2label = {int(k): v for k, v in model.config.id2label.items()}
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
     hf_logging.disable_progress_bar()  # no "Loading weights" bar in CLI output
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    from pipelines.predict import Predictor
+    from pipelines.inference.predict import Predictor
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("run", help="run dir")

@@ -1,0 +1,1 @@
+"""Data: readers, splits, inline annotations, tag schemes, word alignment, batching, word features."""

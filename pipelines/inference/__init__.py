@@ -1,0 +1,1 @@
+"""Inference: Predictor, evaluation, metrics and reports; no Lightning."""

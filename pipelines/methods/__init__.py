@@ -1,0 +1,1 @@
+"""Applied methods, by theme: off-topic detection, bad-label scores, dialogue tracking."""

@@ -1,0 +1,1 @@
+"""Models: encoders, heads (CRF, mean pooling, BiLSTM-CRF), decoding, named outputs."""
