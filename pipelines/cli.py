@@ -7,11 +7,9 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 
-from pipelines.config import ConfigError
-from pipelines.data.readers import ReadError
-from pipelines.data.tags import TagError
+from pipelines.errors import ConfigError, EncoderError, ReadError, TagError
 
-USER_ERRORS = (ReadError, ConfigError, TagError, FileNotFoundError)
+USER_ERRORS = (ReadError, ConfigError, TagError, EncoderError, FileNotFoundError)
 
 
 OVERRIDE = re.compile(r"[A-Za-z_]\w*\.[\w.]+=.*")

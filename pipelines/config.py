@@ -16,11 +16,7 @@ from typing import Any
 
 import yaml
 
-OFFTOPIC_METHODS = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn", "combined")
-
-
-class ConfigError(ValueError):
-    """A config file or override that does not fit `RunConfig`."""
+from pipelines.errors import ConfigError  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -47,50 +43,25 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelOptions:
+    """Model settings every task has; each task's `Options` subclasses this with its own fields and checks
+    (tasks/<name>.py), so an option that a task does not have is an unknown key for that task."""
+
     encoder: str = field(
         default="default",
-        metadata={"help": "'default' (bundled all-MiniLM-L6-v2), 'tiny' (random, tests), HF id or local dir"},
+        metadata={"help": "'default' (bundled all-MiniLM-L6-v2), 'tiny' (random, tests), HF id or local dir "
+                          "(a run's model/ folder continues from that run: its head rows map by label name)"},
     )
     dropout: float = field(default=0.1, metadata={"help": "dropout of the classification head"})
-    decode: str = field(default="argmax", metadata={"help": "token tasks: argmax | viterbi (valid IOB2 only) | "
-                                                           "consistent (joint: viterbi + intent-allowed slots)"})
-    head: str = field(default="softmax", metadata={"help": "softmax | crf (token tasks: constrained CRF)"})
-    offtopic: str = field(default="", metadata={"help": "classifiers: fit an off-topic detector after training: "
-                                                       "msp|energy|mahalanobis|relative_mahalanobis|knn|combined "
-                                                       "('' = none)"})
-    offtopic_recall: float = field(default=0.95, metadata={"help": "in-scope recall kept when no out-of-scope "
-                                                                   "validation data exists"})
-    offtopic_threshold: str = field(default="accuracy", metadata={"help": "with out-of-scope validation data: "
-                                                                          "accuracy (max validation accuracy) | "
-                                                                          "balanced (max mean of the two recalls)"})
-    pooling: str = field(default="cls", metadata={"help": "sentence classifiers: cls ([CLS] + pooler) | mean"})
-    slot_weight: float = field(default=1.0, metadata={"help": "joint: loss = intent loss + slot_weight * slot loss"})
-    word_vectors: str = field(default="word2vec", metadata={"help": "encoder=bilstm: word2vec (trained on the "
-                                                                    "training text) | random"})
-    word2vec_text: str = field(default="", metadata={"help": "encoder=bilstm, word2vec: unlabelled text for the "
-                                                             "vectors, comma-separated files or dirs (.txt, "
-                                                             ".jsonl[.gz] with 'text'); its words seen 3+ times "
-                                                             "join the vocabulary"})
-    word_dropout: float = field(default=0.0, metadata={"help": "encoder=bilstm: share of words read as <unk> in "
-                                                               "training, so the unknown-word vector is trained"})
 
     def __post_init__(self) -> None:
-        if self.offtopic and self.offtopic not in OFFTOPIC_METHODS:
-            raise ConfigError(f"model.offtopic={self.offtopic!r}: expected one of {'|'.join(OFFTOPIC_METHODS)} "
-                              "or ''")
-        if self.offtopic_threshold not in {"accuracy", "balanced"}:
-            raise ConfigError(f"model.offtopic_threshold={self.offtopic_threshold!r}: expected accuracy|balanced")
-        if self.pooling not in {"cls", "mean"}:
-            raise ConfigError(f"model.pooling={self.pooling!r}: expected cls|mean")
-        if self.word_vectors not in {"word2vec", "random"}:
-            raise ConfigError(f"model.word_vectors={self.word_vectors!r}: expected word2vec|random")
-        if not 0.0 <= self.word_dropout < 1.0:
-            raise ConfigError(f"model.word_dropout={self.word_dropout}: expected in [0, 1)")
-        if self.head not in {"softmax", "crf"}:
-            raise ConfigError(f"model.head={self.head!r}: expected softmax|crf")
-        if self.decode not in {"argmax", "viterbi", "consistent"}:
-            raise ConfigError(f"model.decode={self.decode!r}: expected argmax|viterbi|consistent")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.dropout={self.dropout}: expected in [0, 1)")
+
+    def check(self, condition: bool, message: str) -> None:
+        """Raise a ConfigError with `message` unless `condition` (for the subclasses' cross-field checks)."""
+        if not condition:
+            raise ConfigError(message)
 
 
 @dataclass(frozen=True)
@@ -117,8 +88,15 @@ class TrainConfig:
                                             metadata={"help": "int = every N batches, float = share of an epoch"})
     limit_train_batches: int | float = field(default=1.0, metadata={"help": "int = batches, float = share"})
     progress_bar: bool = True
+    label_smoothing: float = field(default=0.0, metadata={"help": "softmax heads: label smoothing of the loss"})
+    class_weights: str = field(default="none", metadata={"help": "none | balanced (softmax heads: weight each "
+                                                                 "label by n / (labels * count) in train)"})
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"train.label_smoothing={self.label_smoothing}: expected in [0, 1)")
+        if self.class_weights not in {"none", "balanced"}:
+            raise ConfigError(f"train.class_weights={self.class_weights!r}: expected none|balanced")
         for name in ("epochs", "batch_size", "eval_batch_size", "accumulate_grad_batches", "devices", "num_nodes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name}={getattr(self, name)}: expected >= 1")
@@ -130,7 +108,7 @@ class TrainConfig:
 class RunConfig:
     task: str
     data: DataConfig = DataConfig()
-    model: ModelConfig = ModelConfig()
+    model: ModelOptions = ModelOptions()  # the task's Options subclass
     train: TrainConfig = TrainConfig()
 
 
@@ -158,17 +136,24 @@ def _check_type(key: str, value: Any, hint: Any) -> Any:
     return value
 
 
-def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
+def _build(cls: type, values: dict[str, Any], prefix: str, options: type | None = None, task: str = "") -> Any:
+    """`cls` from a mapping; the `model` section is built as `options` (the task's Options class)."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
         section = prefix.rstrip(".") or "the top level"
-        raise ConfigError(f"unknown config key '{prefix}{unknown[0]}'; known keys in {section}: {sorted(names)}")
+        whose = f" for task {task!r}" if task and prefix == "model." else ""
+        raise ConfigError(f"unknown config key '{prefix}{unknown[0]}'{whose}; known keys in {section}: "
+                          f"{sorted(names)}")
     kwargs = {}
     for name, value in values.items():
         hint = hints[name]
-        if dataclasses.is_dataclass(hint):
+        if prefix == "" and name == "model" and options is not None:
+            if not isinstance(value, dict):
+                raise ConfigError(f"model: expected a mapping, got {value!r}")
+            kwargs[name] = _build(options, value, "model.", task=task)
+        elif dataclasses.is_dataclass(hint):
             if not isinstance(value, dict):
                 raise ConfigError(f"{prefix}{name}: expected a mapping, got {value!r}")
             kwargs[name] = _build(hint, value, f"{prefix}{name}.")
@@ -191,15 +176,16 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """Load a `RunConfig` from a YAML file (optional), then apply dotted overrides.
 
     Args:
-        path: YAML file; when None, `configs/<task>.yaml` if it exists.
+        path: YAML file; when None, the task's shipped `configs/<task>.yaml` (a ConfigError when missing).
         overrides: strings like "train.lr=1e-4".
         task: task name; overrides the YAML's `task` key.
     """
     raw: dict[str, Any] = {}
     if path is None and task is not None:
-        candidate = Path(__file__).resolve().parent.parent / "configs" / f"{task}.yaml"
-        path = candidate if candidate.exists() else None
+        path = default_config_path(task)
     if path is not None:
+        if not Path(path).is_file():
+            raise ConfigError(f"config file {path}: no such file")
         try:
             raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as err:
@@ -218,7 +204,26 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         raw["task"] = task
     if "task" not in raw:
         raise ConfigError(f"{path or 'config'}: no task given (set 'task:' or pass --task)")
-    return _build(RunConfig, raw, "")
+    from pipelines.registry import task_class
+
+    return _build(RunConfig, raw, "", options=task_class(str(raw["task"])).Options, task=str(raw["task"]))
+
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def default_config_path(task: str) -> Path:
+    """`configs/<task>.yaml` beside the code; a ConfigError that says what to do when it is not there (a
+    `pip install .` outside the repository ships the code, not the configs)."""
+    path = CONFIG_DIR / f"{task}.yaml"
+    if not path.is_file():
+        from pipelines.registry import task_class
+
+        task_class(task)  # an unknown task says so first
+        raise ConfigError(f"no config for task {task!r}: {path} does not exist. Run from a clone of the "
+                          "repository (or an editable install, pip install -e .), or pass a config file "
+                          "(python -m pipelines.training.train my.yaml)")
+    return path
 
 
 def to_dict(cfg: RunConfig) -> dict[str, Any]:
@@ -227,5 +232,8 @@ def to_dict(cfg: RunConfig) -> dict[str, Any]:
 
 def replace(cfg: RunConfig, **sections: dict[str, Any]) -> RunConfig:
     """Return a copy with some fields of some sections replaced, e.g. replace(cfg, train={"seed": 2})."""
-    updates = {name: dataclasses.replace(getattr(cfg, name), **vals) for name, vals in sections.items()}
+    try:
+        updates = {name: dataclasses.replace(getattr(cfg, name), **vals) for name, vals in sections.items()}
+    except TypeError as err:  # a field the section (e.g. this task's options) does not have
+        raise ConfigError(f"replace({sections}): {err}") from None
     return dataclasses.replace(cfg, **updates)

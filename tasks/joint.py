@@ -1,5 +1,7 @@
 """Joint intent classification + slot filling: one encoder, an intent head on [CLS], a slot head on first
-sub-tokens (optionally a constrained CRF); loss = intent loss + data.slot_weight * slot loss.
+sub-tokens (optionally a constrained CRF); loss = intent loss + model.slot_weight * slot loss.
+Decoding defaults to `consistent`: the most probable valid IOB2 slot path using only slot types seen with
+the predicted intent in training (reports/joint_vs_separate.md).
 
 Data: `tokens`, `tags` (IOB2 slots) and `label` (the intent): ATIS/SNIPS folders, JSONL/CSV, or inline
 annotations (pipelines.data.inline). The label vocabulary is one list: intents as "intent:<name>", then slot tags.
@@ -8,35 +10,48 @@ Metrics: intent accuracy, slot F1 (seqeval strict IOB2), sentence accuracy (inte
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from datasets import Dataset
-from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModel
-from transformers.modeling_outputs import TokenClassifierOutput
 
-from pipelines.config import DataConfig
-from pipelines.data.align import split_words
-from pipelines.data.batching import Collator, Features, infer
+from pipelines.config import DataConfig, ModelOptions
+from pipelines.data.batching import Features
+from pipelines.data.tags import spans
 from pipelines.inference import metrics
 from pipelines.models import encoders
-from pipelines.models.crf import ConstrainedCRF, pack_words
+from pipelines.models.crf import ConstrainedCRF
 from pipelines.models.decoding import NEG, make_decoder
+from pipelines.models.losses import Criterion
+from pipelines.models.outputs import TaskOutput
+from pipelines.models.saving import load_composite, save_composite
+from pipelines.task import Task
 from tasks import ner
 
-MONITOR = "val/sentence_acc"
-COLUMNS = ("tokens", "label", "tags")  # the last one is the per-word gold that evaluate hands to `score`
-SAMPLE = ner.SAMPLE.parent / "joint"
-REPORT_NOTES = ["Slot scores: seqeval mode='strict', scheme=IOB2. Sentence accuracy: intent and every slot tag right."]
 PREFIX = "intent:"
-HEADS_FILE, META_FILE = "joint_heads.safetensors", "joint.json"
-SLOT_WEIGHT = 1.0
+
+
+@dataclass(frozen=True)
+class JointOptions(ModelOptions):
+    head: str = field(default="softmax", metadata={"help": "softmax | crf (a constrained CRF over the slots)"})
+    decode: str = field(default="consistent", metadata={"help": "consistent (valid IOB2, slot types seen with "
+                                                                  "the predicted intent) | viterbi | argmax"})
+    slot_weight: float = field(default=1.0, metadata={"help": "loss = intent loss + slot_weight * slot loss"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check(self.head in {"softmax", "crf"}, f"model.head={self.head!r}: expected softmax|crf")
+        self.check(self.decode in {"consistent", "viterbi", "argmax"},
+                   f"model.decode={self.decode!r}: expected consistent|viterbi|argmax")
+        self.check(not (self.head == "crf" and self.decode == "argmax"),
+                   "model.decode=argmax with model.head=crf: a CRF decodes with its own Viterbi")
+        self.check(self.slot_weight > 0, f"model.slot_weight={self.slot_weight}: expected > 0")
 
 
 def split_labels(labels: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -44,24 +59,15 @@ def split_labels(labels: Sequence[str]) -> tuple[list[str], list[str]]:
     return intents, [x for x in labels if not x.startswith(PREFIX)]
 
 
-def label_list(splits: dict[str, Dataset]) -> list[str]:
-    intents = sorted(set(splits["train"]["label"]))
-    return [PREFIX + x for x in intents] + ner.label_list(splits)
-
-
 class JointModel(nn.Module):
-    """Encoder + intent head ([CLS]) + slot head (first sub-tokens), optional constrained CRF.
+    """Encoder + intent head ([CLS]) + slot head (first sub-tokens), optional constrained CRF over the slots.
+    Returns `intent_logits` (B, K) and `slot_logits` (B, T, L)."""
 
-    `logits` of the output are (B, T, L + K): the slot scores, then the sentence's intent scores repeated at
-    every position, so that the shared batching and inference code carry both.
-    """
+    architecture = "JointIntentSlotModel"
 
-    extra_inputs = ("word_starts", "intent_labels")
-
-    def __init__(self, encoder: nn.Module, labels: Sequence[str], dropout: float = 0.1, crf: bool = False,
-                 slot_weight: float = SLOT_WEIGHT) -> None:
+    def __init__(self, encoder: nn.Module, labels: Sequence[str], dropout: float = 0.1, crf: bool = False) -> None:
         super().__init__()
-        self.encoder, self.slot_weight = encoders.without_pooler(encoder), slot_weight
+        self.encoder = encoders.without_pooler(encoder)
         self.intents, self.tags = split_labels(labels)
         hidden = encoder.config.hidden_size
         self.dropout = nn.Dropout(dropout)
@@ -70,57 +76,33 @@ class JointModel(nn.Module):
         self.crf = ConstrainedCRF(self.tags) if crf else None
         # (K, L) slot tags seen with each intent in training (set by prepare_model; all False = unknown)
         self.register_buffer("slot_mask", torch.zeros(len(self.intents), len(self.tags), dtype=torch.bool))
-        # the encoder's config carries the joint label list, so config.json is self-describing
         encoder.config.id2label = dict(enumerate(labels))
         encoder.config.label2id = {x: i for i, x in enumerate(labels)}
         self.config = encoder.config
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None,
-                word_starts: torch.Tensor | None = None,
-                intent_labels: torch.Tensor | None = None) -> TokenClassifierOutput:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> TaskOutput:
         h = self.dropout(self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state)  # (B,T,H)
-        slots = self.slot_head(h)  # (B, T, L)
-        intent = self.intent_head(h[:, 0])  # (B, K)
-        loss = None
-        if labels is not None and intent_labels is not None:
-            if self.crf is not None:
-                emissions, mask, tags = pack_words(slots, word_starts, labels)
-                slot_loss = -self.crf(emissions, tags, mask, reduction="mean")
-            else:
-                slot_loss = nn.functional.cross_entropy(slots.flatten(0, 1), labels.flatten(), ignore_index=-100)
-            loss = nn.functional.cross_entropy(intent, intent_labels, ignore_index=-100) + self.slot_weight * slot_loss
-        logits = torch.cat([slots, intent[:, None, :].expand(-1, slots.shape[1], -1)], -1)  # (B, T, L + K)
-        return TokenClassifierOutput(loss=loss, logits=logits)
+        return TaskOutput(intent_logits=self.intent_head(h[:, 0]), slot_logits=self.slot_head(h))  # (B,K), (B,T,L)
 
     def save_pretrained(self, path: str | Path) -> None:
-        self.encoder.save_pretrained(path)
-        heads = {k: v.contiguous() for k, v in self.state_dict().items() if not k.startswith("encoder.")}
-        save_file(heads, str(Path(path) / HEADS_FILE))
-        meta = {"labels": [self.config.id2label[i] for i in range(len(self.config.id2label))],
-                "crf": self.crf is not None, "slot_weight": self.slot_weight}
-        (Path(path) / META_FILE).write_text(json.dumps(meta, indent=2))
+        heads = {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
+        save_composite(path, self.architecture, self.encoder, {"heads": heads}, {"crf": self.crf is not None})
 
 
-def build_model(encoder: str, labels: Sequence[str], tokenizer, dropout: float = 0.1, head: str = "softmax",
-                slot_weight: float = SLOT_WEIGHT) -> torch.nn.Module:
-    if head not in {"softmax", "crf"}:
-        raise ValueError(f"model.head={head!r}: expected softmax|crf")
-    return JointModel(encoders.load_model(encoder, AutoModel, tokenizer), labels, dropout, crf=head == "crf",
-                      slot_weight=slot_weight)
-
-
-def load_model(path: str | Path) -> torch.nn.Module:
-    meta = json.loads((Path(path) / META_FILE).read_text())
-    model = JointModel(encoders.load_saved_encoder(path), meta["labels"], crf=meta["crf"],
-                       slot_weight=meta["slot_weight"])
-    model.load_state_dict(load_file(str(Path(path) / HEADS_FILE)), strict=False)
+def load_model(path: str | Path) -> JointModel:
+    inner, parts, config = load_composite(path)
+    encoder = encoders.load_saved_encoder(inner)
+    model = JointModel(encoder, [encoder.config.id2label[i] for i in range(len(encoder.config.id2label))],
+                       crf=config["crf"])
+    missing, unexpected = model.load_state_dict(parts["heads"], strict=False)
+    missing = [k for k in missing if not k.startswith("encoder.")]
+    if missing or unexpected:
+        raise ValueError(f"{path}: joint heads do not match the model (missing {missing}, unexpected {unexpected})")
     return model.eval()
 
 
 def prepare_model(model: JointModel, splits: dict[str, Dataset]) -> None:
     """Record which slot types occur with each intent in the training split (for decode='consistent')."""
-    from pipelines.data.tags import spans
-
     types = {t[2:] for t in model.tags if t != "O"}
     seen: dict[str, set[str]] = {i: set() for i in model.intents}
     for intent, tags in zip(splits["train"]["label"], splits["train"]["tags"]):
@@ -161,14 +143,9 @@ class SlotDecoder:
         return self.fn(logits, continues)
 
 
-def decoder(model: torch.nn.Module, decode: str = "argmax") -> SlotDecoder:
-    return SlotDecoder(model, decode)
-
-
-def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, decode_fn: SlotDecoder) -> list[dict[str, Any]]:
+def gather(batch: dict[str, torch.Tensor], out: TaskOutput, decode_fn: SlotDecoder) -> list[dict[str, Any]]:
     """ner.gather over the slot scores, plus intent probabilities and gold intent per window."""
-    n_tags = decode_fn.n_tags
-    slots, intent_probs = logits[..., :n_tags], logits[:, 0, n_tags:].float().softmax(-1)  # (B, T, L), (B, K)
+    slots, intent_probs = out.slot_logits, out.intent_logits.float().softmax(-1)  # (B, T, L), (B, K)
     if decode_fn.mask is not None:
         allowed = decode_fn.mask[intent_probs.argmax(-1)]  # (B, L)
         slots = slots.masked_fill(~allowed[:, None, :], NEG)
@@ -178,9 +155,6 @@ def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, decode_fn: Slot
         if "intent_labels" in batch:
             rec["intent_gold"] = int(batch["intent_labels"][b])
     return records
-
-
-join_windows = ner.join_windows  # over the slot scores, each window's already masked by its intent in `gather`
 
 
 def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
@@ -207,22 +181,71 @@ def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
     return result
 
 
-def predict(model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64,
-            max_length: int = 128, decode: str = "argmax") -> list[dict[str, Any]]:
-    """Per text: {"intent", "probability", "entities": [{"type", "text", "start", "end", "score"}]}."""
-    dec = decoder(model, decode)
-    words = [split_words(t) for t in texts]
-    ds = Dataset.from_dict({"tokens": [[w for w, _, _ in ws] for ws in words]})
-    feats = encode(ds, tokenizer, {}, DataConfig(max_length=max_length))
-    records = [r for batch, logits in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
-                                            next(model.parameters()).device) for r in gather(batch, logits, dec)]
-    ner.join_windows(records, dec)
-    tags, probs = ner.stitch(records, "pred"), ner.stitch(records, "prob")
-    first = {r["example_id"]: r for r in sorted(records, key=lambda r: -r["core_start"])}
-    out = []
-    for i, (text, ws) in enumerate(zip(texts, words)):
-        p = np.asarray(first[i]["intent_probs"]) if i in first else np.full(len(model.intents), 1 / len(model.intents))
-        k = int(p.argmax())
-        out.append({"intent": model.intents[k], "probability": round(float(p[k]), 4),
-                    "entities": ner.entities(text, ws, [model.tags[j] for j in tags.get(i, [])], probs.get(i, []))})
-    return out
+class JointTask(Task):
+    name = "joint"
+    Options = JointOptions
+    columns = ("tokens", "label", "tags")
+    gold = "tags"  # per-word slot tags; the intent gold rides in the records
+    monitor = "val/sentence_acc"
+    sample = ner.SAMPLE.parent / "joint"
+    report_notes = ("Slot scores: seqeval mode='strict', scheme=IOB2. Sentence accuracy: intent and every slot "
+                    "tag right.",)
+    options: JointOptions
+
+    def label_list(self, splits: dict[str, Dataset]) -> list[str]:
+        """Intents as "intent:<name>" (sorted, from train), then the slot tags."""
+        return [PREFIX + x for x in sorted(set(splits["train"]["label"]))] + ner.label_list(splits)
+
+    def build_model(self, labels: Sequence[str], tokenizer, featurizers=None) -> JointModel:
+        opts = self.options
+        return JointModel(encoders.load_model(opts.encoder, AutoModel, tokenizer), labels, opts.dropout,
+                          crf=opts.head == "crf")
+
+    def load_model(self, path: str | Path) -> JointModel:
+        return load_model(path)
+
+    def prepare_model(self, model: JointModel, splits: dict[str, Dataset]) -> None:
+        prepare_model(model, splits)
+
+    def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig) -> Features:
+        return encode(ds, tokenizer, label2id, data)
+
+    def loss(self, model: JointModel, out: TaskOutput, batch, criterion: Criterion) -> torch.Tensor:
+        """Intent cross-entropy + slot_weight * slot loss (the CRF's likelihood with head=crf); class weights
+        apply to the slot tags (the `labels` targets)."""
+        intent = criterion(out.intent_logits, batch["intent_labels"], weighted=False)
+        return intent + self.options.slot_weight * ner.tagging_loss(model, out.slot_logits, batch, criterion)
+
+    def decoder(self, model: JointModel, decode: str | None = None) -> SlotDecoder:
+        return SlotDecoder(model, decode or self.options.decode)
+
+    def gather(self, batch, out: TaskOutput, decode_fn: SlotDecoder) -> list[dict[str, Any]]:
+        return gather(batch, out, decode_fn)
+
+    def join_windows(self, records, decode_fn):
+        """ner.join_windows over the slot scores, each window's already masked by its intent in `gather`."""
+        return ner.join_windows(records, decode_fn)
+
+    def score(self, records, id2label, gold=None) -> dict[str, Any]:
+        return score(records, id2label, gold)
+
+    def head_labels(self, model: JointModel) -> dict[str, list[str]]:
+        return {"intent_head": model.intents, "slot_head": model.tags, "crf": model.tags}
+
+    def predict(self, model: JointModel, tokenizer, texts, batch_size=64, max_length=128, featurizers=None):
+        """Per text: {"intent", "probability", "entities": [{"type", "text", "start", "end", "score"}]}."""
+        words, records, _ = ner.predict_words(self, model, tokenizer, texts, batch_size, max_length)
+        tags, probs = ner.stitch(records, "pred"), ner.stitch(records, "prob")
+        first = {r["example_id"]: r for r in sorted(records, key=lambda r: -r["core_start"])}
+        out = []
+        for i, (text, ws) in enumerate(zip(texts, words)):
+            p = (np.asarray(first[i]["intent_probs"]) if i in first
+                 else np.full(len(model.intents), 1 / len(model.intents)))
+            k = int(p.argmax())
+            out.append({"intent": model.intents[k], "probability": round(float(p[k]), 4),
+                        "entities": ner.entities(text, ws, [model.tags[j] for j in tags.get(i, [])],
+                                                 probs.get(i, []))})
+        return out
+
+
+TASK = JointTask

@@ -1,15 +1,17 @@
 """Named-entity recognition: a token classifier over first sub-tokens, scored with seqeval strict IOB2.
 
 Data: `tokens` and `tags` (IOB2) per sentence, `doc_id` for document context. Long sentences are split
-into windows (pipelines.data.align), so every gold entity is scored; the word scores of a sentence's windows are
-joined and decoded as one sequence (`join_windows`), so Viterbi and CRF decoding stay valid IOB2 across
-window boundaries.
+into windows (pipelines.data.align), so every gold entity is scored; the word scores of a sentence's windows
+are joined and decoded as one sequence (`join_windows`), so Viterbi and CRF decoding stay valid IOB2 across
+window boundaries. Decoding defaults to the most probable valid IOB2 path (`model.decode=viterbi`; argmax
+left 3.2% of CoNLL-2003 test sentences invalid, reports/ner_compare.md).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,55 +20,56 @@ import torch
 from datasets import Dataset
 from transformers import AutoModelForTokenClassification
 
-from pipelines.config import DataConfig
+from pipelines.config import DataConfig, ModelOptions
 from pipelines.data.align import PieceCache, build_windows, split_words
-from pipelines.data.batching import Collator, Features, infer
+from pipelines.data.batching import Collator, Features
 from pipelines.data.tags import is_valid_iob2, spans
-from pipelines.data.words import VOCAB_FILE
+from pipelines.data.words import VOCAB_FILE, WordTokenizer, WordVectors, read_unlabelled
 from pipelines.inference import metrics
 from pipelines.models import encoders
 from pipelines.models.bilstm import BiLstmCrf
-from pipelines.models.crf import CRF_FILE, CrfTokenClassifier
+from pipelines.models.crf import CrfTokenClassifier, crf_nll, pack_words
 from pipelines.models.decoding import make_decoder
+from pipelines.models.losses import Criterion
+from pipelines.models.outputs import TaskOutput, infer
+from pipelines.models.saving import is_composite
+from pipelines.task import Task, labels_of
 
-MONITOR = "val/f1"
-REPORT_NOTES = ["Entity scores: seqeval mode='strict', scheme=IOB2."]
-SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "ner"
 MODEL_CLASS = AutoModelForTokenClassification
-COLUMNS = ("tokens", "tags")
+SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "ner"
 
 
-def label_list(splits: dict[str, Dataset]) -> list[str]:
-    """'O' first, then B-/I- of each type, types sorted; taken from every split so dev/test types are known."""
-    kinds = sorted({t[2:] for name in ("train", "validation", "test") if name in splits
-                    for tags in splits[name]["tags"] for t in tags if t != "O"})
-    return ["O"] + [f"{p}-{k}" for k in kinds for p in ("B", "I")]
+@dataclass(frozen=True)
+class NerOptions(ModelOptions):
+    head: str = field(default="softmax", metadata={"help": "softmax | crf (a constrained CRF; encoder=bilstm: crf)"})
+    decode: str = field(default="viterbi", metadata={"help": "viterbi (most probable valid IOB2 path; the CRF's "
+                                                               "own with head=crf) | argmax (softmax head only)"})
+    word_vectors: str = field(default="word2vec", metadata={"help": "encoder=bilstm: word2vec (trained on the "
+                                                                    "training text) | random"})
+    word2vec_text: str = field(default="", metadata={"help": "encoder=bilstm, word2vec: unlabelled text for the "
+                                                             "vectors, comma-separated files or dirs (.txt, "
+                                                             ".jsonl[.gz] with 'text'); its words seen 3+ times "
+                                                             "join the vocabulary"})
+    word_dropout: float = field(default=0.0, metadata={"help": "encoder=bilstm: share of words read as <unk> in "
+                                                               "training, so the unknown-word vector is trained"})
 
-
-def build_model(encoder: str, labels: Sequence[str], tokenizer, dropout: float = 0.1,
-                head: str = "softmax", word_dropout: float = 0.0) -> torch.nn.Module:
-    """A Hugging Face token classifier on `encoder`; head='crf' puts a constrained CRF on its emissions.
-    encoder='bilstm' is the BiLSTM-CRF over a WordTokenizer (its head is always a CRF); `word_dropout` is its
-    share of words read as <unk> in training."""
-    if encoder == "bilstm":
-        return BiLstmCrf.build(labels, tokenizer, dropout, word_dropout)
-    model = encoders.load_model(encoder, MODEL_CLASS, tokenizer, num_labels=len(labels),
-                                id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)},
-                                classifier_dropout=dropout)
-    if head == "crf":
-        return CrfTokenClassifier(model, labels)
-    if head != "softmax":
-        raise ValueError(f"model.head={head!r}: expected softmax|crf")
-    return model
-
-
-def load_model(path: str | Path) -> torch.nn.Module:
-    """A model saved by a run (`model/`), with its CRF when it has one."""
-    if (Path(path) / VOCAB_FILE).exists():
-        return BiLstmCrf.from_pretrained(path)
-    if (Path(path) / CRF_FILE).exists():
-        return CrfTokenClassifier.from_pretrained(path, MODEL_CLASS)
-    return MODEL_CLASS.from_pretrained(path)
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check(self.head in {"softmax", "crf"}, f"model.head={self.head!r}: expected softmax|crf")
+        self.check(self.decode in {"viterbi", "argmax"}, f"model.decode={self.decode!r}: expected viterbi|argmax")
+        self.check(not (self.head == "crf" and self.decode == "argmax"),
+                   "model.decode=argmax with model.head=crf: a CRF decodes with its own Viterbi; use decode=viterbi")
+        self.check(self.word_vectors in {"word2vec", "random"},
+                   f"model.word_vectors={self.word_vectors!r}: expected word2vec|random")
+        self.check(0.0 <= self.word_dropout < 1.0, f"model.word_dropout={self.word_dropout}: expected in [0, 1)")
+        if self.encoder == "bilstm":
+            self.check(self.head == "crf", "model.encoder=bilstm always has a CRF head: set model.head=crf")
+            self.check(not (self.word2vec_text and self.word_vectors == "random"),
+                       "model.word2vec_text is read for word2vec vectors only, but model.word_vectors=random")
+        else:
+            for name, default in (("word_vectors", "word2vec"), ("word2vec_text", ""), ("word_dropout", 0.0)):
+                self.check(getattr(self, name) == default,
+                           f"model.{name} applies to model.encoder=bilstm only (encoder is {self.encoder!r})")
 
 
 def _context(ds: Dataset, budget: int) -> tuple[list[list[str]], list[list[str]]]:
@@ -90,44 +93,6 @@ def _context(ds: Dataset, budget: int) -> tuple[list[list[str]], list[list[str]]
     return left, right
 
 
-def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) -> Features:
-    """One feature per window: input_ids, labels (-100 off first sub-tokens and on unseen tags),
-    word_starts, example_id, core_start (index of the window's first core word in its sentence) and last
-    (1 when the window's core words reach the sentence's end)."""
-    tokens, tags = ds["tokens"], ds["tags"] if "tags" in ds.column_names else None
-    if getattr(tokenizer, "word_level", False):
-        return _encode_words(tokens, tags, tokenizer, label2id)
-    cache = PieceCache(tokenizer)
-    if cfg.doc_context and "doc_id" in ds.column_names:
-        left, right = _context(ds, cfg.max_length)
-    else:
-        left = right = [[] for _ in tokens]
-    rows = []
-    for i, words in enumerate(tokens):
-        stream = left[i] + list(words) + right[i]
-        lo = len(left[i])
-        for ids, starts, win in build_windows(cache(stream), lo, lo + len(words), cfg.max_length,
-                                              tokenizer.cls_token_id, tokenizer.sep_token_id):
-            row: dict[str, Any] = {"input_ids": ids, "word_starts": starts, "example_id": i,
-                                   "core_start": win.start - lo, "last": int(win.end - lo == len(words))}
-            if tags is not None:
-                labels = [-100] * len(ids)
-                for pos, tag in zip(starts, tags[i][win.start - lo: win.end - lo]):
-                    labels[pos] = label2id.get(tag, -100)
-                row["labels"] = labels
-            rows.append(row)
-    return Features(rows)
-
-
-def decoder(model: torch.nn.Module, decode: str = "argmax"):
-    """The decoding function for `model`: its CRF when it has one, else `decode` (argmax|viterbi)."""
-    id2label = model.config.id2label
-    labels = [id2label[i] for i in range(len(id2label))]
-    crf = getattr(model, "crf", None)
-    mode = "viterbi" if decode == "consistent" else decode  # consistency with an intent: joint task only
-    return make_decoder(labels, "crf" if crf is not None else mode, crf)
-
-
 def _encode_words(tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | None, tokenizer,
                   label2id: dict[str, int]) -> Features:
     """Word-level features (one position per word, no windows): word, char and casing ids."""
@@ -146,7 +111,8 @@ def _encode_words(tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]]
 
 
 def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, decode_fn=None) -> list[dict[str, Any]]:
-    """Per window: predicted label ids and their probabilities at the core words' first sub-tokens.
+    """Per window: predicted label ids and their probabilities at the core words' first sub-tokens;
+    `logits` (B, T, L) are the sub-token tag scores.
     A window of a sentence that has several also keeps its word scores (`scores`, (W, L)) for
     `join_windows`, which decodes them again as one sequence.
 
@@ -232,35 +198,173 @@ def entities(text: str, words: Sequence[tuple[str, int, int]], tags: Sequence[st
              "score": round(sum(probs[s:e]) / (e - s), 4)} for kind, s, e in spans(tags)]
 
 
-def predict(model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64,
-            max_length: int = 128, decode: str = "argmax") -> list[dict[str, Any]]:
-    """Entities per text: [{"type", "text", "start", "end", "score"}] with character offsets."""
-    id2label = model.config.id2label
-    decode_fn = decoder(model, decode)
+def label_list(splits: dict[str, Dataset]) -> list[str]:
+    """'O' first, then B-/I- of each type, types sorted; taken from every split so dev/test types are known."""
+    kinds = sorted({t[2:] for name in ("train", "validation", "test") if name in splits
+                    for tags in splits[name]["tags"] for t in tags if t != "O"})
+    return ["O"] + [f"{p}-{k}" for k in kinds for p in ("B", "I")]
+
+
+def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) -> Features:
+    """One feature per window: input_ids, labels (-100 off first sub-tokens and on unseen tags),
+    word_starts, example_id, core_start (index of the window's first core word in its sentence) and last
+    (1 when the window's core words reach the sentence's end)."""
+    tokens, tags = ds["tokens"], ds["tags"] if "tags" in ds.column_names else None
+    if getattr(tokenizer, "word_level", False):
+        return _encode_words(tokens, tags, tokenizer, label2id)
+    cache = PieceCache(tokenizer)
+    if cfg.doc_context and "doc_id" in ds.column_names:
+        left, right = _context(ds, cfg.max_length)
+    else:
+        left = right = [[] for _ in tokens]
+    rows = []
+    for i, words in enumerate(tokens):
+        stream = left[i] + list(words) + right[i]
+        lo = len(left[i])
+        for ids, starts, win in build_windows(cache(stream), lo, lo + len(words), cfg.max_length,
+                                              tokenizer.cls_token_id, tokenizer.sep_token_id):
+            row: dict[str, Any] = {"input_ids": ids, "word_starts": starts, "example_id": i,
+                                   "core_start": win.start - lo, "last": int(win.end - lo == len(words))}
+            if tags is not None:
+                labels = [-100] * len(ids)
+                for pos, tag in zip(starts, tags[i][win.start - lo: win.end - lo]):
+                    labels[pos] = label2id.get(tag, -100)
+                row["labels"] = labels
+            rows.append(row)
+    return Features(rows)
+
+
+def make_word_decoder(model: torch.nn.Module, decode: str):
+    """Its CRF's Viterbi when the model has one, else `decode` (argmax | viterbi) over the tag scores."""
+    crf = getattr(model, "crf", None)
+    return make_decoder(labels_of(model), "crf" if crf is not None else decode, crf)
+
+
+def tagging_loss(model: torch.nn.Module, logits: torch.Tensor, batch: dict[str, torch.Tensor],
+                 criterion: Criterion) -> torch.Tensor:
+    """Tag loss of (B, T, L) sub-token scores: the CRF's likelihood over first sub-tokens when the model has a
+    CRF (continuation windows get no start transition), else the criterion at the labelled positions."""
+    crf = getattr(model, "crf", None)
+    if crf is None:
+        return criterion(logits, batch["labels"], soft=batch.get("soft_targets"))
+    if "word_starts" in batch:
+        emissions, mask, tags = pack_words(logits, batch["word_starts"], batch["labels"])
+        return crf_nll(crf, emissions, tags, mask, batch["core_start"] > 0)
+    return crf_nll(crf, logits, batch["labels"].clamp(min=0), batch["attention_mask"].bool())  # word-level
+
+
+def predict_words(task: Task, model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size: int,
+                  max_length: int) -> tuple[list[Any], list[dict[str, Any]], Any]:
+    """Split raw texts into words, encode, run, gather and join windows: (words per text, records, decoder)."""
+    decode_fn = task.decoder(model)
     words = [split_words(t) for t in texts]
     ds = Dataset.from_dict({"tokens": [[w for w, _, _ in ws] for ws in words]})
-    feats = encode(ds, tokenizer, {}, DataConfig(max_length=max_length))
-    records = [r for batch, logits in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
-                                            next(model.parameters()).device)
-               for r in gather(batch, logits, decode_fn)]
-    join_windows(records, decode_fn)
-    tags, probs = stitch(records, "pred"), stitch(records, "prob")
-    return [{"entities": entities(text, ws, [id2label[k] for k in tags.get(i, [])], probs.get(i, []))}
-            for i, (text, ws) in enumerate(zip(texts, words))]
+    feats = task.encode(ds, tokenizer, {}, DataConfig(max_length=max_length))
+    records = [r for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
+                                         next(model.parameters()).device)
+               for r in task.gather(batch, out, decode_fn)]
+    task.join_windows(records, decode_fn)
+    return words, records, decode_fn
 
 
-def distributions(model: torch.nn.Module, tokenizer, ds: Dataset, data: DataConfig,
-                  batch_size: int = 64) -> list[np.ndarray]:
-    """Per sentence, (W, L) label probabilities of each word (at its first sub-token), in order."""
-    feats = encode(ds.remove_columns([c for c in ds.column_names if c not in ("tokens", "doc_id")]), tokenizer,
-                   {}, data)
-    records = []
-    for batch, logits in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
-                               next(model.parameters()).device):
-        probs = logits.softmax(-1)  # (B, T, L)
-        for b in range(len(logits)):
-            starts = batch["word_starts"][b]
-            records.append({"example_id": int(batch["example_id"][b]), "core_start": int(batch["core_start"][b]),
-                            "dist": list(probs[b, starts[starts >= 0]].numpy())})
-    joined = stitch(records, "dist")
-    return [np.stack(joined[i]) if joined.get(i) else np.zeros((0, model.config.num_labels)) for i in range(len(ds))]
+class NerTask(Task):
+    name = "ner"
+    Options = NerOptions
+    columns = ("tokens", "tags")
+    gold = "tags"
+    monitor = "val/f1"
+    sample = SAMPLE
+    report_notes = ("Entity scores: seqeval mode='strict', scheme=IOB2.",)
+    options: NerOptions
+
+    def label_list(self, splits: dict[str, Dataset]) -> list[str]:
+        return label_list(splits)
+
+    def build_tokenizer(self, splits: dict[str, Dataset]) -> Any:
+        if self.options.encoder == "bilstm":
+            return WordTokenizer.build(splits["train"]["tokens"])
+        return super().build_tokenizer(splits)
+
+    def fit_featurizers(self, splits: dict[str, Dataset], tokenizer: Any, seed: int) -> dict[str, Any]:
+        """encoder=bilstm with word2vec: vectors trained on the training text (+ model.word2vec_text)."""
+        opts = self.options
+        if opts.encoder != "bilstm" or opts.word_vectors != "word2vec":
+            return {}
+        extra = [p.strip() for p in opts.word2vec_text.split(",") if p.strip()]
+        unlabelled = list(read_unlabelled(extra)) if extra else []
+        if extra:
+            print(f"word2vec: {len(splits['train'])} training sentences + {len(unlabelled)} unlabelled lines "
+                  f"({sum(map(len, unlabelled))} words) from {', '.join(extra)}", flush=True)
+        # 10 passes over a small labelled corpus; 5 (gensim's default) once large unlabelled text joins it
+        return {"word_vectors": WordVectors.fit(tokenizer, splits["train"]["tokens"], seed=seed,
+                                                unlabelled=unlabelled, epochs=5 if unlabelled else 10)}
+
+    def build_model(self, labels: Sequence[str], tokenizer, featurizers=None) -> torch.nn.Module:
+        """A Hugging Face token classifier on the encoder; head=crf puts a constrained CRF on its emissions.
+        encoder=bilstm is the BiLSTM-CRF over a WordTokenizer."""
+        opts = self.options
+        if opts.encoder == "bilstm":
+            vectors = (featurizers or {}).get("word_vectors")
+            return BiLstmCrf.build(labels, tokenizer, opts.dropout, opts.word_dropout,
+                                   vectors.vectors if vectors is not None else None)
+        model = encoders.load_model(opts.encoder, MODEL_CLASS, tokenizer, head=("classifier.",),
+                                    num_labels=len(labels), id2label=dict(enumerate(labels)),
+                                    label2id={lab: i for i, lab in enumerate(labels)}, classifier_dropout=opts.dropout)
+        return CrfTokenClassifier(model, labels) if opts.head == "crf" else model
+
+    def load_model(self, path: str | Path) -> torch.nn.Module:
+        if (Path(path) / VOCAB_FILE).exists():
+            return BiLstmCrf.from_pretrained(path).eval()
+        if is_composite(path):
+            return CrfTokenClassifier.from_pretrained(path, MODEL_CLASS)
+        return MODEL_CLASS.from_pretrained(path).eval()
+
+    def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig) -> Features:
+        return encode(ds, tokenizer, label2id, data)
+
+    def loss(self, model, out: TaskOutput, batch, criterion: Criterion) -> torch.Tensor:
+        return tagging_loss(model, out.logits, batch, criterion)
+
+    def decoder(self, model: torch.nn.Module, decode: str | None = None):
+        return make_word_decoder(model, decode or self.options.decode)
+
+    def gather(self, batch, out: TaskOutput, decode_fn) -> list[dict[str, Any]]:
+        return gather(batch, out.logits, decode_fn)
+
+    def join_windows(self, records, decode_fn):
+        return join_windows(records, decode_fn)
+
+    def score(self, records, id2label, gold=None) -> dict[str, Any]:
+        return score(records, id2label, gold)
+
+    def head_labels(self, model: torch.nn.Module) -> dict[str, list[str]]:
+        labels = labels_of(model)
+        return {p: labels for p in ("classifier", "emitter.classifier", "proj", "crf")}
+
+    def predict(self, model, tokenizer, texts, batch_size=64, max_length=128, featurizers=None):
+        """Entities per text: [{"type", "text", "start", "end", "score"}] with character offsets."""
+        words, records, _ = predict_words(self, model, tokenizer, texts, batch_size, max_length)
+        id2label = model.config.id2label
+        tags, probs = stitch(records, "pred"), stitch(records, "prob")
+        return [{"entities": entities(text, ws, [id2label[k] for k in tags.get(i, [])], probs.get(i, []))}
+                for i, (text, ws) in enumerate(zip(texts, words))]
+
+    def distributions(self, model, tokenizer, ds: Dataset, data: DataConfig, batch_size: int = 64) -> list[np.ndarray]:
+        """Per sentence, (W, L) label probabilities of each word (at its first sub-token), in order."""
+        keep = [c for c in ds.column_names if c not in ("tokens", "doc_id")]
+        feats = self.encode(ds.remove_columns(keep), tokenizer, {}, data)
+        records = []
+        for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
+                                next(model.parameters()).device):
+            probs = out.logits.softmax(-1)  # (B, T, L)
+            for b in range(len(probs)):
+                starts = batch["word_starts"][b]
+                records.append({"example_id": int(batch["example_id"][b]),
+                                "core_start": int(batch["core_start"][b]),
+                                "dist": list(probs[b, starts[starts >= 0]].numpy())})
+        joined = stitch(records, "dist")
+        return [np.stack(joined[i]) if joined.get(i) else np.zeros((0, model.config.num_labels))
+                for i in range(len(ds))]
+
+
+TASK = NerTask

@@ -32,3 +32,4 @@ def fixtures() -> Path:
 
 def needs_shared(name: str):
     return pytest.mark.skipif(not (SHARED / name).exists(), reason=f"../shared/data/{name} not present")
+

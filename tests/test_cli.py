@@ -36,16 +36,35 @@ def test_ddp_two_processes_train_and_export(ddp_run):
     assert "All distributed processes registered. Starting with 2 processes" in proc.stderr + proc.stdout
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["global_step"] == 2  # 4 batches per process, accumulated by 2 -> 2 optimizer steps
-    assert (run_dir / "model" / "model.safetensors").exists()
+    assert (run_dir / "model" / "pipeline.json").exists() and (run_dir / "model" / "heads.safetensors").exists()
 
 
-def test_predict_cli_jsonl_and_empty_lines(ddp_run):
+def test_predict_cli_jsonl_empty_and_non_utf8_lines(ddp_run):
     run_dir, _ = ddp_run
-    proc = _run("pipelines.inference.predict", str(run_dir), stdin="book a table\n\nweather in oslo\n")
+    stdin = b"book a table\n\nweather \xff in oslo\nweather in oslo\n"
+    proc = subprocess.run([sys.executable, "-m", "pipelines.inference.predict", str(run_dir)], cwd=ROOT, env=ENV,
+                          input=stdin, capture_output=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    lines = [json.loads(x) for x in proc.stdout.splitlines()]
-    assert [x["line"] for x in lines] == [1, 2, 3] and lines[1] == {"line": 2, "error": "empty line"}
-    assert {"label", "probability", "top_k"} <= set(lines[0]) and "skipped 1 empty line" in proc.stderr
+    lines = [json.loads(x) for x in proc.stdout.decode().splitlines()]
+    assert [x["line"] for x in lines] == [1, 2, 3, 4] and lines[1] == {"line": 2, "error": "empty text"}
+    assert lines[2] == {"line": 3, "error": "not UTF-8 (byte 0xff at column 9)"}
+    assert {"label", "probability", "top_k"} <= set(lines[0]) and lines[3]["text"] == "weather in oslo"
+    assert b"2 of 4 line(s) not predicted" in proc.stderr
+
+
+def test_predict_cli_answers_each_line_before_the_input_ends(ddp_run):
+    run_dir, _ = ddp_run
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.inference.predict", str(run_dir)], cwd=ROOT, env=ENV,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        proc.stdin.write("book a table\n")
+        proc.stdin.flush()
+        first = json.loads(proc.stdout.readline())  # stdin is still open: a CLI that read it all would hang here
+        assert first["line"] == 1 and first["text"] == "book a table"
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
 
 
 def test_eval_counts_labels_the_model_never_saw(ddp_run, tmp_path):

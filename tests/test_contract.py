@@ -1,26 +1,38 @@
-"""Every task in tasks/: train a few steps with the tiny encoder, save, load, identical predictions."""
+"""Every task in tasks/: train a few steps with the tiny encoder, save, load, and the loaded model predicts
+exactly what the trained model in memory predicts."""
 
 import json
-import pkgutil
 
 import pytest
 import torch
 
-import tasks
 from pipelines.config import load_config
 from pipelines.inference.predict import Predictor
+from pipelines.registry import known_tasks
+from pipelines.task import Task
+from pipelines.training.module import TaskModule
 from pipelines.training.train import run
 
-TASKS = sorted(m.name for m in pkgutil.iter_modules(tasks.__path__))
-# variants besides each task's defaults
-VARIANTS = {"ner": [["model.head=crf"], ["model.decode=viterbi"], ["model.encoder=bilstm"],
-                    ["model.encoder=bilstm", "model.word_dropout=0.1",
+TASKS = known_tasks()
+# variants besides each task's shipped config
+VARIANTS = {"ner": [["model.head=softmax"], ["model.head=softmax", "model.decode=argmax"],
+                    ["model.encoder=bilstm", "model.head=crf"],
+                    ["model.encoder=bilstm", "model.head=crf", "model.word_dropout=0.1",
                      "model.word2vec_text=tests/fixtures/unlabelled.txt"]],
-            "joint": [["model.head=crf"]], "intent": [["model.pooling=mean"]]}
+            "joint": [["model.head=crf"]], "intent": [["model.pooling=cls"], ["model.offtopic=mahalanobis"]]}
 CASES = [(t, []) for t in TASKS] + [(t, v) for t, vs in VARIANTS.items() for v in vs]
 TEXTS = {"joint": ["book a table for two at roma", "weather in oslo", "x " * 300],
          "ner": ["Anna Keller flew to Oslo with Vireo Labs .", "nothing here", "x " * 300],
          "intent": ["book a table for 2 at roma", "what's the weather in oslo", "x " * 300]}
+
+
+def test_every_task_module_defines_a_task():
+    for name in TASKS:
+        from pipelines.registry import task_class
+
+        cls = task_class(name)
+        assert issubclass(cls, Task) and cls.name == name
+        assert cls.gold in cls.columns and cls.monitor.startswith("val/") and cls.sample.exists()
 
 
 @pytest.fixture(scope="module", params=CASES, ids=lambda c: " ".join([c[0], *c[1]]))
@@ -36,32 +48,45 @@ def trained(request, tmp_path_factory):
 
 def test_run_dir_layout(trained):
     task, run_dir, results = trained
-    for name in ("config.yaml", "metrics.json", "report.md", "model/model.safetensors", "model/config.json",
-                 "model/pipeline.json", "checkpoints/last.ckpt"):
+    for name in ("config.yaml", "metrics.json", "report.md", "model/config.json", "model/pipeline.json",
+                 "checkpoints/last.ckpt"):
         assert (run_dir / name).exists(), name
     assert (run_dir / "model/tokenizer.json").exists() or (run_dir / "model/word_vocab.json").exists()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["task"] == task and set(results) == {"validation", "test"}
+    assert "commit" in metrics and "dirty" in metrics and not str(metrics["best_checkpoint"]).startswith("/")
     assert json.loads((run_dir / "model/config.json").read_text())["id2label"]["0"]
+    meta = json.loads((run_dir / "model/pipeline.json").read_text())
+    assert meta["data"]["max_length"] == 32 and "doc_context" in meta["data"] and "commit" in meta
     if task == "intent":
         assert (run_dir / "confusion_test.png").exists()
 
 
-def test_save_load_identical_predictions(trained):
-    task, run_dir, _ = trained
-    p1, p2 = Predictor.load(run_dir), Predictor.load(run_dir / "model")
-    texts = TEXTS.get(task, ["a short example text"])
-    out1, out2 = p1.predict(texts), p2.predict(texts)
-    assert out1 == out2 and len(out1) == len(texts)
-    # the exported model equals the best checkpoint's weights
-    best = json.loads((run_dir / "metrics.json").read_text())["best_checkpoint"]
-    ckpt = torch.load(best, map_location="cpu", weights_only=False)
-    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
-    for name, tensor in p1.model.state_dict().items():
-        assert torch.equal(tensor, state[name]), name
+def test_loaded_model_predicts_what_the_trained_model_predicts(trained):
+    """The model in memory is rebuilt from the best checkpoint (the training state, not the export); the
+    exported and reloaded Predictor must give the same predictions and hold the same weights."""
+    task_name, run_dir, _ = trained
+    loaded = Predictor.load(run_dir)
+    best = run_dir / json.loads((run_dir / "metrics.json").read_text())["best_checkpoint"]
+    ckpt = torch.load(best, map_location="cpu", weights_only=True)
+    hp = ckpt["hyper_parameters"]
+    module = TaskModule(hp["task"], hp["labels"], hp["options"], tokenizer=loaded.tokenizer,
+                        model=loaded.task.build_model(hp["labels"], loaded.tokenizer))
+    module.load_state_dict(ckpt["state_dict"])
+    in_memory = Predictor(module.task, module.model.eval(), loaded.tokenizer, loaded.data,
+                          featurizers=loaded.featurizers)
+    texts = TEXTS.get(task_name, ["a short example text"])
+    assert in_memory.predict(texts) == loaded.predict(texts)
+    for name, tensor in module.model.state_dict().items():
+        assert torch.equal(tensor, loaded.model.state_dict()[name]), name
 
 
-def test_predict_rejects_empty_text(trained):
+def test_predict_errors_are_per_item_or_raised(trained):
     _, run_dir, _ = trained
-    with pytest.raises(ValueError, match=r"positions \[1\]"):
-        Predictor.load(run_dir).predict(["fine", "   "])
+    predictor = Predictor.load(run_dir, max_chars=100)
+    assert predictor.predict([]) == []
+    with pytest.raises(ValueError, match=r"positions \[1, 2\]"):
+        predictor.predict(["fine", "   ", "y" * 101])
+    out = predictor.predict(["fine", "   ", "y" * 101], errors="return")
+    assert out[1] == {"error": "empty text"} and "max_chars=100" in out[2]["error"] and "error" not in out[0]
+    assert out[0] == predictor.predict(["fine"])[0]

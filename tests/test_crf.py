@@ -2,9 +2,10 @@ import itertools
 
 import pytest
 import torch
+from helpers import batch_loss, make_task
 
 from pipelines.data.tags import is_valid_iob2
-from pipelines.models.crf import ConstrainedCRF, CrfTokenClassifier, pack_words
+from pipelines.models.crf import ConstrainedCRF, CrfTokenClassifier, crf_nll, pack_words
 from pipelines.models.decoding import NEG, make_decoder
 from pipelines.models.encoders import tiny_tokenizer
 from tasks import ner
@@ -57,44 +58,76 @@ def test_pack_words_moves_first_subtokens_left():
 def test_padding_changes_neither_loss_nor_emissions():
     torch.manual_seed(0)
     tok = tiny_tokenizer()
-    model = ner.build_model("tiny", LABELS, tok, dropout=0.0, head="crf").eval()
+    task = make_task("ner", encoder="tiny", dropout=0.0, head="crf")
+    model = task.build_model(LABELS, tok).eval()
     ids = torch.tensor([[2, 10, 11, 12, 3]])
-    labels = torch.tensor([[-100, 1, 2, 0, -100]])
-    starts = torch.tensor([[1, 2, 3]])
-    out = model(ids, torch.ones_like(ids), labels, starts)
-    padded = model(torch.cat([ids, torch.zeros(1, 3, dtype=torch.long)], 1),
-                   torch.tensor([[1] * 5 + [0] * 3]), torch.cat([labels, torch.full((1, 3), -100)], 1),
-                   torch.cat([starts, torch.full((1, 2), -1)], 1))
-    assert torch.allclose(out.loss, padded.loss, atol=1e-5)
-    assert torch.allclose(out.logits, padded.logits[:, :5], atol=1e-5)
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.tensor([[-100, 1, 2, 0, -100]]),
+             "word_starts": torch.tensor([[1, 2, 3]]), "core_start": torch.tensor([0])}
+    padded = {"input_ids": torch.cat([ids, torch.zeros(1, 3, dtype=torch.long)], 1),
+              "attention_mask": torch.tensor([[1] * 5 + [0] * 3]),
+              "labels": torch.cat([batch["labels"], torch.full((1, 3), -100)], 1),
+              "word_starts": torch.cat([batch["word_starts"], torch.full((1, 2), -1)], 1),
+              "core_start": torch.tensor([0])}
+    assert torch.allclose(batch_loss(task, model, batch), batch_loss(task, model, padded), atol=1e-5)
+    assert torch.allclose(model(ids, torch.ones_like(ids)).logits,
+                          model(padded["input_ids"], padded["attention_mask"]).logits[:, :5], atol=1e-5)
 
 
 def test_save_and_load_keep_the_transitions(tmp_path):
     tok = tiny_tokenizer()
-    model = ner.build_model("tiny", LABELS, tok, head="crf")
+    task = make_task("ner", encoder="tiny", head="crf")
+    model = task.build_model(LABELS, tok)
     with torch.no_grad():
         model.crf.transitions.add_(0.5)
     model.save_pretrained(tmp_path)
-    loaded = ner.load_model(tmp_path)
+    loaded = task.load_model(tmp_path)
     assert isinstance(loaded, CrfTokenClassifier)
     assert torch.equal(loaded.crf.transitions, model.crf.transitions)
+    ids = torch.tensor([[2, 10, 11, 12, 3]])
+    assert torch.equal(loaded(ids, torch.ones_like(ids)).logits, model.eval()(ids, torch.ones_like(ids)).logits)
 
 
-@pytest.mark.parametrize("head, decode", [("crf", "argmax"), ("softmax", "viterbi")])
+def test_continuation_window_starting_inside_an_entity_gets_no_start_penalty():
+    """The fixed NEG start score forbids I-X at a sentence's start, not at a window that continues one."""
+    crf = ConstrainedCRF(LABELS)
+    em = torch.zeros(1, 3, len(LABELS))
+    tags = torch.tensor([[2, 2, 0]])  # I-PER I-PER O: valid only as the continuation of a window
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    start_of_sentence = crf_nll(crf, em, tags, mask, torch.tensor([False]))
+    continuation = crf_nll(crf, em, tags, mask, torch.tensor([True]))
+    assert start_of_sentence > 1e3 > continuation > 0
+    valid = torch.tensor([[1, 2, 0]])  # B-PER I-PER O
+    assert torch.allclose(crf_nll(crf, em, valid, mask), -crf(em, valid, mask, reduction="mean"), atol=1e-4)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_crf_nll_equals_pytorch_crf_on_sentence_starts(seed):
+    torch.manual_seed(seed)
+    crf = ConstrainedCRF(LABELS)
+    with torch.no_grad():
+        crf.transitions.add_(torch.randn_like(crf.transitions).masked_fill(crf.forbid, 0))
+    em = torch.randn(3, 6, len(LABELS))
+    tags = torch.tensor([[1, 2, 0, 3, 4, 0], [3, 0, 0, 0, 0, 0], [0, 1, 2, 2, 0, 0]])
+    mask = torch.tensor([[1] * 6, [1] * 2 + [0] * 4, [1] * 5 + [0]], dtype=torch.bool)
+    assert torch.allclose(crf_nll(crf, em, tags, mask), -crf(em, tags, mask, reduction="mean"), atol=1e-4)
+
+
+@pytest.mark.parametrize("head, decode", [("crf", "viterbi"), ("softmax", "viterbi")])
 def test_long_sentences_decode_to_valid_iob2_across_their_windows(head, decode):
     """Windows decoded alone may end in O and go on with I-X; join_windows decodes the sentence once."""
     from datasets import Dataset
 
     from pipelines.config import DataConfig
-    from pipelines.data.batching import Collator, infer
+    from pipelines.data.batching import Collator
     from pipelines.data.tags import is_valid_iob2
     from pipelines.models import encoders
-    from tasks import ner
+    from pipelines.models.outputs import infer
 
     torch.manual_seed(0)
     labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
     tok = encoders.load_tokenizer("tiny")
-    model = ner.build_model("tiny", labels, tok, head=head).eval()
+    task = make_task("ner", encoder="tiny", head=head, decode=decode)
+    model = task.build_model(labels, tok).eval()
     classifier = model.emitter.classifier if head == "crf" else model.classifier
     with torch.no_grad():  # emissions that favour I- tags: an invalid start of a window is then likely
         classifier.bias.copy_(torch.tensor([0.0, 0.0, 2.0, 0.0, 2.0]))
@@ -102,9 +135,9 @@ def test_long_sentences_decode_to_valid_iob2_across_their_windows(head, decode):
              for i in range(12)]
     feats = ner.encode(Dataset.from_dict({"tokens": words}), tok, {}, DataConfig(max_length=16))
     assert len(feats.rows) > 3 * len(words)  # several windows per sentence
-    dec = ner.decoder(model, decode)
-    records = [r for batch, logits in infer(model, feats, Collator(tok.pad_token_id), 8)
-               for r in ner.gather(batch, logits, dec)]
+    dec = task.decoder(model)
+    records = [r for batch, out in infer(model, feats, Collator(tok.pad_token_id), 8)
+               for r in task.gather(batch, out, dec)]
     alone = ner.stitch(records, "pred")
     ner.join_windows(records, dec)
     joined = ner.stitch(records, "pred")

@@ -2,10 +2,12 @@ import lightning.pytorch as pl
 import pytest
 import torch
 from datasets import Dataset
+from helpers import batch_loss, make_task
 
 from pipelines.config import DataConfig
 from pipelines.data.batching import Collator
 from pipelines.models.encoders import tiny_tokenizer
+from pipelines.models.outputs import TaskOutput
 from pipelines.training.datamodule import TaskDataModule
 from pipelines.training.module import TaskModule
 from tasks import joint
@@ -29,21 +31,23 @@ def test_encode_separates_intent_and_slot_ids(tiny_tok):
 @pytest.mark.parametrize("crf", [False, True])
 def test_padding_changes_neither_loss_nor_predictions(tiny_tok, crf):
     torch.manual_seed(0)
-    model = joint.JointModel(joint.encoders.load_model("tiny", joint.AutoModel, tiny_tok), LABELS, 0.0, crf).eval()
+    task = make_task("joint", encoder="tiny", dropout=0.0, head="crf" if crf else "softmax")
+    model = task.build_model(LABELS, tiny_tok).eval()
     ds = Dataset.from_dict({k: v[:2] for k, v in ROWS.items()})
     rows = joint.encode(ds, tiny_tok, {x: i for i, x in enumerate(LABELS)}, DataConfig()).rows
-    keys = ("input_ids", "attention_mask", "labels", "word_starts", "intent_labels")
+    keys = ("input_ids", "attention_mask", "labels", "word_starts", "intent_labels", "core_start")
     batch = {k: Collator(0)([rows[0]])[k] for k in keys}
-    alone = model(**batch)
+    alone = model(batch["input_ids"], batch["attention_mask"])
     padded = dict(batch)  # the same sentence with 5 padding positions (and 2 padded word slots)
     padded["input_ids"] = torch.cat([batch["input_ids"], torch.zeros(1, 5, dtype=torch.long)], 1)
     padded["attention_mask"] = torch.cat([batch["attention_mask"], torch.zeros(1, 5, dtype=torch.long)], 1)
     padded["labels"] = torch.cat([batch["labels"], torch.full((1, 5), -100)], 1)
     padded["word_starts"] = torch.cat([batch["word_starts"], torch.full((1, 2), -1)], 1)
-    out = model(**padded)
+    out = model(padded["input_ids"], padded["attention_mask"])
     n = batch["input_ids"].shape[1]
-    assert torch.allclose(alone.logits, out.logits[:, :n], atol=1e-5)
-    assert torch.allclose(alone.loss, out.loss, atol=1e-5)
+    assert torch.allclose(alone.slot_logits, out.slot_logits[:, :n], atol=1e-5)
+    assert torch.allclose(alone.intent_logits, out.intent_logits, atol=1e-5)
+    assert torch.allclose(batch_loss(task, model, batch), batch_loss(task, model, padded), atol=1e-5)
 
 
 def test_score_by_hand():
@@ -67,7 +71,8 @@ def test_overfit_eight_examples():
     tok = tiny_tokenizer()
     dm = TaskDataModule("joint", DataConfig(max_length=32), tok, batch_size=8, splits={"train": ds, "validation": ds})
     dm.setup("fit")
-    module = TaskModule("joint", "tiny", dm.labels, lr=3e-3, warmup_ratio=0.0, dropout=0.0, tokenizer=tok)
+    module = TaskModule("joint", dm.labels, {"encoder": "tiny", "dropout": 0.0}, lr=3e-3, warmup_ratio=0.0,
+                        tokenizer=tok)
     trainer = pl.Trainer(max_epochs=80, accelerator="cpu", logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, check_val_every_n_epoch=80)
     trainer.fit(module, datamodule=dm)
@@ -75,14 +80,15 @@ def test_overfit_eight_examples():
 
 
 def test_consistent_decoding_forbids_slots_never_seen_with_the_intent(tiny_tok):
-    model = joint.JointModel(joint.encoders.load_model("tiny", joint.AutoModel, tiny_tok), LABELS, 0.0).eval()
-    joint.prepare_model(model, {"train": Dataset.from_dict(ROWS)})
+    task = make_task("joint", encoder="tiny", dropout=0.0)
+    model = task.build_model(LABELS, tiny_tok).eval()
+    task.prepare_model(model, {"train": Dataset.from_dict(ROWS)})
     # book: O and the n slot; weather: O and the city slot
     assert model.slot_mask.tolist() == [[True, False, False, True, True], [True, True, True, False, False]]
-    logits = torch.full((1, 3, 7), -5.0)
-    logits[0, :, 5] = 3.0  # intent: book (index 0 of the intents, column 5 = 5 tags + 0)
-    logits[0, 1, 1] = 2.0  # word 1: B-city is the best slot, but 'book' never had a city
+    slots = torch.full((1, 3, 5), -5.0)
+    slots[0, 1, 1] = 2.0  # word 1: B-city is the best slot, but 'book' never had a city
+    out = TaskOutput(slot_logits=slots, intent_logits=torch.tensor([[3.0, -5.0]]))  # intent: book
     batch = {"word_starts": torch.tensor([[1]]), "example_id": torch.tensor([0]), "core_start": torch.tensor([0])}
-    free = joint.gather(batch, logits, joint.decoder(model, "argmax"))[0]["pred"]
-    kept = joint.gather(batch, logits, joint.decoder(model, "consistent"))[0]["pred"]
+    free = task.gather(batch, out, task.decoder(model, "argmax"))[0]["pred"]
+    kept = task.gather(batch, out, task.decoder(model))[0]["pred"]  # the default: consistent
     assert model.tags[free[0]] == "B-city" and model.tags[kept[0]] in {"O", "B-n"}

@@ -34,8 +34,9 @@ def test_overfit_eight_examples_in_a_plain_trainer(task, rows, metric, encoder, 
     dm = TaskDataModule(task, DataConfig(max_length=32), tok, batch_size=8, seed=0,
                         splits={"train": ds, "validation": ds})
     dm.setup("fit")
-    module = TaskModule(task, encoder, dm.labels, lr=3e-3 if encoder == "tiny" else 2e-2, warmup_ratio=0.0,
-                        dropout=0.0, head=head, tokenizer=tok)
+    options = {"encoder": encoder, "dropout": 0.0, **({"head": head} if task == "ner" else {})}
+    module = TaskModule(task, dm.labels, options, tokenizer=tok, lr=3e-3 if encoder == "tiny" else 2e-2,
+                        warmup_ratio=0.0)
     trainer = pl.Trainer(max_epochs=60, accelerator="cpu", logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, check_val_every_n_epoch=60)
     trainer.fit(module, datamodule=dm)

@@ -44,7 +44,7 @@ def test_fit_save_load_keeps_detector_and_threshold(method, tmp_path):
     if method == "combined":  # two views: the classifier's features, then the base encoder's (here a copy)
         feats, far = np.concatenate([feats, feats], 1), np.concatenate([far, far], 1)
     det = fit(method, (logits, feats, labels), (logits, feats), (far_logits, far), split=4)
-    det.save(tmp_path)
+    det.save_pretrained(tmp_path)
     again = OffTopic.load(tmp_path)
     assert again.threshold == det.threshold and again.method == method
     assert np.allclose(again.score(far_logits, far), det.score(far_logits, far))
@@ -98,26 +98,33 @@ def test_combined_score_is_the_sum_of_the_standardised_views():
 
 def test_mean_pooled_classifier_features_are_the_pooled_vectors(tmp_path):
     import torch
+    from transformers import AutoModelForSequenceClassification
 
     from pipelines.models.encoders import tiny_tokenizer
     from tasks import intent
 
     tok = tiny_tokenizer()
-    model = intent.build_model("tiny", ["a", "b"], tok, dropout=0.0, pooling="mean").eval()
+    task = intent.TASK(intent.IntentOptions(encoder="tiny", dropout=0.0, pooling="mean"))
+    model = task.build_model(["a", "b"], tok).eval()
     ids = torch.tensor([[2, 10, 11, 3, 0, 0]])
     mask = torch.tensor([[1, 1, 1, 1, 0, 0]])
-    out = model(ids, mask, output_hidden_states=True)
+    out = model(ids, mask)
     h = model.encoder(input_ids=ids[:, :4], attention_mask=mask[:, :4]).last_hidden_state
-    assert torch.allclose(out.hidden_states[-1][:, 0], h.mean(1), atol=1e-5)  # padding ignored
+    assert torch.allclose(out.pooled, h.mean(1), atol=1e-5)  # padding ignored
+    assert out.hidden_states is None  # the pooled vector is a named output, not a fake layer
     model.save_pretrained(tmp_path)
-    again = intent.load_model(tmp_path)
+    again = task.load_model(tmp_path)
     assert torch.allclose(again(ids, mask).logits, out.logits, atol=1e-5)
+    with pytest.raises(ValueError, match="nlp_pipelines"):  # the folder says what it is: no random head
+        AutoModelForSequenceClassification.from_pretrained(tmp_path)
 
 
 def test_offtopic_threshold_choice_is_checked():
     from pipelines.config import ConfigError
 
-    cfg = load_config(None, ["model.offtopic_threshold=balanced"], task="intent")
+    cfg = load_config(None, ["model.offtopic=msp", "model.offtopic_threshold=balanced"], task="intent")
     assert cfg.model.offtopic_threshold == "balanced"
     with pytest.raises(ConfigError, match="offtopic_threshold"):
-        load_config(None, ["model.offtopic_threshold=median"], task="intent")
+        load_config(None, ["model.offtopic=msp", "model.offtopic_threshold=median"], task="intent")
+    with pytest.raises(ConfigError, match="apply only with model.offtopic set"):
+        load_config(None, ["model.offtopic_threshold=balanced"], task="intent")

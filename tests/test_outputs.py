@@ -1,14 +1,16 @@
 """Output shapes of the Predictor on a model whose predictions are set by hand."""
 
 import torch
+from helpers import make_task
 
 from pipelines.models.encoders import tiny_tokenizer
 from tasks import intent, ner
 
 
-def _rigged(task, labels, bias):
+def _rigged(name, labels, bias, **options):
     tok = tiny_tokenizer()
-    model = task.build_model("tiny", labels, tok).eval()
+    task = make_task(name, encoder="tiny", **options)
+    model = task.build_model(labels, tok).eval()
     with torch.no_grad():
         model.classifier.weight.zero_()
         model.classifier.bias.copy_(torch.tensor(bias))
@@ -16,9 +18,9 @@ def _rigged(task, labels, bias):
 
 
 def test_ner_entities_have_character_offsets():
-    model, tok = _rigged(ner, ["O", "B-LOC", "I-LOC"], [0.0, 0.0, 5.0])  # every word I-LOC
+    model, tok = _rigged("ner", ["O", "B-LOC", "I-LOC"], [0.0, 0.0, 5.0], decode="argmax")  # every word I-LOC
     text = "Hi  New York!"
-    [out] = ner.predict(model, tok, [text])
+    [out] = make_task("ner", encoder="tiny", decode="argmax").predict(model, tok, [text])
     # all words I-LOC -> read leniently as one LOC entity spanning the whole text
     assert out["entities"] == [{"type": "LOC", "text": "Hi  New York!", "start": 0, "end": 13,
                                 "score": out["entities"][0]["score"]}]
@@ -26,8 +28,8 @@ def test_ner_entities_have_character_offsets():
 
 
 def test_intent_top_k_sorted():
-    model, tok = _rigged(intent, ["a", "b", "c", "d"], [0.0, 3.0, 1.0, 2.0])
-    [out] = intent.predict(model, tok, ["whatever"])
+    model, tok = _rigged("intent", ["a", "b", "c", "d"], [0.0, 3.0, 1.0, 2.0], pooling="cls")
+    [out] = make_task("intent").predict(model, tok, ["whatever"])
     assert out["label"] == "b" and [r["label"] for r in out["top_k"]] == ["b", "d", "c"]
     assert abs(sum(torch.tensor([0.0, 3.0, 1.0, 2.0]).softmax(0).tolist()[1:2]) - out["probability"]) < 1e-3
 
@@ -50,14 +52,27 @@ def test_viterbi_decoding_turns_a_run_of_inside_tags_into_a_valid_entity():
     from datasets import Dataset
 
     from pipelines.config import DataConfig
-    from pipelines.data.batching import Collator, infer
+    from pipelines.data.batching import Collator
+    from pipelines.models.outputs import infer
 
     labels = ["O", "B-LOC", "I-LOC"]
-    model, tok = _rigged(ner, labels, [0.0, 4.0, 5.0])  # argmax: I-LOC everywhere (invalid start)
+    model, tok = _rigged("ner", labels, [0.0, 4.0, 5.0])  # argmax: I-LOC everywhere (invalid start)
+    task = make_task("ner", encoder="tiny")
     feats = ner.encode(Dataset.from_dict({"tokens": [["new", "york", "city"]]}), tok, {}, DataConfig())
-    [(batch, logits)] = list(infer(model, feats, Collator(tok.pad_token_id), 8))
-    assert ner.gather(batch, logits, ner.decoder(model, "argmax"))[0]["pred"] == [2, 2, 2]
-    assert ner.gather(batch, logits, ner.decoder(model, "viterbi"))[0]["pred"] == [1, 2, 2]
+    [(batch, out)] = list(infer(model, feats, Collator(tok.pad_token_id), 8))
+    assert task.gather(batch, out, task.decoder(model, "argmax"))[0]["pred"] == [2, 2, 2]
+    assert task.gather(batch, out, task.decoder(model))[0]["pred"] == [1, 2, 2]  # the default: viterbi
+
+
+def test_a_taskmodule_built_in_code_gets_the_measured_defaults():
+    """Mean pooling for intents, constrained Viterbi for NER, consistent decoding for joint: not only in YAML."""
+    from pipelines.models.pooling import MeanPoolClassifier
+    from pipelines.training.module import TaskModule
+
+    tok = tiny_tokenizer()
+    module = TaskModule("intent", ["a", "b"], {"encoder": "tiny"}, tokenizer=tok)
+    assert isinstance(module.model, MeanPoolClassifier)
+    assert make_task("ner").options.decode == "viterbi" and make_task("joint").options.decode == "consistent"
 
 
 def test_regenerated_report_keeps_the_hand_written_notes(tmp_path):

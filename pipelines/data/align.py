@@ -21,7 +21,10 @@ def split_words(text: str) -> list[tuple[str, int, int]]:
 
 
 class PieceCache:
-    """Sub-token ids per word, computed once per distinct word (a word with no pieces maps to [UNK])."""
+    """Sub-token ids per word, computed once per distinct word (a word with no pieces maps to [UNK]).
+
+    Words go to the tokenizer as pre-split words (`is_split_into_words`), so a byte-level BPE tokenizer
+    (loaded with `add_prefix_space=True`) gives each word its leading-space marker, as in running text."""
 
     def __init__(self, tokenizer) -> None:
         self.tokenizer = tokenizer
@@ -30,7 +33,7 @@ class PieceCache:
     def __call__(self, words: Sequence[str]) -> list[list[int]]:
         new = list({w for w in words if w not in self.cache})
         if new:
-            ids = self.tokenizer(new, add_special_tokens=False)["input_ids"]
+            ids = self.tokenizer([[w] for w in new], is_split_into_words=True, add_special_tokens=False)["input_ids"]
             for w, p in zip(new, ids):
                 self.cache[w] = p or [self.tokenizer.unk_token_id]
         return [self.cache[w] for w in words]

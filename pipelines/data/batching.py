@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -97,39 +96,3 @@ def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """Batches of indices sorted by length (for inference: least padding, order restored by the caller)."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     return [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
-
-
-def model_inputs(model: torch.nn.Module, batch: dict[str, torch.Tensor], labels: bool = False,
-                 device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
-    """The batch fields `model` takes: ids and mask, labels when asked, and its `extra_inputs` if any."""
-    keys = ["input_ids", "attention_mask", *(["labels"] if labels else []), *getattr(model, "extra_inputs", ())]
-    return {k: batch[k].to(device) if device is not None else batch[k] for k in keys if k in batch}
-
-
-@torch.inference_mode()
-def infer(model: torch.nn.Module, features: Features, collate: Collator, batch_size: int,
-          device: torch.device | str = "cpu",
-          hidden: bool = False) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
-    """Yield (batch, logits) over `features` in length-sorted batches, the model in eval mode.
-
-    hidden=True adds batch["features"]: the last layer's first-token ([CLS]) vectors, (B, H).
-    """
-    was_training = model.training
-    model.eval()
-    batches = sorted_batches(features.lengths, batch_size)
-    if len(batches) > 50 and sys.stderr.isatty():  # a bar only where a person watches a long job
-        from tqdm.auto import tqdm
-
-        batches = tqdm(batches, desc="predict", unit="batch", leave=False)
-    try:
-        for idx in batches:
-            batch = collate([features[i] for i in idx])
-            extra = {"output_hidden_states": True} if hidden else {}
-            out = model(**model_inputs(model, batch, device=device), **extra)
-            if hidden:
-                batch["features"] = out.hidden_states[-1][:, 0].float().cpu()
-            yield batch, out.logits.float().cpu()
-    finally:
-        model.train(was_training)
-
-

@@ -19,14 +19,7 @@ from typing import Any
 from datasets import Dataset
 
 from pipelines.data.tags import TagError, detect_scheme, split_tag, to_iob2
-
-
-class ReadError(ValueError):
-    """Malformed input: the message names the file, the line and the problem."""
-
-    def __init__(self, path: str | Path, line: int | None, problem: str) -> None:
-        where = f"{path}:{line}" if line is not None else str(path)
-        super().__init__(f"{where}: {problem}")
+from pipelines.errors import ReadError  # noqa: F401  (re-exported)
 
 
 def read_text(path: str | Path) -> str:

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pipelines.errors import TagError  # noqa: F401  (re-exported)
+
 PREFIXES = {"B", "I", "E", "S"}
-
-
-class TagError(ValueError):
-    """A tag that fits no supported scheme."""
 
 
 def split_tag(tag: str) -> tuple[str, str]:

@@ -88,7 +88,6 @@ class WordTokenizer:
         self.chars = ["<pad>", "<unk>", *chars]
         self.word_index = {w: i for i, w in enumerate(self.words)}
         self.char_index = {c: i for i, c in enumerate(self.chars)}
-        self.vectors: np.ndarray | None = None  # (V, D) when built with word2vec
 
     @classmethod
     def build(cls, sentences: Sequence[Sequence[str]], min_count: int = 1) -> WordTokenizer:
@@ -103,28 +102,6 @@ class WordTokenizer:
         chars = [self.char_index.get(c, 1) for c in word[:MAX_CHARS]] or [1]
         return self.word_index.get(word.lower(), 1), chars, casing(word)
 
-    def train_vectors(self, sentences: Sequence[Sequence[str]], dim: int = 100, seed: int = 0,
-                      epochs: int = 10, unlabelled: Sequence[Sequence[str]] = (), min_count: int = 3) -> None:
-        """Word2Vec (skip-gram) on lower-cased sentences plus `unlabelled` ones; words of the unlabelled text
-        seen `min_count` times join the vocabulary. Rows of words Word2Vec skipped stay random."""
-        from gensim.models import Word2Vec
-
-        lowered = [[w.lower() for w in s] for s in [*sentences, *unlabelled]]
-        if unlabelled:
-            counts = Counter(w for s in lowered[len(sentences):] for w in s)
-            new = sorted(w for w, c in counts.items() if c >= min_count and w not in self.word_index)
-            self.words += new
-            self.word_index = {w: i for i, w in enumerate(self.words)}
-        w2v = Word2Vec(lowered, vector_size=dim, window=5, min_count=1, sg=1, workers=1, seed=seed, epochs=epochs)
-        rng = np.random.default_rng(seed)
-        vectors = rng.normal(0, 0.1, (len(self.words), dim)).astype(np.float32)
-        vectors[0] = 0.0
-        for i, w in enumerate(self.words):
-            if w in w2v.wv:
-                vec = w2v.wv[w]
-                vectors[i] = vec / (np.linalg.norm(vec) + 1e-8) * 0.5  # same scale as the random rows, roughly
-        self.vectors = vectors
-
     def __len__(self) -> int:
         return len(self.words)
 
@@ -135,3 +112,43 @@ class WordTokenizer:
     def from_pretrained(cls, path: str | Path) -> WordTokenizer:
         obj = json.loads((Path(path) / VOCAB_FILE).read_text(encoding="utf-8"))
         return cls(obj["words"], obj["chars"])
+
+
+class WordVectors:
+    """A featurizer: word2vec (gensim, skip-gram) vectors for a WordTokenizer's vocabulary, fitted on the
+    training sentences plus unlabelled text. Words of the unlabelled text seen `min_count` times join the
+    tokenizer's vocabulary. The vectors start the model's word embedding, so the saved model carries them;
+    `save_pretrained` records where they came from (`word_vectors.json`)."""
+
+    FILE = "word_vectors.json"
+
+    def __init__(self, vectors: np.ndarray, info: dict | None = None) -> None:
+        self.vectors = vectors  # (V, D), row i for tokenizer word i
+        self.info = info or {}
+
+    @classmethod
+    def fit(cls, tokenizer: WordTokenizer, sentences: Sequence[Sequence[str]], dim: int = 100, seed: int = 0,
+            epochs: int = 10, unlabelled: Sequence[Sequence[str]] = (), min_count: int = 3) -> WordVectors:
+        """Rows of words Word2Vec skipped stay random (scaled like the trained rows)."""
+        from gensim.models import Word2Vec
+
+        lowered = [[w.lower() for w in s] for s in [*sentences, *unlabelled]]
+        if unlabelled:
+            counts = Counter(w for s in lowered[len(sentences):] for w in s)
+            new = sorted(w for w, c in counts.items() if c >= min_count and w not in tokenizer.word_index)
+            tokenizer.words += new
+            tokenizer.word_index = {w: i for i, w in enumerate(tokenizer.words)}
+        w2v = Word2Vec(lowered, vector_size=dim, window=5, min_count=1, sg=1, workers=1, seed=seed, epochs=epochs)
+        rng = np.random.default_rng(seed)
+        vectors = rng.normal(0, 0.1, (len(tokenizer.words), dim)).astype(np.float32)
+        vectors[0] = 0.0
+        for i, w in enumerate(tokenizer.words):
+            if w in w2v.wv:
+                vec = w2v.wv[w]
+                vectors[i] = vec / (np.linalg.norm(vec) + 1e-8) * 0.5  # same scale as the random rows, roughly
+        info = {"dim": dim, "epochs": epochs, "seed": seed, "training_sentences": len(sentences),
+                "unlabelled_sentences": len(unlabelled), "vocabulary": len(tokenizer.words)}
+        return cls(vectors, info)
+
+    def save_pretrained(self, path: str | Path) -> None:
+        atomic_write_text(Path(path) / self.FILE, json.dumps({**self.info, "stored_in": "the model's word_emb"}))

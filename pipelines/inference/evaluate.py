@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
+import dataclasses
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -11,33 +11,36 @@ from typing import Any
 from datasets import Dataset
 
 from pipelines.config import DataConfig
-from pipelines.data.batching import Collator, infer
+from pipelines.data.batching import Collator
 from pipelines.data.splits import load_splits, read_file
 from pipelines.inference import reports
+from pipelines.models.outputs import infer
+from pipelines.provenance import code_version, portable_path
 
 
-def predict_records(predictor: Any, ds: Dataset, data: DataConfig, decode: str | None = None) -> list[dict[str, Any]]:
-    """The task's per-window records (predictions, gold ids) for labelled `ds`; `decode` overrides the run's."""
+def predict_records(predictor: Any, ds: Dataset, data: DataConfig | None = None,
+                    decode: str | None = None) -> list[dict[str, Any]]:
+    """The task's per-window records (predictions, gold ids) for labelled `ds`, encoded with `data` (default:
+    the data config the model was trained with); `decode` overrides the run's decoding."""
     task, model, tok = predictor.task, predictor.model, predictor.tokenizer
     label2id = {v: int(k) for k, v in model.config.id2label.items()}
-    feats = task.encode(ds, tok, label2id, data)
+    feats = task.encode(ds, tok, label2id, data or predictor.data)
     device = next(model.parameters()).device
-    dec = task.decoder(model, decode or predictor.decode)
-    records = [r for batch, logits in infer(model, feats, Collator(tok.pad_token_id), predictor.batch_size, device)
-               for r in task.gather(batch, logits, dec)]
-    if hasattr(task, "join_windows"):
-        task.join_windows(records, dec)
-    return records
+    dec = task.decoder(model, decode)
+    records = [r for batch, out in infer(model, feats, Collator(tok.pad_token_id), predictor.batch_size, device)
+               for r in task.gather(batch, out, dec)]
+    return task.join_windows(records, dec)
 
 
-def evaluate(predictor: Any, ds: Dataset, data: DataConfig) -> dict[str, Any]:
-    """Scores of `predictor` (a pipelines.inference.predict.Predictor) on `ds`; gold labels the model never saw
-    are kept (they count as errors) and counted in `unseen_gold_labels`."""
+def evaluate(predictor: Any, ds: Dataset, data: DataConfig | None = None) -> dict[str, Any]:
+    """Scores of `predictor` (a pipelines.inference.predict.Predictor) on `ds` (encoded as in training unless
+    `data` says otherwise); gold labels the model never saw are kept (they count as errors) and counted in
+    `unseen_gold_labels`."""
     task, model = predictor.task, predictor.model
     id2label = {int(k): v for k, v in model.config.id2label.items()}
     label2id = {v: k for k, v in id2label.items()}
     records = predict_records(predictor, ds, data)
-    gold = ds[task.COLUMNS[-1]]
+    gold = ds[task.gold]
     scores = task.score(records, id2label, gold=gold)
     flat = [t for g in gold for t in g] if gold and isinstance(gold[0], list) else list(gold)
     unseen = Counter(t for t in flat if t not in label2id)
@@ -47,11 +50,9 @@ def evaluate(predictor: Any, ds: Dataset, data: DataConfig) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # no "Loading weights" bar in CLI output
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     from pipelines.inference.predict import Predictor
 
     parser = argparse.ArgumentParser(description=__doc__)
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="eval", help="output files: <run>/<name>.json and .md")
     args = parser.parse_args(argv)
     predictor = Predictor.load(args.run)
-    data = DataConfig(path=args.data, max_length=predictor.max_length)
+    data = dataclasses.replace(predictor.data, path=args.data)  # the training run's settings, other data
     path = Path(args.data)
     if path.is_file() or (path / "seq.in").exists():  # one file or folder: score all of it
         read = read_file(path, data)
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     names = args.split or [s for s in ("validation", "test") if s in splits] or ["train"]
     results = {name: evaluate(predictor, splits[name], data) for name in names}
     reports.write(Path(args.run), args.name, f"{predictor.task_name} on {args.data}", results,
-                  extra={"data": args.data})
+                  extra={"data": portable_path(args.data), **code_version()})
     for name, scores in results.items():
         head = {k: round(100 * scores[k], 2) for k in reports.HEADLINE if k in scores}
         print(f"{name}: {head}  (unseen gold labels: {scores['unseen_gold_labels'] or 'none'})")

@@ -1,116 +1,212 @@
 """Production inference without Lightning: `Predictor.load(run_dir).predict(texts)`.
 
-CLI (`make predict RUN=runs/X`): one text per stdin line, one JSON object per output line; an empty
-line yields {"line": N, "error": "empty line"} and is counted on stderr.
+Contract for services:
+- `predict(texts)` returns one dict per text, in order. A text that is empty, not a string, or longer than
+  `max_chars` characters raises a ValueError naming its positions (`errors="raise"`, the default), or, with
+  `errors="return"`, gets `{"error": "<why>"}` in its place while the other texts are predicted.
+- Thread safety: one call runs at a time per Predictor (a lock inside `predict`); concurrent calls from
+  threads are safe and wait for each other. For parallel throughput run one Predictor per worker process.
+
+CLI (`make predict RUN=runs/X`): one text per stdin line, one JSON object per output line, answered as lines
+arrive (a batch is whatever is waiting, up to --batch-size lines). An empty line, a line that is not UTF-8
+or one over the length cap yields {"line": N, "error": "..."} and is counted on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
+import select
 import shutil
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-import tasks
-from pipelines.io import atomic_write_text
-from pipelines.methods.offtopic import OffTopic
+from pipelines.config import DataConfig
+from pipelines.io import atomic_write_text, make_readable_dir
 from pipelines.models.encoders import load_saved_tokenizer
+from pipelines.provenance import code_version, portable_path
+from pipelines.registry import get_task, task_class
 
 META = "pipeline.json"
+MAX_CHARS = 10_000
 
 
 def model_dir(run_or_model_dir: str | Path) -> Path:
-    """A run dir's `model/` folder, or the folder itself when it holds the model."""
+    """A run dir's `model/` folder (resolved once: a re-export swaps it whole), or the folder itself when it
+    holds the model."""
     path = Path(run_or_model_dir)
     if (path / "model" / META).exists():
-        return path / "model"
+        return (path / "model").resolve()
     if (path / META).exists():
-        return path
+        return path.resolve()
     raise FileNotFoundError(f"{path}: no trained model here (expected {path}/model/{META}); "
                             "a run writes it when training ends")
 
 
-def export(model: torch.nn.Module, tokenizer: Any, out_dir: str | Path, meta: dict[str, Any]) -> Path:
-    """Save model (safetensors, id2label in config), tokenizer and pipeline.json (`meta`: task, max_length,
-    decode); the folder appears whole."""
+def pipeline_meta(task: Any, data: DataConfig) -> dict[str, Any]:
+    """pipeline.json: the task, its whole options and the whole data config the model was trained with (so
+    evaluation and prediction encode as training did), and the code version."""
+    data_dict = {**dataclasses.asdict(data), "path": portable_path(data.path)}
+    return {"task": task.name, "options": dataclasses.asdict(task.options), "data": data_dict, **code_version()}
+
+
+def export(model: torch.nn.Module, tokenizer: Any, out_dir: str | Path, meta: dict[str, Any],
+           featurizers: dict[str, Any] | None = None) -> Path:
+    """Save model (safetensors, id2label in config), tokenizer, featurizers and pipeline.json so that the folder
+    appears whole: everything goes into a new hidden version folder, then `out_dir` (a relative symlink) is
+    switched to it in one atomic rename. A reader never sees a half-written or missing `out_dir`. The version
+    before stays until the next export, for readers that resolved it just before the switch."""
     out_dir = Path(out_dir)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    atomic_write_text(tmp / META, json.dumps(meta, indent=2) + "\n")
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    version = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-{time.strftime('%Y%m%d%H%M%S')}-"))
+    make_readable_dir(version)
+    model.save_pretrained(version)
+    tokenizer.save_pretrained(version)
+    for featurizer in (featurizers or {}).values():
+        featurizer.save_pretrained(version)
+    atomic_write_text(version / META, json.dumps(meta, indent=2) + "\n")
+    if out_dir.exists() and not out_dir.is_symlink():  # a real folder (an older layout): move it aside first
+        os.replace(out_dir, out_dir.with_name(f".{out_dir.name}-replaced-{time.strftime('%Y%m%d%H%M%S')}"))
+    previous = out_dir.resolve() if out_dir.is_symlink() else None
+    link = out_dir.with_name(f".{out_dir.name}.link")
+    link.unlink(missing_ok=True)
+    link.symlink_to(version.name)
+    os.replace(link, out_dir)
+    for old in out_dir.parent.glob(f".{out_dir.name}-*"):
+        if old.is_dir() and old not in {version, previous} and "-replaced-" not in old.name:
+            shutil.rmtree(old, ignore_errors=True)
     return out_dir
 
 
 class Predictor:
-    """A trained model, its tokenizer and its task's decoding, for batched inference."""
+    """A trained model, its tokenizer, featurizers and task, for batched inference (see the module docstring
+    for the error and thread-safety contract)."""
 
-    def __init__(self, task: str, model: torch.nn.Module, tokenizer: Any, max_length: int = 128,
-                 batch_size: int = 64, decode: str = "argmax") -> None:
-        self.task_name, self.task = task, tasks.get(task)
+    def __init__(self, task: Any, model: torch.nn.Module, tokenizer: Any, data: DataConfig | None = None,
+                 batch_size: int = 64, featurizers: dict[str, Any] | None = None, max_chars: int = MAX_CHARS) -> None:
+        self.task = get_task(task) if isinstance(task, str) else task
+        self.task_name = self.task.name
         self.model, self.tokenizer = model.eval(), tokenizer
-        self.max_length, self.batch_size, self.decode = max_length, batch_size, decode
-        self.offtopic: OffTopic | None = None  # an off-topic detector saved with a classifier
+        self.data = data or DataConfig()
+        self.batch_size, self.max_chars = batch_size, max_chars
+        self.featurizers = dict(featurizers or {})
+        self._lock = threading.Lock()
+
+    @property
+    def max_length(self) -> int:
+        return self.data.max_length
+
+    @property
+    def offtopic(self) -> Any:
+        return self.featurizers.get("offtopic")
 
     @classmethod
-    def load(cls, run_dir: str | Path, device: str = "cpu", batch_size: int = 64) -> Predictor:
+    def load(cls, run_dir: str | Path, device: str = "cpu", batch_size: int = 64,
+             max_chars: int = MAX_CHARS) -> Predictor:
         path = model_dir(run_dir)
         meta = json.loads((path / META).read_text(encoding="utf-8"))
-        task = tasks.get(meta["task"])
-        model = task.load_model(path).to(device)
-        tokenizer = load_saved_tokenizer(path)
-        predictor = cls(meta["task"], model, tokenizer, meta.get("max_length", 128), batch_size,
-                        meta.get("decode", "argmax"))
-        predictor.offtopic = OffTopic.load(path)
-        return predictor
+        task = get_task(meta["task"], task_class(meta["task"]).Options(**meta["options"]))
+        data = DataConfig(**meta["data"])
+        return cls(task, task.load_model(path).to(device), load_saved_tokenizer(path), data, batch_size,
+                   task.load_featurizers(path), max_chars)
 
-    def predict(self, texts: str | list[str]) -> list[dict[str, Any]]:
+    def problems(self, texts: list[Any]) -> dict[int, str]:
+        """Position -> why that text cannot be predicted."""
+        bad = {}
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                bad[i] = f"not a string ({type(text).__name__})"
+            elif not text.strip():
+                bad[i] = "empty text"
+            elif len(text) > self.max_chars:
+                bad[i] = f"text of {len(text)} characters is longer than max_chars={self.max_chars}"
+        return bad
+
+    def predict(self, texts: str | list[str], errors: str = "raise") -> list[dict[str, Any]]:
         """Predictions for each text (a single string is taken as a list of one).
 
-        Raises:
-            ValueError: naming the positions of empty or whitespace-only texts.
+        Args:
+            errors: "raise": a ValueError names the positions of unusable texts; "return": those positions
+                get {"error": "<why>"} and the rest are predicted.
         """
+        if errors not in {"raise", "return"}:
+            raise ValueError(f"errors={errors!r}: expected raise|return")
         texts = [texts] if isinstance(texts, str) else list(texts)
-        empty = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
-        if empty:
-            raise ValueError(f"texts at positions {empty[:10]} are empty or not strings; "
-                             "remove them or check the input")
-        extra = {"offtopic": self.offtopic} if self.offtopic is not None else {}
-        return self.task.predict(self.model, self.tokenizer, texts, self.batch_size, self.max_length, self.decode,
-                                 **extra)
+        bad = self.problems(texts)
+        if bad and errors == "raise":
+            first = sorted(bad)[:10]
+            raise ValueError(f"texts at positions {first} cannot be predicted: "
+                             + "; ".join(f"{i}: {bad[i]}" for i in first))
+        good = [i for i in range(len(texts)) if i not in bad]
+        if not good:
+            return [{"error": bad[i]} for i in range(len(texts))]
+        with self._lock:
+            out = self.task.predict(self.model, self.tokenizer, [texts[i] for i in good], self.batch_size,
+                                    self.max_length, self.featurizers)
+        results: list[dict[str, Any]] = [{"error": bad[i]} if i in bad else {} for i in range(len(texts))]
+        for i, res in zip(good, out):
+            results[i] = res
+        return results
+
+
+def _stdin_batches(stream: Any, batch_size: int):
+    """Yield lists of raw byte lines: whatever is waiting on `stream`, at most `batch_size`, without waiting
+    for the end of the input (so an interactive user gets each answer at once)."""
+    batch: list[bytes] = []
+    while True:
+        line = stream.readline()
+        if not line:
+            break
+        batch.append(line)
+        waiting = False
+        try:
+            waiting = bool(select.select([stream], [], [], 0)[0])
+        except (OSError, ValueError):  # not selectable (e.g. a test's BytesIO): batch by size
+            waiting = True
+        if len(batch) >= batch_size or not waiting:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # no "Loading weights" bar in CLI output
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run", help="run dir (or its model/ folder)")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--max-chars", type=int, default=MAX_CHARS, help="longest text accepted")
     args = parser.parse_args(argv)
-    predictor = Predictor.load(args.run, batch_size=args.batch_size)
-    lines = [line.rstrip("\n") for line in sys.stdin]
-    keep = [i for i, t in enumerate(lines) if t.strip()]
-    results = dict(zip(keep, predictor.predict([lines[i] for i in keep]))) if keep else {}
-    for i, text in enumerate(lines):
-        out = {"line": i + 1, "text": text, **results[i]} if i in results else {"line": i + 1, "error": "empty line"}
-        print(json.dumps(out, ensure_ascii=False))
-    if len(keep) < len(lines):
-        print(f"skipped {len(lines) - len(keep)} empty line(s)", file=sys.stderr)
+    predictor = Predictor.load(args.run, batch_size=args.batch_size, max_chars=args.max_chars)
+    number, failed = 0, 0
+    for raw in _stdin_batches(sys.stdin.buffer, args.batch_size):
+        texts: list[Any] = []
+        for line in raw:
+            try:
+                texts.append(line.decode("utf-8").rstrip("\r\n"))
+            except UnicodeDecodeError as err:
+                texts.append(UnicodeError(f"not UTF-8 (byte {line[err.start]:#04x} at column {err.start + 1})"))
+        decoded = [t if isinstance(t, str) else "" for t in texts]
+        results = predictor.predict(decoded, errors="return")
+        for text, res in zip(texts, results):
+            number += 1
+            if isinstance(text, UnicodeError):
+                res = {"error": str(text)}
+            failed += "error" in res
+            body = res if "error" in res else {"text": text, **res}
+            print(json.dumps({"line": number, **body}, ensure_ascii=False), flush=True)
+    if failed:
+        print(f"{failed} of {number} line(s) not predicted (see their 'error')", file=sys.stderr)
     return 0
 
 

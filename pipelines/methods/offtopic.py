@@ -22,12 +22,12 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
-from pipelines.config import OFFTOPIC_METHODS
-from pipelines.data.batching import Collator, Features, infer
+from pipelines.data.batching import Collator, Features
 from pipelines.io import atomic_write_text
 from pipelines.methods import ood
+from pipelines.models.outputs import infer
 
-METHODS = OFFTOPIC_METHODS
+METHODS = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn", "combined")
 META, ARRAYS = "offtopic.json", "offtopic.safetensors"
 
 
@@ -76,7 +76,8 @@ class OffTopic:
             self._embedder = FrozenEncoder(self.base_encoder)
         return np.concatenate([features, self._embedder.sentences(texts, batch_size)], axis=1)
 
-    def save(self, path: str | Path) -> None:
+    def save_pretrained(self, path: str | Path) -> None:
+        """Write offtopic.safetensors and offtopic.json into `path` (a model folder being exported)."""
         path = Path(path)
         if self.state:
             save_file({k: np.ascontiguousarray(v) for k, v in self.state.items()}, str(path / ARRAYS))
@@ -96,15 +97,15 @@ class OffTopic:
 
 def logits_and_features(model: torch.nn.Module, feats: Features, pad_id: int,
                         batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """(N, C) logits and (N, H) [CLS] features in the order of `feats`."""
-    logits, hidden, order = [], [], []
+    """(N, C) logits and (N, H) sentence vectors (`pooled`) in the order of `feats`."""
+    logits, pooled, order = [], [], []
     device = next(model.parameters()).device
-    for batch, out in infer(model, feats, Collator(pad_id), batch_size, device, hidden=True):
-        logits.append(out.numpy())
-        hidden.append(batch["features"].numpy())
+    for batch, out in infer(model, feats, Collator(pad_id), batch_size, device, pooled=True):
+        logits.append(out.logits.numpy())
+        pooled.append(out.pooled.numpy())
         order.extend(batch["example_id"].tolist())
     inv = np.argsort(order)
-    return np.concatenate(logits)[inv], np.concatenate(hidden)[inv]
+    return np.concatenate(logits)[inv], np.concatenate(pooled)[inv]
 
 
 def fit(method: str, train: tuple[np.ndarray, np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
@@ -152,18 +153,18 @@ def apply(det: OffTopic, logits: np.ndarray, features: np.ndarray, texts: list[s
     return [{"off_topic": bool(s > det.threshold), "off_topic_score": round(float(s), 4)} for s in scores]
 
 
-def fit_on_splits(predictor: Any, splits: dict[str, Any], method: str, recall: float, data: Any,
-                  base_encoder: str = "", balanced: bool = False) -> OffTopic:
-    """Fit a detector for a Predictor's classifier on a run's splits (train, validation, oos_validation);
+def fit_on_splits(task: Any, model: torch.nn.Module, tokenizer: Any, splits: dict[str, Any], method: str,
+                  recall: float, data: Any, base_encoder: str = "", balanced: bool = False,
+                  batch_size: int = 64) -> OffTopic:
+    """Fit a detector for a trained classifier on a run's splits (train, validation, oos_validation);
     `base_encoder` (the encoder the classifier was fine-tuned from) is used by `combined`."""
-    task, model, tok = predictor.task, predictor.model, predictor.tokenizer
     label2id = {v: int(k) for k, v in model.config.id2label.items()}
     probe = OffTopic(method, base_encoder=base_encoder if method == "combined" else "")
 
     def run(ds: Any) -> tuple[np.ndarray, np.ndarray]:
-        logits, feats = logits_and_features(model, task.encode(ds, tok, label2id, data), tok.pad_token_id,
-                                            predictor.batch_size)
-        return logits, probe.embed(list(ds["text"]), feats, predictor.batch_size)
+        logits, feats = logits_and_features(model, task.encode(ds, tokenizer, label2id, data), tokenizer.pad_token_id,
+                                            batch_size)
+        return logits, probe.embed(list(ds["text"]), feats, batch_size)
 
     train = splits["train"].filter(lambda r: r["label"] in label2id)
     t_logits, t_feats = run(train)

@@ -9,15 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from transformers import PretrainedConfig
-from transformers.modeling_outputs import TokenClassifierOutput
 
 from pipelines.data.words import CASES, WordTokenizer
 from pipelines.models.crf import ConstrainedCRF
+from pipelines.models.outputs import TaskOutput
 
 SIZES = {"word_dim": 100, "char_dim": 30, "char_filters": 50, "case_dim": 8, "hidden": 200}
 
@@ -25,7 +26,8 @@ SIZES = {"word_dim": 100, "char_dim": 30, "char_filters": 50, "case_dim": 8, "hi
 class BiLstmCrf(nn.Module):
     """Emissions from a BiLSTM over [word; char-CNN; casing] embeddings, decoded by a constrained CRF."""
 
-    extra_inputs = ("word_starts", "char_ids", "case_ids")
+    extra_inputs = ("char_ids", "case_ids")
+    architecture = "BiLstmCrf"
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
@@ -43,18 +45,18 @@ class BiLstmCrf(nn.Module):
 
     @classmethod
     def build(cls, labels: Sequence[str], tokenizer: WordTokenizer, dropout: float = 0.5,
-              word_dropout: float = 0.0) -> BiLstmCrf:
-        """A fresh model; word embeddings start from `tokenizer.vectors` when it has them. In training, each
+              word_dropout: float = 0.0, vectors: np.ndarray | None = None) -> BiLstmCrf:
+        """A fresh model; word embeddings start from `vectors` ((V, D), e.g. WordVectors) when given. In training, each
         word is read as <unk> with probability `word_dropout` (Lample et al. 2016 do this for singletons), so
         that the unknown-word vector, the one every unseen test word gets, is trained."""
-        dim = tokenizer.vectors.shape[1] if tokenizer.vectors is not None else SIZES["word_dim"]
+        dim = vectors.shape[1] if vectors is not None else SIZES["word_dim"]
         config = PretrainedConfig(id2label=dict(enumerate(labels)), label2id={x: i for i, x in enumerate(labels)},
                                   vocab_size=len(tokenizer.words), char_vocab_size=len(tokenizer.chars),
                                   dropout=dropout, word_dropout=word_dropout, **{**SIZES, "word_dim": dim})
         model = cls(config)
-        if tokenizer.vectors is not None:
+        if vectors is not None:
             with torch.no_grad():
-                model.word_emb.weight.copy_(torch.from_numpy(tokenizer.vectors))
+                model.word_emb.weight.copy_(torch.from_numpy(vectors))
         return model
 
     def _chars(self, char_ids: torch.Tensor) -> torch.Tensor:
@@ -65,10 +67,9 @@ class BiLstmCrf(nn.Module):
         h = h.max(dim=-1).values.clamp(min=-1e3)  # (B*T, F)
         return h.masked_fill(h <= -1e3, 0.0).view(b, t, -1)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None,
-                word_starts: torch.Tensor | None = None, char_ids: torch.Tensor | None = None,
-                case_ids: torch.Tensor | None = None) -> TokenClassifierOutput:
-        """input_ids (B, T) word ids; char_ids (B, T, C); case_ids (B, T); labels (B, T), -100 read as 0."""
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, char_ids: torch.Tensor | None = None,
+                case_ids: torch.Tensor | None = None) -> TaskOutput:
+        """input_ids (B, T) word ids; char_ids (B, T, C); case_ids (B, T) -> emissions as `logits` (B, T, L)."""
         if char_ids is None or case_ids is None:
             raise ValueError("BiLstmCrf needs char_ids and case_ids (from tasks.ner.encode with a WordTokenizer)")
         p = getattr(self.config, "word_dropout", 0.0)  # absent from models saved before it existed
@@ -79,13 +80,10 @@ class BiLstmCrf(nn.Module):
         lengths = attention_mask.sum(1).clamp(min=1).cpu()
         packed = pack_padded_sequence(self.dropout(x), lengths, batch_first=True, enforce_sorted=False)
         h, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=input_ids.shape[1])
-        emissions = self.proj(self.dropout(h))  # (B, T, L)
-        loss = None
-        if labels is not None:
-            loss = -self.crf(emissions, labels.clamp(min=0), attention_mask.bool(), reduction="mean")
-        return TokenClassifierOutput(loss=loss, logits=emissions)
+        return TaskOutput(logits=self.proj(self.dropout(h)))  # (B, T, L)
 
     def save_pretrained(self, path: str | Path) -> None:
+        self.config.architectures = [self.architecture]
         self.config.save_pretrained(path)
         save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(Path(path) / "model.safetensors"))
 

@@ -11,14 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 from torchcrf import CRF
-from transformers.modeling_outputs import TokenClassifierOutput
 
 from pipelines.models.decoding import NEG, iob2_constraints
-
-CRF_FILE = "crf.safetensors"
+from pipelines.models.outputs import TaskOutput
+from pipelines.models.saving import load_composite, save_composite
 
 
 class ConstrainedCRF(CRF):
@@ -60,10 +58,45 @@ def pack_words(logits: torch.Tensor, word_starts: torch.Tensor,
     return emissions, mask, tags
 
 
-class CrfTokenClassifier(nn.Module):
-    """Emissions from a Hugging Face token classifier, a constrained CRF on top (loss: mean NLL per window)."""
+def crf_nll(crf: CRF, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor,
+            continues: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean negative log-likelihood of `tags` per sequence, as pytorch-crf's `-crf(..., reduction="mean")`,
+    except that a window continuing an earlier one (`continues`) gets no start transition: its first word may
+    rightly be I-X, which the fixed NEG start score would otherwise charge 1e4 for (decoding relaxes it too).
 
-    extra_inputs = ("word_starts",)
+    Args:
+        crf: a batch-first pytorch-crf CRF.
+        emissions: (B, W, L) scores; tags: (B, W) label ids; mask: (B, W) bool, first column on.
+        continues: (B,) bool, True for windows whose first word continues an earlier window; None = none.
+    """
+    b, w, n = emissions.shape
+    start = crf.start_transitions.expand(b, n)  # (B, L)
+    if continues is not None:
+        start = torch.where(continues[:, None], torch.zeros_like(start), start)
+    mask_f = mask.to(emissions.dtype)  # (B, W)
+    rows = torch.arange(b, device=emissions.device)
+    # score of the gold path
+    score = start[rows, tags[:, 0]] + emissions[rows, 0, tags[:, 0]]  # (B,)
+    for t in range(1, w):
+        step = crf.transitions[tags[:, t - 1], tags[:, t]] + emissions[rows, t, tags[:, t]]  # (B,)
+        score = score + step * mask_f[:, t]
+    last = tags[rows, mask.long().sum(1) - 1]  # (B,)
+    score = score + crf.end_transitions[last]
+    # log partition function (forward algorithm)
+    alpha = start + emissions[:, 0]  # (B, L)
+    for t in range(1, w):
+        nxt = torch.logsumexp(alpha[:, :, None] + crf.transitions[None] + emissions[:, t, None, :], dim=1)  # (B, L)
+        alpha = torch.where(mask[:, t, None], nxt, alpha)
+    log_z = torch.logsumexp(alpha + crf.end_transitions, dim=1)  # (B,)
+    return (log_z - score).mean()
+
+
+class CrfTokenClassifier(nn.Module):
+    """Emissions from a Hugging Face token classifier, a constrained CRF on top (the task's loss hook takes
+    the CRF's likelihood over the emissions)."""
+
+    extra_inputs = ()
+    architecture = "CrfTokenClassifier"
 
     def __init__(self, emitter: nn.Module, labels: Sequence[str]) -> None:
         super().__init__()
@@ -74,25 +107,16 @@ class CrfTokenClassifier(nn.Module):
     def config(self) -> Any:
         return self.emitter.config
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None,
-                word_starts: torch.Tensor | None = None) -> TokenClassifierOutput:
-        logits = self.emitter(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, L)
-        loss = None
-        if labels is not None:
-            if word_starts is None:
-                raise ValueError("CrfTokenClassifier needs word_starts with labels")
-            emissions, mask, tags = pack_words(logits, word_starts, labels)
-            loss = -self.crf(emissions, tags, mask, reduction="mean")
-        return TokenClassifierOutput(loss=loss, logits=logits)
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> TaskOutput:
+        return TaskOutput(logits=self.emitter(input_ids=input_ids, attention_mask=attention_mask).logits)  # (B,T,L)
 
     def save_pretrained(self, path: str | Path) -> None:
-        self.emitter.save_pretrained(path)
-        save_file({k: v.contiguous() for k, v in self.crf.state_dict().items()}, str(Path(path) / CRF_FILE))
+        save_composite(path, self.architecture, self.emitter, {"crf": self.crf.state_dict()})
 
     @classmethod
     def from_pretrained(cls, path: str | Path, model_cls: Any) -> CrfTokenClassifier:
-        emitter = model_cls.from_pretrained(path)
-        labels = [emitter.config.id2label[i] for i in range(len(emitter.config.id2label))]
-        model = cls(emitter, labels)
-        model.crf.load_state_dict(load_file(str(Path(path) / CRF_FILE)))
-        return model
+        inner, tensors, _ = load_composite(path)
+        emitter = model_cls.from_pretrained(inner)
+        model = cls(emitter, [emitter.config.id2label[i] for i in range(len(emitter.config.id2label))])
+        model.crf.load_state_dict(tensors["crf"])
+        return model.eval()

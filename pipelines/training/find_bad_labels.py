@@ -17,7 +17,6 @@ import argparse
 import csv
 import io
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from pipelines.config import RunConfig, load_config
 from pipelines.data.tags import spans
 from pipelines.io import atomic_write_text
 from pipelines.methods import badlabels
+from pipelines.provenance import portable_path
 
 
 def out_of_fold(cfg: RunConfig, splits: dict[str, Any], k: int, work: Path, labels: list[str]) -> list[Any]:
@@ -42,11 +42,37 @@ def out_of_fold(cfg: RunConfig, splits: dict[str, Any], k: int, work: Path, labe
     for f, held in enumerate(folds):
         keep = np.setdiff1d(order, held)
         fold_dir = work / f"fold{f}"
-        if not (fold_dir / "model").exists():
-            run(cfg, fold_dir, splits={"train": train.select(keep), "validation": splits["validation"]})
+        if not finished_with(fold_dir, cfg):
+            run(cfg, fresh_dir(fold_dir), splits={"train": train.select(keep), "validation": splits["validation"]})
         for i, dist in zip(held, distributions(fold_dir, train.select(held), cfg, labels)):
             out[i] = dist
     return out
+
+
+def finished_with(run_dir: Path, cfg: RunConfig) -> bool:
+    """True when `run_dir` holds a finished run of the same config (where runs go and the progress bar aside):
+    a fold folder left by another config is never reused."""
+    from pipelines.config import ConfigError, to_dict
+
+    if not ((run_dir / "metrics.json").exists() and (run_dir / "config.yaml").exists()):
+        return False
+    try:
+        done = to_dict(load_config(run_dir / "config.yaml"))
+    except ConfigError:
+        return False
+    mine = to_dict(cfg)
+    for c in (done, mine):
+        c["train"] = {k: v for k, v in c["train"].items() if k not in {"out_dir", "progress_bar"}}
+    return done == mine
+
+
+def fresh_dir(run_dir: Path) -> Path:
+    """`run_dir`, after moving an unfinished or other-config run there aside (`<name>.old-<time>`, not deleted)."""
+    if run_dir.exists():
+        aside = run_dir.with_name(f"{run_dir.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+        run_dir.rename(aside)
+        print(f"{run_dir} holds another or an unfinished run: moved to {aside}", flush=True)
+    return run_dir
 
 
 def distributions(run_dir: Path, ds: Any, cfg: RunConfig, labels: list[str]) -> list[np.ndarray]:
@@ -56,7 +82,7 @@ def distributions(run_dir: Path, ds: Any, cfg: RunConfig, labels: list[str]) -> 
     p = Predictor.load(run_dir)
     cols = [labels.index(p.model.config.id2label[i]) for i in range(p.model.config.num_labels)]
     out = []
-    for dist in p.task.distributions(p.model, p.tokenizer, ds, cfg.data):
+    for dist in p.task.distributions(p.model, p.tokenizer, ds, p.data):
         full = np.zeros(dist.shape[:-1] + (len(labels),), dtype=np.float32)
         full[..., cols] = dist
         out.append(full)
@@ -68,8 +94,8 @@ def trained_predict(cfg: RunConfig, splits: dict[str, Any], target: Any, run_dir
     """Probabilities over `labels` for `target` from one model trained on the whole train split."""
     from pipelines.training.train import run
 
-    if not (run_dir / "model").exists():
-        run(cfg, run_dir, splits={"train": splits["train"], "validation": splits["validation"]})
+    if not finished_with(run_dir, cfg):
+        run(cfg, fresh_dir(run_dir), splits={"train": splits["train"], "validation": splits["validation"]})
     return distributions(run_dir, target, cfg, labels)
 
 
@@ -216,8 +242,6 @@ def write(out_dir: Path, rows: list[dict[str, Any]], title: str, top: int = 50) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--task", required=True)
     parser.add_argument("--data", default="")
@@ -232,16 +256,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="", help="output folder (default runs/badlabels-<task>-<time>)")
     parser.add_argument("overrides", nargs="*")
     args = parse_args(parser, argv)
-    import tasks
     from pipelines.data.splits import load_splits
+    from pipelines.registry import get_task
 
     extra = ["train.epochs=1"] if args.cheap else []
     cfg = load_config(None, [*args.overrides, *extra, *([f"data.path={args.data}"] if args.data else [])],
                       task=args.task)
-    task = tasks.get(cfg.task)
-    splits = load_splits(cfg.data, task.SAMPLE, seed=cfg.train.seed)
+    task = get_task(cfg.task, cfg.model)
+    splits = load_splits(cfg.data, task.sample, seed=cfg.train.seed)
     out = Path(args.out or f"{cfg.train.out_dir}/badlabels-{cfg.task}-{time.strftime('%Y%m%d-%H%M%S')}")
-    tagging = "tags" in task.COLUMNS
+    tagging = "tags" in task.columns
     column = "tags" if tagging else "label"
     if args.split not in splits:
         raise ValueError(f"--split {args.split}: the data has splits {sorted(splits)}")
@@ -266,14 +290,14 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--model scores another split; the train split needs out-of-fold models (no --model)")
         dists = out_of_fold(cfg, splits, args.folds, out, labels)
     else:
-        dists = trained_predict(cfg, splits, target, Path(args.model) if args.model else out / "model-on-train",
-                                labels)
+        dists = (distributions(Path(args.model), target, cfg, labels) if args.model
+                 else trained_predict(cfg, splits, target, out / "model-on-train", labels))
     rows = (tagging_suspects if tagging else classification_suspects)(target, dists, labels)
     # a finished run (--model) was trained with its own config's epochs
     mode = ("frozen encoder + logistic regression" if args.frozen else "fine-tuned" if args.model
             else f"fine-tuned, {cfg.train.epochs} epoch{'s' * (cfg.train.epochs != 1)} per model")
     how = f"{args.folds}-fold" if args.split == "train" else "a model of the train split " + (args.model or "")
-    write(out, rows, f"Suspect labels: {cfg.task}, {args.split} split of {cfg.data.path or task.SAMPLE} "
+    write(out, rows, f"Suspect labels: {cfg.task}, {args.split} split of {portable_path(cfg.data.path or task.sample)} "
                      f"({how}, {mode})")
     print(f"{len(rows)} examples ranked; top suspects in {out / 'summary.md'}")
     return 0

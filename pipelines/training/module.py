@@ -1,15 +1,16 @@
-"""The Lightning module shared by every task: a Hugging Face model built by the task, one `model_step`.
+"""The Lightning module shared by every task: the task's model, its loss hook, one `model_step`.
 
 Usable in any Trainer (your callbacks, loggers, DDP):
 
-    dm = TaskDataModule("ner", DataConfig(path="data/"), tokenizer); dm.setup("fit")
-    module = TaskModule("ner", "default", dm.labels)
+    tok = load_tokenizer("default")
+    dm = TaskDataModule("ner", DataConfig(path="data/"), tok); dm.setup("fit")
+    module = TaskModule("ner", dm.labels, tokenizer=tok, lr=1e-4)
     Trainer(max_epochs=3).fit(module, datamodule=dm)
 """
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 from typing import Any
 
 import lightning.pytorch as pl
@@ -17,36 +18,56 @@ import torch
 import torch.distributed as dist
 from transformers import get_linear_schedule_with_warmup
 
-import tasks
-from pipelines.data.batching import model_inputs
-from pipelines.models import encoders
+from pipelines.config import ModelOptions
+from pipelines.errors import ConfigError
+from pipelines.models.losses import Criterion
+from pipelines.models.outputs import TaskOutput, model_inputs
+from pipelines.registry import get_task, task_class
+
+
+def make_task(task: Any, options: ModelOptions | dict[str, Any] | None = None) -> Any:
+    """A Task instance from a name (with options: its Options object, a dict of its fields, or None for the
+    defaults) or an instance already made."""
+    if not isinstance(task, str):
+        return task
+    if isinstance(options, dict):
+        try:
+            options = task_class(task).Options(**options)
+        except TypeError as err:
+            raise ConfigError(f"options for task {task!r}: {err}") from None
+    return get_task(task, options)
 
 
 class TaskModule(pl.LightningModule):
-    """Wraps `tasks.<task>.build_model(...)`; logs `train/loss`, `val/<metric>` and `test/<metric>`.
+    """Builds the task's model; logs `train/loss`, `val/<metric>` and `test/<metric>`.
 
     Args:
-        task: task name (a module in `tasks/`).
-        encoder: 'default', 'tiny', a Hugging Face id or a local directory.
+        task: a task name (a module in `tasks/`) or a Task instance (which carries its options).
         labels: label vocabulary; index = class id.
+        options: the task's model options (its Options dataclass or a dict of its fields) when `task` is a
+            name; None = the task's defaults, the same as configs/<task>.yaml's model section leaves them.
+        tokenizer: the tokenizer the data module encodes with (default: the task's).
+        featurizers: fitted featurizers (Task.fit_featurizers), e.g. word2vec vectors.
+        criterion: the loss slot (label smoothing, class weights, soft targets); None = plain cross-entropy.
         lr, weight_decay, warmup_ratio: AdamW with linear warm-up and decay.
-        dropout: dropout of the classification head.
-        decode: token tasks: 'argmax' or 'viterbi' (valid IOB2 paths only).
-        head: 'softmax' or, for token tasks, 'crf' (a constrained CRF; decoding then uses it).
-        options: further model settings, handed to the task's build_model where it takes them
-            (e.g. the joint task's slot_weight).
+        model: a model already built (e.g. continued from an earlier run); None = built by the task.
     """
 
-    def __init__(self, task: str, encoder: str, labels: list[str], lr: float = 5e-5, weight_decay: float = 0.01,
-                 warmup_ratio: float = 0.1, dropout: float = 0.1, decode: str = "argmax", head: str = "softmax",
-                 options: dict[str, Any] | None = None, tokenizer: Any = None) -> None:
+    def __init__(self, task: Any, labels: list[str], options: ModelOptions | dict[str, Any] | None = None,
+                 tokenizer: Any = None, featurizers: dict[str, Any] | None = None,
+                 criterion: Criterion | None = None, lr: float = 5e-5, weight_decay: float = 0.01,
+                 warmup_ratio: float = 0.1, model: torch.nn.Module | None = None) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["tokenizer"])
-        self.task = tasks.get(task)
-        tokenizer = tokenizer if tokenizer is not None else encoders.load_tokenizer(encoder)
-        accepted = inspect.signature(self.task.build_model).parameters
-        extra = {k: v for k, v in (options or {}).items() if k in accepted}
-        self.model = self.task.build_model(encoder, labels, tokenizer, dropout, head, **extra)
+        self.task = make_task(task, options)
+        self.save_hyperparameters({"task": self.task.name, "labels": list(labels),
+                                   "options": dataclasses.asdict(self.task.options), "lr": lr,
+                                   "weight_decay": weight_decay, "warmup_ratio": warmup_ratio})
+        tokenizer = tokenizer if tokenizer is not None else self.task.build_tokenizer({})
+        self.model = model if model is not None else self.task.build_model(labels, tokenizer, featurizers)
+        self.criterion = criterion or Criterion()
+        if getattr(self.model, "crf", None) is not None and not self.criterion.plain:
+            raise ConfigError("train.label_smoothing and train.class_weights apply to softmax heads; this model "
+                              "has a CRF head (its loss is the CRF's likelihood)")
         self.id2label = dict(enumerate(labels))
         self._records: list[dict[str, Any]] = []
         self._decode_fn: Any = None  # built per evaluation: a CRF's transitions change while training
@@ -54,16 +75,15 @@ class TaskModule(pl.LightningModule):
 
     def prepare(self, splits: dict[str, Any]) -> None:
         """Let the task fit data-derived model state before training (e.g. the joint task's slot mask)."""
-        if hasattr(self.task, "prepare_model"):
-            self.task.prepare_model(self.model, splits)
+        self.task.prepare_model(self.model, splits)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """(B, T) ids and mask -> logits, (B, T, L) for token tasks or (B, L) for sentence tasks."""
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **extra: torch.Tensor) -> TaskOutput:
+        """(B, T) ids and mask (plus the model's extra inputs) -> its named outputs."""
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, **extra)
 
-    def model_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.model(**model_inputs(self.model, batch, labels=True))
-        return out.loss, out.logits
+    def model_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, TaskOutput]:
+        out = self.model(**model_inputs(self.model, batch))
+        return self.task.loss(self.model, out, batch, self.criterion), out
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, _ = self.model_step(batch)
@@ -71,11 +91,14 @@ class TaskModule(pl.LightningModule):
         return loss
 
     def _eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> None:
-        loss, logits = self.model_step(batch)
+        from pipelines.models.outputs import detach_cpu
+
+        loss, out = self.model_step(batch)
         self.log(f"{stage}/loss", loss, sync_dist=True, batch_size=len(batch["input_ids"]))
         if self._decode_fn is None:
-            self._decode_fn = self.task.decoder(self.model, self.hparams.decode)
-        self._records.extend(self.task.gather(batch, logits.detach().cpu(), self._decode_fn))
+            self._decode_fn = self.task.decoder(self.model)
+        cpu = {k: v.cpu() for k, v in batch.items()}
+        self._records.extend(self.task.gather(cpu, detach_cpu(out), self._decode_fn))
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._eval_step(batch, "val")
@@ -92,8 +115,7 @@ class TaskModule(pl.LightningModule):
         self._records = []
         if not records or self.trainer.sanity_checking:
             return
-        if hasattr(self.task, "join_windows"):  # token tasks: decode long sentences across their windows
-            self.task.join_windows(records, decode_fn)
+        self.task.join_windows(records, decode_fn)
         scores = self.task.score(records, self.id2label)
         self.last_scores = scores
         for key, value in scores.items():

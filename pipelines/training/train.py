@@ -19,6 +19,7 @@ import yaml
 from pipelines.cli import parse_args
 from pipelines.config import RunConfig, load_config, to_dict
 from pipelines.inference import reports
+from pipelines.provenance import code_version, portable_path
 
 RUN_DIR_ENV = "PIPELINES_RUN_DIR"  # carries the run dir to the processes that DDP launches
 
@@ -33,36 +34,25 @@ def _new_run_dir(cfg: RunConfig) -> Path:
     return path
 
 
-def latest_checkpoint(run_dir: Path) -> Path:
-    ckpts = sorted((run_dir / "checkpoints").glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
-    if not ckpts:
-        raise FileNotFoundError(f"{run_dir}/checkpoints: no checkpoint to resume from")
-    return ckpts[-1]
+def resume_checkpoint(run_dir: Path) -> Path:
+    """The run's `last.ckpt` (written atomically at every save), never whichever file is newest."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        raise FileNotFoundError(f"{run_dir}/checkpoints/last.ckpt: no checkpoint to resume from")
+    return last
 
 
-def build_tokenizer(cfg: RunConfig, task: Any, splits: dict[str, Any] | None) -> tuple[Any, dict[str, Any] | None]:
-    """The encoder's tokenizer; for the BiLSTM, vocabularies (and word2vec vectors) built from the train split."""
-    from pipelines.models import encoders
+def make_criterion(train: Any, features: Any, n_labels: int) -> Any:
+    """The loss slot from `train.label_smoothing` and `train.class_weights` (weights from the train features'
+    `labels`)."""
+    from pipelines.models.losses import Criterion, balanced_weights
 
-    if cfg.model.encoder != "bilstm":
-        return encoders.load_tokenizer(cfg.model.encoder), splits
-    from pipelines.data.splits import load_splits
-    from pipelines.data.words import WordTokenizer
-
-    splits = splits or load_splits(cfg.data, task.SAMPLE, seed=cfg.train.seed)
-    tokenizer = WordTokenizer.build(splits["train"]["tokens"])
-    if cfg.model.word_vectors == "word2vec":
-        from pipelines.data.words import read_unlabelled
-
-        extra = [p.strip() for p in cfg.model.word2vec_text.split(",") if p.strip()]
-        unlabelled = list(read_unlabelled(extra)) if extra else []
-        if extra:
-            print(f"word2vec: {len(splits['train'])} training sentences + {len(unlabelled)} unlabelled lines "
-                  f"({sum(map(len, unlabelled))} words) from {', '.join(extra)}", flush=True)
-        # 10 passes over a small labelled corpus; 5 (gensim's default) once large unlabelled text joins it
-        tokenizer.train_vectors(splits["train"]["tokens"], seed=cfg.train.seed, unlabelled=unlabelled,
-                                epochs=5 if unlabelled else 10)
-    return tokenizer, splits
+    weights = None
+    if train.class_weights == "balanced":
+        ids = [x for row in features.rows for x in (row["labels"] if isinstance(row["labels"], list)
+                                                    else [row["labels"]])]
+        weights = balanced_weights(ids, n_labels)
+    return Criterion(label_smoothing=train.label_smoothing, class_weights=weights)
 
 
 def build_trainer(cfg: RunConfig, run_dir: Path, monitor: str) -> tuple[Any, Any]:
@@ -94,69 +84,69 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
     import lightning.pytorch as pl
     import torch
 
-    import tasks
+    from pipelines.data.splits import load_splits
     from pipelines.io import atomic_write_text
+    from pipelines.registry import get_task
     from pipelines.training.datamodule import TaskDataModule
     from pipelines.training.module import TaskModule
+    from pipelines.training.warm_start import warm_start
 
     os.environ[RUN_DIR_ENV] = str(run_dir)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
-    task = tasks.get(cfg.task)
-    tokenizer, splits = build_tokenizer(cfg, task, splits)
-    dm = TaskDataModule(cfg.task, cfg.data, tokenizer, batch_size=cfg.train.batch_size, splits=splits,
+    task = get_task(cfg.task, cfg.model)
+    splits = splits or load_splits(cfg.data, task.sample, seed=cfg.train.seed)
+    tokenizer = task.build_tokenizer(splits)
+    featurizers = task.fit_featurizers(splits, tokenizer, cfg.train.seed)
+    dm = TaskDataModule(task, cfg.data, tokenizer, batch_size=cfg.train.batch_size, splits=splits,
                         eval_batch_size=cfg.train.eval_batch_size, bucketing=cfg.train.bucketing, seed=cfg.train.seed)
     dm.setup("fit")
-    module = TaskModule(cfg.task, cfg.model.encoder, dm.labels, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
-                        warmup_ratio=cfg.train.warmup_ratio, dropout=cfg.model.dropout, decode=cfg.model.decode,
-                        head=cfg.model.head, tokenizer=tokenizer,
-                        options={"slot_weight": cfg.model.slot_weight, "pooling": cfg.model.pooling,
-                                 "word_dropout": cfg.model.word_dropout})
+    module = TaskModule(task, dm.labels, tokenizer=tokenizer, featurizers=featurizers,
+                        criterion=make_criterion(cfg.train, dm.features["train"], len(dm.labels)),
+                        lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, warmup_ratio=cfg.train.warmup_ratio,
+                        model=warm_start(task, dm.labels, tokenizer, featurizers))
     module.prepare(dm.splits)
-    trainer, best = build_trainer(cfg, run_dir, task.MONITOR)
+    trainer, best = build_trainer(cfg, run_dir, task.monitor)
     if trainer.is_global_zero:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
     start = time.perf_counter()
-    trainer.fit(module, datamodule=dm, ckpt_path=str(latest_checkpoint(run_dir)) if resume else None)
+    trainer.fit(module, datamodule=dm, ckpt_path=str(resume_checkpoint(run_dir)) if resume else None)
     if not trainer.is_global_zero:
         return {}
     ckpt = best.best_model_path or best.last_model_path
     if ckpt:
-        module.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"])
-    facts = {"task": cfg.task, "encoder": cfg.model.encoder, "seed": cfg.train.seed,
-             "train_seconds": round(time.perf_counter() - start, 1), "epochs_run": trainer.current_epoch,
-             "global_step": trainer.global_step, "best_checkpoint": ckpt}
-    return finish(cfg, run_dir, module.model.cpu(), tokenizer, dm.splits, facts)
+        module.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"])
+    facts = {"task": cfg.task, "encoder": cfg.model.encoder, "seed": cfg.train.seed, **code_version(),
+             "data": portable_path(cfg.data.path), "train_seconds": round(time.perf_counter() - start, 1),
+             "epochs_run": trainer.current_epoch, "global_step": trainer.global_step,
+             "best_checkpoint": os.path.relpath(ckpt, run_dir) if ckpt else ""}
+    return finish(cfg, run_dir, task, module.model.cpu().eval(), tokenizer, dm.splits, featurizers, facts)
 
 
-def finish(cfg: RunConfig, run_dir: Path, model: Any, tokenizer: Any, splits: dict[str, Any],
-           facts: dict[str, Any]) -> dict[str, Any]:
-    """Export the model, fit its off-topic detector if asked, score validation and test, write the report."""
+def finish(cfg: RunConfig, run_dir: Path, task: Any, model: Any, tokenizer: Any, splits: dict[str, Any],
+           featurizers: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
+    """Fit what the task fits after training (an off-topic detector), export the model with its tokenizer,
+    featurizers and pipeline.json in one atomic step, then score the saved model on validation and test."""
     from pipelines.inference.evaluate import evaluate
-    from pipelines.inference.predict import Predictor, export
+    from pipelines.inference.predict import Predictor, export, pipeline_meta
 
-    export(model, tokenizer, run_dir / "model", {"task": cfg.task, "max_length": cfg.data.max_length,
-                                                 "decode": cfg.model.decode, "head": cfg.model.head})
+    featurizers = {**featurizers, **task.fit_after_training(model, tokenizer, splits, cfg.data,
+                                                            cfg.train.eval_batch_size)}
+    export(model, tokenizer, run_dir / "model", pipeline_meta(task, cfg.data), featurizers)
     predictor = Predictor.load(run_dir)
-    if cfg.model.offtopic:
-        from pipelines.methods.offtopic import fit_on_splits
-
-        predictor.offtopic = fit_on_splits(predictor, splits, cfg.model.offtopic, cfg.model.offtopic_recall, cfg.data,
-                                           base_encoder=cfg.model.encoder,
-                                           balanced=cfg.model.offtopic_threshold == "balanced")
-        predictor.offtopic.save(run_dir / "model")
-    results = {name: evaluate(predictor, splits[name], cfg.data) for name in ("validation", "test") if name in splits}
+    results = {name: evaluate(predictor, splits[name], predictor.data) for name in ("validation", "test")
+               if name in splits}
     reports.write(run_dir, "metrics", f"{cfg.task}: {cfg.model.encoder}", results, extra=facts,
-                  notes=getattr(predictor.task, "REPORT_NOTES", []), md_name="report")
+                  notes=list(task.report_notes), md_name="report")
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline by default; set to 0 to use a hub
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no "Loading weights" / "Writing model shards" bars in the run's log
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.getLogger("pipelines").addHandler(handler)

@@ -1,0 +1,66 @@
+"""The loss slot: one criterion that every task's `loss` hook calls for its softmax heads.
+
+Label smoothing, class weights and a teacher's soft targets (distillation) plug in here, so no task
+changes when they are switched on. CRF heads compute their own negative log-likelihood and take none of
+these (pipelines.training.module refuses the combination).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class Criterion:
+    """Cross-entropy over label scores, ignoring targets of -100.
+
+    Attributes:
+        label_smoothing: share of the target mass spread over all labels.
+        class_weights: (L,) weight per label of the task's main label set (`labels` targets), or None.
+        soft_weight: with soft targets (a teacher's probabilities, `soft_targets` in the batch), the loss is
+            (1 - soft_weight) * hard loss + soft_weight * T^2 * KL(teacher || student at temperature T).
+        temperature: T of the soft part.
+    """
+
+    label_smoothing: float = 0.0
+    class_weights: torch.Tensor | None = None
+    soft_weight: float = 0.5
+    temperature: float = 1.0
+
+    @property
+    def plain(self) -> bool:
+        """True when this is plain cross-entropy (what a CRF head's likelihood can stand in for)."""
+        return self.label_smoothing == 0.0 and self.class_weights is None
+
+    def __call__(self, logits: torch.Tensor, targets: torch.Tensor, soft: torch.Tensor | None = None,
+                 weighted: bool = True) -> torch.Tensor:
+        """Mean loss over the non-ignored positions.
+
+        Args:
+            logits: (..., L) scores, e.g. (B, L) or (B, T, L).
+            targets: (...) label ids, -100 = ignore.
+            soft: (..., L) target probabilities (a teacher's), or None.
+            weighted: apply `class_weights` (False for a second label set, e.g. the joint task's intents).
+        """
+        flat, gold = logits.flatten(0, -2), targets.flatten()  # (N, L), (N,)
+        weight = self.class_weights.to(flat.device) if weighted and self.class_weights is not None else None
+        hard = nn.functional.cross_entropy(flat, gold, weight=weight, ignore_index=-100,
+                                           label_smoothing=self.label_smoothing)
+        if soft is None:
+            return hard
+        keep = gold != -100  # (N,)
+        t = self.temperature
+        log_student = (flat[keep] / t).log_softmax(-1)
+        kl = nn.functional.kl_div(log_student, soft.flatten(0, -2)[keep], reduction="batchmean") * t * t
+        return (1 - self.soft_weight) * hard + self.soft_weight * kl
+
+
+def balanced_weights(label_ids: list[int], n_labels: int) -> torch.Tensor:
+    """(L,) weights n / (L * count) from the training labels (-100 skipped); unseen labels get weight 1."""
+    ids = torch.tensor([i for i in label_ids if i >= 0], dtype=torch.long)
+    counts = torch.bincount(ids, minlength=n_labels).float()  # (L,)
+    weights = torch.where(counts > 0, len(ids) / (n_labels * counts.clamp(min=1)), torch.ones_like(counts))
+    return weights

@@ -1,0 +1,57 @@
+"""The saved layout of a model that is more than one Hugging Face model: a head (CRF, mean pooling, joint
+heads) over an encoder.
+
+    model/
+      config.json          {"model_type": "nlp_pipelines", "architectures": [<our class>], id2label, ...}
+      encoder/             the Hugging Face part, save_pretrained layout (config.json, model.safetensors)
+      heads.safetensors    the head's tensors, "<part>.<name>"
+
+`config.json` says what the folder is: `AutoModelFor*.from_pretrained(model/)` fails with "model type
+nlp_pipelines" instead of loading the encoder with a random head and only a warning.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+MODEL_TYPE = "nlp_pipelines"
+ENCODER_DIR, HEADS_FILE = "encoder", "heads.safetensors"
+
+
+def save_composite(path: str | Path, architecture: str, inner: Any, parts: dict[str, dict[str, torch.Tensor]],
+                   meta: dict[str, Any] | None = None) -> None:
+    """Write `inner` (a PreTrainedModel) under `encoder/`, the `parts` tensors and a config.json naming
+    `architecture`, the labels of `inner.config` and `meta`."""
+    path = Path(path)
+    inner.save_pretrained(path / ENCODER_DIR)
+    tensors = {f"{part}.{k}": v.detach().contiguous().cpu() for part, sd in parts.items() for k, v in sd.items()}
+    save_file(tensors, str(path / HEADS_FILE))
+    cfg = inner.config
+    config = {"model_type": MODEL_TYPE, "architectures": [architecture], "encoder": ENCODER_DIR,
+              "id2label": {str(k): v for k, v in cfg.id2label.items()}, "label2id": dict(cfg.label2id),
+              **(meta or {})}
+    (path / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+
+def is_composite(path: str | Path) -> bool:
+    cfg = Path(path) / "config.json"
+    return cfg.is_file() and json.loads(cfg.read_text(encoding="utf-8")).get("model_type") == MODEL_TYPE
+
+
+def load_composite(path: str | Path) -> tuple[Path, dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
+    """(the encoder's folder, the head tensors by part, config.json) of a folder written by `save_composite`."""
+    path = Path(path)
+    if not is_composite(path):
+        raise FileNotFoundError(f"{path}: not a saved nlp_pipelines model (config.json with model_type "
+                                f"{MODEL_TYPE!r}); it may come from an older version: retrain it")
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    parts: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in load_file(str(path / HEADS_FILE)).items():
+        part, name = key.split(".", 1)
+        parts.setdefault(part, {})[name] = value
+    return path / config.get("encoder", ENCODER_DIR), parts, config

@@ -1,0 +1,143 @@
+"""The task contract: what every `tasks/<name>.py` defines, and all the shared machinery may call.
+
+A task is a `Task` subclass (registered as `TASK` in its module) with:
+- class attributes: `name`, `Options` (its model options dataclass, a `ModelOptions` subclass), `columns`
+  (the fields a labelled example carries), `gold` (the field `score(..., gold=...)` reads), `monitor`
+  (the validation metric that picks the best checkpoint, higher is better) and `sample` (shipped data);
+- required hooks: `label_list`, `build_model`, `load_model`, `encode`, `loss`, `decoder`, `gather`,
+  `score` and `predict`;
+- optional hooks, declared here with a default that does nothing special: `build_tokenizer`,
+  `fit_featurizers`, `fit_after_training`, `load_featurizers`, `prepare_model`, `join_windows`, `head_labels` and
+  `distributions` (the last raises where a task has none).
+
+Models return named outputs (pipelines.models.outputs.TaskOutput) and compute no loss: the task's `loss`
+hook turns outputs and targets into one, through the shared criterion (pipelines.models.losses).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import torch
+from datasets import Dataset
+
+from pipelines.config import DataConfig, ModelOptions
+from pipelines.data.batching import Features
+from pipelines.errors import ConfigError
+from pipelines.models.losses import Criterion
+from pipelines.models.outputs import TaskOutput
+
+Records = list[dict[str, Any]]
+Decoder = Callable[..., list[int]] | None
+
+
+class Featurizer(Protocol):
+    """Something fitted on the training split and saved with the model (word vectors, topics, a detector)."""
+
+    def save_pretrained(self, path: str | Path) -> None: ...
+
+
+class Task:
+    """Base class of every task; see the module docstring for the contract."""
+
+    name: ClassVar[str]
+    Options: ClassVar[type[ModelOptions]] = ModelOptions
+    columns: ClassVar[tuple[str, ...]]
+    gold: ClassVar[str]
+    monitor: ClassVar[str]
+    sample: ClassVar[Path]
+    report_notes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, options: ModelOptions | None = None) -> None:
+        if options is None:
+            options = self.Options()
+        if not isinstance(options, self.Options):
+            raise ConfigError(f"task {self.name!r} takes {self.Options.__name__}, got {type(options).__name__}")
+        self.options = options
+
+    # required hooks ------------------------------------------------------------------------------------
+    def label_list(self, splits: dict[str, Dataset]) -> list[str]:
+        """The label vocabulary (index = class id) from the read splits."""
+        raise NotImplementedError
+
+    def build_model(self, labels: Sequence[str], tokenizer: Any,
+                    featurizers: dict[str, Featurizer] | None = None) -> torch.nn.Module:
+        """A fresh model for `labels` on `self.options.encoder`, in train mode."""
+        raise NotImplementedError
+
+    def load_model(self, path: str | Path) -> torch.nn.Module:
+        """The model a run saved in `path` (its `model/` folder), in eval mode."""
+        raise NotImplementedError
+
+    def encode(self, ds: Dataset, tokenizer: Any, label2id: dict[str, int], data: DataConfig) -> Features:
+        """Features (one row per example or window) with `input_ids`, `example_id` and, when `ds` is
+        labelled, targets; a label missing from `label2id` becomes -100."""
+        raise NotImplementedError
+
+    def loss(self, model: torch.nn.Module, out: TaskOutput, batch: dict[str, torch.Tensor],
+             criterion: Criterion) -> torch.Tensor:
+        """The training loss of one batch from the model's named outputs and the batch's targets."""
+        raise NotImplementedError
+
+    def decoder(self, model: torch.nn.Module, decode: str | None = None) -> Decoder:
+        """What turns scores into labels (None where argmax is all there is); `decode` overrides the
+        options' decoding."""
+        raise NotImplementedError
+
+    def gather(self, batch: dict[str, torch.Tensor], out: TaskOutput, decode_fn: Decoder) -> Records:
+        """Per row of the batch, a record of predictions (and gold ids when the batch has targets)."""
+        raise NotImplementedError
+
+    def score(self, records: Records, id2label: dict[int, str], gold: Sequence[Any] | None = None) -> dict[str, Any]:
+        """Metrics from records; `gold` (the `gold` field's values) replaces the records' gold ids."""
+        raise NotImplementedError
+
+    def predict(self, model: torch.nn.Module, tokenizer: Any, texts: Sequence[str], batch_size: int,
+                max_length: int, featurizers: dict[str, Any]) -> Records:
+        """One prediction dict per raw text."""
+        raise NotImplementedError
+
+    # optional hooks ------------------------------------------------------------------------------------
+    def build_tokenizer(self, splits: dict[str, Dataset]) -> Any:
+        """The tokenizer; by default the encoder's own (a task may build one from the training split)."""
+        from pipelines.models.encoders import load_tokenizer
+
+        return load_tokenizer(self.options.encoder)
+
+    def fit_featurizers(self, splits: dict[str, Dataset], tokenizer: Any, seed: int) -> dict[str, Featurizer]:
+        """Featurizers fitted on the training split before the model is built; saved under `model/`."""
+        return {}
+
+    def fit_after_training(self, model: torch.nn.Module, tokenizer: Any, splits: dict[str, Dataset],
+                           data: DataConfig, batch_size: int = 64) -> dict[str, Featurizer]:
+        """Featurizers fitted on the trained model (e.g. an off-topic detector); saved under `model/` with it."""
+        return {}
+
+    def load_featurizers(self, path: str | Path) -> dict[str, Any]:
+        """What `predict` needs besides the model, loaded from a saved `model/` folder."""
+        return {}
+
+    def prepare_model(self, model: torch.nn.Module, splits: dict[str, Dataset]) -> None:
+        """Fit data-derived model state before training (e.g. which slots go with which intent)."""
+
+    def join_windows(self, records: Records, decode_fn: Decoder) -> Records:
+        """Merge the records of an example split into windows (token tasks); classification keeps them."""
+        return records
+
+    def head_labels(self, model: torch.nn.Module) -> dict[str, list[str]]:
+        """Parameter-name prefixes of the head and the labels its rows follow, so that a model continued from
+        an earlier run maps rows by label name (pipelines.models.transfer)."""
+        labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
+        return {"": labels}
+
+    def distributions(self, model: torch.nn.Module, tokenizer: Any, ds: Dataset, data: DataConfig,
+                      batch_size: int = 64) -> Any:
+        """Per example, predicted label probabilities (for bad-label detection)."""
+        raise NotImplementedError(f"task {self.name!r} has no label distributions")
+
+
+def labels_of(model: torch.nn.Module) -> list[str]:
+    """The model's labels in class-id order (from its config's id2label)."""
+    return [model.config.id2label[i] for i in range(len(model.config.id2label))]

@@ -1,0 +1,90 @@
+"""The layers of ARCHITECTURE.md, checked on the source: no import runs from a lower layer up to a higher one,
+no import cycles, tasks never import Lightning or the training layer, and the shared machinery reaches a task
+only through the registry."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# lower number = lower layer; a module may import its own layer and any below it
+LAYERS = {"pipelines.errors": 0, "pipelines.env": 0, "pipelines.io": 0, "pipelines.config": 1,
+          "pipelines.registry": 1, "pipelines.provenance": 0, "pipelines.cli": 0, "pipelines": 0,
+          "pipelines.data": 2, "pipelines.models": 3, "pipelines.task": 4, "pipelines.methods": 5,
+          "pipelines.inference": 6, "pipelines.training": 7, "tasks": 8}
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for folder in ("pipelines", "tasks"):
+        for path in (ROOT / folder).rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def imports(path: Path) -> set[str]:
+    """Every module `path` imports, at any depth (function-level imports count too)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+    return out
+
+
+def layer(name: str) -> int | None:
+    best = max((k for k in LAYERS if name == k or name.startswith(k + ".")), key=len, default=None)
+    return LAYERS[best] if best else None
+
+
+def test_every_module_has_a_layer():
+    assert not [m for m in modules() if layer(m) is None]
+
+
+def test_no_import_from_a_lower_layer_up():
+    known = modules()
+    wrong = []
+    for name, path in known.items():
+        for target in imports(path):
+            if target in known and layer(target) > layer(name) and not (name == "pipelines.registry"
+                                                                        and target == "tasks"):
+                wrong.append(f"{name} (layer {layer(name)}) imports {target} (layer {layer(target)})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_tasks_use_no_lightning_and_no_training_layer():
+    for name, path in modules().items():
+        if name.startswith("tasks"):
+            bad = [t for t in imports(path) if t.split(".")[0] in {"lightning", "pytorch_lightning"}
+                   or t.startswith("pipelines.training")]
+            assert not bad, f"{name} imports {bad}"
+
+
+def test_no_import_cycles():
+    known = modules()
+    graph = {m: {t for t in imports(p) if t in known and t != m} for m, p in known.items()}
+    graph = {m: {t for t in ts if not m.startswith(t + ".")} for m, ts in graph.items()}  # a package's own parent
+    state: dict[str, int] = {}
+
+    def visit(node, trail):
+        state[node] = 1
+        for nxt in graph[node]:
+            if state.get(nxt) == 1:
+                raise AssertionError("import cycle: " + " -> ".join([*trail[trail.index(nxt):], nxt]))
+            if nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[node] = 2
+
+    for m in graph:
+        if m not in state:
+            visit(m, [m])
+
+
+def test_the_layer_check_catches_an_upward_import(tmp_path):
+    """The rule itself: a data module importing the training layer is reported."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f():\n    from pipelines.training.train import run\n")
+    assert "pipelines.training.train" in imports(bad)
+    assert layer("pipelines.data.bad") < layer("pipelines.training.train")
