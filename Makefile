@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-0.1
+STAMP  := $(VENV)/.installed-0.2
 TASK   ?= ner
 DATA   ?=
 ARGS   ?=
@@ -21,7 +21,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check torch==2.13.0   # first and pinned: never a CUDA build
-	$(VENV)/bin/pip install -q --disable-pip-version-check -e ".[dev]"
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e ".[dev,bench]"   # every target's needs, at once
 	touch $@
 
 install: $(STAMP) ## create .venv and install everything (torch 2.13.0 CPU first)

@@ -18,7 +18,6 @@ Writes reports/bad_labels.json (rewritten after every setting) and reports/bad_l
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -87,7 +86,7 @@ def prepared(name: str, args, cache: dict) -> tuple[dict[str, Any], Any, Any]:
 
     if name not in cache:
         if "encoder" not in cache:
-            cache["encoder"] = FrozenEncoder("default")
+            cache["encoder"] = FrozenEncoder(args.encoder)
         splits, tagging = load(name, args.data_root, args.limit), name in TAGGING
         feats = [frozen_features(cache["encoder"], splits[s], tagging) for s in ("train", "test")]
         cache[name] = (splits, *(f if tagging else np.stack(f) for f in feats))
@@ -217,8 +216,7 @@ def entity_types(name: str, noise: str, seed: int, args, cache: dict) -> dict[st
             **{f"{k}_metric": v for k, v in f1.items()}}
 
 
-def main() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--settings", nargs="+", default=["snips:uniform", "snips:confusable", "clinc150:uniform",
                                                           "clinc150:confusable", "conll2003:uniform",
@@ -229,11 +227,12 @@ def main() -> None:
     parser.add_argument("--mode", choices=["frozen", "finetune"], default="frozen")
     parser.add_argument("--data-root", type=Path, default=SHARED)
     parser.add_argument("--limit", type=int, default=0, help="examples per split (smoke runs); 0 = all")
+    parser.add_argument("--encoder", default="default", help="the frozen encoder ('tiny' for a smoke run)")
     parser.add_argument("--out", default="reports/bad_labels")
     parser.add_argument("--tag", default="", help="appended to each setting's key in the report, to keep runs "
                         "of one setting and mode apart (e.g. --tag 3ep with train.epochs=3)")
     parser.add_argument("overrides", nargs="*", help="section.key=value for the fine-tuned folds (--mode finetune)")
-    args = parse_args(parser)
+    args = parse_args(parser, argv)
     path = Path(f"{args.out}.json")
     import json
 

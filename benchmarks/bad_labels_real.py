@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from benchmarks.common import SHARED, machine
@@ -31,8 +30,7 @@ def strip_text(row: dict) -> dict:
     return out
 
 
-def main() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--conll-model", required=True, help="a finished CoNLL-2003 NER run (trained on train)")
     parser.add_argument("--corpora", nargs="+", default=["conll2003-test", "atis-intent-train",
@@ -40,7 +38,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=50)
     parser.add_argument("--out", default="reports/bad_labels_real.json")
     parser.add_argument("overrides", nargs="*")
-    args = parse_args(parser)
+    args = parse_args(parser, argv)
     conll, atis = str(SHARED / "conll2003"), str(SHARED / "atis")
     jobs = {
         "conll2003-test": ["--task", "ner", "--data", conll, "--split", "test", "--model", args.conll_model],

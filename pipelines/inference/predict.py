@@ -118,6 +118,12 @@ class Predictor:
         return cls(task, task.load_model(path).to(device), load_saved_tokenizer(path), data, batch_size,
                    task.load_featurizers(path), max_chars)
 
+    def with_options(self, **changes: Any) -> Predictor:
+        """The same model with some task options changed (e.g. `decode="argmax"`), sharing weights."""
+        options = dataclasses.replace(self.task.options, **changes)
+        return Predictor(get_task(self.task.name, options), self.model, self.tokenizer, self.data, self.batch_size,
+                         self.featurizers, self.max_chars)
+
     def problems(self, texts: list[Any]) -> dict[int, str]:
         """Position -> why that text cannot be predicted."""
         bad = {}

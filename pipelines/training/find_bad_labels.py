@@ -257,10 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*")
     args = parse_args(parser, argv)
     from pipelines.data.splits import load_splits
-    from pipelines.registry import get_task
+    from pipelines.registry import get_task, task_class
 
     extra = ["train.epochs=1"] if args.cheap else []
-    cfg = load_config(None, [*args.overrides, *extra, *([f"data.path={args.data}"] if args.data else [])],
+    # suspects are read from per-word probabilities: a softmax head's, unless the user names another head
+    head = ["model.head=softmax"] if ("tags" in task_class(args.task).columns
+                                      and not any(o.startswith("model.head=") for o in args.overrides)) else []
+    cfg = load_config(None, [*head, *args.overrides, *extra, *([f"data.path={args.data}"] if args.data else [])],
                       task=args.task)
     task = get_task(cfg.task, cfg.model)
     splits = load_splits(cfg.data, task.sample, seed=cfg.train.seed)

@@ -1,0 +1,47 @@
+"""A tiny stand-in for ../shared/data, in the same layouts, made from the project's own samples: the
+benchmark scripts run on it in the smoke test (tests/test_benchmarks.py)."""
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+OOS = ["how do i fix my bike chain", "what is the capital of peru", "tell me a joke about cats",
+       "who won the match yesterday", "how tall is the eiffel tower", "recommend a good novel"]
+
+
+def write(root: Path) -> Path:
+    """Write conll2003, clinc150, snips, atis, bbc_news and 20newsgroups under `root` (a few hundred lines)."""
+    from pipelines.data.inline import read_inline
+
+    conll = root / "conll2003"
+    conll.mkdir(parents=True)
+    for split in ("train", "dev", "test"):
+        shutil.copy(SAMPLES / "ner" / f"{split}.conll", conll / f"{split}.txt")
+    clinc = root / "clinc150"
+    clinc.mkdir()
+    rows = {s: [json.loads(x) for x in (SAMPLES / "intent" / f"{s}.jsonl").read_text().splitlines()]
+            for s in ("train", "dev", "test")}
+    data = {"train": [[r["text"], r["label"]] for r in rows["train"]],
+            "val": [[r["text"], r["label"]] for r in rows["dev"]],
+            "test": [[r["text"], r["label"]] for r in rows["test"]],
+            "oos_train": [[t, "oos"] for t in OOS[:2]], "oos_val": [[t, "oos"] for t in OOS[2:4]],
+            "oos_test": [[t, "oos"] for t in OOS[4:]]}
+    for name in ("data_full", "data_small", "data_imbalanced", "data_oos_plus"):
+        (clinc / f"{name}.json").write_text(json.dumps(data))
+    for corpus in ("snips", "atis"):
+        for split, file in (("train", "train.md"), ("dev", "dev.md"), ("test", "test.md")):
+            ds = read_inline(SAMPLES / "joint" / file)
+            folder = root / corpus / split
+            folder.mkdir(parents=True)
+            (folder / "seq.in").write_text("".join(" ".join(t) + "\n" for t in ds["tokens"]))
+            (folder / "seq.out").write_text("".join(" ".join(t) + "\n" for t in ds["tags"]))
+            (folder / "label").write_text("".join(x + "\n" for x in ds["label"]))
+    (root / "bbc_news" / "business").mkdir(parents=True)
+    (root / "bbc_news" / "business" / "001.txt").write_text("Shares in Vireo Labs rose in Oslo.\n" * 5)
+    (root / "20newsgroups").mkdir()
+    (root / "20newsgroups" / "train.jsonl.gz").write_bytes(gzip.compress(
+        b"".join(json.dumps({"text": "Anna Keller wrote from Bergen."}).encode() + b"\n" for _ in range(5))))
+    return root

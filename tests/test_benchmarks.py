@@ -1,0 +1,85 @@
+"""Every script in benchmarks/ runs end to end in its cheapest setting on tiny data (tests/bench_data.py) with
+the tiny encoder, so that a broken import or a changed API fails here and not for the user who reruns a
+published number. Nothing is measured: the outputs only have to appear."""
+
+import importlib
+import json
+
+import pytest
+from bench_data import write
+
+TINY = ["model.encoder=tiny", "train.epochs=1", "train.limit_train_batches=2", "train.progress_bar=false",
+        "train.batch_size=8", "data.max_length=32"]
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    """A working folder (runs/ and reports/ land there) with the tiny data, and the benchmark modules loaded
+    against it."""
+    work = tmp_path_factory.mktemp("bench")
+    data = write(work / "data")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("BENCH_DATA_ROOT", str(data))
+    mp.chdir(work)
+    import benchmarks.common
+
+    importlib.reload(benchmarks.common)
+
+    def load(name):
+        return importlib.reload(importlib.import_module(f"benchmarks.{name}"))
+
+    yield work, data, load
+    mp.undo()
+
+
+def test_ner_benchmarks(bench):
+    work, data, load = bench
+    load("ner_conll2003").main(["--seeds", "1", "--settings", "sentence", "--data", str(data / "conll2003"),
+                                "--out", "reports/ner.json", *TINY])
+    assert json.loads((work / "reports/ner.json").read_text())["sentence"]["seeds"] == [1]
+    load("ner_decoding").main(["--data", str(data / "conll2003"), "--out", "reports/decoding.json"])
+    decoding = json.loads((work / "reports/decoding.json").read_text())
+    assert len(decoding["runs"]) == 1 and "test_viterbi_f1_mean" in decoding
+    load("ner_compare").main(["--seeds", "1", "--variants", "softmax", "softmax_viterbi", "softmax_viterbi_int8",
+                              "crf", "--data", str(data / "conll2003"), "--texts", "8", "--out", "reports/compare",
+                              *TINY])
+    load("ner_compare").main(["--seeds", "1", "--variants", "bilstm_crf_word2vec", "--data", str(data / "conll2003"),
+                              "--texts", "8", "--out", "reports/compare", "train.epochs=1",
+                              "train.limit_train_batches=2", "train.progress_bar=false"])
+    compare = json.loads((work / "reports/compare.json").read_text())
+    assert {"softmax", "crf", "softmax_viterbi", "bilstm_crf_word2vec"} <= set(compare["variants"])
+    assert (work / "reports/compare.md").exists() and (work / "reports/compare.png").exists()
+
+
+def test_bad_label_benchmarks(bench):
+    work, data, load = bench
+    load("bad_labels").main(["--settings", "snips:uniform", "conll2003:confusable", "--seeds", "1", "--folds", "2",
+                             "--data-root", str(data), "--encoder", "tiny", "--out", "reports/bad"])
+    settings = json.loads((work / "reports/bad.json").read_text())["settings"]
+    assert {"snips:uniform:frozen", "conll2003:confusable:frozen"} <= set(settings)
+    runs = sorted((work / "runs/bench").glob("ner-seed1-*"))
+    assert runs, "test_ner_benchmarks leaves the finished CoNLL run this script scores"
+    load("bad_labels_real").main(["--conll-model", str(runs[0]), "--corpora", "conll2003-test", "atis-intent-train",
+                                  "--top", "3", "--out", "reports/real.json", "model.encoder=tiny"])
+    real = json.loads((work / "reports/real.json").read_text())["corpora"]
+    assert len(real["conll2003-test"]["top"]) == 3 and "text" not in real["atis-intent-train"]["top"][0]
+
+
+def test_intent_offtopic_and_joint_benchmarks(bench):
+    work, data, load = bench
+    load("intent_clinc150").main(["--seeds", "1", "--data", str(data / "clinc150/data_full.json"),
+                                  "--out", "reports/intent.json", *TINY])
+    assert "test_accuracy_mean" in json.loads((work / "reports/intent.json").read_text())
+    load("offtopic_clinc150").main(["--seeds", "1", "--variants", "data_full", "--data", str(data / "clinc150"),
+                                    "--base-encoder", "tiny", "--out", "reports/offtopic", *TINY])
+    assert "data_full" in json.loads((work / "reports/offtopic.json").read_text())["variants"]
+    load("joint").main(["--datasets", "snips", "--seeds", "1", "--sweep", "--data-root", str(data),
+                        "--out-dir", "reports", *TINY])
+    assert (work / "reports/joint_snips.json").exists() and (work / "reports/joint_vs_separate.md").exists()
+
+
+def test_throughput_benchmark(bench):
+    work, _, load = bench
+    load("throughput").main(["--steps", "2", "--texts", "8", "--encoder", "tiny", "--out", "reports/speed.json"])
+    speed = json.loads((work / "reports/speed.json").read_text())
+    assert speed["vs_hf_trainer"] > 0 and speed["predictor_vs_hf_pipeline"] > 0
