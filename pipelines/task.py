@@ -128,9 +128,9 @@ class Task:
 
     def head_labels(self, model: torch.nn.Module) -> dict[str, list[str]]:
         """Parameter-name prefixes of the head and the labels its rows follow, so that a model continued from
-        an earlier run maps rows by label name (pipelines.models.transfer)."""
-        labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
-        return {"": labels}
+        an earlier run maps rows by label name (pipelines.training.warm_start). Default: a `classifier` layer
+        over the model's labels, as Hugging Face's classifiers and MeanPoolClassifier have."""
+        return {"classifier": labels_of(model)}
 
     def distributions(self, model: torch.nn.Module, tokenizer: Any, ds: Dataset, data: DataConfig,
                       batch_size: int = 64) -> Any:

@@ -85,3 +85,31 @@ def test_piece_cache_unknown_word_maps_to_unk(tiny_tok):
     assert PieceCache(tiny_tok)(["\u200b"]) == [[tiny_tok.unk_token_id]]
     ids, starts, _ = build_windows([[5], [6, 7]], 0, 2, 16, 2, 3)[0]
     assert ids == [2, 5, 6, 7, 3] and starts == [1, 2]
+
+
+def test_byte_level_bpe_words_keep_their_leading_space_marker(tmp_path):
+    """RoBERTa/GPT-2 style tokenizers mark a word's leading space (Ġ); words handed over one by one must get
+    the pieces they have in running text, or the encoder sees word-internal pieces everywhere."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaConfig, RobertaTokenizerFast
+
+    from pipelines.models.encoders import load_tokenizer
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(["anna keller flew to oslo", "vireo labs hired anna keller"] * 20, vocab_size=300,
+                            min_frequency=1, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    bpe.save_model(str(tmp_path))
+    RobertaTokenizerFast(vocab=str(tmp_path / "vocab.json"), merges=str(tmp_path / "merges.txt")).save_pretrained(
+        tmp_path)
+    RobertaConfig(vocab_size=300, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                  intermediate_size=37).save_pretrained(tmp_path)
+    tok = load_tokenizer(str(tmp_path))  # as model.encoder=<that folder> loads it
+    words = ["anna", "keller", "flew", "to", "oslo"]
+    [row] = ner.encode(Dataset.from_dict({"tokens": [words]}), tok, {}, DataConfig()).rows
+    assert row["input_ids"] == tok(" ".join(words))["input_ids"]  # the same pieces as running text
+    assert all(tok.convert_ids_to_tokens(row["input_ids"][s]).startswith("Ġ") for s in row["word_starts"])
+    from transformers import AutoTokenizer
+
+    plain = AutoTokenizer.from_pretrained(tmp_path)  # the old way: loaded as is, each word tokenised alone
+    [alone] = plain(["keller"], add_special_tokens=False)["input_ids"]
+    assert not plain.convert_ids_to_tokens(alone)[0].startswith("Ġ")

@@ -43,3 +43,37 @@ def test_unknown_key_in_yaml(tmp_path):
     path.write_text("task: ner\nmodel:\n  heads: crf\n")
     with pytest.raises(ConfigError, match="unknown config key 'model.heads'"):
         load_config(path)
+
+
+@pytest.mark.parametrize("task, override, message", [
+    ("ner", "model.pooling=mean", "unknown config key 'model.pooling' for task 'ner'"),
+    ("intent", "model.head=crf", "unknown config key 'model.head' for task 'intent'"),
+    ("ner", "model.encoder=bilstm model.head=softmax", "model.encoder=bilstm always has a CRF head"),
+    ("ner", "model.word_dropout=0.1", "model.word_dropout applies to model.encoder=bilstm only"),
+    ("ner", "model.decode=consistent", "model.decode='consistent': expected viterbi|argmax"),
+    ("joint", "model.slot_weight=0", "model.slot_weight=0.0: expected > 0"),
+    ("intent", "model.offtopic_recall=0.9", "apply only with model.offtopic set"),
+])
+def test_options_a_task_does_not_have_or_cannot_use_are_errors(task, override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(None, override.split(), task=task)
+
+
+def test_head_argmax_with_a_crf_is_an_error_and_the_yaml_carries_the_measured_best():
+    with pytest.raises(ConfigError, match="decodes with its own Viterbi"):
+        load_config(None, ["model.head=crf", "model.decode=argmax"], task="ner")
+    ner = load_config(task="ner").model
+    assert ner.head == "crf" and ner.decode == "viterbi"  # reports/ner_compare.md: CRF best on dev and test
+    assert load_config(task="joint").model.decode == "consistent" and load_config(task="intent").model.pooling == "mean"
+
+
+def test_missing_config_file_and_unknown_task_are_errors(tmp_path, monkeypatch):
+    import pipelines.config as config
+
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match=r"unknown task 'nre'; known tasks: \['intent', 'joint', 'ner'\]"):
+        load_config(None, [], task="nre")
+    monkeypatch.setattr(config, "CONFIG_DIR", tmp_path)  # as after `pip install .` outside the repository
+    with pytest.raises(ConfigError, match="no config for task 'ner'.*pass a config file"):
+        load_config(None, [], task="ner")

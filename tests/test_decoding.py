@@ -51,7 +51,15 @@ def test_constrained_decoding_equals_brute_force_over_valid_paths():
     valid = [p for p in itertools.product(range(len(LABELS)), repeat=5) if is_valid_iob2([LABELS[i] for i in p])]
     best = max(valid, key=lambda p: sum(float(lp[t, k]) for t, k in enumerate(p)))
     assert constrained_decode(lp, LABELS) == list(best)
-    assert NEG < -1000
+
+
+def test_a_forbidden_transition_loses_however_much_its_scores_favour_it():
+    lp = torch.full((3, len(LABELS)), -50.0)
+    lp[:, 2] = 0.0  # I-PER at every word, far ahead of everything else
+    path = [LABELS[i] for i in constrained_decode(lp, LABELS)]
+    assert path == ["B-PER", "I-PER", "I-PER"]
+    trans = torch.where(iob2_constraints(LABELS)[1], 0.0, NEG)
+    assert viterbi(torch.tensor([[0.0, 0, 0, 900, 0], [0, 0, 900, 0, 0]]), trans) != [3, 2]  # B-LOC -> I-PER
 
 
 def test_window_continuation_may_start_inside_an_entity():

@@ -174,3 +174,23 @@ def test_another_split_can_be_scored_with_a_finished_run(tmp_path):
     assert not (out / "model-on-train").exists()  # nothing trained
     with pytest.raises(ValueError, match="out-of-fold"):
         main(["--task", "intent", "--model", str(tmp_path / "run"), "--out", str(out), "model.encoder=tiny"])
+
+
+def test_a_fold_folder_of_another_config_is_moved_aside_not_reused(tmp_path):
+    import yaml
+
+    from pipelines.config import load_config, to_dict
+    from pipelines.training.find_bad_labels import finished_with, fresh_dir
+
+    cfg = load_config(None, ["model.encoder=tiny", "train.epochs=1"], task="intent")
+    fold = tmp_path / "fold0"
+    fold.mkdir()
+    (fold / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg)))
+    assert not finished_with(fold, cfg)  # no metrics.json: unfinished
+    (fold / "metrics.json").write_text("{}")
+    assert finished_with(fold, cfg)
+    other = load_config(None, ["model.encoder=tiny", "train.epochs=2"], task="intent")
+    assert not finished_with(fold, other)
+    assert fresh_dir(fold) == fold and not fold.exists()
+    [aside] = list(tmp_path.glob("fold0.old-*"))
+    assert (aside / "metrics.json").exists()  # nothing a user trained is deleted

@@ -55,3 +55,21 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path):
     run(cfg, run_dir, resume=True)
     second = json.loads((run_dir / "metrics.json").read_text())
     assert second["global_step"] == 8 and second["epochs_run"] == 2
+
+
+def test_resume_takes_last_ckpt_not_the_newest_file(tmp_path):
+    import os
+    import time
+
+    from pipelines.training.train import resume_checkpoint
+
+    ckpts = tmp_path / "checkpoints"
+    ckpts.mkdir()
+    (ckpts / "last.ckpt").write_bytes(b"last")
+    time.sleep(0.01)
+    (ckpts / "best.ckpt").write_bytes(b"best")  # newer: an mtime rule would resume from the best epoch
+    os.utime(ckpts / "best.ckpt", (time.time() + 60, time.time() + 60))
+    assert resume_checkpoint(tmp_path) == ckpts / "last.ckpt"
+    (ckpts / "last.ckpt").unlink()
+    with pytest.raises(FileNotFoundError, match="last.ckpt"):
+        resume_checkpoint(tmp_path)

@@ -58,11 +58,23 @@ def test_trained_classifier_carries_its_detector(tmp_path):
                              "model.offtopic_recall=0.9"], task="intent")
     run(cfg, tmp_path / "run")
     assert (tmp_path / "run/model/offtopic.json").exists()
-    p1, p2 = Predictor.load(tmp_path / "run"), Predictor.load(tmp_path / "run")
-    out = p1.predict(["book a table for two", "zebra quantum spreadsheet"])
-    assert out == p2.predict(["book a table for two", "zebra quantum spreadsheet"])
+    loaded, fresh = Predictor.load(tmp_path / "run"), _refitted(tmp_path / "run", cfg)
+    texts = ["book a table for two", "zebra quantum spreadsheet"]
+    out = loaded.predict(texts)
+    assert out == fresh.predict(texts)  # the saved detector scores as the one fitted in memory
+    assert loaded.offtopic.threshold == fresh.offtopic.threshold
     assert {"off_topic", "off_topic_score"} <= set(out[0]) and isinstance(out[1]["off_topic"], bool)
-    assert p1.offtopic.fitted_on.startswith("validation in-scope only")
+    assert loaded.offtopic.fitted_on.startswith("validation in-scope only")
+
+
+def _refitted(run_dir, cfg):
+    """The run's model with its off-topic detector fitted again in memory, on the same splits."""
+    from pipelines.data.splits import load_splits
+
+    loaded = Predictor.load(run_dir)
+    splits = load_splits(cfg.data, loaded.task.sample, seed=cfg.train.seed)
+    detector = loaded.task.fit_after_training(loaded.model, loaded.tokenizer, splits, loaded.data)
+    return Predictor(loaded.task, loaded.model, loaded.tokenizer, loaded.data, featurizers=detector)
 
 
 def test_combined_detector_embeds_with_its_base_encoder_and_survives_save_load(tmp_path):
@@ -70,7 +82,7 @@ def test_combined_detector_embeds_with_its_base_encoder_and_survives_save_load(t
                              "train.progress_bar=false", f"train.out_dir={tmp_path}", "model.offtopic=combined"],
                       task="intent")
     run(cfg, tmp_path / "run")
-    p1, p2 = Predictor.load(tmp_path / "run"), Predictor.load(tmp_path / "run")
+    p1, p2 = Predictor.load(tmp_path / "run"), _refitted(tmp_path / "run", cfg)
     assert p1.offtopic.base_encoder == "tiny" and p1.offtopic.state["split"][0] == 32
     texts = ["book a table for two", "zebra quantum spreadsheet"]
     out = p1.predict(texts)

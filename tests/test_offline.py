@@ -1,0 +1,54 @@
+"""Offline by default, checked in fresh interpreters (conftest sets the variables for the other tests, which
+would hide a default that does not work): importing `pipelines` makes huggingface_hub and datasets offline
+before they read their settings, a user's HF_HUB_OFFLINE=0 wins, and an encoder that cannot be loaded is one
+line at once."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLEAN = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
+PROBE = ("import pipelines, huggingface_hub.constants as c, datasets.config as d; "
+         "print(c.HF_HUB_OFFLINE, d.HF_DATASETS_OFFLINE)")
+
+
+def _python(code, **env):
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**CLEAN, "PYTHONPATH": str(ROOT), **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_importing_pipelines_makes_the_hub_offline_and_a_user_can_go_online():
+    assert _python(PROBE).stdout.split() == ["True", "True"]
+    assert _python(PROBE, HF_HUB_OFFLINE="0", HF_DATASETS_OFFLINE="0").stdout.split() == ["False", "False"]
+    # huggingface_hub imported first (a service that imported transformers before us): still offline
+    late = "import huggingface_hub.constants as c; import pipelines; print(c.HF_HUB_OFFLINE)"
+    assert _python(late).stdout.split() == ["True"]
+
+
+def test_a_hub_encoder_while_offline_is_one_clear_line_at_once(tmp_path):
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "pipelines.training.train", "--task", "ner",
+                           "model.encoder=bert-base-uncased", f"train.out_dir={tmp_path}"], cwd=ROOT,
+                          env={**CLEAN, "PYTHONPATH": str(ROOT), "HF_HOME": str(tmp_path / "hf")},
+                          capture_output=True, text=True, timeout=120)
+    seconds = time.perf_counter() - start
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    [line] = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert "bert-base-uncased" in line and "HF_HUB_OFFLINE=0" in line and "directory" in line
+    assert seconds < 60  # no retries against an unreachable hub (was 57 s, then a traceback)
+
+
+def test_wrong_encoder_paths_say_what_is_wrong(tmp_path):
+    import pytest
+
+    from pipelines.errors import EncoderError
+    from pipelines.models.encoders import resolve
+
+    with pytest.raises(EncoderError, match="no such directory"):
+        resolve("./models/my-bert")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EncoderError, match="has no config.json"):
+        resolve(str(tmp_path / "empty"))
