@@ -20,6 +20,7 @@ from benchmarks.common import SHARED, find_or_train, machine, mean_sd, write_rep
 from pipelines.cli import parse_args
 from pipelines.data.tags import spans
 from pipelines.io import write_json
+from pipelines.provenance import portable_path
 
 
 def predictions(run_dir: Path, ds: Any, decode: str | None = None) -> tuple[list[str] | None, list[list[str]] | None]:
@@ -124,7 +125,8 @@ def main(argv: list[str] | None = None) -> None:
                                                            **dev_scores(r)})
             result = {k: {"n_seeds": len(v), **summarise(v)} for k, v in rows.items()}
             write_json(Path(args.out_dir) / f"joint_{name}.json",
-                       {"data": data, "seeds": args.seeds[: len(rows["joint"])], "overrides": args.overrides,
+                       {"data": portable_path(data), "seeds": args.seeds[: len(rows["joint"])],
+                        "overrides": args.overrides,
                         "selection": "best epoch on dev (never test)", "machine": compare["machine"],
                         **result["joint"], "variants": result})
             compare["datasets"][name] = {"overrides": args.overrides, "variants": result}

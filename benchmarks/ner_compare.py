@@ -21,6 +21,7 @@ from benchmarks.common import SHARED, find_or_train, machine, mean_sd, write_rep
 from pipelines.cli import parse_args
 from pipelines.config import CONFIG_DIR
 from pipelines.io import write_json
+from pipelines.provenance import portable_path
 
 # Unlabelled text for the BiLSTM's word2vec: news-like English in ../shared/data (never the CoNLL dev/test text).
 UNLABELLED = f"{SHARED / 'bbc_news'},{SHARED / '20newsgroups' / 'train.jsonl.gz'}"
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
                f"--variants {' '.join(args.variants)} {' '.join(args.overrides)}").strip()
     old = Path(f"{args.out}.json")
     kept = json.loads(old.read_text()) if old.exists() else {}  # variants not rerun now are kept
-    report = {"data": f"{args.data} (train / dev / test)", "metric": "entity F1, seqeval "
+    report = {"data": f"{portable_path(args.data)} (train / dev / test)", "metric": "entity F1, seqeval "
               "mode=strict scheme=IOB2, best epoch on dev; invalid = % of test sentences predicted as invalid IOB2",
               "commands": [c for c in kept.get("commands", []) if c != command] + [command],
               "machine": machine(),

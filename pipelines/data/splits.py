@@ -103,6 +103,9 @@ def load_splits(cfg: DataConfig, default_path: str | Path, seed: int = 0) -> dic
         splits = _load_hub(spec.removeprefix("hub:"))
     else:
         path = Path(spec)
+        if not path.exists() and not cfg.path:
+            raise ReadError(path, None, "no data given (--data / data.path) and the task's shipped sample is not "
+                                        "here (an install outside the repository has no samples/): give your data")
         if not path.exists():
             raise ReadError(path, None, "no such file or directory")
         if path.is_dir() and not (path / "seq.in").exists():
