@@ -25,6 +25,7 @@ from pipelines.data.align import PieceCache, build_windows, split_words
 from pipelines.data.batching import Collator, Features
 from pipelines.data.tags import is_valid_iob2, spans
 from pipelines.data.words import VOCAB_FILE, WordTokenizer, WordVectors, read_unlabelled
+from pipelines.errors import ConfigError
 from pipelines.inference import metrics
 from pipelines.models import encoders
 from pipelines.models.bilstm import BiLstmCrf
@@ -282,6 +283,9 @@ class NerTask(Task):
 
     def build_tokenizer(self, splits: dict[str, Dataset]) -> Any:
         if self.options.encoder == "bilstm":
+            if "train" not in splits:
+                raise ConfigError("model.encoder=bilstm builds its vocabulary from the training split: pass the "
+                                  "splits, or a tokenizer (pipelines.data.words.WordTokenizer.build(sentences))")
             return WordTokenizer.build(splits["train"]["tokens"])
         return super().build_tokenizer(splits)
 

@@ -92,3 +92,17 @@ def test_consistent_decoding_forbids_slots_never_seen_with_the_intent(tiny_tok):
     free = task.gather(batch, out, task.decoder(model, "argmax"))[0]["pred"]
     kept = task.gather(batch, out, task.decoder(model))[0]["pred"]  # the default: consistent
     assert model.tags[free[0]] == "B-city" and model.tags[kept[0]] in {"O", "B-n"}
+
+
+def test_saved_joint_model_says_what_it_is(tmp_path, tiny_tok):
+    from transformers import AutoModelForTokenClassification
+
+    task = make_task("joint", encoder="tiny", dropout=0.0, head="crf")
+    model = task.build_model(LABELS, tiny_tok).eval()
+    task.prepare_model(model, {"train": Dataset.from_dict(ROWS)})
+    model.save_pretrained(tmp_path)
+    loaded = task.load_model(tmp_path)
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name  # slot mask and CRF included
+    with pytest.raises(ValueError, match="nlp_pipelines"):  # not a plain BERT that would get a random head
+        AutoModelForTokenClassification.from_pretrained(tmp_path)

@@ -113,6 +113,9 @@ class Predictor:
              max_chars: int = MAX_CHARS) -> Predictor:
         path = model_dir(run_dir)
         meta = json.loads((path / META).read_text(encoding="utf-8"))
+        if "options" not in meta or "data" not in meta:
+            raise FileNotFoundError(f"{path}/{META} was written by an older version of this project (no model "
+                                    "options or data config in it): retrain the run")
         task = get_task(meta["task"], task_class(meta["task"]).Options(**meta["options"]))
         data = DataConfig(**meta["data"])
         return cls(task, task.load_model(path).to(device), load_saved_tokenizer(path), data, batch_size,
