@@ -126,7 +126,7 @@ def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) ->
 
 
 class SlotDecoder:
-    """Decodes the slot part of the joint logits; knows where the slot scores end.
+    """Decodes the slot scores of one window.
 
     decode="consistent": constrained Viterbi where slot types never seen with the predicted intent in
     training are forbidden (the model's `slot_mask`), so intent and slots cannot contradict each other.
@@ -134,7 +134,6 @@ class SlotDecoder:
 
     def __init__(self, model: JointModel, decode: str) -> None:
         crf = model.crf
-        self.n_tags = len(model.tags)
         self.mask = model.slot_mask if decode == "consistent" and model.slot_mask.any() else None
         mode = "crf" if crf is not None else ("viterbi" if decode == "consistent" else decode)
         self.fn = make_decoder(model.tags, mode, crf)
