@@ -16,6 +16,7 @@ hook turns outputs and targets into one, through the shared criterion (pipelines
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -39,8 +40,9 @@ class Featurizer(Protocol):
     def save_pretrained(self, path: str | Path) -> None: ...
 
 
-class Task:
-    """Base class of every task; see the module docstring for the contract."""
+class Task(ABC):
+    """Base class of every task; see the module docstring for the contract. A subclass that misses a required
+    hook cannot be instantiated (TypeError naming the hook)."""
 
     name: ClassVar[str]
     Options: ClassVar[type[ModelOptions]] = ModelOptions
@@ -58,42 +60,51 @@ class Task:
         self.options = options
 
     # required hooks ------------------------------------------------------------------------------------
+    @abstractmethod
     def label_list(self, splits: dict[str, Dataset]) -> list[str]:
         """The label vocabulary (index = class id) from the read splits."""
         raise NotImplementedError
 
+    @abstractmethod
     def build_model(self, labels: Sequence[str], tokenizer: Any,
                     featurizers: dict[str, Featurizer] | None = None) -> torch.nn.Module:
         """A fresh model for `labels` on `self.options.encoder`, in train mode."""
         raise NotImplementedError
 
+    @abstractmethod
     def load_model(self, path: str | Path) -> torch.nn.Module:
         """The model a run saved in `path` (its `model/` folder), in eval mode."""
         raise NotImplementedError
 
+    @abstractmethod
     def encode(self, ds: Dataset, tokenizer: Any, label2id: dict[str, int], data: DataConfig) -> Features:
         """Features (one row per example or window) with `input_ids`, `example_id` and, when `ds` is
         labelled, targets; a label missing from `label2id` becomes -100."""
         raise NotImplementedError
 
+    @abstractmethod
     def loss(self, model: torch.nn.Module, out: TaskOutput, batch: dict[str, torch.Tensor],
              criterion: Criterion) -> torch.Tensor:
         """The training loss of one batch from the model's named outputs and the batch's targets."""
         raise NotImplementedError
 
+    @abstractmethod
     def decoder(self, model: torch.nn.Module, decode: str | None = None) -> Decoder:
         """What turns scores into labels (None where argmax is all there is); `decode` overrides the
         options' decoding."""
         raise NotImplementedError
 
+    @abstractmethod
     def gather(self, batch: dict[str, torch.Tensor], out: TaskOutput, decode_fn: Decoder) -> Records:
         """Per row of the batch, a record of predictions (and gold ids when the batch has targets)."""
         raise NotImplementedError
 
+    @abstractmethod
     def score(self, records: Records, id2label: dict[int, str], gold: Sequence[Any] | None = None) -> dict[str, Any]:
         """Metrics from records; `gold` (the `gold` field's values) replaces the records' gold ids."""
         raise NotImplementedError
 
+    @abstractmethod
     def predict(self, model: torch.nn.Module, tokenizer: Any, texts: Sequence[str], batch_size: int,
                 max_length: int, featurizers: dict[str, Any]) -> Records:
         """One prediction dict per raw text."""
@@ -120,7 +131,9 @@ class Task:
         return {}
 
     def prepare_model(self, model: torch.nn.Module, splits: dict[str, Dataset]) -> None:
-        """Fit data-derived model state before training (e.g. which slots go with which intent)."""
+        """Fit data-derived model state before training (e.g. which slots go with which intent); none by
+        default."""
+        return None
 
     def join_windows(self, records: Records, decode_fn: Decoder) -> Records:
         """Merge the records of an example split into windows (token tasks); classification keeps them."""

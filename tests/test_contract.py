@@ -35,6 +35,15 @@ def test_every_task_module_defines_a_task():
         assert cls.gold in cls.columns and cls.monitor.startswith("val/") and cls.sample.exists()
 
 
+def test_a_task_missing_a_required_hook_cannot_be_made():
+    from pipelines.registry import task_class
+
+    ner = task_class("ner")
+    broken = type("Broken", (Task,), {k: v for k, v in vars(ner).items() if k != "loss"})
+    with pytest.raises(TypeError, match="loss"):
+        broken()
+
+
 @pytest.fixture(scope="module", params=CASES, ids=lambda c: " ".join([c[0], *c[1]]))
 def trained(request, tmp_path_factory):
     task, extra = request.param
