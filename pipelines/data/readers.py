@@ -143,6 +143,8 @@ def _rows_to_dataset(path: Path, rows: list[tuple[int, dict[str, Any]]], text_fi
             rec["text"] = rec.pop(text_field)
         if label_field in rec and label_field != "label":
             rec["label"] = rec.pop(label_field)
+        if "spans" in rec:  # character offsets (SemEval Toxic Spans): words and IOB2 tags from them
+            _spans_to_tags(path, num, rec)
         for key in ("tokens", "tags"):
             if isinstance(rec.get(key), str):
                 rec[key] = rec[key].split()
@@ -164,6 +166,20 @@ def _rows_to_dataset(path: Path, rows: list[tuple[int, dict[str, Any]]], text_fi
         cols["tags"] = _finish_tags(path, cols["tags"], tag_lines, scheme)
         cols.setdefault("doc_id", list(cols["id"]))
     return Dataset.from_dict(cols)
+
+
+def _spans_to_tags(path: Path, num: int, rec: dict[str, Any]) -> None:
+    """Check a record's `spans` (character offsets into `text`) and add `tokens` and `tags` (pipelines.data.spans)."""
+    from pipelines.data.spans import parse_offsets, text_to_tags
+
+    text = rec.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ReadError(path, num, "a record with spans needs a non-empty text")
+    try:
+        rec["spans"] = parse_offsets(rec["spans"], len(text))
+    except ValueError as err:
+        raise ReadError(path, num, str(err)) from None
+    rec["tokens"], rec["tags"] = text_to_tags(text, rec["spans"])
 
 
 def read_jsonl(path: str | Path, text_field: str = "text", label_field: str = "label",

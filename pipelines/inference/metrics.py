@@ -78,3 +78,21 @@ def bootstrap_ci(stat: Callable[[np.ndarray], float], values: np.ndarray, resamp
     draws = [stat(values[rng.integers(0, n, n)]) for _ in range(resamples)]
     lo, hi = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
     return float(lo), float(hi)
+
+
+def span_f1(gold: Sequence[int], pred: Sequence[int]) -> float:
+    """SemEval-2021 Toxic Spans F1 of one text over character offsets: 1.0 when both are empty, 0.0 when only
+    one is."""
+    g, p = set(gold), set(pred)
+    if not g and not p:
+        return 1.0
+    if not g or not p:
+        return 0.0
+    return 2 * len(g & p) / (len(g) + len(p))
+
+
+def char_f1(gold: Sequence[Sequence[int]], pred: Sequence[Sequence[int]]) -> float:
+    """The task's official score: `span_f1` per text, averaged over texts."""
+    if len(gold) != len(pred):
+        raise ValueError(f"{len(pred)} predictions for {len(gold)} texts")
+    return float(np.mean([span_f1(g, p) for g, p in zip(gold, pred)])) if gold else 0.0
