@@ -91,12 +91,20 @@ class TrainConfig:
     label_smoothing: float = field(default=0.0, metadata={"help": "softmax heads: label smoothing of the loss"})
     class_weights: str = field(default="none", metadata={"help": "none | balanced (softmax heads: weight each "
                                                                  "label by n / (labels * count) in train)"})
+    focal_gamma: float = field(default=0.0, metadata={"help": "softmax heads: focal loss with this gamma (0 = "
+                                                               "off; class_weights become its alpha)"})
+    logit_adjustment: float = field(default=0.0, metadata={"help": "softmax heads: tau of the logit-adjusted "
+                                                                   "loss (train label priors; 0 = off)"})
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"train.label_smoothing={self.label_smoothing}: expected in [0, 1)")
         if self.class_weights not in {"none", "balanced"}:
             raise ConfigError(f"train.class_weights={self.class_weights!r}: expected none|balanced")
+        if self.focal_gamma < 0 or self.logit_adjustment < 0:
+            raise ConfigError("train.focal_gamma and train.logit_adjustment must be >= 0")
+        if self.focal_gamma > 0 and self.label_smoothing > 0:
+            raise ConfigError("train.focal_gamma and train.label_smoothing together: choose one")
         for name in ("epochs", "batch_size", "eval_batch_size", "accumulate_grad_batches", "devices", "num_nodes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name}={getattr(self, name)}: expected >= 1")

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from pipelines.errors import ConfigError
-from pipelines.models.losses import Criterion, balanced_weights
+from pipelines.models.losses import Criterion, balanced_weights, log_priors
 
 
 def test_plain_criterion_is_cross_entropy_ignoring_minus_100():
@@ -42,5 +42,37 @@ def test_class_weights_and_smoothing_reach_a_training_run_and_a_crf_refuses_them
     run(load_config(None, [*over, "train.class_weights=balanced", "train.label_smoothing=0.1"], task="intent"),
         tmp_path / "a")
     assert (tmp_path / "a/metrics.json").exists()
+    run(load_config(None, [*over, "train.focal_gamma=2", "train.logit_adjustment=1"], task="intent"), tmp_path / "c")
+    assert (tmp_path / "c/metrics.json").exists()
     with pytest.raises(ConfigError, match="has a CRF head"):
         run(load_config(None, [*over, "train.label_smoothing=0.1"], task="ner"), tmp_path / "b")
+
+
+def test_focal_loss_by_hand():
+    logits, target = torch.tensor([[float(torch.log(torch.tensor(3.0))), 0.0]]), torch.tensor([0])  # p = 0.75, 0.25
+    ce = -torch.log(torch.tensor(0.75))
+    assert torch.allclose(Criterion(focal_gamma=2.0)(logits, target), 0.25 ** 2 * ce)
+    assert torch.allclose(Criterion(focal_gamma=1e-9)(logits, target), ce, atol=1e-6)  # gamma -> 0: cross-entropy
+    alpha = torch.tensor([0.3, 0.7])
+    two = torch.tensor([[0.0, 0.0], [0.0, 0.0]]), torch.tensor([0, 1])
+    expected = (0.3 + 0.7) * 0.5 ** 2 * -torch.log(torch.tensor(0.5)) / (0.3 + 0.7)
+    assert torch.allclose(Criterion(focal_gamma=2.0, class_weights=alpha)(*two), expected)
+
+
+def test_logit_adjustment_by_hand():
+    priors = torch.log(torch.tensor([0.8, 0.2]))
+    crit = Criterion(log_priors=priors, adjust_tau=1.0)
+    zero = torch.zeros(1, 2)
+    assert torch.allclose(crit(zero, torch.tensor([1])), -torch.log(torch.tensor(0.2)))
+    assert torch.allclose(crit(zero, torch.tensor([0])), -torch.log(torch.tensor(0.8)))
+    assert torch.allclose(crit(zero, torch.tensor([1]), weighted=False), -torch.log(torch.tensor(0.5)))  # intents
+    assert torch.allclose(log_priors([0, 0, 0, 1, -100], 3).exp(), torch.tensor([3 / 4.5, 1 / 4.5, 0.5 / 4.5]))
+
+
+def test_focal_and_smoothing_together_is_an_error():
+    from pipelines.config import load_config
+
+    with pytest.raises(ConfigError, match="choose one"):
+        load_config(None, ["train.focal_gamma=2", "train.label_smoothing=0.1"], task="intent")
+    cfg = load_config(None, ["train.focal_gamma=2", "train.logit_adjustment=1"], task="intent")
+    assert cfg.train.focal_gamma == 2.0 and cfg.train.logit_adjustment == 1.0

@@ -66,8 +66,8 @@ class TaskModule(pl.LightningModule):
         self.model = model if model is not None else self.task.build_model(labels, tokenizer, featurizers)
         self.criterion = criterion or Criterion()
         if getattr(self.model, "crf", None) is not None and not self.criterion.plain:
-            raise ConfigError("train.label_smoothing and train.class_weights apply to softmax heads; this model "
-                              "has a CRF head (its loss is the CRF's likelihood)")
+            raise ConfigError("train.label_smoothing, class_weights, focal_gamma and logit_adjustment apply to "
+                              "softmax heads; this model has a CRF head (its loss is the CRF's likelihood)")
         self.id2label = dict(enumerate(labels))
         self._records: list[dict[str, Any]] = []
         self._decode_fn: Any = None  # built per evaluation: a CRF's transitions change while training

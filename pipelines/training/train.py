@@ -43,16 +43,16 @@ def resume_checkpoint(run_dir: Path) -> Path:
 
 
 def make_criterion(train: Any, features: Any, n_labels: int) -> Any:
-    """The loss slot from `train.label_smoothing` and `train.class_weights` (weights from the train features'
-    `labels`)."""
-    from pipelines.models.losses import Criterion, balanced_weights
+    """The loss slot from `train.label_smoothing`, `train.class_weights`, `train.focal_gamma` and
+    `train.logit_adjustment` (weights and priors from the train features' `labels`)."""
+    from pipelines.models.losses import Criterion, balanced_weights, log_priors
 
-    weights = None
-    if train.class_weights == "balanced":
-        ids = [x for row in features.rows for x in (row["labels"] if isinstance(row["labels"], list)
-                                                    else [row["labels"]])]
-        weights = balanced_weights(ids, n_labels)
-    return Criterion(label_smoothing=train.label_smoothing, class_weights=weights)
+    ids = [x for row in features.rows for x in (row["labels"] if isinstance(row["labels"], list)
+                                                else [row["labels"]])]
+    return Criterion(label_smoothing=train.label_smoothing,
+                     class_weights=balanced_weights(ids, n_labels) if train.class_weights == "balanced" else None,
+                     focal_gamma=train.focal_gamma, adjust_tau=train.logit_adjustment,
+                     log_priors=log_priors(ids, n_labels) if train.logit_adjustment > 0 else None)
 
 
 def build_trainer(cfg: RunConfig, run_dir: Path, monitor: str) -> tuple[Any, Any]:
