@@ -23,8 +23,9 @@ from transformers import AutoModel
 
 from pipelines.config import DataConfig, ModelOptions
 from pipelines.data.batching import Features
+from pipelines.data.tagging import encode_tokens
 from pipelines.data.tags import spans
-from pipelines.inference import metrics
+from pipelines.inference import metrics, tagging
 from pipelines.models import encoders
 from pipelines.models.crf import ConstrainedCRF
 from pipelines.models.decoding import NEG, make_decoder
@@ -114,10 +115,10 @@ def prepare_model(model: JointModel, splits: dict[str, Dataset]) -> None:
 
 
 def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) -> Features:
-    """ner.encode's windows (slot ids index the slot head), each also carrying its sentence's intent id
+    """The shared token-task windows (slot ids index the slot head), each also carrying its sentence's intent id
     (-100 when unknown)."""
     intents, tags = split_labels(sorted(label2id, key=label2id.get))
-    feats = ner.encode(ds, tokenizer, {t: i for i, t in enumerate(tags)}, cfg)
+    feats = encode_tokens(ds, tokenizer, {t: i for i, t in enumerate(tags)}, cfg)
     if "label" in ds.column_names:
         intent2id, gold = {x: i for i, x in enumerate(intents)}, ds["label"]
         for row in feats.rows:
@@ -143,12 +144,12 @@ class SlotDecoder:
 
 
 def gather(batch: dict[str, torch.Tensor], out: TaskOutput, decode_fn: SlotDecoder) -> list[dict[str, Any]]:
-    """ner.gather over the slot scores, plus intent probabilities and gold intent per window."""
+    """The shared token-task gather over the slot scores, plus intent probabilities and gold intent per window."""
     slots, intent_probs = out.slot_logits, out.intent_logits.float().softmax(-1)  # (B, T, L), (B, K)
     if decode_fn.mask is not None:
         allowed = decode_fn.mask[intent_probs.argmax(-1)]  # (B, L)
         slots = slots.masked_fill(~allowed[:, None, :], NEG)
-    records = ner.gather(batch, slots, decode_fn)
+    records = tagging.gather(batch, slots, decode_fn)
     for b, rec in enumerate(records):
         rec["intent_probs"] = intent_probs[b].tolist()
         if "intent_labels" in batch:
@@ -162,12 +163,12 @@ def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
     labels = [id2label[i] for i in range(len(id2label))]
     intents, tags = split_labels(labels)
     tag_map = dict(enumerate(tags))
-    result = ner.score(records, tag_map, gold)
+    result = tagging.score(records, tag_map, gold)
     first = {r["example_id"]: r for r in sorted(records, key=lambda r: -r["core_start"])}  # core_start 0 wins
     ids = sorted(first)
     intent_ok = np.array([int(np.argmax(first[i]["intent_probs"])) == first[i].get("intent_gold", -1) for i in ids])
-    preds = ner.stitch(records, "pred")
-    golds = ner.stitch(records, "gold") if gold is None else None
+    preds = tagging.stitch(records, "pred")
+    golds = tagging.stitch(records, "gold") if gold is None else None
     slots_ok = np.array([[tag_map[k] for k in preds[i]] == (list(gold[i]) if gold is not None
                                                              else [tag_map.get(k, "O") for k in golds[i]])
                          for i in ids])
@@ -222,8 +223,8 @@ class JointTask(Task):
         return gather(batch, out, decode_fn)
 
     def join_windows(self, records, decode_fn):
-        """ner.join_windows over the slot scores, each window's already masked by its intent in `gather`."""
-        return ner.join_windows(records, decode_fn)
+        """The shared join_windows over the slot scores, each window's already masked by its intent in `gather`."""
+        return tagging.join_windows(records, decode_fn)
 
     def score(self, records, id2label, gold=None) -> dict[str, Any]:
         return score(records, id2label, gold)
@@ -234,7 +235,7 @@ class JointTask(Task):
     def predict(self, model: JointModel, tokenizer, texts, batch_size=64, max_length=128, featurizers=None):
         """Per text: {"intent", "probability", "entities": [{"type", "text", "start", "end", "score"}]}."""
         words, records, _ = ner.predict_words(self, model, tokenizer, texts, batch_size, max_length)
-        tags, probs = ner.stitch(records, "pred"), ner.stitch(records, "prob")
+        tags, probs = tagging.stitch(records, "pred"), tagging.stitch(records, "prob")
         first = {r["example_id"]: r for r in sorted(records, key=lambda r: -r["core_start"])}
         out = []
         for i, (text, ws) in enumerate(zip(texts, words)):
@@ -242,7 +243,7 @@ class JointTask(Task):
                  else np.full(len(model.intents), 1 / len(model.intents)))
             k = int(p.argmax())
             out.append({"intent": model.intents[k], "probability": round(float(p[k]), 4),
-                        "entities": ner.entities(text, ws, [model.tags[j] for j in tags.get(i, [])],
+                        "entities": tagging.entities(text, ws, [model.tags[j] for j in tags.get(i, [])],
                                                  probs.get(i, []))})
         return out
 

@@ -1,0 +1,84 @@
+"""Features of token tasks (NER, slots, spans): one row per window of a sentence, labels on first sub-tokens.
+
+Long sentences are split into windows (pipelines.data.align), so every word is labelled and scored once;
+with document context, words of the neighbouring sentences of the same document fill the window. A word-level
+tokenizer (pipelines.data.words.WordTokenizer) gets one position per word instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from datasets import Dataset
+
+from pipelines.config import DataConfig
+from pipelines.data.align import PieceCache, build_windows
+from pipelines.data.batching import Features
+
+
+def _context(ds: Dataset, budget: int) -> tuple[list[list[str]], list[list[str]]]:
+    """Words of the preceding / following sentences of the same document, at most `budget` each side."""
+    docs, tokens = ds["doc_id"], ds["tokens"]
+    left: list[list[str]] = []
+    right: list[list[str]] = [[] for _ in tokens]
+    for i in range(len(tokens)):
+        words: list[str] = []
+        j = i - 1
+        while j >= 0 and docs[j] == docs[i] and len(words) < budget:
+            words = tokens[j] + words
+            j -= 1
+        left.append(words[-budget:])
+    for i in range(len(tokens) - 1, -1, -1):
+        words, j = [], i + 1
+        while j < len(tokens) and docs[j] == docs[i] and len(words) < budget:
+            words = words + tokens[j]
+            j += 1
+        right[i] = words[:budget]
+    return left, right
+
+
+def encode_tokens(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) -> Features:
+    """One feature per window: input_ids, labels (-100 off first sub-tokens and on unseen tags),
+    word_starts, example_id, core_start (index of the window's first core word in its sentence) and last
+    (1 when the window's core words reach the sentence's end)."""
+    tokens, tags = ds["tokens"], ds["tags"] if "tags" in ds.column_names else None
+    if getattr(tokenizer, "word_level", False):
+        return _encode_words(tokens, tags, tokenizer, label2id)
+    cache = PieceCache(tokenizer)
+    if cfg.doc_context and "doc_id" in ds.column_names:
+        left, right = _context(ds, cfg.max_length)
+    else:
+        left = right = [[] for _ in tokens]
+    rows = []
+    for i, words in enumerate(tokens):
+        stream = left[i] + list(words) + right[i]
+        lo = len(left[i])
+        for ids, starts, win in build_windows(cache(stream), lo, lo + len(words), cfg.max_length,
+                                              tokenizer.cls_token_id, tokenizer.sep_token_id):
+            row: dict[str, Any] = {"input_ids": ids, "word_starts": starts, "example_id": i,
+                                   "core_start": win.start - lo, "last": int(win.end - lo == len(words))}
+            if tags is not None:
+                labels = [-100] * len(ids)
+                for pos, tag in zip(starts, tags[i][win.start - lo: win.end - lo]):
+                    labels[pos] = label2id.get(tag, -100)
+                row["labels"] = labels
+            rows.append(row)
+    return Features(rows)
+
+
+def _encode_words(tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | None, tokenizer,
+                  label2id: dict[str, int]) -> Features:
+    """Word-level features (one position per word, no windows): word, char and casing ids."""
+    rows = []
+    for i, words in enumerate(tokens):
+        if not words:
+            continue
+        ids, chars, cases = zip(*(tokenizer.encode_word(w) for w in words))
+        row: dict[str, Any] = {"input_ids": list(ids), "char_ids": list(chars), "case_ids": list(cases),
+                               "word_starts": list(range(len(words))), "example_id": i, "core_start": 0,
+                               "last": 1}
+        if tags is not None:
+            row["labels"] = [label2id.get(t, -100) for t in tags[i]]
+        rows.append(row)
+    return Features(rows)

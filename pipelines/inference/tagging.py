@@ -1,0 +1,102 @@
+"""Records of token tasks: decode each window's word scores, join a sentence's windows, stitch them back into
+sentences, score with seqeval (strict IOB2) and turn word tags into character-offset entities."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from pipelines.data.tags import is_valid_iob2, spans
+from pipelines.inference import metrics
+from pipelines.models.decoding import make_decoder
+
+
+def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, decode_fn=None) -> list[dict[str, Any]]:
+    """Per window: predicted label ids and their probabilities at the core words' first sub-tokens;
+    `logits` (B, T, L) are the sub-token tag scores.
+    A window of a sentence that has several also keeps its word scores (`scores`, (W, L)) for
+    `join_windows`, which decodes them again as one sequence.
+
+    decode_fn: from `decoder(model, ...)`; None = per-word argmax.
+    """
+    decode_fn = decode_fn or make_decoder((), "argmax")
+    probs = logits.float().softmax(-1)  # (B, T, L)
+    out = []
+    for b in range(logits.shape[0]):
+        starts = batch["word_starts"][b]
+        starts = starts[starts >= 0]  # (W,)
+        ids = torch.tensor(decode_fn(logits[b, starts], int(batch["core_start"][b]) > 0), dtype=torch.long)
+        p = probs[b, starts].gather(-1, ids[:, None]).squeeze(-1)  # (W,)
+        rec = {"example_id": int(batch["example_id"][b]), "core_start": int(batch["core_start"][b]),
+               "pred": ids.tolist(), "prob": p.tolist()}
+        if int(batch["core_start"][b]) > 0 or ("last" in batch and not int(batch["last"][b])):
+            rec["scores"] = logits[b, starts].float()
+        if "labels" in batch:
+            rec["gold"] = batch["labels"][b, starts].tolist()
+        out.append(rec)
+    return out
+
+
+def join_windows(records: list[dict[str, Any]], decode_fn=None) -> list[dict[str, Any]]:
+    """Decode each sentence split into several windows once over all its words' scores (the windows alone
+    could end in O and continue with I-X), and put the labels and probabilities back into its windows'
+    records. Records of one-window sentences are left as they are. Returns `records`, changed in place."""
+    decode_fn = decode_fn or make_decoder((), "argmax")
+    parts: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)
+    for r in records:
+        if "scores" in r:
+            parts[r["example_id"]].setdefault(r["core_start"], r)
+    for windows in parts.values():
+        ordered = [windows[k] for k in sorted(windows)]
+        scores = torch.cat([r["scores"] for r in ordered])  # (W, L) of the whole sentence
+        ids = torch.tensor(decode_fn(scores, False), dtype=torch.long)
+        probs = scores.softmax(-1).gather(-1, ids[:, None]).squeeze(-1)
+        pos = 0
+        for r in ordered:
+            n = len(r["pred"])
+            r["pred"], r["prob"] = ids[pos:pos + n].tolist(), probs[pos:pos + n].tolist()
+            pos += n
+    for r in records:
+        r.pop("scores", None)
+    return records
+
+
+def stitch(records: Sequence[dict[str, Any]], key: str) -> dict[int, list[Any]]:
+    """Join the windows of each example in word order: {example_id: values for every word}."""
+    parts: dict[int, list[tuple[int, list[Any]]]] = defaultdict(list)
+    seen = set()
+    for r in records:
+        if (r["example_id"], r["core_start"]) not in seen:  # DDP samplers may repeat a window
+            seen.add((r["example_id"], r["core_start"]))
+            parts[r["example_id"]].append((r["core_start"], r[key]))
+    return {i: [v for _, vals in sorted(p) for v in vals] for i, p in parts.items()}
+
+
+def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
+          gold: Sequence[Sequence[str]] | None = None) -> dict[str, Any]:
+    """seqeval strict IOB2 scores. `gold` (tag strings per example) replaces the ids in the records,
+    so that tags the model never saw still count as missed entities."""
+    preds = stitch(records, "pred")
+    ids = sorted(preds)
+    pred_tags = [[id2label[k] for k in preds[i]] for i in ids]
+    if gold is None:
+        golds = stitch(records, "gold")
+        gold_tags = [[id2label.get(k, "O") for k in golds[i]] for i in ids]
+    else:
+        gold_tags = [list(gold[i]) for i in ids]
+    result = metrics.entity_scores(gold_tags, pred_tags)
+    counts = metrics.entity_counts(gold_tags, pred_tags)
+    result["f1_ci95"] = metrics.bootstrap_ci(metrics.f1_from_counts, counts)
+    # share of predicted sentences that are not valid IOB2 (an I-X after O or after another type)
+    result["invalid_rate"] = sum(not is_valid_iob2(p) for p in pred_tags) / max(len(pred_tags), 1)
+    return result
+
+
+def entities(text: str, words: Sequence[tuple[str, int, int]], tags: Sequence[str],
+             probs: Sequence[float]) -> list[dict[str, Any]]:
+    """Entities of one text from its word tags: type, text, character start/end, mean word probability."""
+    return [{"type": kind, "text": text[words[s][1]:words[e - 1][2]], "start": words[s][1], "end": words[e - 1][2],
+             "score": round(sum(probs[s:e]) / (e - s), 4)} for kind, s, e in spans(tags)]
