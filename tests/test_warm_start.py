@@ -45,3 +45,13 @@ def test_crf_transitions_map_on_both_axes(tmp_path):
     n = len(labels)
     assert torch.equal(model.crf.transitions[:n, :n], old.crf.transitions)
     assert torch.equal(model.emitter.classifier.weight[:n], old.emitter.classifier.weight)
+
+
+def test_a_taskmodule_in_code_continues_from_a_run_too(tmp_path):
+    from pipelines.training.module import TaskModule
+
+    run(load_config(None, [*OVER, f"train.out_dir={tmp_path}"], task="intent"), tmp_path / "a")
+    old = Predictor.load(tmp_path / "a")
+    labels = [old.model.config.id2label[i] for i in range(old.model.config.num_labels)]
+    module = TaskModule("intent", labels, {"encoder": str(tmp_path / "a")}, tokenizer=old.tokenizer)
+    assert torch.equal(module.model.classifier.weight, old.model.classifier.weight)

@@ -23,6 +23,7 @@ from pipelines.errors import ConfigError
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput, model_inputs
 from pipelines.registry import get_task, task_class
+from pipelines.training.warm_start import warm_start
 
 
 def make_task(task: Any, options: ModelOptions | dict[str, Any] | None = None) -> Any:
@@ -50,7 +51,8 @@ class TaskModule(pl.LightningModule):
         featurizers: fitted featurizers (Task.fit_featurizers), e.g. word2vec vectors.
         criterion: the loss slot (label smoothing, class weights, soft targets); None = plain cross-entropy.
         lr, weight_decay, warmup_ratio: AdamW with linear warm-up and decay.
-        model: a model already built (e.g. continued from an earlier run); None = built by the task.
+        model: a model already built; None = continued from the run `options.encoder` names, if it names one
+            (pipelines.training.warm_start), else built by the task.
     """
 
     def __init__(self, task: Any, labels: list[str], options: ModelOptions | dict[str, Any] | None = None,
@@ -63,6 +65,8 @@ class TaskModule(pl.LightningModule):
                                    "options": dataclasses.asdict(self.task.options), "lr": lr,
                                    "weight_decay": weight_decay, "warmup_ratio": warmup_ratio})
         tokenizer = tokenizer if tokenizer is not None else self.task.build_tokenizer({})
+        if model is None:  # an encoder that names a finished run continues from it (head rows by label name)
+            model = warm_start(self.task, list(labels), tokenizer, featurizers or {})
         self.model = model if model is not None else self.task.build_model(labels, tokenizer, featurizers)
         self.criterion = criterion or Criterion()
         if getattr(self.model, "crf", None) is not None and not self.criterion.plain:

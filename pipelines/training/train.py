@@ -89,7 +89,6 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
     from pipelines.registry import get_task
     from pipelines.training.datamodule import TaskDataModule
     from pipelines.training.module import TaskModule
-    from pipelines.training.warm_start import warm_start
 
     os.environ[RUN_DIR_ENV] = str(run_dir)
     if cfg.train.threads:
@@ -104,8 +103,7 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
     dm.setup("fit")
     module = TaskModule(task, dm.labels, tokenizer=tokenizer, featurizers=featurizers,
                         criterion=make_criterion(cfg.train, dm.features["train"], len(dm.labels)),
-                        lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, warmup_ratio=cfg.train.warmup_ratio,
-                        model=warm_start(task, dm.labels, tokenizer, featurizers))
+                        lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, warmup_ratio=cfg.train.warmup_ratio)
     module.prepare(dm.splits)
     trainer, best = build_trainer(cfg, run_dir, task.monitor)
     if trainer.is_global_zero:
