@@ -91,6 +91,8 @@ class TrainConfig:
     label_smoothing: float = field(default=0.0, metadata={"help": "softmax heads: label smoothing of the loss"})
     class_weights: str = field(default="none", metadata={"help": "none | balanced (softmax heads: weight each "
                                                                  "label by n / (labels * count) in train)"})
+    sampling: str = field(default="none", metadata={"help": "none | sqrt | balanced: resample training examples "
+                                                            "by 1/count(label)^(1/2 or 1) (class imbalance)"})
     focal_gamma: float = field(default=0.0, metadata={"help": "softmax heads: focal loss with this gamma (0 = "
                                                                "off; class_weights become its alpha)"})
     logit_adjustment: float = field(default=0.0, metadata={"help": "softmax heads: tau of the logit-adjusted "
@@ -101,6 +103,8 @@ class TrainConfig:
             raise ConfigError(f"train.label_smoothing={self.label_smoothing}: expected in [0, 1)")
         if self.class_weights not in {"none", "balanced"}:
             raise ConfigError(f"train.class_weights={self.class_weights!r}: expected none|balanced")
+        if self.sampling not in {"none", "sqrt", "balanced"}:
+            raise ConfigError(f"train.sampling={self.sampling!r}: expected none|sqrt|balanced")
         if self.focal_gamma < 0 or self.logit_adjustment < 0:
             raise ConfigError("train.focal_gamma and train.logit_adjustment must be >= 0")
         if self.focal_gamma > 0 and self.label_smoothing > 0:

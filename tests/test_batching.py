@@ -34,3 +34,35 @@ def test_length_grouped_sampler_is_a_seeded_permutation_with_less_padding():
 
 def test_sorted_batches_cover_everything():
     assert sorted_batches([3, 1, 2, 5], 3) == [[3, 0, 2], [1]]
+
+
+def test_resampling_draws_rare_classes_as_often_as_asked():
+    from collections import Counter
+
+    from pipelines.data.batching import LengthGroupedSampler, resampling_weights
+
+    labels = [0] * 900 + [1] * 100
+    lengths = [5 + i % 7 for i in range(1000)]
+    balanced = LengthGroupedSampler(lengths, 32, seed=1, weights=resampling_weights(labels, 1.0))
+    drawn = Counter(labels[i] for _ in range(5) for i in balanced)
+    assert 0.45 < drawn[1] / sum(drawn.values()) < 0.55  # each class half the draws
+    sqrt = Counter(labels[i] for i in LengthGroupedSampler(lengths, 32, seed=1,
+                                                            weights=resampling_weights(labels, 0.5)))
+    assert 2.3 < sqrt[0] / sqrt[1] < 3.9  # sqrt(900 / 100) = 3
+    assert list(balanced) != list(balanced)  # a new draw every epoch/iteration
+    assert resampling_weights([0, 0, 1, -100], 1.0) == [0.5, 0.5, 1.0, 0.5]
+
+
+def test_sampling_on_a_token_task_is_an_error(tmp_path):
+    import pytest
+
+    from pipelines.config import load_config
+    from pipelines.errors import ConfigError
+    from pipelines.training.train import run
+
+    over = ["model.encoder=tiny", "train.epochs=1", "train.limit_train_batches=2", "train.progress_bar=false",
+            f"train.out_dir={tmp_path}", "data.max_length=32"]
+    run(load_config(None, [*over, "train.sampling=sqrt"], task="intent"), tmp_path / "a")
+    assert (tmp_path / "a/metrics.json").exists()
+    with pytest.raises(ConfigError, match="one label per example"):
+        run(load_config(None, [*over, "train.sampling=balanced"], task="ner"), tmp_path / "b")

@@ -61,9 +61,13 @@ class LengthGroupedSampler(Sampler[int]):
     batches, shuffle the batches. The longest batch goes first so that out-of-memory shows at once.
     Deterministic for a given seed and epoch; Lightning calls `set_epoch`. Under DDP Lightning wraps it
     and hands every rank a strided share of this order, so each rank's batches stay length-grouped.
+    With `weights` (one per example), an epoch draws as many examples with replacement, each with probability
+    proportional to its weight (resampling for class imbalance), and groups those by length.
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int = 0, group: int = 50) -> None:
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int = 0, group: int = 50,
+                 weights: Sequence[float] | None = None) -> None:
+        self.weights = torch.as_tensor(weights, dtype=torch.double) if weights is not None else None
         self.lengths = list(lengths)
         self.batch_size = batch_size
         self.seed = seed
@@ -80,7 +84,11 @@ class LengthGroupedSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch * 1_009 + self._iterations)
         self._iterations += 1
-        order = torch.randperm(len(self.lengths), generator=gen).tolist()
+        n = len(self.lengths)
+        if self.weights is None:
+            order = torch.randperm(n, generator=gen).tolist()
+        else:
+            order = torch.multinomial(self.weights, n, replacement=True, generator=gen).tolist()
         mega = self.batch_size * self.group
         batches: list[list[int]] = []
         for s in range(0, len(order), mega):
@@ -90,6 +98,16 @@ class LengthGroupedSampler(Sampler[int]):
         batches[0], batches[longest] = batches[longest], batches[0]
         rest = torch.randperm(len(batches) - 1, generator=gen).add(1).tolist()
         return iter([i for b in [batches[0]] + [batches[r] for r in rest] for i in b])
+
+
+def resampling_weights(labels: Sequence[int], power: float) -> list[float]:
+    """Per example 1 / count(its label)^power: 0.5 = square-root resampling, 1 = class-balanced (every class
+    drawn equally often). Examples without a label (-100) keep weight 1 / (the largest count)^power."""
+    from collections import Counter
+
+    counts = Counter(x for x in labels if x >= 0)
+    top = max(counts.values(), default=1)
+    return [1.0 / counts.get(x, top) ** power for x in labels]
 
 
 def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:

@@ -7,12 +7,12 @@ from typing import Any
 
 import lightning.pytorch as pl
 from datasets import Dataset
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader, RandomSampler, WeightedRandomSampler
 
 from pipelines.config import DataConfig
-from pipelines.data.batching import Collator, Features, LengthGroupedSampler, sorted_batches
+from pipelines.data.batching import Collator, Features, LengthGroupedSampler, resampling_weights, sorted_batches
 from pipelines.data.splits import load_splits
-from pipelines.errors import ReadError
+from pipelines.errors import ConfigError, ReadError
 from pipelines.training.module import make_task
 
 log = logging.getLogger(__name__)
@@ -31,16 +31,19 @@ class TaskDataModule(pl.LightningDataModule):
         bucketing: length-grouped training batches (False = uniform shuffling).
         seed: shuffling seed.
         splits: already-read splits (skips reading `data.path`).
+        sampling: none | sqrt | balanced: training examples drawn with replacement, 1 / count(label)^(1/2 or
+            1), for class imbalance (classification tasks).
     """
 
     def __init__(self, task: str, data: DataConfig, tokenizer: Any, labels: list[str] | None = None,
                  batch_size: int = 32, eval_batch_size: int = 64, bucketing: bool = True, seed: int = 0,
-                 splits: dict[str, Dataset] | None = None) -> None:
+                 splits: dict[str, Dataset] | None = None, sampling: str = "none") -> None:
         super().__init__()
         self.task = make_task(task)
         self.data, self.tokenizer, self.labels = data, tokenizer, labels
         self.batch_size, self.eval_batch_size, self.bucketing, self.seed = batch_size, eval_batch_size, bucketing, seed
         self.splits = splits
+        self.sampling = sampling
         self.features: dict[str, Features] = {}
         self.collate = Collator(tokenizer.pad_token_id)
 
@@ -67,14 +70,27 @@ class TaskDataModule(pl.LightningDataModule):
                              self.data.max_length)
 
     def train_dataloader(self) -> DataLoader:
-        feats = self.features["train"]
-        if self.bucketing:
-            sampler = LengthGroupedSampler(feats.lengths, self.batch_size, seed=self.seed)
-        else:
-            import torch
+        import torch
 
+        feats = self.features["train"]
+        weights = self._resampling_weights(feats)
+        if self.bucketing:
+            sampler = LengthGroupedSampler(feats.lengths, self.batch_size, seed=self.seed, weights=weights)
+        elif weights is not None:
+            sampler = WeightedRandomSampler(weights, len(feats), generator=torch.Generator().manual_seed(self.seed))
+        else:
             sampler = RandomSampler(feats, generator=torch.Generator().manual_seed(self.seed))
         return DataLoader(feats, batch_size=self.batch_size, sampler=sampler, collate_fn=self.collate)
+
+    def _resampling_weights(self, feats: Features) -> list[float] | None:
+        """Per-example draw weights for `sampling` (sqrt | balanced), from the features' class labels."""
+        if self.sampling == "none":
+            return None
+        labels = [row.get("labels", -100) for row in feats.rows]
+        if any(isinstance(x, list) for x in labels):
+            raise ConfigError(f"train.sampling={self.sampling}: resampling needs one label per example; task "
+                              f"{self.task.name!r} labels every word")
+        return resampling_weights(labels, {"sqrt": 0.5, "balanced": 1.0}[self.sampling])
 
     def _eval_loader(self, name: str) -> DataLoader:
         feats = self.features[name]

@@ -99,7 +99,8 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
     tokenizer = task.build_tokenizer(splits)
     featurizers = task.fit_featurizers(splits, tokenizer, cfg.train.seed)
     dm = TaskDataModule(task, cfg.data, tokenizer, batch_size=cfg.train.batch_size, splits=splits,
-                        eval_batch_size=cfg.train.eval_batch_size, bucketing=cfg.train.bucketing, seed=cfg.train.seed)
+                        eval_batch_size=cfg.train.eval_batch_size, bucketing=cfg.train.bucketing, seed=cfg.train.seed,
+                        sampling=cfg.train.sampling)
     dm.setup("fit")
     module = TaskModule(task, dm.labels, tokenizer=tokenizer, featurizers=featurizers,
                         criterion=make_criterion(cfg.train, dm.features["train"], len(dm.labels)),
