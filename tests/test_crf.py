@@ -144,3 +144,17 @@ def test_long_sentences_decode_to_valid_iob2_across_their_windows(head, decode):
     assert not all(is_valid_iob2([labels[k] for k in alone[i]]) for i in alone)  # the bug this guards against
     assert all(is_valid_iob2([labels[k] for k in joined[i]]) and len(joined[i]) == 40 for i in joined)
     assert all("scores" not in r for r in records)
+
+
+def test_training_loss_of_a_continuation_window_has_no_start_penalty():
+    """The task's loss, as TaskModule computes it: a window that continues a sentence inside an entity."""
+    torch.manual_seed(0)
+    tok = tiny_tokenizer()
+    task = make_task("ner", encoder="tiny", dropout=0.0, head="crf")
+    model = task.build_model(LABELS, tok).eval()
+    ids = torch.tensor([[2, 10, 11, 12, 3]])
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.tensor([[-100, 2, 2, 0, -100]]),
+             "word_starts": torch.tensor([[1, 2, 3]])}  # I-PER I-PER O: the window starts mid-entity
+    continuing = batch_loss(task, model, {**batch, "core_start": torch.tensor([5])})
+    at_start = batch_loss(task, model, {**batch, "core_start": torch.tensor([0])})
+    assert continuing < 100 < 1e3 < at_start  # only a sentence start pays the fixed NEG start score
