@@ -55,20 +55,10 @@ def run_seeds(task: str, overrides: list[str], seeds: list[int], out_dir: str, o
     return results
 
 
-def _same_run(a: dict, b: dict) -> bool:
-    """Two configs (as dicts, defaults filled) train the same model: where the run is written, the progress
-    bar and how the data path is spelled aside."""
-    def norm(c: dict) -> dict:
-        path = c["data"]["path"]
-        return {**c, "data": {**c["data"], "path": str(Path(path).resolve()) if path else ""},
-                "train": {k: v for k, v in c["train"].items() if k not in {"out_dir", "progress_bar"}}}
-    return norm(a) == norm(b)
-
-
 def find_or_train(task: str, overrides: list[str], run_dir: Path, config: str | None = None) -> Path:
     """A finished run of this config: `run_dir` if done, else any finished run under runs/bench with the same
     config, else `run_dir` trained now (continued from its checkpoint when an earlier try was interrupted)."""
-    from pipelines.config import ConfigError, load_config, to_dict
+    from pipelines.config import ConfigError, load_config, same_run
     from pipelines.training.train import run
 
     if (run_dir / "metrics.json").exists():
@@ -84,7 +74,7 @@ def find_or_train(task: str, overrides: list[str], run_dir: Path, config: str | 
             if not (other.parent / "metrics.json").exists():
                 continue
             try:
-                same = _same_run(to_dict(load_config(other)), to_dict(cfg))
+                same = same_run(load_config(other), cfg)
             except ConfigError:  # written by another version of the code: not this config
                 continue
             if same:

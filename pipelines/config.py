@@ -238,6 +238,18 @@ def default_config_path(task: str) -> Path:
     return path
 
 
+def same_run(a: RunConfig, b: RunConfig) -> bool:
+    """True when two configs train the same model: where the run is written, the progress bar and how the data
+    path is spelled aside."""
+    def norm(cfg: RunConfig) -> dict[str, Any]:
+        c = to_dict(cfg)
+        path = c["data"]["path"]
+        c["data"]["path"] = str(Path(path).resolve()) if path and not path.startswith("hub:") else path
+        c["train"] = {k: v for k, v in c["train"].items() if k not in {"out_dir", "progress_bar"}}
+        return c
+    return norm(a) == norm(b)
+
+
 def to_dict(cfg: RunConfig) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 

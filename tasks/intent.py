@@ -20,13 +20,13 @@ from datasets import Dataset
 from transformers import AutoModel, AutoModelForSequenceClassification
 
 from pipelines.config import DataConfig, ModelOptions
-from pipelines.data.batching import Collator, Features
+from pipelines.data.batching import Features
 from pipelines.inference import metrics
 from pipelines.methods.offtopic import METHODS as OFFTOPIC_METHODS
-from pipelines.methods.offtopic import OffTopic, apply, fit_on_splits
+from pipelines.methods.offtopic import OffTopic, apply, fit_on_splits, logits_and_features
 from pipelines.models import encoders
 from pipelines.models.losses import Criterion
-from pipelines.models.outputs import TaskOutput, infer
+from pipelines.models.outputs import TaskOutput
 from pipelines.models.pooling import MeanPoolClassifier
 from pipelines.models.saving import is_composite
 from pipelines.task import Task, labels_of
@@ -100,17 +100,7 @@ def class_outputs(model: torch.nn.Module, tokenizer, ds: Dataset, data: DataConf
                   pooled: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """(N, K) logits and, with `pooled`, (N, H) sentence vectors of the examples of `ds`, in order."""
     feats = encode(ds.remove_columns([c for c in ds.column_names if c != "text"]), tokenizer, {}, data)
-    logits = np.zeros((len(ds), model.config.num_labels), dtype=np.float32)
-    vectors = None
-    for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
-                            next(model.parameters()).device, pooled=pooled):
-        idx = batch["example_id"].numpy()
-        logits[idx] = out.logits.numpy()
-        if pooled:
-            if vectors is None:
-                vectors = np.zeros((len(ds), out.pooled.shape[-1]), dtype=np.float32)
-            vectors[idx] = out.pooled.numpy()
-    return logits, vectors
+    return logits_and_features(model, feats, tokenizer.pad_token_id, batch_size, pooled=pooled)
 
 
 class IntentTask(Task):

@@ -95,17 +95,20 @@ class OffTopic:
         return cls(meta["method"], meta["threshold"], meta.get("fitted_on", ""), state, meta.get("base_encoder", ""))
 
 
-def logits_and_features(model: torch.nn.Module, feats: Features, pad_id: int,
-                        batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """(N, C) logits and (N, H) sentence vectors (`pooled`) in the order of `feats`."""
-    logits, pooled, order = [], [], []
+def logits_and_features(model: torch.nn.Module, feats: Features, pad_id: int, batch_size: int = 64,
+                        pooled: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """(N, C) logits and (N, H) sentence vectors (`pooled`; None when not asked) in the order of `feats`."""
+    logits, vectors, order = [], [], []
     device = next(model.parameters()).device
-    for batch, out in infer(model, feats, Collator(pad_id), batch_size, device, pooled=True):
+    for batch, out in infer(model, feats, Collator(pad_id), batch_size, device, pooled=pooled):
         logits.append(out.logits.numpy())
-        pooled.append(out.pooled.numpy())
+        if pooled:
+            vectors.append(out.pooled.numpy())
         order.extend(batch["example_id"].tolist())
+    if not order:
+        return np.zeros((0, model.config.num_labels), dtype=np.float32), None
     inv = np.argsort(order)
-    return np.concatenate(logits)[inv], np.concatenate(pooled)[inv]
+    return np.concatenate(logits)[inv], np.concatenate(vectors)[inv] if pooled else None
 
 
 def fit(method: str, train: tuple[np.ndarray, np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],

@@ -52,18 +52,14 @@ def out_of_fold(cfg: RunConfig, splits: dict[str, Any], k: int, work: Path, labe
 def finished_with(run_dir: Path, cfg: RunConfig) -> bool:
     """True when `run_dir` holds a finished run of the same config (where runs go and the progress bar aside):
     a fold folder left by another config is never reused."""
-    from pipelines.config import ConfigError, to_dict
+    from pipelines.config import ConfigError, same_run
 
     if not ((run_dir / "metrics.json").exists() and (run_dir / "config.yaml").exists()):
         return False
     try:
-        done = to_dict(load_config(run_dir / "config.yaml"))
-    except ConfigError:
+        return same_run(load_config(run_dir / "config.yaml"), cfg)
+    except ConfigError:  # written by another version of the code: not this config
         return False
-    mine = to_dict(cfg)
-    for c in (done, mine):
-        c["train"] = {k: v for k, v in c["train"].items() if k not in {"out_dir", "progress_bar"}}
-    return done == mine
 
 
 def fresh_dir(run_dir: Path) -> Path:
