@@ -97,6 +97,8 @@ class TrainConfig:
                                                                "off; class_weights become its alpha)"})
     logit_adjustment: float = field(default=0.0, metadata={"help": "softmax heads: tau of the logit-adjusted "
                                                                    "loss (train label priors; 0 = off)"})
+    soft_weight: float = field(default=0.5, metadata={"help": "with soft targets in the data (annotator votes, a "
+                                                           "teacher): share of the loss on them (1 = soft only)"})
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.label_smoothing < 1.0:
@@ -105,6 +107,8 @@ class TrainConfig:
             raise ConfigError(f"train.class_weights={self.class_weights!r}: expected none|balanced")
         if self.sampling not in {"none", "sqrt", "balanced"}:
             raise ConfigError(f"train.sampling={self.sampling!r}: expected none|sqrt|balanced")
+        if not 0.0 <= self.soft_weight <= 1.0:
+            raise ConfigError(f"train.soft_weight={self.soft_weight}: expected in [0, 1]")
         if self.focal_gamma < 0 or self.logit_adjustment < 0:
             raise ConfigError("train.focal_gamma and train.logit_adjustment must be >= 0")
         if self.focal_gamma > 0 and self.label_smoothing > 0:

@@ -2,8 +2,9 @@
 
 A task is a `Task` subclass (registered as `TASK` in its module) with:
 - class attributes: `name`, `Options` (its model options dataclass, a `ModelOptions` subclass), `columns`
-  (the fields a labelled example carries), `gold` (the field `score(..., gold=...)` reads), `monitor`
-  (the validation metric that picks the best checkpoint, higher is better) and `sample` (shipped data);
+  (the fields a labelled example carries; `optional_columns`, those it reads when present), `gold` (the
+  field `score(..., gold=...)` reads), `monitor` (the validation metric that picks the best checkpoint,
+  higher is better) and `sample` (shipped data);
 - required hooks: `label_list`, `build_model`, `load_model`, `encode`, `loss`, `decoder`, `gather`,
   `score` and `predict`;
 - optional hooks, declared here with a default that does nothing special: `build_tokenizer`,
@@ -47,10 +48,14 @@ class Task(ABC):
     name: ClassVar[str]
     Options: ClassVar[type[ModelOptions]] = ModelOptions
     columns: ClassVar[tuple[str, ...]]
+    optional_columns: ClassVar[tuple[str, ...]] = ()  # fields a task reads when present (gold may be one)
     gold: ClassVar[str]
     monitor: ClassVar[str]
     sample: ClassVar[Path]
     report_notes: ClassVar[tuple[str, ...]] = ()
+    # False where the task's loss feeds the shared criterion only to softmax heads even when its model has a
+    # CRF (so class weights, focal loss etc. may be combined with that CRF)
+    criterion_on_crf: ClassVar[bool] = True
 
     def __init__(self, options: ModelOptions | None = None) -> None:
         if options is None:
@@ -138,6 +143,11 @@ class Task(ABC):
     def join_windows(self, records: Records, decode_fn: Decoder) -> Records:
         """Merge the records of an example split into windows (token tasks); classification keeps them."""
         return records
+
+    def class_targets(self, labels: Sequence[str]) -> tuple[str, int]:
+        """The feature field whose class ids class weights, label priors and resampling count, and the size of
+        that label set. Default: `labels` over the whole vocabulary."""
+        return "labels", len(labels)
 
     def head_labels(self, model: torch.nn.Module) -> dict[str, list[str]]:
         """Parameter-name prefixes of the head and the labels its rows follow, so that a model continued from

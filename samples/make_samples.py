@@ -1,6 +1,6 @@
 """Writes the small sample data shipped with the repo (invented sentences; no public corpus text).
 
-    python samples/make_samples.py   # rewrites samples/ner/*.conll and samples/intent/*.jsonl
+    python samples/make_samples.py   # rewrites samples/{ner,intent,joint,toxicity}/*
 """
 
 import json
@@ -97,6 +97,37 @@ def write_joint(path: Path, per_intent: int, rng: random.Random) -> None:
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
+# Mild, invented insults only (the real corpora stay in ../shared/data): enough for a model to learn the task.
+INSULTS = ["idiot", "moron", "clown", "loser", "dimwit", "fool", "numbskull", "halfwit"]
+ADJ = ["stupid", "dumb", "pathetic", "brainless"]
+TOPICS = ["new bridge", "budget plan", "bus schedule", "school board vote", "park cleanup", "tax proposal",
+          "city council", "parking rule", "library hours", "recycling program"]
+RUDE = ["only a {i} would support the {t}", "you are a {a} {i} if you believe the {t} works",
+        "what a {a} take on the {t}", "the mayor is a {i} and the {t} proves it", "stop posting, {i}",
+        "this {a} {t} was written by a {i}", "anyone who likes the {t} is {a}"]
+POLITE = ["the {t} looks good to me", "thanks for explaining the {t}", "i disagree with the {t} but it has "
+          "some merit", "can someone share the numbers on the {t}", "the {t} meeting is on tuesday",
+          "i think the {t} needs more public input", "great reporting on the {t}"]
+
+
+def write_toxicity(path: Path, n: int, rng: random.Random) -> None:
+    """JSON Lines with a post `label` (offensive / neither) and `spans`, character offsets of the insults."""
+    rows = []
+    for k in range(n):
+        rude = k % 2 == 0
+        template = rng.choice(RUDE if rude else POLITE)
+        text, offsets = "", []
+        for part in template.replace("{", "\0{").replace("}", "}\0").split("\0"):
+            if part in ("{i}", "{a}"):
+                word = rng.choice(INSULTS if part == "{i}" else ADJ)
+                offsets += range(len(text), len(text) + len(word))
+                text += word
+            else:
+                text += part.replace("{t}", rng.choice(TOPICS))
+        rows.append({"text": text, "label": "offensive" if rude else "neither", "spans": offsets})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
 if __name__ == "__main__":
     rng = random.Random(2026)
     (HERE / "ner").mkdir(exist_ok=True)
@@ -108,3 +139,6 @@ if __name__ == "__main__":
     (HERE / "joint").mkdir(exist_ok=True)
     for split, n in (("train", 60), ("dev", 10), ("test", 10)):
         write_joint(HERE / "joint" / f"{split}.md", n, rng)
+    (HERE / "toxicity").mkdir(exist_ok=True)
+    for split, n in (("train", 200), ("dev", 40), ("test", 40)):
+        write_toxicity(HERE / "toxicity" / f"{split}.jsonl", n, rng)

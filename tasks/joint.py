@@ -31,6 +31,7 @@ from pipelines.models.crf import ConstrainedCRF
 from pipelines.models.decoding import NEG, make_decoder
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput
+from pipelines.models.pooling import masked_mean
 from pipelines.models.saving import load_composite, save_composite
 from pipelines.task import Task
 from tasks import ner
@@ -61,13 +62,18 @@ def split_labels(labels: Sequence[str]) -> tuple[list[str], list[str]]:
 
 
 class JointModel(nn.Module):
-    """Encoder + intent head ([CLS]) + slot head (first sub-tokens), optional constrained CRF over the slots.
-    Returns `intent_logits` (B, K) and `slot_logits` (B, T, L)."""
+    """Encoder + intent head ([CLS], or the masked mean of the token vectors with pooling="mean") + slot head
+    (first sub-tokens), optional constrained CRF over the slots.
+    Returns `intent_logits` (B, K), `slot_logits` (B, T, L) and `pooled` (B, H), the vector the intent head read."""
 
     architecture = "JointIntentSlotModel"
 
-    def __init__(self, encoder: nn.Module, labels: Sequence[str], dropout: float = 0.1, crf: bool = False) -> None:
+    def __init__(self, encoder: nn.Module, labels: Sequence[str], dropout: float = 0.1, crf: bool = False,
+                 pooling: str = "cls") -> None:
         super().__init__()
+        if pooling not in {"cls", "mean"}:
+            raise ValueError(f"pooling={pooling!r}: expected cls|mean")
+        self.pooling = pooling
         self.encoder = encoders.without_pooler(encoder)
         self.intents, self.tags = split_labels(labels)
         hidden = encoder.config.hidden_size
@@ -82,19 +88,22 @@ class JointModel(nn.Module):
         self.config = encoder.config
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> TaskOutput:
-        h = self.dropout(self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state)  # (B,T,H)
-        return TaskOutput(intent_logits=self.intent_head(h[:, 0]), slot_logits=self.slot_head(h))  # (B,K), (B,T,L)
+        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
+        pooled = masked_mean(h, attention_mask) if self.pooling == "mean" else h[:, 0]  # (B, H)
+        return TaskOutput(intent_logits=self.intent_head(self.dropout(pooled)),  # (B, K)
+                          slot_logits=self.slot_head(self.dropout(h)), pooled=pooled)  # (B, T, L), (B, H)
 
     def save_pretrained(self, path: str | Path) -> None:
         heads = {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
-        save_composite(path, self.architecture, self.encoder, {"heads": heads}, {"crf": self.crf is not None})
+        save_composite(path, self.architecture, self.encoder, {"heads": heads},
+                       {"crf": self.crf is not None, "pooling": self.pooling})
 
 
 def load_model(path: str | Path) -> JointModel:
     inner, parts, config = load_composite(path)
     encoder = encoders.load_saved_encoder(inner)
     model = JointModel(encoder, [encoder.config.id2label[i] for i in range(len(encoder.config.id2label))],
-                       crf=config["crf"])
+                       crf=config["crf"], pooling=config.get("pooling", "cls"))
     missing, unexpected = model.load_state_dict(parts["heads"], strict=False)
     missing = [k for k in missing if not k.startswith("encoder.")]
     if missing or unexpected:

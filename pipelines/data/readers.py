@@ -41,18 +41,22 @@ def read_text(path: str | Path) -> str:
     return text.lstrip("\ufeff")
 
 
-def _finish_tags(path: Path, sentences: list[list[str]], lines: list[list[int]], scheme: str) -> list[list[str]]:
-    """Validate every tag (raising with its line) and convert the sentences to IOB2."""
+def _finish_tags(path: Path, sentences: list[list[str] | None], lines: list[list[int]],
+                 scheme: str) -> list[list[str] | None]:
+    """Validate every tag (raising with its line) and convert the sentences to IOB2 (None = not annotated)."""
     for tags, nums in zip(sentences, lines):
-        for tag, num in zip(tags, nums):
+        for tag, num in zip(tags or [], nums):
             try:
                 split_tag(tag)
             except TagError as err:
                 raise ReadError(path, num, str(err)) from None
     if scheme == "auto":
-        scheme = detect_scheme(sentences)
-    out = []
+        scheme = detect_scheme([t for t in sentences if t is not None])
+    out: list[list[str] | None] = []
     for tags, nums in zip(sentences, lines):
+        if tags is None:
+            out.append(None)
+            continue
         try:
             out.append(to_iob2(tags, scheme))
         except TagError as err:
@@ -148,14 +152,16 @@ def _rows_to_dataset(path: Path, rows: list[tuple[int, dict[str, Any]]], text_fi
         for key in ("tokens", "tags"):
             if isinstance(rec.get(key), str):
                 rec[key] = rec[key].split()
-        if "tokens" in rec and "tags" in rec:
+        if "tokens" in rec and "tags" in rec and rec["tags"] is None:  # a record without span annotation
+            tag_lines.append([])
+        elif "tokens" in rec and "tags" in rec:
             if len(rec["tokens"]) != len(rec["tags"]):
                 raise ReadError(path, num, f"{len(rec['tags'])} tags for {len(rec['tokens'])} tokens")
             tag_lines.append([num] * len(rec["tags"]))
         if "text" not in rec and "tokens" in rec:
             rec["text"] = " ".join(rec["tokens"])
-        if "label" in rec and rec["label"] is not None:
-            rec["label"] = str(rec["label"])
+        if "label" in rec:  # an empty or null label: the record has none (only tasks that allow it accept it)
+            rec["label"] = str(rec["label"]) if rec["label"] not in (None, "") else None
         if cols["id"] and set(rec) != set(cols) - {"id"}:
             differ = sorted((set(cols) - {"id"}) ^ set(rec))
             raise ReadError(path, num, f"fields differ from the first record's: {differ}")
@@ -175,6 +181,9 @@ def _spans_to_tags(path: Path, num: int, rec: dict[str, Any]) -> None:
     text = rec.get("text")
     if not isinstance(text, str) or not text.strip():
         raise ReadError(path, num, "a record with spans needs a non-empty text")
+    if rec["spans"] is None or rec["spans"] == "":  # null / empty cell: not annotated ("[]" = no toxic span)
+        rec["spans"], rec["tokens"], rec["tags"] = None, text_to_tags(text, [])[0], None
+        return
     try:
         rec["spans"] = parse_offsets(rec["spans"], len(text))
     except ValueError as err:

@@ -58,9 +58,9 @@ def encode_tokens(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataCon
                                               tokenizer.cls_token_id, tokenizer.sep_token_id):
             row: dict[str, Any] = {"input_ids": ids, "word_starts": starts, "example_id": i,
                                    "core_start": win.start - lo, "last": int(win.end - lo == len(words))}
-            if tags is not None:
+            if tags is not None:  # a sentence whose tags are None is not annotated: every label -100
                 labels = [-100] * len(ids)
-                for pos, tag in zip(starts, tags[i][win.start - lo: win.end - lo]):
+                for pos, tag in zip(starts, (tags[i] or [])[win.start - lo: win.end - lo]):
                     labels[pos] = label2id.get(tag, -100)
                 row["labels"] = labels
             rows.append(row)
@@ -79,6 +79,6 @@ def _encode_words(tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]]
                                "word_starts": list(range(len(words))), "example_id": i, "core_start": 0,
                                "last": 1}
         if tags is not None:
-            row["labels"] = [label2id.get(t, -100) for t in tags[i]]
+            row["labels"] = [label2id.get(t, -100) for t in tags[i]] if tags[i] is not None else [-100] * len(words)
         rows.append(row)
     return Features(rows)

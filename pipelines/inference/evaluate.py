@@ -40,10 +40,10 @@ def evaluate(predictor: Any, ds: Dataset, data: DataConfig | None = None) -> dic
     id2label = {int(k): v for k, v in model.config.id2label.items()}
     label2id = {v: k for k, v in id2label.items()}
     records = predict_records(predictor, ds, data)
-    gold = ds[task.gold]
+    gold = ds[task.gold] if task.gold in ds.column_names else None  # a task may score without it (toxicity)
     scores = task.score(records, id2label, gold=gold)
-    flat = [t for g in gold for t in g] if gold and isinstance(gold[0], list) else list(gold)
-    unseen = Counter(t for t in flat if t not in label2id)
+    flat = [t for g in gold or [] for t in (g if isinstance(g, list) else [g])]
+    unseen = Counter(t for t in flat if isinstance(t, str) and t not in label2id)  # labels, not offsets
     scores["unseen_gold_labels"] = dict(unseen)
     scores["examples"] = len(ds)
     return scores

@@ -8,7 +8,7 @@ from typing import Any
 from pipelines.io import atomic_write_bytes, atomic_write_text, write_json
 
 HEADLINE = ("f1", "accuracy", "sentence_acc", "intent_acc", "slot_f1", "precision", "recall", "macro_f1",
-            "invalid_rate")
+            "weighted_f1", "char_f1", "invalid_rate")
 
 
 def _pct(x: float) -> str:

@@ -86,7 +86,8 @@ class TaskDataModule(pl.LightningDataModule):
         """Per-example draw weights for `sampling` (sqrt | balanced), from the features' class labels."""
         if self.sampling == "none":
             return None
-        labels = [row.get("labels", -100) for row in feats.rows]
+        target, _ = self.task.class_targets(self.labels)
+        labels = [row.get(target, -100) for row in feats.rows]
         if any(isinstance(x, list) for x in labels):
             raise ConfigError(f"train.sampling={self.sampling}: resampling needs one label per example; task "
                               f"{self.task.name!r} labels every word")

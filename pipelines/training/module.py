@@ -69,7 +69,7 @@ class TaskModule(pl.LightningModule):
             model = warm_start(self.task, list(labels), tokenizer, featurizers or {})
         self.model = model if model is not None else self.task.build_model(labels, tokenizer, featurizers)
         self.criterion = criterion or Criterion()
-        if getattr(self.model, "crf", None) is not None and not self.criterion.plain:
+        if self.task.criterion_on_crf and getattr(self.model, "crf", None) is not None and not self.criterion.plain:
             raise ConfigError("train.label_smoothing, class_weights, focal_gamma and logit_adjustment apply to "
                               "softmax heads; this model has a CRF head (its loss is the CRF's likelihood)")
         self.id2label = dict(enumerate(labels))

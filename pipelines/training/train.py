@@ -42,16 +42,17 @@ def resume_checkpoint(run_dir: Path) -> Path:
     return last
 
 
-def make_criterion(train: Any, features: Any, n_labels: int) -> Any:
+def make_criterion(train: Any, features: Any, n_labels: int, target: str = "labels") -> Any:
     """The loss slot from `train.label_smoothing`, `train.class_weights`, `train.focal_gamma` and
-    `train.logit_adjustment` (weights and priors from the train features' `labels`)."""
+    `train.logit_adjustment` (weights and priors over `n_labels` classes from the train features' `target`
+    field, Task.class_targets)."""
     from pipelines.models.losses import Criterion, balanced_weights, log_priors
 
-    ids = [x for row in features.rows for x in (row["labels"] if isinstance(row["labels"], list)
-                                                else [row["labels"]])]
+    values = [row.get(target, -100) for row in features.rows]
+    ids = [x for v in values for x in (v if isinstance(v, list) else [v])]
     return Criterion(label_smoothing=train.label_smoothing,
                      class_weights=balanced_weights(ids, n_labels) if train.class_weights == "balanced" else None,
-                     focal_gamma=train.focal_gamma, adjust_tau=train.logit_adjustment,
+                     focal_gamma=train.focal_gamma, adjust_tau=train.logit_adjustment, soft_weight=train.soft_weight,
                      log_priors=log_priors(ids, n_labels) if train.logit_adjustment > 0 else None)
 
 
@@ -103,7 +104,8 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
                         sampling=cfg.train.sampling)
     dm.setup("fit")
     module = TaskModule(task, dm.labels, tokenizer=tokenizer, featurizers=featurizers,
-                        criterion=make_criterion(cfg.train, dm.features["train"], len(dm.labels)),
+                        criterion=make_criterion(cfg.train, dm.features["train"],
+                                                 *reversed(task.class_targets(dm.labels))),
                         lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, warmup_ratio=cfg.train.warmup_ratio)
     module.prepare(dm.splits)
     trainer, best = build_trainer(cfg, run_dir, task.monitor)

@@ -1,0 +1,264 @@
+"""Toxicity: detection under class imbalance (Davidson), toxic spans (SemEval-2021 Task 5), spans from the post
+classifier alone (occlusion), and cleaning (mask / remove / rewrite). Each part adds its results to
+reports/toxicity.json; `--parts report` writes reports/toxicity.md and the plots from it.
+
+    .venv/bin/python -m benchmarks.toxicity --parts frozen          # 7 imbalance recipes on frozen embeddings
+    .venv/bin/python -m benchmarks.toxicity --parts finetune --variants plain logit_adjust --seeds 1 2 3
+    .venv/bin/python -m benchmarks.toxicity --parts spans --heads softmax crf --seeds 1 2 3
+    .venv/bin/python -m benchmarks.toxicity --parts attribution removal clinc report
+
+Runs land in runs/bench/toxicity/<name>-seed<k> and are reused when finished (an interrupted one continues).
+Model selection and every threshold use dev only; test (Davidson) and trial (SemEval) are scored once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import SHARED, flag_if_stale, machine, mean_sd
+from benchmarks.toxicity_data import DAVIDSON, davidson_splits, span_splits, split_manifest
+from pipelines.cli import parse_args
+from pipelines.io import write_json
+
+RUNS = Path("runs/bench/toxicity")
+OUT = Path("reports/toxicity.json")
+CLASSES = ["hate", "neither", "offensive"]  # the post labels in the model's (sorted) order
+# the imbalance recipes: train.* overrides (soft: the annotators' vote shares are the only target)
+RECIPES = {"plain": [], "class_weighted": ["train.class_weights=balanced"], "focal": ["train.focal_gamma=2.0"],
+           "sqrt_resampling": ["train.sampling=sqrt"], "balanced_resampling": ["train.sampling=balanced"],
+           "logit_adjust": ["train.logit_adjustment=1.0"], "soft_labels": ["train.soft_weight=1.0"]}
+DETECT = ["data.max_length=64", "train.epochs=1", "train.eval_batch_size=128", "model.rewrite=false"]
+SPAN_RUN = ["data.max_length=128", "train.epochs=2", "train.eval_batch_size=128"]
+TAUS = [round(0.25 * k, 2) for k in range(9)]  # post-hoc logit adjustment strengths tried on dev
+
+
+def update_report(key: str, value: Any, out: Path = OUT) -> None:
+    report = json.loads(out.read_text()) if out.exists() else {}
+    report[key] = value
+    report["machine"] = machine()
+    write_json(out, report)
+
+
+# --- detection: metrics --------------------------------------------------------------------------------------
+def detection_metrics(gold: list[str], pred: list[str]) -> dict[str, float]:
+    from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+    p, r, f, _ = precision_recall_fscore_support(gold, pred, labels=["hate"], zero_division=0)
+    return {"hate_precision": 100 * float(p[0]), "hate_recall": 100 * float(r[0]), "hate_f1": 100 * float(f[0]),
+            "macro_f1": 100 * float(f1_score(gold, pred, average="macro", zero_division=0)),
+            "weighted_f1": 100 * float(f1_score(gold, pred, average="weighted", zero_division=0))}
+
+
+def posthoc(probs: dict[str, np.ndarray], gold: dict[str, list[str]], prior: np.ndarray) -> dict[str, Any]:
+    """Raw argmax scores, and the post-hoc logit adjustment argmax(log p - tau log prior) with tau picked on dev
+    macro-F1 (Menon et al. 2021), both on test."""
+    def preds(split: str, tau: float) -> list[str]:
+        return [CLASSES[k] for k in (np.log(probs[split] + 1e-12) - tau * np.log(prior)).argmax(-1)]
+
+    best = max(TAUS, key=lambda t: detection_metrics(gold["validation"], preds("validation", t))["macro_f1"])
+    return {"raw": detection_metrics(gold["test"], preds("test", 0.0)),
+            "dev_raw": detection_metrics(gold["validation"], preds("validation", 0.0)),
+            "tuned": detection_metrics(gold["test"], preds("test", best)), "tau": best}
+
+
+def summarise(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"seeds": [r["seed"] for r in per_seed]}
+    for mode in ("raw", "tuned"):
+        out[mode] = {k: [round(x, 2) for x in mean_sd([r[mode][k] for r in per_seed])]
+                     for k in per_seed[0][mode]}
+    out["tau"] = [r["tau"] for r in per_seed]
+    out["per_seed"] = per_seed
+    return out
+
+
+# --- detection: frozen encoder + trained head -----------------------------------------------------------------
+def frozen_embeddings(splits, encoder: str) -> dict[str, np.ndarray]:
+    cache = RUNS / f"davidson_frozen_{encoder}.npz"
+    if cache.exists():
+        return dict(np.load(cache))
+    from pipelines.models.pooling import FrozenEncoder
+
+    enc = FrozenEncoder(encoder)
+    emb = {name: enc.sentences(ds["text"], batch_size=128) for name, ds in splits.items()}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, **emb)
+    return emb
+
+
+def train_head(x: np.ndarray, y: np.ndarray, soft: np.ndarray, recipe: str, seed: int, epochs: int = 30,
+               batch: int = 256) -> Any:
+    """A linear head on fixed embeddings, trained with the project's criterion and resampling for `recipe`."""
+    import torch
+
+    from pipelines.data.batching import resampling_weights
+    from pipelines.models.losses import Criterion, balanced_weights, log_priors
+
+    torch.manual_seed(seed)
+    n_cls = len(CLASSES)
+    crit = Criterion(class_weights=balanced_weights(y.tolist(), n_cls) if recipe == "class_weighted" else None,
+                     focal_gamma=2.0 if recipe == "focal" else 0.0,
+                     log_priors=log_priors(y.tolist(), n_cls), adjust_tau=1.0 if recipe == "logit_adjust" else 0.0,
+                     soft_weight=1.0)
+    power = {"sqrt_resampling": 0.5, "balanced_resampling": 1.0}.get(recipe)
+    weights = torch.tensor(resampling_weights(y.tolist(), power), dtype=torch.double) if power else None
+    head = torch.nn.Linear(x.shape[1], n_cls)
+    opt = torch.optim.AdamW(head.parameters(), lr=3e-3, weight_decay=1e-4)
+    xt, yt, st = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(soft)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        order = (torch.multinomial(weights, len(y), replacement=True, generator=gen) if weights is not None
+                 else torch.randperm(len(y), generator=gen))
+        for s in range(0, len(order), batch):
+            idx = order[s:s + batch]
+            loss = crit(head(xt[idx]), yt[idx], soft=st[idx] if recipe == "soft_labels" else None)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return head
+
+
+def part_frozen(seeds: list[int], encoder: str) -> None:
+    import torch
+
+    splits = davidson_splits()
+    emb = frozen_embeddings(splits, encoder)
+    y = np.array([CLASSES.index(x) for x in splits["train"]["label"]])
+    soft = np.array([[v[c] / max(1, sum(v.values())) for c in CLASSES] for v in splits["train"]["label_votes"]],
+                    dtype=np.float32)
+    prior = np.bincount(y, minlength=len(CLASSES)) / len(y)
+    gold = {s: list(splits[s]["label"]) for s in ("validation", "test")}
+    results = {}
+    for recipe in RECIPES:
+        per_seed = []
+        for seed in seeds:
+            head = train_head(emb["train"], y, soft, recipe, seed)
+            with torch.no_grad():
+                probs = {s: head(torch.from_numpy(emb[s])).softmax(-1).numpy() for s in ("validation", "test")}
+            per_seed.append({"seed": seed, **posthoc(probs, gold, prior)})
+        results[recipe] = summarise(per_seed)
+        print(recipe, results[recipe]["raw"]["hate_f1"], results[recipe]["raw"]["weighted_f1"], flush=True)
+    update_report("detection_frozen", {"encoder": encoder, "head": "linear, AdamW 3e-3, 30 epochs, batch 256",
+                                       "recipes": RECIPES, "results": results})
+
+
+# --- detection: fine-tuned in the Lightning harness ----------------------------------------------------------
+def train_variant(name: str, overrides: list[str], seed: int, splits, data_label: str) -> Path:
+    """Train (or reuse, or continue) runs/bench/toxicity/<name>-seed<seed> on already-read `splits`."""
+    from pipelines.config import load_config
+    from pipelines.training.train import run
+
+    run_dir = RUNS / f"{name}-seed{seed}"
+    if (run_dir / "metrics.json").exists():
+        flag_if_stale(run_dir)
+        return run_dir
+    resume = (run_dir / "checkpoints" / "last.ckpt").exists()
+    cfg = (load_config(run_dir / "config.yaml") if resume else
+           load_config(None, [*overrides, f"train.seed={seed}", f"train.out_dir={RUNS}", "train.progress_bar=false",
+                              f"data.path={data_label}"], task="toxicity"))
+    print(f"training {run_dir}", flush=True)
+    run(cfg, run_dir, resume=resume, splits=splits)
+    return run_dir
+
+
+def post_probs(run_dir: Path, splits, names=("validation", "test")) -> dict[str, np.ndarray]:
+    """(N, 3) post probabilities of a run on each split (cached in the run dir)."""
+    from pipelines.inference.evaluate import predict_records
+    from pipelines.inference.predict import Predictor
+
+    cache = run_dir / "post_probs.npz"
+    if cache.exists():
+        return dict(np.load(cache))
+    predictor = Predictor.load(run_dir, batch_size=128)
+    assert predictor.model.intents == CLASSES, predictor.model.intents
+    out = {}
+    for name in names:
+        records = predict_records(predictor, splits[name])
+        first = {r["example_id"]: r for r in sorted(records, key=lambda r: -r["core_start"])}
+        out[name] = np.array([first[i]["intent_probs"] for i in range(len(splits[name]))])
+    np.savez(cache, **out)
+    return out
+
+
+def davidson_for(recipe: str, splits):
+    """The splits a recipe trains on: the annotator votes only where they are the target."""
+    if recipe == "soft_labels":
+        return splits
+    return {k: v.remove_columns("label_votes") for k, v in splits.items()}
+
+
+def part_finetune(recipes: list[str], seeds: list[int], extra: list[str]) -> None:
+    splits = davidson_splits()
+    y = np.array([CLASSES.index(x) for x in splits["train"]["label"]])
+    prior = np.bincount(y, minlength=len(CLASSES)) / len(y)
+    gold = {s: list(splits[s]["label"]) for s in ("validation", "test")}
+    manifest = split_manifest(splits, DAVIDSON, seed=13)
+    write_json("reports/toxicity_davidson_split.json", manifest)
+    report = json.loads(OUT.read_text()).get("detection_finetuned", {}) if OUT.exists() else {}
+    results = report.get("results", {})
+    for recipe in recipes:
+        per_seed = []
+        for seed in seeds:
+            run_dir = train_variant(f"davidson-{recipe}", [*DETECT, *RECIPES[recipe], *extra], seed,
+                                    davidson_for(recipe, splits), "../shared/data/toxicity_davidson/labeled_data.csv")
+            metrics = json.loads((run_dir / "metrics.json").read_text())
+            per_seed.append({"seed": seed, "run": str(run_dir), "train_seconds": metrics["train_seconds"],
+                             **posthoc(post_probs(run_dir, splits), gold, prior)})
+        results[recipe] = summarise(per_seed)
+        print(recipe, results[recipe]["raw"], flush=True)
+        update_report("detection_finetuned", {"settings": [*DETECT, *extra], "recipes": RECIPES,
+                                              "split": "reports/toxicity_davidson_split.json", "results": results})
+
+
+# --- spans ---------------------------------------------------------------------------------------------------
+def part_spans(heads: list[str], seeds: list[int], extra: list[str]) -> None:
+    splits = span_splits()
+    report = json.loads(OUT.read_text()).get("spans", {}) if OUT.exists() else {}
+    results = report.get("results", {})
+    for head in heads:
+        per_seed = []
+        for seed in seeds:
+            run_dir = train_variant(f"spans-{head}", [*SPAN_RUN, f"model.head={head}", *extra], seed, splits,
+                                    "../shared/data/toxic_spans")
+            m = json.loads((run_dir / "metrics.json").read_text())
+            per_seed.append({"seed": seed, "run": str(run_dir), "dev_char_f1": 100 * m["validation"]["char_f1"],
+                             "test_char_f1": 100 * m["test"]["char_f1"], "train_seconds": m["train_seconds"]})
+        results[head] = {"per_seed": per_seed, "seeds": seeds,
+                         **{k: [round(x, 2) for x in mean_sd([r[k] for r in per_seed])]
+                            for k in ("dev_char_f1", "test_char_f1")}}
+        print(head, results[head]["test_char_f1"], flush=True)
+        update_report("spans", {"settings": [*SPAN_RUN, *extra], "data": "SemEval-2021 Task 5: tsd_train minus a "
+                                "seeded 10% dev (794 posts); test = tsd_trial (690 posts)", "results": results})
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--parts", nargs="+", default=["frozen", "finetune", "spans", "report"])
+    parser.add_argument("--variants", nargs="+", default=["plain", "logit_adjust"], choices=list(RECIPES))
+    parser.add_argument("--heads", nargs="+", default=["softmax", "crf"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--encoder", default="default")
+    parser.add_argument("overrides", nargs="*", help="extra section.key=value for every fine-tuning run")
+    args = parse_args(parser, argv)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    extra = [*args.overrides, *([f"model.encoder={args.encoder}"] if args.encoder != "default" else [])]
+    for part in args.parts:
+        if part == "frozen":
+            part_frozen(args.seeds, args.encoder)
+        elif part == "finetune":
+            part_finetune(args.variants, args.seeds, extra)
+        elif part == "spans":
+            part_spans(args.heads, args.seeds, extra)
+        else:
+            raise SystemExit(f"unknown part {part!r}")
+
+
+if __name__ == "__main__":
+    assert SHARED.exists(), f"{SHARED}: the shared data folder is missing"
+    main()
