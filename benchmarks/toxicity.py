@@ -34,7 +34,8 @@ RECIPES = {"plain": [], "class_weighted": ["train.class_weights=balanced"], "foc
            "logit_adjust": ["train.logit_adjustment=1.0"], "soft_labels": ["train.soft_weight=1.0"]}
 DETECT = ["data.max_length=64", "train.epochs=1", "train.eval_batch_size=128", "model.rewrite=false"]
 SPAN_RUN = ["data.max_length=128", "train.epochs=2", "train.eval_batch_size=128"]
-TAUS = [round(0.25 * k, 2) for k in range(9)]  # post-hoc logit adjustment strengths tried on dev
+# post-hoc logit adjustment strengths tried on dev (negative: undo part of a recipe's own over-correction)
+TAUS = [round(0.25 * k, 2) for k in range(-4, 9)]
 
 
 def update_report(key: str, value: Any, out: Path = OUT) -> None:
@@ -235,11 +236,201 @@ def part_spans(heads: list[str], seeds: list[int], extra: list[str]) -> None:
                                 "seeded 10% dev (794 posts); test = tsd_trial (690 posts)", "results": results})
 
 
+# --- spans from the post classifier alone: occlusion ---------------------------------------------------------
+THETAS = [0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5]
+
+
+def occlusion(predictor, texts: list[str], batch_size: int = 128) -> list[tuple[list, np.ndarray]]:
+    """Per text, its words and how much P(toxic) = 1 - P(neither) drops when each word is deleted."""
+    from pipelines.data.align import split_words
+    from pipelines.methods.detox import remove
+
+    task, model, tok = predictor.task, predictor.model, predictor.tokenizer
+    clean = model.intents.index("neither")
+    words = [split_words(t) for t in texts]
+    variants = [t for t, ws in zip(texts, words) for t in [t] + [remove(t, [(s, e)]) or "." for _, s, e in ws]]
+    p_toxic = 1 - task.post_probs(model, tok, variants, batch_size, max_length=128)[:, clean]
+    out, pos = [], 0
+    for ws in words:
+        full, rest = p_toxic[pos], p_toxic[pos + 1:pos + 1 + len(ws)]
+        out.append((ws, full - rest))
+        pos += 1 + len(ws)
+    return out
+
+
+def occlusion_offsets(ws, drops: np.ndarray, rule: str, value: float) -> list[int]:
+    """Offsets of the words whose drop passes the rule: `abs` (drop >= value) or `rel` (>= value * max drop)."""
+    if not len(ws):
+        return []
+    cut = value if rule == "abs" else max(value * float(drops.max()), 1e-6)
+    return [c for (_, s, e), d in zip(ws, drops) if d >= cut for c in range(s, e)]
+
+
+def part_attribution(recipe: str, dev_posts: int) -> None:
+    from pipelines.inference.metrics import char_f1
+    from pipelines.inference.predict import Predictor
+
+    splits = span_splits()
+    run_dir = RUNS / f"davidson-{recipe}-seed1"
+    predictor = Predictor.load(run_dir, batch_size=128)
+    dev = splits["validation"].select(range(min(dev_posts, len(splits["validation"]))))
+    scored = {}
+    for name, ds in (("validation", dev), ("test", splits["test"])):
+        scored[name] = (occlusion(predictor, list(ds["text"])), [list(x) for x in ds["spans"]])
+    grid = [(rule, v) for rule in ("abs", "rel") for v in THETAS]
+
+    def f1(name: str, rule: str, v: float) -> float:
+        occ, gold = scored[name]
+        return 100 * char_f1(gold, [occlusion_offsets(ws, d, rule, v) for ws, d in occ])
+
+    dev_table = {f"{rule}:{v}": round(f1("validation", rule, v), 2) for rule, v in grid}
+    rule, v = max(grid, key=lambda g: f1("validation", *g))
+    update_report("attribution", {
+        "method": "occlusion: P(toxic) = 1 - P(neither) of the Davidson post classifier with each word deleted; "
+                  "words whose drop passes a threshold chosen on dev are the spans",
+        "classifier": str(run_dir), "dev_posts": len(dev), "dev_char_f1_by_threshold": dev_table,
+        "chosen": f"{rule}:{v}", "dev_char_f1": round(f1("validation", rule, v), 2),
+        "test_char_f1": round(f1("test", rule, v), 2),
+        "test_char_f1_empty_prediction": round(100 * char_f1(scored["test"][1], [[] for _ in scored["test"][1]]), 2)})
+    print("attribution", rule, v, f1("test", rule, v), flush=True)
+
+
+# --- removal: mask / delete / rewrite --------------------------------------------------------------------------
+def tfidf_judge(splits):
+    """An independent judge: TF-IDF (word 1-2 grams) + logistic regression on Davidson train, toxic (hate or
+    offensive) vs neither, class-balanced. Returns (predict P(non-toxic), its dev scores)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.pipeline import make_pipeline
+
+    y = [x != "neither" for x in splits["train"]["label"]]
+    judge = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
+                          LogisticRegression(max_iter=2000, class_weight="balanced"))
+    judge.fit(splits["train"]["text"], y)
+    dev_y = [x != "neither" for x in splits["validation"]["label"]]
+    dev_pred = judge.predict(splits["validation"]["text"])
+    return judge, {"dev_accuracy": round(100 * float(np.mean(dev_pred == np.array(dev_y))), 2),
+                   "dev_toxic_f1": round(100 * f1_score(dev_y, dev_pred), 2)}
+
+
+def part_removal(recipe: str, head: str, judge_run: str) -> None:
+    from pipelines.inference.predict import Predictor
+    from pipelines.methods import detox
+    from pipelines.models.pooling import FrozenEncoder
+
+    davidson = davidson_splits()
+    trial = span_splits()["test"]
+    classifier = Predictor.load(RUNS / f"davidson-{recipe}-seed1", batch_size=128)
+    tagger = Predictor.load(RUNS / f"spans-{head}-seed1", batch_size=128)
+    texts = list(trial["text"])
+    clean = classifier.model.intents.index("neither")
+    p = classifier.task.post_probs(classifier.model, classifier.tokenizer, texts, 128, 128)
+    toxic = [t for t, row in zip(texts, p) if row.argmax() != clean]
+    spans = [[(s["start"], s["end"]) for s in r["spans"]] for r in tagger.predict(toxic)]
+
+    def accept(drafts: list[str]) -> list[bool]:
+        q = classifier.task.post_probs(classifier.model, classifier.tokenizer, drafts, 128, 128)
+        return list(q.argmax(-1) == clean)
+
+    rewriter = tagger.featurizers["rewriter"]
+    rewritten = rewriter.rewrite(toxic, spans, judge=accept)
+    outputs = {"original": toxic, "masked": [detox.mask(t, s) for t, s in zip(toxic, spans)],
+               "removed": [detox.remove(t, s) for t, s in zip(toxic, spans)],
+               "rewritten": [r for r, _ in rewritten]}
+    judge, judge_dev = tfidf_judge(davidson)
+    second = Predictor.load(judge_run, batch_size=128)  # another fine-tuned classifier: not the one rewrites met
+    second_clean = second.model.intents.index("neither")
+
+    def second_says_clean(out: list[str]) -> np.ndarray:
+        q = second.task.post_probs(second.model, second.tokenizer, [o or "." for o in out], 128, 128)
+        return q.argmax(-1) == second_clean
+
+    enc = FrozenEncoder("default")
+    base = enc.sentences(toxic)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    results = {}
+    for name, out in outputs.items():
+        emb = enc.sentences([o or "." for o in out])
+        sim = (emb / np.linalg.norm(emb, axis=1, keepdims=True) * base).sum(1)
+        sta, sta_lex = second_says_clean(out), ~judge.predict(out)
+        own = np.array(accept(out))
+        results[name] = {"STA": round(float(sta.mean()), 3), "SIM": round(float(sim.mean()), 3),
+                         "J": round(float((sta * sim).mean()), 3), "STA_tfidf": round(float(sta_lex.mean()), 3),
+                         "J_tfidf": round(float((sta_lex * sim).mean()), 3),
+                         "STA_own_classifier": round(float(own.mean()), 3)}
+        print(name, results[name], flush=True)
+    rng = np.random.default_rng(0)
+    picks = sorted(rng.choice(len(toxic), size=min(10, len(toxic)), replace=False).tolist())
+    examples = [{k: outputs[k][i] for k in outputs} for i in picks]
+    update_report("removal", {
+        "posts": f"{len(toxic)} of {len(texts)} trial posts that the Davidson classifier ({recipe}, seed 1) calls "
+                 "hate or offensive", "spans_from": f"spans-{head}-seed1 (the span tagger)",
+        "judge": f"{judge_run}: a fine-tuned Davidson classifier of another seed/recipe than the one rewriting "
+                 "was accepted by (STA, J)",
+        "judge_tfidf": {"model": "TF-IDF word 1-2 grams + logistic regression (class-balanced), Davidson train, "
+                                 "toxic vs neither (STA_tfidf, J_tfidf)", **judge_dev},
+        "rewrite_accepted": round(float(np.mean([ok for _, ok in rewritten])), 3),
+        "results": results, "examples": examples})
+
+
+# --- the recipe on another imbalanced set: CLINC150 data_imbalanced -------------------------------------------
+def part_clinc(recipes: list[str], seeds: list[int], encoder: str) -> None:
+    import torch
+
+    from pipelines.data.readers import read_clinc
+    from pipelines.models.pooling import FrozenEncoder
+
+    splits = read_clinc(SHARED / "clinc150" / "data_imbalanced.json")
+    cache = RUNS / f"clinc_imbalanced_frozen_{encoder}.npz"
+    if cache.exists():
+        emb = dict(np.load(cache))
+    else:
+        enc = FrozenEncoder(encoder)
+        emb = {s: enc.sentences(splits[s]["text"], batch_size=128) for s in ("train", "validation", "test")}
+        np.savez(cache, **emb)
+    labels = sorted(set(splits["train"]["label"]))
+    ids = {s: np.array([labels.index(x) for x in splits[s]["label"]]) for s in ("train", "validation", "test")}
+    counts = np.bincount(ids["train"], minlength=len(labels))
+    rare = np.argsort(counts, kind="stable")[:len(labels) // 10]  # the rarest decile of intents in train
+    global CLASSES
+    saved, CLASSES = CLASSES, labels
+    try:
+        results = {}
+        for recipe in recipes:
+            rows = []
+            for seed in seeds:
+                head = train_head(emb["train"], ids["train"], np.eye(len(labels), dtype=np.float32)[ids["train"]],
+                                  recipe, seed)
+                with torch.no_grad():
+                    pred = head(torch.from_numpy(emb["test"])).argmax(-1).numpy()
+                ok = pred == ids["test"]
+                rows.append({"seed": seed, "accuracy": 100 * float(ok.mean()),
+                             "rare_decile_accuracy": 100 * float(ok[np.isin(ids["test"], rare)].mean())})
+            results[recipe] = {k: [round(x, 2) for x in mean_sd([r[k] for r in rows])]
+                               for k in ("accuracy", "rare_decile_accuracy")}
+            results[recipe]["per_seed"] = rows
+            print(recipe, results[recipe], flush=True)
+    finally:
+        CLASSES = saved
+    update_report("clinc_imbalanced", {
+        "data": "CLINC150 data_imbalanced, in-scope train/val/test", "encoder": encoder,
+        "setting": "frozen mean-pooled embeddings + linear head (as detection_frozen)",
+        "train_counts": {"min": int(counts.min()), "max": int(counts.max())},
+        "rare_decile": [labels[i] for i in rare], "results": results})
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--parts", nargs="+", default=["frozen", "finetune", "spans", "report"])
     parser.add_argument("--variants", nargs="+", default=["plain", "logit_adjust"], choices=list(RECIPES))
     parser.add_argument("--heads", nargs="+", default=["softmax", "crf"])
+    parser.add_argument("--recipe", default="plain", choices=list(RECIPES),
+                        help="the Davidson classifier (seed 1) for attribution and removal")
+    parser.add_argument("--head", default="softmax", help="the span tagger (seed 1) for removal")
+    parser.add_argument("--judge-run", default=str(RUNS / "davidson-plain-seed2"),
+                        help="removal: the fine-tuned classifier that judges STA")
+    parser.add_argument("--dev-posts", type=int, default=400, help="dev posts for the occlusion threshold")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--encoder", default="default")
     parser.add_argument("overrides", nargs="*", help="extra section.key=value for every fine-tuning run")
@@ -255,6 +446,12 @@ def main(argv: list[str] | None = None) -> None:
             part_finetune(args.variants, args.seeds, extra)
         elif part == "spans":
             part_spans(args.heads, args.seeds, extra)
+        elif part == "attribution":
+            part_attribution(args.recipe, args.dev_posts)
+        elif part == "removal":
+            part_removal(args.recipe, args.head, args.judge_run)
+        elif part == "clinc":
+            part_clinc(args.variants, args.seeds, args.encoder)
         else:
             raise SystemExit(f"unknown part {part!r}")
 
