@@ -92,6 +92,9 @@ def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) ->
     core word's character span (`word_spans`) for character-level scoring. Text without words is split here."""
     if "tokens" not in ds.column_names:
         ds = ds.add_column("tokens", [[w for w, _, _ in split_words(t)] for t in ds["text"]])
+    if "tags" in ds.column_names:  # every marked span is a toxic span, whatever type it was written with
+        ds = ds.remove_columns("tags").add_column("tags", [
+            None if t is None else [x if x == "O" else f"{x[:2]}{SPAN}" for x in t] for t in ds["tags"]])
     offsets = word_offsets(ds)
     feats = joint.encode(ds, tokenizer, label2id, cfg)
     soft = _soft_targets(ds, label2id)

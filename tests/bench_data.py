@@ -44,4 +44,31 @@ def write(root: Path) -> Path:
     (root / "20newsgroups").mkdir()
     (root / "20newsgroups" / "train.jsonl.gz").write_bytes(gzip.compress(
         b"".join(json.dumps({"text": "Anna Keller wrote from Bergen."}).encode() + b"\n" for _ in range(5))))
+    write_toxicity(root)
     return root
+
+
+def write_toxicity(root: Path) -> None:
+    """toxicity_davidson (the CSV layout, all three classes: some sample insults stand in for hate) and
+    toxic_spans (tsd_train / tsd_trial) from the project's mild toxicity sample."""
+    import csv
+    import io
+
+    rows = [json.loads(x) for s in ("train", "dev", "test")
+            for x in (SAMPLES / "toxicity" / f"{s}.jsonl").read_text().splitlines()]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["", "count", "hate_speech", "offensive_language", "neither", "class", "tweet"])
+    for i, r in enumerate(rows):
+        cls = 2 if r["label"] == "neither" else (0 if i % 3 == 0 else 1)
+        votes = [3 if cls == k else 0 for k in range(3)]
+        writer.writerow([i * 2, 3, *votes, cls, r["text"]])
+    (root / "toxicity_davidson").mkdir()
+    (root / "toxicity_davidson" / "labeled_data.csv").write_text(out.getvalue())
+    (root / "toxic_spans").mkdir()
+    for name, part in (("tsd_train.csv", rows[:240]), ("tsd_trial.csv", rows[240:])):
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["spans", "text"])
+        writer.writerows([json.dumps(r["spans"]), r["text"]] for r in part)
+        (root / "toxic_spans" / name).write_text(out.getvalue())

@@ -83,3 +83,22 @@ def test_throughput_benchmark(bench):
     load("throughput").main(["--steps", "2", "--texts", "8", "--encoder", "tiny", "--out", "reports/speed.json"])
     speed = json.loads((work / "reports/speed.json").read_text())
     assert speed["vs_hf_trainer"] > 0 and speed["predictor_vs_hf_pipeline"] > 0
+
+
+def test_toxicity_benchmark(bench):
+    work, data, load = bench
+    tox = load("toxicity")
+    runs = "runs/bench/toxicity"
+    tox.main(["--parts", "frozen", "finetune", "spans", "--variants", "plain", "--heads", "softmax", "--seeds", "1",
+              "--encoder", "tiny", "train.limit_train_batches=2", "train.batch_size=8", "data.max_length=32"])
+    tox.main(["--parts", "attribution", "removal", "clinc", "report", "--variants", "plain", "--seeds", "1",
+              "--encoder", "tiny", "--head", "softmax", "--dev-posts", "4",
+              "--judge-run", f"{runs}/davidson-plain-seed1"])
+    report = json.loads((work / "reports/toxicity.json").read_text())
+    parts = {"detection_frozen", "detection_finetuned", "spans", "attribution", "removal", "clinc_imbalanced"}
+    assert parts <= set(report)
+    assert set(report["detection_frozen"]["results"]) == set(tox.RECIPES)
+    split = json.loads((work / "reports/toxicity_davidson_split.json").read_text())["splits"]
+    ids = [set(split[s]["ids"]) for s in ("train", "validation", "test")]
+    assert sum(map(len, ids)) == 280 and not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
+    assert (work / "reports/toxicity.md").exists() and (work / "reports/toxicity_detection.png").exists()

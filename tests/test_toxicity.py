@@ -181,3 +181,28 @@ def test_a_planted_toxic_word_is_learned_and_masked_exactly(tmp_path):
     assert pred[0]["removed"] == "the park is good" and pred[0]["toxic"] is True
     assert "zorbix" not in pred[0]["rewritten"]
     assert pred[1]["masked"] == "we like the bus" and pred[1]["spans"] == [] and pred[1]["toxic"] is False
+
+
+def test_inline_annotations_of_any_type_are_toxic_spans(tmp_path, tiny_tok):
+    from pipelines.data.inline import read_inline
+
+    path = tmp_path / "posts.md"
+    path.write_text("## intent: offensive\n- you are a [moron](insult) and a [big clown](toxic)\n"
+                    "## intent: neither\n- thanks for the update\n")
+    ds = read_inline(path)
+    task = make_task("toxicity", encoder="tiny")
+    labels = task.label_list({"train": ds})
+    feats = task.encode(ds, tiny_tok, {x: i for i, x in enumerate(labels)}, DataConfig(max_length=32))
+    row = feats.rows[0]
+    tags = [["O", "B-SPAN", "I-SPAN"][row["labels"][p]] for p in row["word_starts"]]  # span-head ids
+    assert tags == ["O", "O", "O", "B-SPAN", "O", "O", "B-SPAN", "I-SPAN"] and row["intent_labels"] == 1
+
+
+def test_a_task_that_needs_a_field_stops_on_records_without_it(tmp_path, tiny_tok):
+    from pipelines.training.datamodule import TaskDataModule
+
+    (tmp_path / "train.jsonl").write_text('{"text": "hi", "label": "greet"}\n{"text": "yo", "label": null}\n')
+    (tmp_path / "dev.jsonl").write_text('{"text": "hi", "label": "greet"}\n')
+    dm = TaskDataModule("intent", DataConfig(path=str(tmp_path)), tiny_tok)
+    with pytest.raises(ReadError, match=r"split 'train': 1 records have no 'label' \(the first is record 2\)"):
+        dm.setup("fit")

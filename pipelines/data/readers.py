@@ -4,7 +4,9 @@ Columns produced (a task picks what it needs):
 - token data: `tokens` (list[str]), `tags` (list[str], IOB2), `doc_id` (int), and `label` where the
   format has a sentence label too (ATIS/SNIPS layout);
 - sentence data: `text` (str), `label` (str).
-Every dataset also has an `id` column (int, the example's position in its file).
+Every dataset also has an `id` column (int, the example's position in its file). In CSV/JSONL records an
+empty or null `label` is None and empty or null `spans` leave `tags` None (not annotated); only tasks that
+train on partly annotated data accept them (the data module stops on a missing required field).
 """
 
 from __future__ import annotations

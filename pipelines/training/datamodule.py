@@ -58,6 +58,11 @@ class TaskDataModule(pl.LightningDataModule):
             if ds is not None and (missing := [c for c in self.task.columns if c not in ds.column_names]):
                 raise ReadError(spec, None, f"split {name!r} lacks {missing} (has {ds.column_names}); "
                                 f"task {self.task.name!r} needs {list(self.task.columns)}")
+            for col in self.task.columns if ds is not None else ():
+                empty = [i for i, v in enumerate(ds[col]) if v is None]
+                if empty:
+                    raise ReadError(spec, None, f"split {name!r}: {len(empty)} records have no {col!r} (the first "
+                                    f"is record {empty[0] + 1}); task {self.task.name!r} needs it on every record")
         if self.labels is None:
             self.labels = self.task.label_list(self.splits)
         label2id = {lab: i for i, lab in enumerate(self.labels)}
