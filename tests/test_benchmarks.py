@@ -102,3 +102,4 @@ def test_toxicity_benchmark(bench):
     ids = [set(split[s]["ids"]) for s in ("train", "validation", "test")]
     assert sum(map(len, ids)) == 280 and not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
     assert (work / "reports/toxicity.md").exists() and (work / "reports/toxicity_detection.png").exists()
+    assert (work / runs / "removal_examples.md").exists()  # the examples quote corpus text: not in reports/
