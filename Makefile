@@ -12,11 +12,11 @@ SEEDS  ?= 1 2 3
 EXPERIMENT ?= ner_compare
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval predict test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-bad-labels compare find-bad-labels clean
+.PHONY: help install train eval predict test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-bad-labels bench-toxicity compare find-bad-labels clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
-	@echo "  variables: TASK=ner|intent|joint  DATA=<dir|file|hub:name>  ARGS=\"section.key=value ...\"  RUN=<run dir>  RESUME=<run dir>"
+	@echo "  variables: TASK=ner|intent|joint|toxicity  DATA=<dir|file|hub:name>  ARGS=\"section.key=value ...\"  RUN=<run dir>  RESUME=<run dir>"
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -64,6 +64,14 @@ bench-joint: $(STAMP) ## joint intent+slots vs separate models on ATIS and SNIPS
 
 bench-bad-labels: $(STAMP) ## planted label flips: detection and cleaning, SEEDS -> reports/bad_labels.*
 	$(PY) -m benchmarks.bad_labels --seeds $(SEEDS)
+
+bench-toxicity: $(STAMP) ## Davidson imbalance recipes, SemEval spans, occlusion, cleaning -> reports/toxicity.*
+	$(PY) -m benchmarks.toxicity --parts frozen --seeds $(SEEDS)
+	$(PY) -m benchmarks.toxicity --parts finetune --variants plain sqrt_resampling --seeds $(SEEDS)
+	$(PY) -m benchmarks.toxicity --parts spans --heads softmax crf --seeds $(SEEDS)
+	$(PY) -m benchmarks.toxicity --parts attribution removal --recipe sqrt_resampling --head softmax
+	$(PY) -m benchmarks.toxicity --parts clinc --variants plain sqrt_resampling --seeds $(SEEDS)
+	$(PY) -m benchmarks.toxicity --parts report
 
 find-bad-labels: $(STAMP) ## rank suspect labels of TASK's DATA (k-fold; ARGS: --frozen, --split test, overrides)
 	$(PY) -m pipelines.training.find_bad_labels --task $(TASK) $(if $(DATA),--data $(DATA)) $(ARGS)

@@ -20,6 +20,7 @@ character offsets, and the text masked, with the spans removed, and rewritten (p
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,10 +41,12 @@ from pipelines.models import encoders
 from pipelines.models.decoding import make_decoder
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput, infer
+from pipelines.models.saving import load_composite
 from pipelines.task import Task
 from tasks import joint, ner
 
 TAGS = ["O", f"B-{SPAN}", f"I-{SPAN}"]
+log = logging.getLogger(__name__)
 PLAIN = Criterion()  # the span head's loss: plain cross-entropy (imbalance settings are for the post head)
 
 
@@ -57,6 +60,9 @@ class ToxicityOptions(ModelOptions):
     mask: str = field(default="***", metadata={"help": "what replaces each span in `masked`"})
     rewrite: bool = field(default=True, metadata={"help": "fit word2vec on the training text for `rewritten` "
                                                           "(else `rewritten` is the removed text)"})
+    prior_correction: str = field(default="dev", metadata={"help": "dev: after training, shift the post scores "
+                                                                     "by -tau * log(train label prior), tau chosen "
+                                                                     "on dev macro-F1 (0 if nothing helps) | none"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -67,6 +73,60 @@ class ToxicityOptions(ModelOptions):
                    "model.decode=argmax with model.head=crf: a CRF decodes with its own Viterbi")
         self.check(self.pooling in {"mean", "cls"}, f"model.pooling={self.pooling!r}: expected mean|cls")
         self.check(self.span_weight > 0, f"model.span_weight={self.span_weight}: expected > 0")
+        self.check(self.prior_correction in {"dev", "none"},
+                   f"model.prior_correction={self.prior_correction!r}: expected dev|none")
+
+
+TAUS = [round(0.25 * k, 2) for k in range(-4, 9)]  # prior-correction strengths tried on dev
+
+
+class ToxicityModel(joint.JointModel):
+    """The joint model (post head + span head) plus `post_bias` (K,), added to the post scores in eval mode:
+    the prior correction fitted on dev after training (zeros until then)."""
+
+    architecture = "ToxicityModel"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register_buffer("post_bias", torch.zeros(len(self.intents)))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> TaskOutput:
+        out = super().forward(input_ids, attention_mask)
+        if not self.training:
+            out.intent_logits = out.intent_logits + self.post_bias
+        return out
+
+
+def load_model(path: str | Path) -> ToxicityModel:
+    inner, parts, config = load_composite(path)
+    encoder = encoders.load_saved_encoder(inner)
+    model = ToxicityModel(encoder, [encoder.config.id2label[i] for i in range(len(encoder.config.id2label))],
+                          crf=config["crf"], pooling=config.get("pooling", "cls"))
+    missing, unexpected = model.load_state_dict(parts["heads"], strict=False)
+    missing = [k for k in missing if not k.startswith("encoder.") and k != "post_bias"]  # runs before the bias
+    if missing or unexpected:
+        raise ValueError(f"{path}: toxicity heads do not match the model (missing {missing}, unexpected {unexpected})")
+    return model.eval()
+
+
+def fit_prior_correction(model: ToxicityModel, train_ids: Sequence[int], val_probs: np.ndarray,
+                         val_ids: Sequence[int]) -> float:
+    """Set `model.post_bias` to -tau * log prior (train label frequencies), tau from TAUS maximising macro-F1 of
+    the validation posts (`val_probs` (N, K) uncorrected, `val_ids` gold ids); returns tau."""
+    from sklearn.metrics import f1_score
+
+    k = len(model.intents)
+    log_prior = np.log(np.bincount(np.asarray(train_ids), minlength=k).clip(min=0.5) / len(train_ids))
+    logp = np.log(val_probs + 1e-12)
+
+    def macro(tau: float) -> float:
+        return f1_score(val_ids, (logp - tau * log_prior).argmax(-1), average="macro", labels=list(range(k)),
+                        zero_division=0)
+
+    best = max(TAUS, key=lambda t: (macro(t), -abs(t)))  # ties: the smaller correction
+    with torch.no_grad():
+        model.post_bias.copy_(torch.from_numpy(-best * log_prior).float())
+    return best
 
 
 def word_offsets(ds: Dataset) -> list[list[tuple[int, int]]]:
@@ -199,13 +259,33 @@ class ToxicityTask(Task):
         posts = sorted({x for x in train["label"] if x is not None}) if "label" in train.column_names else []
         return [joint.PREFIX + x for x in posts] + TAGS
 
-    def build_model(self, labels: Sequence[str], tokenizer, featurizers=None) -> joint.JointModel:
+    def build_model(self, labels: Sequence[str], tokenizer, featurizers=None) -> ToxicityModel:
         opts = self.options
-        return joint.JointModel(encoders.load_model(opts.encoder, AutoModel, tokenizer), labels, opts.dropout,
-                                crf=opts.head == "crf", pooling=opts.pooling)
+        return ToxicityModel(encoders.load_model(opts.encoder, AutoModel, tokenizer), labels, opts.dropout,
+                             crf=opts.head == "crf", pooling=opts.pooling)
 
-    def load_model(self, path: str | Path) -> joint.JointModel:
-        return joint.load_model(path)
+    def load_model(self, path: str | Path) -> ToxicityModel:
+        return load_model(path)
+
+    def fit_after_training(self, model: ToxicityModel, tokenizer, splits, data: DataConfig,
+                           batch_size: int = 64) -> dict[str, Any]:
+        """model.prior_correction=dev: fit the post-score shift on the validation posts (kept in the model)."""
+        val, train = splits.get("validation"), splits["train"]
+        if (self.options.prior_correction != "dev" or not model.intents or val is None
+                or "label" not in val.column_names or "label" not in train.column_names):
+            return {}
+        index = {x: i for i, x in enumerate(model.intents)}
+        rows = [i for i, x in enumerate(val["label"]) if x in index]
+        if not rows:
+            return {}
+        with torch.no_grad():
+            model.post_bias.zero_()
+        probs = self.post_probs(model, tokenizer, [val["text"][i] for i in rows], batch_size, data.max_length)
+        tau = fit_prior_correction(model, [index[x] for x in train["label"] if x in index], probs,
+                                   [index[val["label"][i]] for i in rows])
+        log.info("prior correction: tau=%s chosen on %d validation posts (post scores - tau * log prior)",
+                 tau, len(rows))
+        return {}
 
     def fit_featurizers(self, splits: dict[str, Dataset], tokenizer: Any, seed: int) -> dict[str, Any]:
         """model.rewrite: word2vec and the toxic-word lexicon from the training text and spans."""
@@ -228,7 +308,7 @@ class ToxicityTask(Task):
         """Class weights, priors and resampling count the post labels."""
         return "intent_labels", len(joint.split_labels(labels)[0])
 
-    def loss(self, model: joint.JointModel, out: TaskOutput, batch, criterion: Criterion) -> torch.Tensor:
+    def loss(self, model: ToxicityModel, out: TaskOutput, batch, criterion: Criterion) -> torch.Tensor:
         """Post loss (the shared criterion, over posts with a label) + span_weight * span loss (plain
         cross-entropy or the CRF's likelihood, over posts with span annotation)."""
         total = out.slot_logits.sum() * 0.0  # keeps the graph when a batch has neither target
@@ -242,7 +322,7 @@ class ToxicityTask(Task):
                                                                         PLAIN)
         return total
 
-    def decoder(self, model: joint.JointModel, decode: str | None = None):
+    def decoder(self, model: ToxicityModel, decode: str | None = None):
         crf = model.crf
         return make_decoder(model.tags, "crf" if crf is not None else (decode or self.options.decode), crf)
 
@@ -260,10 +340,10 @@ class ToxicityTask(Task):
         result["score"] = float(np.mean(parts)) if parts else 0.0
         return result
 
-    def head_labels(self, model: joint.JointModel) -> dict[str, list[str]]:
-        return {"intent_head": model.intents, "slot_head": model.tags, "crf": model.tags}
+    def head_labels(self, model: ToxicityModel) -> dict[str, list[str]]:
+        return {"intent_head": model.intents, "post_bias": model.intents, "slot_head": model.tags, "crf": model.tags}
 
-    def post_probs(self, model: joint.JointModel, tokenizer, texts: Sequence[str], batch_size: int = 64,
+    def post_probs(self, model: ToxicityModel, tokenizer, texts: Sequence[str], batch_size: int = 64,
                    max_length: int = 128) -> np.ndarray:
         """(N, K) post-label probabilities of raw texts (their first window)."""
         feats = encode(Dataset.from_dict({"text": list(texts)}), tokenizer, {}, DataConfig(max_length=max_length))

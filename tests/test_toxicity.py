@@ -206,3 +206,26 @@ def test_a_task_that_needs_a_field_stops_on_records_without_it(tmp_path, tiny_to
     dm = TaskDataModule("intent", DataConfig(path=str(tmp_path)), tiny_tok)
     with pytest.raises(ReadError, match=r"split 'train': 1 records have no 'label' \(the first is record 2\)"):
         dm.setup("fit")
+
+
+def test_prior_correction_picks_the_smallest_tau_that_is_best_on_dev(tiny_tok):
+    from tasks.toxicity import fit_prior_correction
+
+    task = make_task("toxicity", encoder="tiny", dropout=0.0)
+    model = task.build_model(LABELS, tiny_tok).eval()
+    train_ids = [0] * 90 + [1] * 10  # neither 90%, offensive 10%
+    val_probs = np.array([[0.7, 0.3]] * 5 + [[0.95, 0.05]] * 20)  # the rare class is under-scored
+    val_ids = [1] * 5 + [0] * 20
+    assert fit_prior_correction(model, train_ids, val_probs, val_ids) == 0.5  # 0.25 is not enough
+    assert model.post_bias.tolist() == pytest.approx([-0.5 * np.log(0.9), -0.5 * np.log(0.1)])
+    batch = {"input_ids": torch.tensor([[2, 5, 3]]), "attention_mask": torch.ones(1, 3, dtype=torch.long)}
+    shifted = model(**batch).intent_logits
+    bias = model.post_bias.clone()
+    model.post_bias.zero_()
+    assert torch.allclose(shifted - model(**batch).intent_logits, bias, atol=1e-5)  # eval mode: shifted
+    model.post_bias.copy_(bias)
+    torch.manual_seed(0)
+    train_out = model.train()(**batch).intent_logits
+    torch.manual_seed(0)
+    model.post_bias.zero_()
+    assert torch.allclose(train_out, model(**batch).intent_logits)  # training: never shifted
