@@ -150,8 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     hf_logging.disable_progress_bar()  # no "Loading weights" / "Writing model shards" bars in the run's log
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logging.getLogger("pipelines").addHandler(handler)
-    logging.getLogger("pipelines").setLevel(logging.INFO)
+    for name in ("pipelines", "tasks"):
+        logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).setLevel(logging.INFO)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("config", nargs="?", help="YAML config (default: configs/<task>.yaml)")
     parser.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.lr=1e-4")
