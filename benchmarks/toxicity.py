@@ -196,7 +196,7 @@ def davidson_for(recipe: str, splits):
     return {k: v.remove_columns("label_votes") for k, v in splits.items()}
 
 
-def part_finetune(recipes: list[str], seeds: list[int], extra: list[str]) -> None:
+def part_finetune(recipes: list[str], seeds: list[int], extra: list[str], tag: str = "") -> None:
     splits = davidson_splits()
     y = np.array([CLASSES.index(x) for x in splits["train"]["label"]])
     prior = np.bincount(y, minlength=len(CLASSES)) / len(y)
@@ -208,14 +208,16 @@ def part_finetune(recipes: list[str], seeds: list[int], extra: list[str]) -> Non
     for recipe in recipes:
         per_seed = []
         for seed in seeds:
-            run_dir = train_variant(f"davidson-{recipe}", [*DETECT, *RECIPES[recipe], *extra], seed,
+            run_dir = train_variant(f"davidson-{recipe}{tag}", [*DETECT, *RECIPES[recipe], *extra], seed,
                                     davidson_for(recipe, splits), "../shared/data/toxicity_davidson/labeled_data.csv")
             metrics = json.loads((run_dir / "metrics.json").read_text())
             per_seed.append({"seed": seed, "run": str(run_dir), "train_seconds": metrics["train_seconds"],
                              **posthoc(post_probs(run_dir, splits), gold, prior)})
-        results[recipe] = summarise(per_seed)
-        print(recipe, results[recipe]["raw"], flush=True)
-        update_report("detection_finetuned", {"settings": [*DETECT, *extra], "recipes": RECIPES,
+        results[recipe + tag] = summarise(per_seed)
+        if tag:
+            results[recipe + tag]["overrides"] = extra
+        print(recipe + tag, results[recipe + tag]["raw"], flush=True)
+        update_report("detection_finetuned", {"settings": DETECT if tag else [*DETECT, *extra], "recipes": RECIPES,
                                               "split": "reports/toxicity_davidson_split.json", "results": results})
 
 
@@ -451,6 +453,7 @@ def detection_table(results: dict[str, Any], mode: str) -> list[str]:
     for name, r in results.items():
         m = r[mode]
         tau = f" (τ {', '.join(str(t) for t in r['tau'])})" if mode == "tuned" else ""
+        tau += f" [{' '.join(r['overrides'])}]" if r.get("overrides") else ""
         lines.append(f"| {name}{tau} | {len(r['seeds'])} | {_pm(m['hate_precision'])} | {_pm(m['hate_recall'])} | "
                      f"{_pm(m['hate_f1'])} | {_pm(m['macro_f1'])} | {_pm(m['weighted_f1'])} |")
     return lines
@@ -567,6 +570,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dev-posts", type=int, default=400, help="dev posts for the occlusion threshold")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--encoder", default="default")
+    parser.add_argument("--tag", default="", help="finetune: suffix of the run names and result keys, for runs "
+                                                  "with extra overrides (e.g. -2ep with train.epochs=2)")
     parser.add_argument("overrides", nargs="*", help="extra section.key=value for every fine-tuning run")
     args = parse_args(parser, argv)
     from transformers.utils import logging as hf_logging
@@ -577,7 +582,7 @@ def main(argv: list[str] | None = None) -> None:
         if part == "frozen":
             part_frozen(args.seeds, args.encoder)
         elif part == "finetune":
-            part_finetune(args.variants, args.seeds, extra)
+            part_finetune(args.variants, args.seeds, extra, args.tag)
         elif part == "spans":
             part_spans(args.heads, args.seeds, extra)
         elif part == "attribution":
