@@ -69,7 +69,6 @@ bench-toxicity: $(STAMP) ## Davidson imbalance recipes, SemEval spans, occlusion
 	$(PY) -m benchmarks.toxicity --parts frozen --seeds $(SEEDS)
 	$(PY) -m benchmarks.toxicity --parts finetune --variants plain sqrt_resampling --seeds $(SEEDS)
 	$(PY) -m benchmarks.toxicity --parts spans --heads softmax crf --seeds $(SEEDS)
-	$(PY) -m benchmarks.toxicity --parts finetune --variants plain --seeds 1 --tag -2ep train.epochs=2
 	$(PY) -m benchmarks.toxicity --parts attribution removal --recipe plain --head softmax \
 	    --judge-run runs/bench/toxicity/davidson-sqrt_resampling-seed2
 	$(PY) -m benchmarks.toxicity --parts clinc --variants plain sqrt_resampling logit_adjust --seeds $(SEEDS)
