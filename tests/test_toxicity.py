@@ -23,7 +23,6 @@ def test_mask_remove_and_spacing_repair():
     assert detox.mask(text, spans) == "you absolute ***, go away ***"
     assert detox.mask(text, spans, "[x]") == "you absolute [x], go away [x]"
     assert detox.remove(text, spans) == "you absolute, go away"
-    assert detox.merge_offsets([1, 2, 3, 7, 8]) == [(1, 4), (7, 9)]
     assert detox.remove("  ", []) == ""
 
 

@@ -25,17 +25,6 @@ VECTORS_FILE = "rewriter_vectors.npy"
 Span = tuple[int, int]  # character start, end (end exclusive)
 
 
-def merge_offsets(offsets: Sequence[int]) -> list[Span]:
-    """Runs of consecutive character offsets as (start, end) spans."""
-    spans: list[Span] = []
-    for c in sorted(set(offsets)):
-        if spans and c == spans[-1][1]:
-            spans[-1] = (spans[-1][0], c + 1)
-        else:
-            spans.append((c, c + 1))
-    return spans
-
-
 def replace_spans(text: str, spans: Sequence[Span], by: Sequence[str] | str) -> str:
     """`text` with each span replaced (by one string for all, or one per span)."""
     subs = [by] * len(spans) if isinstance(by, str) else list(by)
