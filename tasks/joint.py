@@ -89,9 +89,14 @@ class JointModel(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> TaskOutput:
         h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
-        pooled = masked_mean(h, attention_mask) if self.pooling == "mean" else h[:, 0]  # (B, H)
-        return TaskOutput(intent_logits=self.intent_head(self.dropout(pooled)),  # (B, K)
-                          slot_logits=self.slot_head(self.dropout(h)), pooled=pooled)  # (B, T, L), (B, H)
+        if self.pooling == "mean":
+            pooled = masked_mean(h, attention_mask)  # (B, H)
+            intent_in, h = self.dropout(pooled), self.dropout(h)
+        else:  # one dropout over all positions, [CLS] read from it (as before pooling became an option)
+            h = self.dropout(h)
+            pooled = intent_in = h[:, 0]
+        return TaskOutput(intent_logits=self.intent_head(intent_in),  # (B, K)
+                          slot_logits=self.slot_head(h), pooled=pooled)  # (B, T, L), (B, H)
 
     def save_pretrained(self, path: str | Path) -> None:
         heads = {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}

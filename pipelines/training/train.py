@@ -103,9 +103,9 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
                         eval_batch_size=cfg.train.eval_batch_size, bucketing=cfg.train.bucketing, seed=cfg.train.seed,
                         sampling=cfg.train.sampling)
     dm.setup("fit")
+    target, n_classes = task.class_targets(dm.labels)
     module = TaskModule(task, dm.labels, tokenizer=tokenizer, featurizers=featurizers,
-                        criterion=make_criterion(cfg.train, dm.features["train"],
-                                                 *reversed(task.class_targets(dm.labels))),
+                        criterion=make_criterion(cfg.train, dm.features["train"], n_classes, target),
                         lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, warmup_ratio=cfg.train.warmup_ratio)
     module.prepare(dm.splits)
     trainer, best = build_trainer(cfg, run_dir, task.monitor)
