@@ -104,13 +104,16 @@ class JointModel(nn.Module):
                        {"crf": self.crf is not None, "pooling": self.pooling})
 
 
-def load_model(path: str | Path) -> JointModel:
+def load_model(path: str | Path, model_class: type[JointModel] = JointModel,
+               may_lack: tuple[str, ...] = ()) -> JointModel:
+    """A saved JointModel (or subclass); its heads load strictly, except the tensors named in `may_lack`
+    (added to the class after some models were saved), which keep their initial values."""
     inner, parts, config = load_composite(path)
     encoder = encoders.load_saved_encoder(inner)
-    model = JointModel(encoder, [encoder.config.id2label[i] for i in range(len(encoder.config.id2label))],
-                       crf=config["crf"], pooling=config.get("pooling", "cls"))
+    model = model_class(encoder, [encoder.config.id2label[i] for i in range(len(encoder.config.id2label))],
+                        crf=config["crf"], pooling=config.get("pooling", "cls"))
     missing, unexpected = model.load_state_dict(parts["heads"], strict=False)
-    missing = [k for k in missing if not k.startswith("encoder.")]
+    missing = [k for k in missing if not k.startswith("encoder.") and k not in may_lack]
     if missing or unexpected:
         raise ValueError(f"{path}: joint heads do not match the model (missing {missing}, unexpected {unexpected})")
     return model.eval()

@@ -41,7 +41,6 @@ from pipelines.models import encoders
 from pipelines.models.decoding import make_decoder
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput, infer
-from pipelines.models.saving import load_composite
 from pipelines.task import Task
 from tasks import joint, ner
 
@@ -98,15 +97,8 @@ class ToxicityModel(joint.JointModel):
 
 
 def load_model(path: str | Path) -> ToxicityModel:
-    inner, parts, config = load_composite(path)
-    encoder = encoders.load_saved_encoder(inner)
-    model = ToxicityModel(encoder, [encoder.config.id2label[i] for i in range(len(encoder.config.id2label))],
-                          crf=config["crf"], pooling=config.get("pooling", "cls"))
-    missing, unexpected = model.load_state_dict(parts["heads"], strict=False)
-    missing = [k for k in missing if not k.startswith("encoder.") and k != "post_bias"]  # runs before the bias
-    if missing or unexpected:
-        raise ValueError(f"{path}: toxicity heads do not match the model (missing {missing}, unexpected {unexpected})")
-    return model.eval()
+    """A saved toxicity model (runs saved before the prior correction existed load with a zero shift)."""
+    return joint.load_model(path, ToxicityModel, may_lack=("post_bias",))
 
 
 def fit_prior_correction(model: ToxicityModel, train_ids: Sequence[int], val_probs: np.ndarray,
