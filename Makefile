@@ -72,6 +72,7 @@ bench-toxicity: $(STAMP) ## Davidson imbalance recipes, SemEval spans, occlusion
 	$(PY) -m benchmarks.toxicity --parts attribution removal --recipe plain --head softmax \
 	    --judge-run runs/bench/toxicity/davidson-sqrt_resampling-seed2
 	$(PY) -m benchmarks.toxicity --parts clinc --variants plain sqrt_resampling logit_adjust --seeds $(SEEDS)
+	$(PY) -m benchmarks.toxicity --parts errors --recipe plain
 	$(PY) -m benchmarks.toxicity --parts report
 
 find-bad-labels: $(STAMP) ## rank suspect labels of TASK's DATA (k-fold; ARGS: --frozen, --split test, overrides)

@@ -221,6 +221,37 @@ def part_finetune(recipes: list[str], seeds: list[int], extra: list[str], tag: s
                                               "split": "reports/toxicity_davidson_split.json", "results": results})
 
 
+def part_errors(recipe: str) -> None:
+    """Where the shipped recipe (seed 1, prior shift chosen on dev) fails on Davidson test, against the
+    annotators' votes; and how much mass the votes put on hate in train."""
+    splits = davidson_splits()
+    train_labels = list(splits["train"]["label"])
+    prior = np.array([np.mean([x == c for x in train_labels]) for c in CLASSES])
+    probs = post_probs(RUNS / f"davidson-{recipe}-seed1", splits)
+    gold_dev = [CLASSES.index(x) for x in splits["validation"]["label"]]
+    tau = max(TAUS, key=lambda t: (detection_metrics(
+        [CLASSES[k] for k in gold_dev],
+        [CLASSES[k] for k in (np.log(probs["validation"] + 1e-12) - t * np.log(prior)).argmax(-1)])["macro_f1"],
+        -abs(t)))
+    pred = (np.log(probs["test"] + 1e-12) - tau * np.log(prior)).argmax(-1)
+    gold = np.array([CLASSES.index(x) for x in splits["test"]["label"]])
+    votes = splits["test"]["label_votes"]
+    split_votes = np.array([v["hate"] < sum(v.values()) for v in votes])
+    some_hate = np.array([v["hate"] > 0 for v in votes])
+    hate, off = CLASSES.index("hate"), CLASSES.index("offensive")
+    missed, false_hate = (gold == hate) & (pred != hate), (gold != hate) & (pred == hate)
+    update_report("error_analysis", {
+        "run": f"davidson-{recipe}-seed1", "tau": tau,
+        "train_hate_share_majority": round(float(np.mean([x == "hate" for x in train_labels])), 4),
+        "train_hate_share_votes": round(float(np.mean([v["hate"] / sum(v.values())
+                                                       for v in splits["train"]["label_votes"]])), 4),
+        "test_hate": int((gold == hate).sum()), "test_hate_with_split_votes": int(((gold == hate) & split_votes).sum()),
+        "missed_hate": int(missed.sum()), "missed_hate_called_offensive": int((missed & (pred == off)).sum()),
+        "missed_hate_with_split_votes": int((missed & split_votes).sum()),
+        "false_hate": int(false_hate.sum()), "false_hate_offensive_gold": int((false_hate & (gold == off)).sum()),
+        "false_hate_with_a_hate_vote": int((false_hate & some_hate).sum())})
+
+
 # --- spans ---------------------------------------------------------------------------------------------------
 def part_spans(heads: list[str], seeds: list[int], extra: list[str]) -> None:
     splits = span_splits()
@@ -512,6 +543,16 @@ def part_report() -> None:
                "The cheap screen that picked what to fine-tune; the same criterion and resampling code.", "",
                *detection_table(d["results"], "raw"), "", "With the dev-chosen prior correction:", "",
                *detection_table(d["results"], "tuned"), "", "![hate-class scores](toxicity_detection.png)", ""]
+    if "error_analysis" in report:
+        e = report["error_analysis"]
+        md += [f"### Where the shipped recipe fails ({e['run']}, τ {e['tau']}, test)", "",
+               f"- {e['missed_hate']} of {e['test_hate']} hate tweets missed, {e['missed_hate_called_offensive']} "
+               f"of them called offensive; {e['missed_hate_with_split_votes']} of the {e['missed_hate']} had "
+               f"annotators split between classes ({e['test_hate_with_split_votes']} of all {e['test_hate']}).",
+               f"- {e['false_hate']} false hate calls, {e['false_hate_offensive_gold']} of them offensive tweets, "
+               f"{e['false_hate_with_a_hate_vote']} with at least one hate vote.",
+               f"- Hate in train: {100 * e['train_hate_share_majority']:.1f}% of majority labels, "
+               f"{100 * e['train_hate_share_votes']:.1f}% of the annotators' votes.", ""]
     if "clinc_imbalanced" in report:
         c = report["clinc_imbalanced"]
         md += ["### The same recipes on CLINC150 `data_imbalanced`", "",
@@ -591,6 +632,8 @@ def main(argv: list[str] | None = None) -> None:
             part_removal(args.recipe, args.head, args.judge_run, args.encoder)
         elif part == "clinc":
             part_clinc(args.variants, args.seeds, args.encoder)
+        elif part == "errors":
+            part_errors(args.recipe)
         elif part == "report":
             part_report()
         else:

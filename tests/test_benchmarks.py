@@ -91,11 +91,12 @@ def test_toxicity_benchmark(bench):
     runs = "runs/bench/toxicity"
     tox.main(["--parts", "frozen", "finetune", "spans", "--variants", "plain", "--heads", "softmax", "--seeds", "1",
               "--encoder", "tiny", "train.limit_train_batches=2", "train.batch_size=8", "data.max_length=32"])
-    tox.main(["--parts", "attribution", "removal", "clinc", "report", "--variants", "plain", "--seeds", "1",
+    tox.main(["--parts", "attribution", "removal", "clinc", "errors", "report", "--variants", "plain", "--seeds", "1",
               "--encoder", "tiny", "--head", "softmax", "--dev-posts", "4",
               "--judge-run", f"{runs}/davidson-plain-seed1"])
     report = json.loads((work / "reports/toxicity.json").read_text())
-    parts = {"detection_frozen", "detection_finetuned", "spans", "attribution", "removal", "clinc_imbalanced"}
+    parts = {"detection_frozen", "detection_finetuned", "spans", "attribution", "removal", "clinc_imbalanced",
+             "error_analysis"}
     assert parts <= set(report)
     assert set(report["detection_frozen"]["results"]) == set(tox.RECIPES)
     split = json.loads((work / "reports/toxicity_davidson_split.json").read_text())["splits"]
