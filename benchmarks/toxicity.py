@@ -24,7 +24,7 @@ from benchmarks.common import SHARED, flag_if_stale, machine, mean_sd
 from benchmarks.toxicity_data import DAVIDSON, davidson_splits, span_splits, split_manifest
 from pipelines.cli import parse_args
 from pipelines.io import write_json
-from tasks.toxicity import TAUS
+from tasks.toxicity import TAUS, choose_tau
 
 RUNS = Path("runs/bench/toxicity")
 OUT = Path("reports/toxicity.json")
@@ -64,8 +64,7 @@ def posthoc(probs: dict[str, np.ndarray], gold: dict[str, list[str]], prior: np.
     def preds(split: str, tau: float) -> list[str]:
         return [CLASSES[k] for k in (np.log(probs[split] + 1e-12) - tau * np.log(prior)).argmax(-1)]
 
-    best = max(TAUS, key=lambda t: (detection_metrics(gold["validation"], preds("validation", t))["macro_f1"],
-                                    -abs(t)))  # ties: the smaller correction, as the task does
+    best = choose_tau(probs["validation"], [CLASSES.index(x) for x in gold["validation"]], np.log(prior))
     return {"raw": detection_metrics(gold["test"], preds("test", 0.0)),
             "dev_raw": detection_metrics(gold["validation"], preds("validation", 0.0)),
             "tuned": detection_metrics(gold["test"], preds("test", best)), "tau": best}
@@ -228,11 +227,7 @@ def part_errors(recipe: str) -> None:
     train_labels = list(splits["train"]["label"])
     prior = np.array([np.mean([x == c for x in train_labels]) for c in CLASSES])
     probs = post_probs(RUNS / f"davidson-{recipe}-seed1", splits)
-    gold_dev = [CLASSES.index(x) for x in splits["validation"]["label"]]
-    tau = max(TAUS, key=lambda t: (detection_metrics(
-        [CLASSES[k] for k in gold_dev],
-        [CLASSES[k] for k in (np.log(probs["validation"] + 1e-12) - t * np.log(prior)).argmax(-1)])["macro_f1"],
-        -abs(t)))
+    tau = choose_tau(probs["validation"], [CLASSES.index(x) for x in splits["validation"]["label"]], np.log(prior))
     pred = (np.log(probs["test"] + 1e-12) - tau * np.log(prior)).argmax(-1)
     gold = np.array([CLASSES.index(x) for x in splits["test"]["label"]])
     votes = splits["test"]["label_votes"]

@@ -101,21 +101,28 @@ def load_model(path: str | Path) -> ToxicityModel:
     return joint.load_model(path, ToxicityModel, may_lack=("post_bias",))
 
 
+def choose_tau(probs: np.ndarray, gold_ids: Sequence[int], log_prior: np.ndarray) -> float:
+    """The tau in TAUS whose argmax(log probs - tau * log_prior) has the best macro-F1 on (`probs` (N, K),
+    `gold_ids`); ties go to the smaller correction."""
+    from sklearn.metrics import f1_score
+
+    logp = np.log(probs + 1e-12)
+    labels = list(range(probs.shape[1]))
+
+    def macro(tau: float) -> float:
+        return f1_score(gold_ids, (logp - tau * log_prior).argmax(-1), average="macro", labels=labels,
+                        zero_division=0)
+
+    return max(TAUS, key=lambda t: (macro(t), -abs(t)))
+
+
 def fit_prior_correction(model: ToxicityModel, train_ids: Sequence[int], val_probs: np.ndarray,
                          val_ids: Sequence[int]) -> float:
     """Set `model.post_bias` to -tau * log prior (train label frequencies), tau from TAUS maximising macro-F1 of
     the validation posts (`val_probs` (N, K) uncorrected, `val_ids` gold ids); returns tau."""
-    from sklearn.metrics import f1_score
-
     k = len(model.intents)
     log_prior = np.log(np.bincount(np.asarray(train_ids), minlength=k).clip(min=0.5) / len(train_ids))
-    logp = np.log(val_probs + 1e-12)
-
-    def macro(tau: float) -> float:
-        return f1_score(val_ids, (logp - tau * log_prior).argmax(-1), average="macro", labels=list(range(k)),
-                        zero_division=0)
-
-    best = max(TAUS, key=lambda t: (macro(t), -abs(t)))  # ties: the smaller correction
+    best = choose_tau(val_probs, val_ids, log_prior)
     with torch.no_grad():
         model.post_bias.copy_(torch.from_numpy(-best * log_prior).float())
     return best
