@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-0.2
+STAMP  := $(VENV)/.installed-0.3
 TASK   ?= ner
 DATA   ?=
 ARGS   ?=
@@ -12,7 +12,7 @@ SEEDS  ?= 1 2 3
 EXPERIMENT ?= ner_compare
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval predict test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-bad-labels bench-toxicity compare find-bad-labels clean
+.PHONY: help install train eval predict distill quantize serve bench-distill bench-inference bench-serve test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-bad-labels bench-toxicity compare find-bad-labels clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -36,6 +36,18 @@ eval: $(STAMP) ## score RUN on DATA (dev/test splits, or the whole file): writes
 predict: $(STAMP) ## predict with RUN: one text per stdin line, JSON lines out
 	@test -n "$(RUN)" || (echo "usage: make predict RUN=<run dir> < texts.txt"; exit 2)
 	@$(PY) -m pipelines.inference.predict $(RUN)
+
+distill: $(STAMP) ## distil RUN (the teacher) into a BiLSTM student (configs/distill_<task>.yaml; DATA, ARGS)
+	@test -n "$(RUN)" || (echo "usage: make distill RUN=<teacher run dir> [DATA=...] [ARGS=...]"; exit 2)
+	$(PY) -m pipelines.training.distill $(RUN) $(if $(DATA),--data $(DATA)) $(ARGS)
+
+quantize: $(STAMP) ## ONNX + INT8 of RUN with an accuracy gate (configs/quantize.yaml; ARGS="method=static")
+	@test -n "$(RUN)" || (echo "usage: make quantize RUN=<run dir> [ARGS=\"method=static calibration=entropy\"]"; exit 2)
+	$(PY) -m pipelines.inference.quantize $(RUN) $(ARGS)
+
+serve: $(STAMP) ## HTTP JSON service for RUN (or RUN/model-dynamic): POST /predict, GET /health, /info
+	@test -n "$(RUN)" || (echo "usage: make serve RUN=<run dir or quantised folder> [ARGS=\"port=8080\"]"; exit 2)
+	$(PY) -m pipelines.inference.serve $(RUN) $(ARGS)
 
 test: $(STAMP) ## fast offline tests (tiny models, fixtures, one smoke test on the default encoder)
 	$(PY) -m pytest -q
@@ -74,6 +86,15 @@ bench-toxicity: $(STAMP) ## Davidson imbalance recipes, SemEval spans, occlusion
 	$(PY) -m benchmarks.toxicity --parts clinc --variants plain sqrt_resampling logit_adjust --seeds $(SEEDS)
 	$(PY) -m benchmarks.toxicity --parts errors --recipe plain
 	$(PY) -m benchmarks.toxicity --parts report
+
+bench-distill: $(STAMP) ## distillation ablation, CLINC150 and CoNLL-2003 -> reports/distill.*
+	$(PY) -m benchmarks.distill --seeds $(SEEDS)
+
+bench-inference: $(STAMP) ## speed methods side by side (FP32, ONNX, INT8, students) -> reports/inference.*
+	$(PY) -m benchmarks.inference
+
+bench-serve: $(STAMP) ## the HTTP service under 1/8/32 concurrent clients -> reports/serve.json
+	$(PY) -m benchmarks.serve_load
 
 find-bad-labels: $(STAMP) ## rank suspect labels of TASK's DATA (k-fold; ARGS: --frozen, --split test, overrides)
 	$(PY) -m pipelines.training.find_bad_labels --task $(TASK) $(if $(DATA),--data $(DATA)) $(ARGS)

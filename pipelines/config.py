@@ -196,9 +196,17 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         overrides: strings like "train.lr=1e-4".
         task: task name; overrides the YAML's `task` key.
     """
-    raw: dict[str, Any] = {}
     if path is None and task is not None:
         path = default_config_path(task)
+    raw = read_raw(path, overrides)
+    if task is not None:
+        raw["task"] = task
+    return build_run_config(raw, path)
+
+
+def read_raw(path: str | Path | None, overrides: list[str] | None = None) -> dict[str, Any]:
+    """The YAML file's mapping (empty without a file) with dotted overrides applied."""
+    raw: dict[str, Any] = {}
     if path is not None:
         if not Path(path).is_file():
             raise ConfigError(f"config file {path}: no such file")
@@ -216,13 +224,24 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             if not isinstance(node, dict):
                 raise ConfigError(f"override {text!r}: {k!r} is not a section")
         node[keys[-1]] = value
-    if task is not None:
-        raw["task"] = task
+    return raw
+
+
+def build_run_config(raw: dict[str, Any], path: str | Path | None = None) -> RunConfig:
+    """A RunConfig from a mapping (the `model` section with the task's Options)."""
     if "task" not in raw:
         raise ConfigError(f"{path or 'config'}: no task given (set 'task:' or pass --task)")
     from pipelines.registry import task_class
 
     return _build(RunConfig, raw, "", options=task_class(str(raw["task"])).Options, task=str(raw["task"]))
+
+
+def build_section(cls: type, values: dict[str, Any], name: str) -> Any:
+    """A config dataclass other than RunConfig (distill, quantize, serve) from a mapping: unknown keys and
+    wrong types are ConfigErrors naming `name.key`."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{name}: expected a mapping, got {values!r}")
+    return _build(cls, values, f"{name}.")
 
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"

@@ -56,6 +56,9 @@ class Task(ABC):
     # False where the task's loss feeds the shared criterion only to softmax heads even when its model has a
     # CRF (so class weights, focal loss etc. may be combined with that CRF)
     criterion_on_crf: ClassVar[bool] = True
+    # True where the model's `logits` are its only scores and `labels` their targets, so that a teacher's scores
+    # of the same shape can train a student (pipelines.training.distill)
+    distillable: ClassVar[bool] = False
 
     def __init__(self, options: ModelOptions | None = None) -> None:
         if options is None:

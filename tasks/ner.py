@@ -28,7 +28,7 @@ from pipelines.errors import ConfigError
 from pipelines.inference.tagging import entities, gather, join_windows, score, stitch
 from pipelines.models import encoders
 from pipelines.models.bilstm import BiLstmCrf
-from pipelines.models.crf import CrfTokenClassifier, crf_nll, pack_words
+from pipelines.models.crf import CrfTokenClassifier, crf_marginals, crf_nll, pack_words
 from pipelines.models.decoding import make_decoder
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput, infer
@@ -122,6 +122,7 @@ class NerTask(Task):
     monitor = "val/f1"
     sample = SAMPLE
     report_notes = ("Entity scores: seqeval mode='strict', scheme=IOB2.",)
+    distillable = True
     options: NerOptions
 
     def label_list(self, splits: dict[str, Dataset]) -> list[str]:
@@ -200,18 +201,21 @@ class NerTask(Task):
                 for i, (text, ws) in enumerate(zip(texts, words))]
 
     def distributions(self, model, tokenizer, ds: Dataset, data: DataConfig, batch_size: int = 64) -> list[np.ndarray]:
-        """Per sentence, (W, L) label probabilities of each word (at its first sub-token), in order."""
+        """Per sentence, (W, L) label probabilities of each word (at its first sub-token), in order: the
+        softmax of the tag scores, or a CRF head's marginals (forward-backward over the words)."""
         keep = [c for c in ds.column_names if c not in ("tokens", "doc_id")]
         feats = self.encode(ds.remove_columns(keep), tokenizer, {}, data)
+        crf = getattr(model, "crf", None)
         records = []
         for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
                                 next(model.parameters()).device):
-            probs = out.logits.softmax(-1)  # (B, T, L)
+            emissions, mask, _ = pack_words(out.logits, batch["word_starts"])  # (B, W, L), (B, W)
+            with torch.no_grad():
+                probs = crf_marginals(crf, emissions, mask) if crf is not None else emissions.softmax(-1)
             for b in range(len(probs)):
-                starts = batch["word_starts"][b]
                 records.append({"example_id": int(batch["example_id"][b]),
                                 "core_start": int(batch["core_start"][b]),
-                                "dist": list(probs[b, starts[starts >= 0]].numpy())})
+                                "dist": list(probs[b, mask[b]].numpy())})
         joined = stitch(records, "dist")
         return [np.stack(joined[i]) if joined.get(i) else np.zeros((0, model.config.num_labels))
                 for i in range(len(ds))]

@@ -104,3 +104,29 @@ def test_toxicity_benchmark(bench):
     assert sum(map(len, ids)) == 280 and not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
     assert (work / "reports/toxicity.md").exists() and (work / "reports/toxicity_detection.png").exists()
     assert (work / runs / "removal_examples.md").exists()  # the examples quote corpus text: not in reports/
+
+
+def test_fast_inference_benchmarks(bench):
+    """distill (teachers + students), inference (every speed variant, the calibration plot) and serve_load."""
+    work, data, load = bench
+    teacher = ["teacher.model.encoder=tiny", "teacher.train.epochs=1", "teacher.train.limit_train_batches=2",
+               "teacher.train.batch_size=8", "teacher.data.max_length=32"]
+    load("distill").main(["--seeds", "1", "--variants", "kl+aug", *teacher, "train.epochs=1",
+                          "train.limit_train_batches=2", "train.batch_size=8"])
+    distill = json.loads((work / "reports/distill.json").read_text())["parts"]
+    assert set(distill) == {"intent", "ner"} and set(distill["intent"]["students"]) == {"kl+aug"}
+    assert distill["intent"]["students"]["kl+aug"]["transfer_set"] == 3 * 360  # train + 2 copies
+    load("inference").main(["--rounds", "1", "--latency-texts", "3", "--throughput-texts", "8", "--threads", "1",
+                            "--calibrations", "entropy"])
+    inference = json.loads((work / "reports/inference.json").read_text())
+    variants = set(inference["parts"]["ner"]["variants"])
+    assert {"teacher_fp32", "teacher_sorted", "teacher_onnx", "teacher_int8", "teacher_static_entropy",
+            "student_fp32", "student_int8"} <= variants
+    timed = inference["parts"]["intent"]["variants"]["student_int8"]["timings"]["1"]
+    assert timed["texts_per_s"] > 0 and timed["speedup_batch1"] > 0
+    assert (work / "reports/inference_calibration.png").exists() and len(inference["calibration"]["tensors"]) == 3
+    load("serve_load").main(["--run", "runs/bench/distill/teacher-intent-seed1",
+                             "--data", str(data / "clinc150" / "data_full.json"), "--seconds", "1",
+                             "--concurrency", "1", "4"])
+    serve = json.loads((work / "reports/serve.json").read_text())
+    assert serve["valid_request_errors"] == 0 and set(serve["micro_batching_speedup"]) == {"1", "4"}

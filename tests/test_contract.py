@@ -19,7 +19,8 @@ VARIANTS = {"ner": [["model.head=softmax"], ["model.head=softmax", "model.decode
                     ["model.encoder=bilstm", "model.head=crf"],
                     ["model.encoder=bilstm", "model.head=crf", "model.word_dropout=0.1",
                      "model.word2vec_text=tests/fixtures/unlabelled.txt"]],
-            "joint": [["model.head=crf"]], "intent": [["model.pooling=cls"], ["model.offtopic=mahalanobis"]]}
+            "joint": [["model.head=crf"]], "intent": [["model.pooling=cls"], ["model.offtopic=mahalanobis"],
+                       ["model.encoder=bilstm", "model.pooling=max", "model.offtopic=mahalanobis"]]}
 CASES = [(t, []) for t in TASKS] + [(t, v) for t, vs in VARIANTS.items() for v in vs]
 TEXTS = {"joint": ["book a table for two at roma", "weather in oslo", "x " * 300],
          "ner": ["Anna Keller flew to Oslo with Vireo Labs .", "nothing here", "x " * 300],

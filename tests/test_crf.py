@@ -158,3 +158,28 @@ def test_training_loss_of_a_continuation_window_has_no_start_penalty():
     continuing = batch_loss(task, model, {**batch, "core_start": torch.tensor([5])})
     at_start = batch_loss(task, model, {**batch, "core_start": torch.tensor([0])})
     assert continuing < 100 < 1e3 < at_start  # only a sentence start pays the fixed NEG start score
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_crf_marginals_match_brute_force(seed):
+    """p(y_t = l | x) by forward-backward equals the sum over every tag path, padding included."""
+    from pipelines.models.crf import crf_marginals
+
+    torch.manual_seed(seed)
+    crf = ConstrainedCRF(["O", "B-X", "I-X"])
+    with torch.no_grad():
+        crf.transitions.add_(torch.randn(3, 3) * (crf.transitions > -1e3))
+        crf.end_transitions.normal_()
+    emissions, mask = torch.randn(2, 4, 3), torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]]).bool()
+    got = crf_marginals(crf, emissions, mask)
+    for b in range(2):
+        n = int(mask[b].sum())
+        total, z = torch.zeros(n, 3), 0.0
+        for path in itertools.product(range(3), repeat=n):
+            score = crf.start_transitions[path[0]] + emissions[b, 0, path[0]] + crf.end_transitions[path[-1]]
+            score = score + sum(crf.transitions[path[t - 1], path[t]] + emissions[b, t, path[t]] for t in range(1, n))
+            z = z + score.exp()
+            for t, tag in enumerate(path):
+                total[t, tag] += score.exp()
+        assert torch.allclose(got[b, :n], total / z, atol=1e-5)
+        assert torch.all(got[b, n:] == 0)

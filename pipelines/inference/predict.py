@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from pipelines.config import DataConfig
+from pipelines.inference.onnx import OnnxModel, is_onnx
 from pipelines.io import atomic_write_text, make_readable_dir
 from pipelines.models.encoders import load_saved_tokenizer
 from pipelines.provenance import code_version, portable_path
@@ -110,7 +111,9 @@ class Predictor:
 
     @classmethod
     def load(cls, run_dir: str | Path, device: str = "cpu", batch_size: int = 64,
-             max_chars: int = MAX_CHARS) -> Predictor:
+             max_chars: int = MAX_CHARS, threads: int = 0) -> Predictor:
+        """The model of a run dir or a model folder: PyTorch, or an ONNX graph (then `threads` sets ONNX
+        Runtime's, 0 = all cores)."""
         path = model_dir(run_dir)
         meta = json.loads((path / META).read_text(encoding="utf-8"))
         if "options" not in meta or "data" not in meta:
@@ -118,8 +121,11 @@ class Predictor:
                                     "options or data config in it): retrain the run")
         task = get_task(meta["task"], task_class(meta["task"]).Options(**meta["options"]))
         data = DataConfig(**meta["data"])
-        return cls(task, task.load_model(path).to(device), load_saved_tokenizer(path), data, batch_size,
-                   task.load_featurizers(path), max_chars)
+        if is_onnx(path):  # an ONNX Runtime graph (pipelines.inference.quantize)
+            model = OnnxModel.load(path, threads=threads)
+        else:
+            model = task.load_model(path).to(device)
+        return cls(task, model, load_saved_tokenizer(path), data, batch_size, task.load_featurizers(path), max_chars)
 
     def with_options(self, **changes: Any) -> Predictor:
         """The same model with some task options changed (e.g. `decode="argmax"`), sharing weights."""

@@ -91,6 +91,32 @@ def crf_nll(crf: CRF, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.T
     return (log_z - score).mean()
 
 
+def crf_marginals(crf: CRF, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-word label marginals p(y_t = l | x) of a linear-chain CRF, by the forward-backward algorithm in log
+    space: what a CRF teacher's per-token distribution is (the softmax of its emissions is not one).
+
+    Args:
+        crf: a batch-first pytorch-crf CRF.
+        emissions: (B, W, L) scores; mask: (B, W) bool, first column on.
+    Returns:
+        (B, W, L) probabilities; rows past a sequence's end are 0.
+    """
+    b, w, n = emissions.shape
+    trans = crf.transitions[None]  # (1, L, L)
+    alphas = [crf.start_transitions + emissions[:, 0]]  # each (B, L)
+    for t in range(1, w):
+        nxt = torch.logsumexp(alphas[-1][:, :, None] + trans, dim=1) + emissions[:, t]  # (B, L)
+        alphas.append(torch.where(mask[:, t, None], nxt, alphas[-1]))
+    end = crf.end_transitions.expand(b, n)  # (B, L)
+    betas = [end] * w  # beta_t: log-sum over the continuations after t, end transition included
+    for t in range(w - 2, -1, -1):
+        nxt = torch.logsumexp(trans + (emissions[:, t + 1] + betas[t + 1])[:, None, :], dim=2)  # (B, L)
+        betas[t] = torch.where(mask[:, t + 1, None], nxt, end)
+    alpha, beta = torch.stack(alphas, 1), torch.stack(betas, 1)  # (B, W, L)
+    log_z = torch.logsumexp(alphas[-1] + end, dim=1)  # (B,)
+    return (alpha + beta - log_z[:, None, None]).exp() * mask[..., None]
+
+
 class CrfTokenClassifier(nn.Module):
     """Emissions from a Hugging Face token classifier, a constrained CRF on top (the task's loss hook takes
     the CRF's likelihood over the emissions)."""

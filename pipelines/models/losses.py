@@ -98,3 +98,44 @@ def balanced_weights(label_ids: list[int], n_labels: int) -> torch.Tensor:
     counts = torch.bincount(ids, minlength=n_labels).float()  # (L,)
     weights = torch.where(counts > 0, len(ids) / (n_labels * counts.clamp(min=1)), torch.ones_like(counts))
     return weights
+
+
+@dataclass
+class Distillation:
+    """The soft part of distillation: the student's scores against the teacher's, where the batch has them.
+
+    Attributes:
+        loss: kl (KL(teacher || student) at `temperature`, times T^2 so its gradients keep their scale;
+            Hinton et al. 2015) | mse (mean squared error of the scores, Tang et al. 2019; both sides centred per
+            row, since scores that differ by a constant give the same probabilities: the teacher's scores may be
+            log-probabilities).
+        temperature: T of the KL.
+        weight: share of the soft part; the loss is (1 - weight) * hard + weight * soft.
+    """
+
+    loss: str = "kl"
+    temperature: float = 2.0
+    weight: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.loss not in {"kl", "mse"}:
+            raise ValueError(f"distillation loss {self.loss!r}: expected kl|mse")
+        if self.temperature <= 0 or not 0.0 <= self.weight <= 1.0:
+            raise ValueError(f"temperature={self.temperature} (expected > 0), weight={self.weight} (expected in "
+                             "[0, 1])")
+
+    def soft(self, student: torch.Tensor, teacher: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """Mean soft loss over the kept rows. `student`, `teacher` (..., L) scores; `keep` (...) bool."""
+        s, t = student[keep].float(), teacher[keep].float()  # (N, L)
+        if s.numel() == 0:
+            return student.sum() * 0.0
+        if self.loss == "mse":
+            return nn.functional.mse_loss(s - s.mean(-1, keepdim=True), t - t.mean(-1, keepdim=True))
+        temp = self.temperature
+        return nn.functional.kl_div((s / temp).log_softmax(-1), (t / temp).log_softmax(-1), log_target=True,
+                                    reduction="batchmean") * temp * temp
+
+    def __call__(self, hard: torch.Tensor, student: torch.Tensor, teacher: torch.Tensor,
+                 keep: torch.Tensor) -> torch.Tensor:
+        """(1 - weight) * `hard` + weight * soft(student, teacher, keep)."""
+        return (1 - self.weight) * hard + self.weight * self.soft(student, teacher, keep)

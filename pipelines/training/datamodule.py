@@ -17,6 +17,23 @@ from pipelines.training.module import make_task
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
+TEACHER = "teacher_logits"  # a split column of a teacher's scores per example (pipelines.training.distill)
+
+
+def attach_teacher(features: Features, scores: list) -> None:
+    """Give every feature row its example's teacher scores as `teacher_logits`: the (L,) row of a classifier,
+    or for token tasks a (T, L) matrix holding each core word's (W, L) row at its first sub-token (zeros
+    elsewhere; those positions are unlabelled, so no loss reads them)."""
+    for row in features.rows:
+        s = scores[row["example_id"]]
+        if "word_starts" not in row:
+            row[TEACHER] = list(s)
+            continue
+        width = len(s[0]) if len(s) else 0
+        full = [[0.0] * width for _ in row["input_ids"]]
+        for j, pos in enumerate(row["word_starts"]):
+            full[pos] = list(s[row["core_start"] + j])
+        row[TEACHER] = full
 
 
 class TaskDataModule(pl.LightningDataModule):
@@ -69,6 +86,8 @@ class TaskDataModule(pl.LightningDataModule):
         for name in SPLITS:
             if name in self.splits:
                 self.features[name] = self.task.encode(self.splits[name], self.tokenizer, label2id, self.data)
+                if TEACHER in self.splits[name].column_names:
+                    attach_teacher(self.features[name], self.splits[name][TEACHER])
                 n_ex, n_feat = len(self.splits[name]), len(self.features[name])
                 if n_feat > n_ex:
                     log.info("%s: %d examples became %d windows (data.max_length=%d)", name, n_ex, n_feat,

@@ -20,7 +20,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from pipelines.config import ModelOptions
 from pipelines.errors import ConfigError
-from pipelines.models.losses import Criterion
+from pipelines.models.losses import Criterion, Distillation
 from pipelines.models.outputs import TaskOutput, model_inputs
 from pipelines.registry import get_task, task_class
 from pipelines.training.warm_start import warm_start
@@ -53,12 +53,16 @@ class TaskModule(pl.LightningModule):
         lr, weight_decay, warmup_ratio: AdamW with linear warm-up and decay.
         model: a model already built; None = continued from the run `options.encoder` names, if it names one
             (pipelines.training.warm_start), else built by the task.
+        distillation: with teacher scores in the batch (`teacher_logits`, same shape as the model's `logits`;
+            pipelines.training.distill), the loss is (1 - w) * the task's loss + w * the soft loss at the
+            labelled positions.
     """
 
     def __init__(self, task: Any, labels: list[str], options: ModelOptions | dict[str, Any] | None = None,
                  tokenizer: Any = None, featurizers: dict[str, Any] | None = None,
                  criterion: Criterion | None = None, lr: float = 5e-5, weight_decay: float = 0.01,
-                 warmup_ratio: float = 0.1, model: torch.nn.Module | None = None) -> None:
+                 warmup_ratio: float = 0.1, model: torch.nn.Module | None = None,
+                 distillation: Distillation | None = None) -> None:
         super().__init__()
         self.task = make_task(task, options)
         self.save_hyperparameters({"task": self.task.name, "labels": list(labels),
@@ -69,6 +73,7 @@ class TaskModule(pl.LightningModule):
             model = warm_start(self.task, list(labels), tokenizer, featurizers or {})
         self.model = model if model is not None else self.task.build_model(labels, tokenizer, featurizers)
         self.criterion = criterion or Criterion()
+        self.distillation = distillation
         if self.task.criterion_on_crf and getattr(self.model, "crf", None) is not None and not self.criterion.plain:
             raise ConfigError("train.label_smoothing, class_weights, focal_gamma and logit_adjustment apply to "
                               "softmax heads; this model has a CRF head (its loss is the CRF's likelihood)")
@@ -87,7 +92,10 @@ class TaskModule(pl.LightningModule):
 
     def model_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, TaskOutput]:
         out = self.model(**model_inputs(self.model, batch))
-        return self.task.loss(self.model, out, batch, self.criterion), out
+        loss = self.task.loss(self.model, out, batch, self.criterion)
+        if self.distillation is not None and "teacher_logits" in batch:
+            loss = self.distillation(loss, out.logits, batch["teacher_logits"], batch["labels"] != -100)
+        return loss, out
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, _ = self.model_step(batch)

@@ -24,14 +24,35 @@ from pipelines.provenance import code_version, portable_path
 RUN_DIR_ENV = "PIPELINES_RUN_DIR"  # carries the run dir to the processes that DDP launches
 
 
-def _new_run_dir(cfg: RunConfig) -> Path:
+def _new_run_dir(cfg: RunConfig, kind: str = "") -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = Path(cfg.train.out_dir) / f"{cfg.task}-{stamp}"
+    name = f"{cfg.task}-{kind}-{stamp}" if kind else f"{cfg.task}-{stamp}"
+    path = Path(cfg.train.out_dir) / name
     n = 1
     while path.exists():
         n += 1
-        path = Path(cfg.train.out_dir) / f"{cfg.task}-{stamp}-{n}"
+        path = Path(cfg.train.out_dir) / f"{name}-{n}"
     return path
+
+
+def setup_logging() -> None:
+    """The entry points' log: the pipelines' and tasks' INFO lines on stderr, no transformers progress bars."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no "Loading weights" / "Writing model shards" bars in the run's log
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    for name in ("pipelines", "tasks"):
+        logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
+def print_results(results: dict[str, Any], run_dir: Path) -> None:
+    """The headline scores per split and where the run went."""
+    for split, scores in results.items():
+        head = {k: round(100 * scores[k], 2) for k in reports.HEADLINE if k in scores}
+        print(f"{split}: {head}")
+    print(f"run dir: {run_dir}\n  model:  {run_dir / 'model'}\n  report: {run_dir / 'report.md'}")
 
 
 def resume_checkpoint(run_dir: Path) -> Path:
@@ -77,10 +98,13 @@ def build_trainer(cfg: RunConfig, run_dir: Path, monitor: str) -> tuple[Any, Any
     return trainer, best
 
 
-def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, Any] | None = None) -> dict[str, Any]:
+def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, Any] | None = None,
+        distillation: Any = None, facts: dict[str, Any] | None = None) -> dict[str, Any]:
     """Fit, export the best model, score it on validation and test; returns the scores per split.
 
-    `splits` (already read datasets) replaces reading `cfg.data.path`, e.g. for cross-validation folds.
+    `splits` (already read datasets) replaces reading `cfg.data.path`, e.g. for cross-validation folds, or a
+    transfer set with teacher scores (`teacher_logits`), which `distillation` (losses.Distillation) reads.
+    `facts` are added to metrics.json.
     """
     import lightning.pytorch as pl
     import torch
@@ -106,7 +130,8 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
     target, n_classes = task.class_targets(dm.labels)
     module = TaskModule(task, dm.labels, tokenizer=tokenizer, featurizers=featurizers,
                         criterion=make_criterion(cfg.train, dm.features["train"], n_classes, target),
-                        lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, warmup_ratio=cfg.train.warmup_ratio)
+                        lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, warmup_ratio=cfg.train.warmup_ratio,
+                        distillation=distillation)
     module.prepare(dm.splits)
     trainer, best = build_trainer(cfg, run_dir, task.monitor)
     if trainer.is_global_zero:
@@ -122,7 +147,7 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
     facts = {"task": cfg.task, "encoder": cfg.model.encoder, "seed": cfg.train.seed, **code_version(),
              "data": portable_path(cfg.data.path), "train_seconds": round(time.perf_counter() - start, 1),
              "epochs_run": trainer.current_epoch, "global_step": trainer.global_step,
-             "best_checkpoint": os.path.relpath(ckpt, run_dir) if ckpt else ""}
+             "best_checkpoint": os.path.relpath(ckpt, run_dir) if ckpt else "", **(facts or {})}
     return finish(cfg, run_dir, task, module.model.cpu().eval(), tokenizer, dm.splits, featurizers, facts)
 
 
@@ -145,14 +170,7 @@ def finish(cfg: RunConfig, run_dir: Path, task: Any, model: Any, tokenizer: Any,
 
 
 def main(argv: list[str] | None = None) -> int:
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # no "Loading weights" / "Writing model shards" bars in the run's log
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    for name in ("pipelines", "tasks"):
-        logging.getLogger(name).addHandler(handler)
-        logging.getLogger(name).setLevel(logging.INFO)
+    setup_logging()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("config", nargs="?", help="YAML config (default: configs/<task>.yaml)")
     parser.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.lr=1e-4")
@@ -177,10 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = Path(os.environ[RUN_DIR_ENV]) if launched and RUN_DIR_ENV in os.environ else _new_run_dir(cfg)
     results = run(cfg, run_dir, resume=bool(args.resume))
     if results:
-        for split, scores in results.items():
-            head = {k: round(100 * scores[k], 2) for k in reports.HEADLINE if k in scores}
-            print(f"{split}: {head}")
-        print(f"run dir: {run_dir}\n  model:  {run_dir / 'model'}\n  report: {run_dir / 'report.md'}")
+        print_results(results, run_dir)
     return 0
 
 

@@ -1,0 +1,194 @@
+"""An HTTP JSON service for any run (`make serve RUN=...`): FastAPI + uvicorn, concurrent requests micro-batched.
+
+    POST /predict  {"texts": ["...", ...]}  ->  {"predictions": [...], "model": ..., "batched_with": n}
+    GET  /health                           ->  {"status": "ok"}
+    GET  /info                             ->  task, labels, model folder, version, limits
+
+Micro-batching: requests wait in one queue; a worker takes the first, then whatever else arrives within
+`max_wait_ms` up to `max_batch_size` texts, runs them through `Predictor.predict` as one call (in a thread, so
+the event loop keeps accepting), and answers each request with its own slice. One worker per process: the
+Predictor runs one call at a time anyway; scale out with processes.
+
+Bad requests get a 4xx with `{"error": "..."}` and the server keeps serving: malformed JSON or a missing
+`texts` (400), an empty list, an empty or non-string text (422), more than `max_texts` texts or a text over
+`max_chars` characters (413).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from pipelines.config import CONFIG_DIR, build_section, read_raw
+from pipelines.provenance import code_version
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_batch_size: int = field(default=32, metadata={"help": "texts per model call, at most"})
+    max_wait_ms: float = field(default=5.0, metadata={"help": "how long a batch waits for more requests"})
+    max_texts: int = field(default=64, metadata={"help": "texts per request, at most"})
+    max_chars: int = field(default=2000, metadata={"help": "characters per text, at most"})
+    threads: int = field(default=0, metadata={"help": "torch / ONNX Runtime threads (0 = all cores)"})
+
+    def __post_init__(self) -> None:
+        from pipelines.errors import ConfigError
+
+        if self.max_batch_size < 1 or self.max_texts < 1 or self.max_chars < 1 or self.max_wait_ms < 0:
+            raise ConfigError("serve: max_batch_size, max_texts and max_chars must be >= 1, max_wait_ms >= 0")
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def check_request(body: Any, cfg: ServeConfig) -> list[str]:
+    """The request's texts, or a BadRequest saying what is wrong with it."""
+    if not isinstance(body, dict) or "texts" not in body:
+        raise BadRequest(400, 'expected a JSON object with a "texts" list')
+    texts = body["texts"]
+    if not isinstance(texts, list):
+        raise BadRequest(422, f'"texts" must be a list of strings, got {type(texts).__name__}')
+    if not texts:
+        raise BadRequest(422, '"texts" is empty')
+    if len(texts) > cfg.max_texts:
+        raise BadRequest(413, f"{len(texts)} texts in one request, more than max_texts={cfg.max_texts}")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise BadRequest(422, f"texts[{i}] is not a string ({type(text).__name__})")
+        if not text.strip():
+            raise BadRequest(422, f"texts[{i}] is empty")
+        if len(text) > cfg.max_chars:
+            raise BadRequest(413, f"texts[{i}] has {len(text)} characters, more than max_chars={cfg.max_chars}")
+    return texts
+
+
+class MicroBatcher:
+    """Collects concurrent requests into model calls of at most `max_batch_size` texts."""
+
+    def __init__(self, predict: Any, max_batch_size: int, max_wait_ms: float) -> None:
+        self.predict, self.max_batch_size, self.max_wait = predict, max_batch_size, max_wait_ms / 1000
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.calls = 0
+
+    async def submit(self, texts: list[str]) -> tuple[list[dict[str, Any]], int]:
+        """The predictions for `texts` and how many texts shared their model call."""
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put((texts, future))
+        return await future
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            jobs = [await self.queue.get()]
+            size = len(jobs[0][0])
+            deadline = loop.time() + self.max_wait
+            while size < self.max_batch_size:
+                timeout = deadline - loop.time()
+                if timeout <= 0:
+                    break
+                try:
+                    job = await asyncio.wait_for(self.queue.get(), timeout)
+                except asyncio.TimeoutError:
+                    break
+                jobs.append(job)
+                size += len(job[0])
+            texts = [t for job_texts, _ in jobs for t in job_texts]
+            try:
+                results = await loop.run_in_executor(None, self.predict, texts)
+            except Exception as err:  # the model failed: every waiting request hears it, the worker goes on
+                for _, future in jobs:
+                    if not future.done():
+                        future.set_exception(err)
+                continue
+            self.calls += 1
+            start = 0
+            for job_texts, future in jobs:
+                if not future.done():
+                    future.set_result((results[start:start + len(job_texts)], len(texts)))
+                start += len(job_texts)
+
+
+def create_app(predictor: Any, cfg: ServeConfig, source: str = "") -> FastAPI:
+    """The FastAPI app serving `predictor` (a pipelines.inference.predict.Predictor)."""
+    batcher = MicroBatcher(lambda texts: predictor.predict(texts), cfg.max_batch_size, cfg.max_wait_ms)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        worker = asyncio.create_task(batcher.run())
+        yield
+        worker.cancel()
+
+    app = FastAPI(title="nlp-pipelines", lifespan=lifespan)
+    app.state.batcher = batcher
+    labels = [predictor.model.config.id2label[i] for i in range(len(predictor.model.config.id2label))]
+    info = {"task": predictor.task_name, "labels": labels, "model": source, "runtime": type(predictor.model).__name__,
+            "version": code_version(), "limits": asdict(cfg)}
+
+    @app.exception_handler(BadRequest)
+    async def bad_request(request: Request, err: BadRequest) -> JSONResponse:
+        return JSONResponse({"error": err.message}, status_code=err.status)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/info")
+    async def get_info() -> dict[str, Any]:
+        return info
+
+    @app.post("/predict")
+    async def predict(request: Request) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except ValueError as err:
+            raise BadRequest(400, f"the body is not valid JSON ({err})") from None
+        texts = check_request(body, cfg)
+        start = time.perf_counter()
+        predictions, shared = await batcher.submit(texts)
+        return {"predictions": predictions, "batched_with": shared,
+                "ms": round(1000 * (time.perf_counter() - start), 2)}
+
+    return app
+
+
+def load_config(path: str | Path | None, overrides: list[str]) -> ServeConfig:
+    raw = read_raw(path, [f"serve.{o}" for o in overrides]).get("serve", {})
+    return build_section(ServeConfig, raw, "serve")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+    import uvicorn
+
+    from pipelines.inference.predict import Predictor
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run", help="run dir, its model/ folder, or a quantised folder (model-dynamic/ ...)")
+    parser.add_argument("overrides", nargs="*", help="key=value of configs/serve.yaml, e.g. port=8080")
+    parser.add_argument("--config", default=str(CONFIG_DIR / "serve.yaml"))
+    args = parser.parse_args(argv)
+    cfg = load_config(args.config, args.overrides)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    predictor = Predictor.load(args.run, batch_size=cfg.max_batch_size, max_chars=cfg.max_chars, threads=cfg.threads)
+    uvicorn.run(create_app(predictor, cfg, str(args.run)), host=cfg.host, port=cfg.port, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    from pipelines.cli import run_cli
+
+    run_cli(main)

@@ -1,0 +1,124 @@
+"""The HTTP service: every bad request gets a 4xx with a JSON error and the server keeps serving; concurrent
+requests share model calls; one real server process answers over loopback."""
+
+import asyncio
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pipelines.config import load_config
+from pipelines.errors import ConfigError
+from pipelines.inference.predict import Predictor
+from pipelines.inference.serve import MicroBatcher, ServeConfig, create_app
+from pipelines.inference.serve import load_config as load_serve_config
+from pipelines.training.train import run
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("serve")
+    run(load_config(None, ["model.encoder=tiny", "train.epochs=1", "train.limit_train_batches=2", "train.threads=1",
+                           "train.progress_bar=false", f"train.out_dir={out}"], task="intent"), out / "run")
+    return out / "run"
+
+
+@pytest.fixture(scope="module")
+def client(run_dir):
+    app = create_app(Predictor.load(run_dir), ServeConfig(max_texts=3, max_chars=40, max_wait_ms=1), "run")
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.mark.parametrize("body,status,message", [
+    (b"{not json", 400, "not valid JSON"),
+    (b'{"text": ["hi"]}', 400, 'a "texts" list'),
+    (b'["hi"]', 400, 'a "texts" list'),
+    (b'{"texts": "hi"}', 422, "must be a list"),
+    (b'{"texts": []}', 422, "is empty"),
+    (b'{"texts": ["hi", "  "]}', 422, r"texts\[1\] is empty"),
+    (b'{"texts": ["hi", 3]}', 422, r"texts\[1\] is not a string"),
+    (b'{"texts": ["a", "b", "c", "d"]}', 413, "max_texts=3"),
+    (b'{"texts": ["' + b"x" * 41 + b'"]}', 413, "max_chars=40"),
+])
+def test_bad_requests_get_a_json_error_and_the_server_keeps_serving(client, body, status, message):
+    import re
+
+    r = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == status and re.search(message, r.json()["error"])
+    ok = client.post("/predict", json={"texts": ["book a table"]})
+    assert ok.status_code == 200 and len(ok.json()["predictions"]) == 1
+
+
+def test_predict_health_and_info(client, run_dir):
+    r = client.post("/predict", json={"texts": ["book a table for two", "play some jazz"]})
+    body = r.json()
+    expected = Predictor.load(run_dir).predict(["book a table for two", "play some jazz"])
+    assert r.status_code == 200 and body["predictions"] == expected
+    assert client.get("/health").json() == {"status": "ok"}
+    info = client.get("/info").json()
+    assert info["task"] == "intent" and len(info["labels"]) > 1 and info["limits"]["max_texts"] == 3
+
+
+def test_concurrent_requests_share_one_model_call():
+    calls = []
+
+    def predict(texts):
+        calls.append(list(texts))
+        return [{"n": len(t)} for t in texts]
+
+    async def scenario():
+        batcher = MicroBatcher(predict, max_batch_size=8, max_wait_ms=50)
+        worker = asyncio.create_task(batcher.run())
+        results = await asyncio.gather(batcher.submit(["a"]), batcher.submit(["bb", "ccc"]), batcher.submit(["dddd"]))
+        worker.cancel()
+        return results
+
+    results = asyncio.run(scenario())
+    assert calls == [["a", "bb", "ccc", "dddd"]]  # one call for all three requests
+    assert [r[0] for r in results] == [[{"n": 1}], [{"n": 2}, {"n": 3}], [{"n": 4}]]  # each gets its own slice
+    assert all(r[1] == 4 for r in results)
+
+
+def test_a_full_batch_does_not_wait_and_a_failing_model_answers_every_request():
+    async def scenario(predict, sizes):
+        batcher = MicroBatcher(predict, max_batch_size=2, max_wait_ms=10_000)
+        worker = asyncio.create_task(batcher.run())
+        out = await asyncio.wait_for(asyncio.gather(*(batcher.submit(["x"] * n) for n in sizes),
+                                                    return_exceptions=True), timeout=5)
+        worker.cancel()
+        return out
+
+    assert len(asyncio.run(scenario(lambda t: [{}] * len(t), [2]))) == 1  # full at once: no 10 s wait
+
+    def broken(texts):
+        raise RuntimeError("model down")
+
+    out = asyncio.run(scenario(broken, [1, 1]))
+    assert all(isinstance(e, RuntimeError) for e in out)
+
+
+def test_serve_config_is_checked(tmp_path):
+    with pytest.raises(ConfigError, match="serve.bogus"):
+        load_serve_config(None, ["bogus=1"])
+    with pytest.raises(ConfigError, match="max_batch_size"):
+        ServeConfig(max_batch_size=0)
+    assert load_serve_config("configs/serve.yaml", ["port=9001"]).port == 9001
+
+
+def test_a_real_server_process_answers_over_loopback(run_dir):
+    import httpx
+
+    from benchmarks.serve_load import free_port, start_server
+
+    port = free_port()
+    server = start_server(str(run_dir), port, ["threads=1"], timeout=120)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/health").json() == {"status": "ok"}
+        r = httpx.post(f"{base}/predict", json={"texts": ["book a table"]})
+        assert r.status_code == 200 and "label" in r.json()["predictions"][0]
+        assert httpx.post(f"{base}/predict", json={"texts": []}).status_code == 422
+        assert httpx.get(f"{base}/health").status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
