@@ -130,7 +130,7 @@ def measure_part(part: str, args: argparse.Namespace, log) -> dict[str, Any]:
     from pipelines.inference.evaluate import evaluate
     from pipelines.inference.predict import Predictor
 
-    teacher = Path(args.teacher or RUNS / f"teacher-{part}-seed1")
+    teacher = Path(args.teacher) if args.teacher else distilled_teacher(part)
     student = Path(args.student) if args.student else best_student(part)
     splits = load_splits(DataConfig(path=str(SHARED / DATA[part])), "", seed=0)
     test = splits["test"]
@@ -172,6 +172,16 @@ def measure_part(part: str, args: argparse.Namespace, log) -> dict[str, Any]:
             result["variants"][n]["timings"][str(threads)] = {k: round(v, 2) for k, v in med.items()}
             log(f"{part} {n} threads={threads}: {result['variants'][n]['timings'][str(threads)]}")
     return result
+
+
+def distilled_teacher(part: str) -> Path:
+    """The teacher benchmarks.distill used (reports/distill.json), else runs/bench/distill/teacher-<part>-seed1."""
+    path = Path("reports/distill.json")
+    if path.exists():
+        run = json.loads(path.read_text())["parts"].get(part, {}).get("teacher", {}).get("run")
+        if run:
+            return Path(run)
+    return RUNS / f"teacher-{part}-seed1"
 
 
 def best_student(part: str) -> Path | None:
@@ -295,7 +305,7 @@ def main(argv: list[str] | None = None) -> None:
         write_json(path, report)
         write_report_md(path.with_suffix(".md"), markdown(report))
     if not args.no_plot and "intent" in args.parts:
-        teacher = Path(args.teacher or RUNS / "teacher-intent-seed1")
+        teacher = Path(args.teacher) if args.teacher else distilled_teacher("intent")
         report["calibration"] = plot_calibration(teacher, path.with_name("inference_calibration.png"), log)
         write_json(path, report)
 

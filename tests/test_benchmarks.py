@@ -125,7 +125,7 @@ def test_fast_inference_benchmarks(bench):
     timed = inference["parts"]["intent"]["variants"]["student_int8"]["timings"]["1"]
     assert timed["texts_per_s"] > 0 and timed["speedup_batch1"] > 0
     assert (work / "reports/inference_calibration.png").exists() and len(inference["calibration"]["tensors"]) == 3
-    load("serve_load").main(["--run", "runs/bench/distill/teacher-intent-seed1",
+    load("serve_load").main(["--run", distill["intent"]["teacher"]["run"],
                              "--data", str(data / "clinc150" / "data_full.json"), "--seconds", "1",
                              "--concurrency", "1", "4"])
     serve = json.loads((work / "reports/serve.json").read_text())

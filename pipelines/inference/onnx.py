@@ -106,8 +106,9 @@ class OnnxModel(nn.Module):
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.config, self.inputs, self.outputs = config, list(spec["inputs"]), list(spec["outputs"])
-        self.extra_inputs = tuple(k for k in self.inputs if k not in ("input_ids", "attention_mask"))
+        self.config, self.outputs = config, list(spec["outputs"])
+        self.extra_inputs = tuple(k for k in spec["inputs"] if k not in ("input_ids", "attention_mask"))
+        self.inputs = [i.name for i in self.session.get_inputs()]  # the exporter drops inputs a graph never reads
         self.crf = crf
         self.anchor = nn.Parameter(torch.zeros(0), requires_grad=False)  # where callers look for the device
 

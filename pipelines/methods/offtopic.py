@@ -174,6 +174,6 @@ def fit_on_splits(task: Any, model: torch.nn.Module, tokenizer: Any, splits: dic
     oos = splits.get("oos_validation")
     det = fit(method, (t_logits, t_feats, np.array([label2id[x] for x in train["label"]])),
               run(splits["validation"]), run(oos) if oos is not None else None, recall,
-              balanced=balanced, split=model.config.hidden_size)
+              balanced=balanced, split=model.config.hidden_size if method == "combined" else 0)
     det.base_encoder, det._embedder = probe.base_encoder, probe._embedder
     return det
