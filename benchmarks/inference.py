@@ -6,8 +6,10 @@
 - teacher_onnx: the ONNX graph with ONNX Runtime's full graph optimisation (`quantize method=fp32`);
 - teacher_int8: dynamic INT8 (`method=dynamic`); teacher_static_<calibration>: static INT8 calibrated on 256
   training examples with minmax, entropy and percentile (accuracy for all three, speed for the best on dev);
-- student_fp32 / student_int8: the distilled BiLSTM (reports/distill.json: the best variant on dev, seed 1),
-  in PyTorch and as dynamic-INT8 ONNX.
+- student_fp32 / student_onnx / student_int8 / student_static_entropy: the distilled BiLSTM
+  (reports/distill.json: the best variant on dev, seed 1) in PyTorch, as ONNX, dynamic INT8 (the LSTM's weights
+  too) and static INT8 (its MatMul/Gemm layers; ONNX Runtime has no static LSTM); accuracy for all, speed for
+  all but the static one.
 
 Per variant: test accuracy or entity F1, model MB, latency at batch 1 (p50, p99 over --latency-texts test
 texts) and throughput at batch 64 (--throughput-texts texts), on 1 and 2 threads. Timings interleave the
@@ -111,9 +113,11 @@ def build_variants(part: str, teacher: Path, student: Path | None, calibrations:
               for c in calibrations]
     if student is not None:
         folders["student_fp32"] = student
-        specs.append(("student_int8", student, QuantizeConfig(method="dynamic", max_drop=100)))
+        specs += [("student_onnx", student, QuantizeConfig(method="fp32", max_drop=100)),
+                  ("student_int8", student, QuantizeConfig(method="dynamic", max_drop=100)),
+                  ("student_static_entropy", student, QuantizeConfig(method="static", max_drop=100))]
     for name, run, qcfg in specs:
-        out = run / f"model-{name.split('_', 1)[1]}"
+        out = run / f"model-{name.split('_', 1)[1]}"  # e.g. teacher_int8 -> <teacher>/model-int8
         if not (out / "quantize.json").exists():
             try:
                 quantize(run, qcfg, out, log=log)
@@ -152,7 +156,7 @@ def measure_part(part: str, args: argparse.Namespace, log) -> dict[str, Any]:
     statics = {n: v for n, v in result["variants"].items() if n.startswith("teacher_static_")}
     best_static = min(statics, key=lambda n: statics[n]["dev_drop"]) if statics else None
     result["best_static"] = best_static
-    timed = [n for n in result["variants"] if not n.startswith("teacher_static_") or n == best_static]
+    timed = [n for n in result["variants"] if "_static_" not in n or n == best_static]
     for threads in args.threads:
         torch.set_num_threads(threads)
         runs = {n: runner(Predictor.load(folders[n], threads=threads), "naive" if n == "teacher_fp32" else "")

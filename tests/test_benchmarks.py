@@ -121,7 +121,7 @@ def test_fast_inference_benchmarks(bench):
     inference = json.loads((work / "reports/inference.json").read_text())
     variants = set(inference["parts"]["ner"]["variants"])
     assert {"teacher_fp32", "teacher_sorted", "teacher_onnx", "teacher_int8", "teacher_static_entropy",
-            "student_fp32", "student_int8"} <= variants
+            "student_fp32", "student_onnx", "student_int8", "student_static_entropy"} <= variants
     timed = inference["parts"]["intent"]["variants"]["student_int8"]["timings"]["1"]
     assert timed["texts_per_s"] > 0 and timed["speedup_batch1"] > 0
     assert (work / "reports/inference_calibration.png").exists() and len(inference["calibration"]["tensors"]) == 3
