@@ -6,7 +6,9 @@
   configs/distill_intent.yaml: gold labels only, + soft labels (KL at T=2, or MSE of the centred scores), +
   augmentation (2 teacher-labelled copies of each training utterance).
 - ner, CoNLL-2003: teacher = configs/ner.yaml (MiniLM + CRF), seed 1, its CRF marginals per word; students
-  from configs/distill_ner.yaml (the BiLSTM-CRF): gold only, + KL, + KL and one augmented copy.
+  from configs/distill_ner.yaml (the BiLSTM-CRF): gold only, + KL between the teacher's and the student's CRF
+  marginals, + the same and one augmented copy; and KL against the student's emission softmax instead
+  (`kl_emissions+aug`, which ignores its transitions).
 Models are selected on dev; test is scored once per run. Runs go to runs/bench/distill/ (reused when
 finished); results to reports/distill.json and reports/distill.md.
 """
@@ -33,7 +35,9 @@ PARTS = {
     "ner": {"data": "conll2003", "metric": "f1", "teacher": "teacher-ner-seed1",
             "variants": {"gold": ["distill.loss=none", "distill.augment=0"],
                          "kl": ["distill.loss=kl", "distill.augment=0"],
-                         "kl+aug": ["distill.loss=kl", "distill.augment=1"]}},
+                         "kl+aug": ["distill.loss=kl", "distill.augment=1"],
+                         "kl_emissions+aug": ["distill.loss=kl", "distill.augment=1",
+                                              "distill.crf_scores=emissions"]}},
 }
 
 

@@ -119,7 +119,7 @@ def test_distill_trains_a_student_that_predicts_like_any_run(teachers, task, tmp
 
     train_size = len(load_splits(cfg.data, get_task(task).sample, seed=cfg.train.seed)["train"])
     assert metrics["distill"]["transfer_set"] == 2 * train_size  # the training split + one copy each
-    assert metrics["distill"]["teacher"].endswith(task) and metrics["distill"]["loss"] == "kl"
+    assert metrics["distill"]["teacher"].endswith(task) and metrics["distill"]["loss"] == dcfg.loss
     assert "validation" in results
     student = Predictor.load(tmp_path / "student")
     assert type(student.model).__name__ == {"intent": "BiLstmClassifier", "ner": "BiLstmCrf"}[task]
@@ -139,3 +139,20 @@ def test_a_student_learns_the_teacher_where_gold_and_teacher_disagree(teachers, 
     texts = list(load_splits(cfg.data, teacher.task.sample)["train"]["text"])[:120]
     agree = sum(a["label"] == b["label"] for a, b in zip(teacher.predict(texts), student.predict(texts)))
     assert agree / len(texts) > 0.8
+
+
+def test_a_crf_student_is_compared_by_its_marginals_placed_at_first_sub_tokens():
+    from pipelines.models.crf import ConstrainedCRF, crf_marginals, word_log_marginals
+
+    torch.manual_seed(0)
+    crf = ConstrainedCRF(["O", "B-X", "I-X"])
+    logits = torch.randn(2, 6, 3, requires_grad=True)
+    starts = torch.tensor([[1, 2, 4], [1, 3, -1]])
+    got = word_log_marginals(crf, logits, starts)
+    emissions = torch.stack([logits[0, [1, 2, 4]], logits[1, [1, 3, 3]]])
+    want = crf_marginals(crf, emissions, torch.tensor([[1, 1, 1], [1, 1, 0]]).bool()).clamp(min=1e-12).log()
+    assert torch.allclose(got[0, [1, 2, 4]], want[0], atol=1e-5)
+    assert torch.allclose(got[1, [1, 3]], want[1, :2], atol=1e-5)
+    assert torch.all(got[0, [0, 3, 5]] == 0) and torch.all(got[1, [0, 2, 4, 5]] == 0)
+    got[0, 1].sum().backward()  # differentiable: the student's emissions get gradients through the CRF
+    assert logits.grad is not None and logits.grad.abs().sum() > 0

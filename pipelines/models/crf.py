@@ -117,6 +117,15 @@ def crf_marginals(crf: CRF, emissions: torch.Tensor, mask: torch.Tensor) -> torc
     return (alpha + beta - log_z[:, None, None]).exp() * mask[..., None]
 
 
+def word_log_marginals(crf: CRF, logits: torch.Tensor, word_starts: torch.Tensor) -> torch.Tensor:
+    """(B, T, L) log-marginals of each word's label, put at its first sub-token (0 elsewhere): a CRF model's own
+    per-word distribution, differentiable, for a distillation loss against a teacher's."""
+    emissions, mask, _ = pack_words(logits, word_starts)  # (B, W, L), (B, W)
+    logm = crf_marginals(crf, emissions, mask).clamp(min=1e-12).log() * mask[..., None]  # (B, W, L)
+    index = word_starts.clamp(min=0)[..., None].expand(-1, -1, logits.shape[-1])  # padding adds 0 at position 0
+    return logits.new_zeros(logits.shape).scatter_add(1, index, logm)  # (B, T, L)
+
+
 class CrfTokenClassifier(nn.Module):
     """Emissions from a Hugging Face token classifier, a constrained CRF on top (the task's loss hook takes
     the CRF's likelihood over the emissions)."""

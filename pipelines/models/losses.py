@@ -111,15 +111,20 @@ class Distillation:
             log-probabilities).
         temperature: T of the KL.
         weight: share of the soft part; the loss is (1 - weight) * hard + weight * soft.
+        crf_scores: for a student with a CRF: marginals (its per-word label marginals, forward-backward) |
+            emissions (its emission scores alone, which ignore the transitions the CRF adds).
     """
 
     loss: str = "kl"
     temperature: float = 2.0
     weight: float = 0.5
+    crf_scores: str = "marginals"
 
     def __post_init__(self) -> None:
         if self.loss not in {"kl", "mse"}:
             raise ValueError(f"distillation loss {self.loss!r}: expected kl|mse")
+        if self.crf_scores not in {"marginals", "emissions"}:
+            raise ValueError(f"crf_scores={self.crf_scores!r}: expected marginals|emissions")
         if self.temperature <= 0 or not 0.0 <= self.weight <= 1.0:
             raise ValueError(f"temperature={self.temperature} (expected > 0), weight={self.weight} (expected in "
                              "[0, 1])")

@@ -50,6 +50,8 @@ class DistillConfig:
     p_ngram: float = 0.25
     max_ngram: int = 5
     teacher_batch_size: int = 64
+    crf_scores: str = field(default="marginals", metadata={"help": "a CRF student: marginals (its per-word "
+                                                                   "marginals) | emissions (its emission scores)"})
 
     def __post_init__(self) -> None:
         if self.loss not in {"kl", "mse", "none"}:
@@ -60,6 +62,8 @@ class DistillConfig:
             raise ConfigError("distill.loss=none trains on gold labels only: augmented copies need a teacher to "
                               "label them (set distill.augment=0)")
         Augmenter(self.p_mask, self.p_swap, self.p_ngram, self.max_ngram)  # checks the probabilities
+        if self.crf_scores not in {"marginals", "emissions"}:
+            raise ConfigError(f"distill.crf_scores={self.crf_scores!r}: expected marginals|emissions")
 
 
 def load(teacher_run: str | Path, config: str | Path | None, overrides: list[str]) -> tuple[DistillConfig, RunConfig]:
@@ -157,7 +161,7 @@ def distill(teacher_run: str | Path, dcfg: DistillConfig, cfg: RunConfig, run_di
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "distill.yaml", yaml.safe_dump({"teacher": portable_path(str(teacher_run)),
                                                                 "distill": asdict(dcfg)}, sort_keys=False))
-    loss = None if dcfg.loss == "none" else Distillation(dcfg.loss, dcfg.temperature, dcfg.weight)
+    loss = None if dcfg.loss == "none" else Distillation(dcfg.loss, dcfg.temperature, dcfg.weight, dcfg.crf_scores)
     facts = {"distill": {**asdict(dcfg), "teacher": portable_path(str(teacher_run)),
                          "teacher_commit": teacher_meta(teacher_run).get("commit"),
                          "transfer_set": len(splits["train"])}}

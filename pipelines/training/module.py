@@ -20,6 +20,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from pipelines.config import ModelOptions
 from pipelines.errors import ConfigError
+from pipelines.models.crf import word_log_marginals
 from pipelines.models.losses import Criterion, Distillation
 from pipelines.models.outputs import TaskOutput, model_inputs
 from pipelines.registry import get_task, task_class
@@ -94,7 +95,11 @@ class TaskModule(pl.LightningModule):
         out = self.model(**model_inputs(self.model, batch))
         loss = self.task.loss(self.model, out, batch, self.criterion)
         if self.distillation is not None and "teacher_logits" in batch:
-            loss = self.distillation(loss, out.logits, batch["teacher_logits"], batch["labels"] != -100)
+            student = out.logits
+            crf = getattr(self.model, "crf", None)
+            if crf is not None and self.distillation.crf_scores == "marginals":
+                student = word_log_marginals(crf, student, batch["word_starts"])  # (B, T, L)
+            loss = self.distillation(loss, student, batch["teacher_logits"], batch["labels"] != -100)
         return loss, out
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
