@@ -24,6 +24,7 @@ import numpy as np
 
 from benchmarks.common import SHARED, machine
 from pipelines.io import write_json
+from pipelines.provenance import portable_path
 
 CONCURRENCY = (1, 8, 32)
 
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="reports/serve.json")
     args = parser.parse_args(argv)
     texts = texts_of(args.data)
-    report: dict[str, Any] = {"run": args.run, "data": args.data, "seconds_per_level": args.seconds,
+    report: dict[str, Any] = {"run": args.run, "data": portable_path(args.data), "seconds_per_level": args.seconds,
                               "machine": machine(), "settings": {}}
     for name, overrides in (("micro_batching", []), ("batch_size_1", ["max_batch_size=1", "max_wait_ms=0"])):
         port = free_port()
