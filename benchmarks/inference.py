@@ -24,6 +24,7 @@ Writes reports/inference.json, reports/inference.md and the plots.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import time
@@ -35,6 +36,7 @@ import torch
 
 from benchmarks.common import SHARED, machine, write_report_md
 from pipelines.io import write_json
+from pipelines.provenance import resolve_portable
 
 RUNS = Path("runs/bench/distill")
 DATA = {"intent": "clinc150/data_full.json", "ner": "conll2003"}
@@ -215,7 +217,7 @@ def plot_calibration(teacher: Path, out: Path, log) -> dict[str, Any]:
     from pipelines.inference.quantize import QuantizeConfig, batches, calibrate
 
     p = Predictor.load(teacher)
-    splits = load_splits(p.data, p.task.sample, seed=0)
+    splits = load_splits(dataclasses.replace(p.data, path=resolve_portable(p.data.path)), p.task.sample, seed=0)
     feats = p.task.encode(splits["train"], p.tokenizer, {}, p.data)
     calib = batches(feats, p.tokenizer.pad_token_id, count=256, seed=0)
     work = out.parent / ".calibration"

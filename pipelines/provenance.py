@@ -35,3 +35,11 @@ def portable_path(path: str | Path | None) -> str:
     if absolute.is_relative_to(PROJECT.parent):
         return os.path.relpath(absolute, PROJECT)
     return str(path)
+
+
+def resolve_portable(path: str | Path | None) -> str:
+    """The inverse of `portable_path`: a relative path written by it is read against the project, wherever the
+    reader runs; absolute paths, hub names and '' are kept."""
+    if not path or str(path).startswith("hub:") or Path(path).is_absolute():
+        return str(path or "")
+    return str((PROJECT / path).resolve())

@@ -37,7 +37,7 @@ from pipelines.data.batching import Collator, Features, sorted_batches
 from pipelines.errors import ConfigError
 from pipelines.inference.onnx import GRAPH, SPEC, export_onnx, save_heads
 from pipelines.io import atomic_write_text, make_readable_dir
-from pipelines.provenance import code_version, portable_path
+from pipelines.provenance import code_version, portable_path, resolve_portable
 
 WEIGHTS = {"model.safetensors", "heads.safetensors", "encoder", "config.json", "crf.safetensors"}
 
@@ -154,7 +154,8 @@ def quantize(run: str | Path, qcfg: QuantizeConfig, out: str | Path | None = Non
     out = Path(out) if out else Path(run) / f"model-{qcfg.method}"
     predictor = Predictor.load(run)
     task, tok = predictor.task, predictor.tokenizer
-    dcfg = dataclasses.replace(predictor.data, path=data if data is not None else predictor.data.path)
+    path = data if data is not None else resolve_portable(predictor.data.path)  # pipeline.json: project-relative
+    dcfg = dataclasses.replace(predictor.data, path=path)
     splits = load_splits(dcfg, task.sample, seed=qcfg.seed)
     if "validation" not in splits:
         raise ConfigError(f"{dcfg.path or task.sample}: no validation split to check the quantised model on")

@@ -33,7 +33,7 @@ from pipelines.data.align import split_words
 from pipelines.errors import ConfigError
 from pipelines.io import atomic_write_text
 from pipelines.methods.augment import Augmenter
-from pipelines.provenance import portable_path
+from pipelines.provenance import portable_path, resolve_portable
 
 log = logging.getLogger(__name__)
 TEACHER = "teacher_logits"
@@ -75,7 +75,7 @@ def load(teacher_run: str | Path, config: str | Path | None, overrides: list[str
     dcfg = build_section(DistillConfig, raw.pop("distill", {}), "distill")
     if raw.setdefault("task", meta["task"]) != meta["task"]:
         raise ConfigError(f"{path}: task {raw['task']!r}, but the teacher {teacher_run} is a {meta['task']!r} run")
-    raw["data"] = {**meta["data"], **raw.get("data", {})}
+    raw["data"] = {**meta["data"], "path": resolve_portable(meta["data"]["path"]), **raw.get("data", {})}
     return dcfg, build_run_config(raw, path)
 
 
