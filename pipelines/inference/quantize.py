@@ -133,14 +133,15 @@ def quantize_graph(fp32: Path, out: Path, qcfg: QuantizeConfig, calib: list[dict
 
 def write_folder(predictor: Any, source: Path, staging: Path, spec: dict[str, Any], info: dict[str, Any]) -> None:
     """Beside the graph: config, CRF, tokenizer and featurizer files of the source model, pipeline.json."""
+    from pipelines.inference.predict import META
     save_heads(predictor.model.config, getattr(predictor.model, "crf", None), staging)
     for item in source.iterdir():
-        if item.name in WEIGHTS or item.name == "pipeline.json":
+        if item.name in WEIGHTS or item.name == META:
             continue
         (shutil.copytree if item.is_dir() else shutil.copyfile)(item, staging / item.name)
     atomic_write_text(staging / SPEC, json.dumps({**spec, **info}, indent=2) + "\n")
-    meta = json.loads((source / "pipeline.json").read_text(encoding="utf-8"))
-    atomic_write_text(staging / "pipeline.json", json.dumps({**meta, "runtime": "onnx"}, indent=2) + "\n")
+    meta = json.loads((source / META).read_text(encoding="utf-8"))
+    atomic_write_text(staging / META, json.dumps({**meta, "runtime": "onnx"}, indent=2) + "\n")
 
 
 def quantize(run: str | Path, qcfg: QuantizeConfig, out: str | Path | None = None, data: str | None = None,

@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse
 
 from pipelines.config import CONFIG_DIR, build_section, read_raw
 from pipelines.provenance import code_version
+from pipelines.task import labels_of
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def create_app(predictor: Any, cfg: ServeConfig, source: str = "") -> FastAPI:
 
     app = FastAPI(title="nlp-pipelines", lifespan=lifespan)
     app.state.batcher = batcher
-    labels = [predictor.model.config.id2label[i] for i in range(len(predictor.model.config.id2label))]
+    labels = labels_of(predictor.model)
     info = {"task": predictor.task_name, "labels": labels, "model": source, "runtime": type(predictor.model).__name__,
             "version": code_version(), "limits": asdict(cfg)}
 

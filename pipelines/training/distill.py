@@ -34,9 +34,9 @@ from pipelines.errors import ConfigError
 from pipelines.io import atomic_write_text
 from pipelines.methods.augment import Augmenter
 from pipelines.provenance import portable_path, resolve_portable
+from pipelines.training.datamodule import TEACHER
 
 log = logging.getLogger(__name__)
-TEACHER = "teacher_logits"
 
 
 @dataclass(frozen=True)
