@@ -12,11 +12,11 @@ SEEDS  ?= 1 2 3
 EXPERIMENT ?= ner_compare
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval predict distill quantize serve bench-distill bench-inference bench-serve test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-bad-labels bench-toxicity compare find-bad-labels clean
+.PHONY: help install train eval predict distill quantize serve bench-distill bench-inference bench-serve bench-topics bench-analogy test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-bad-labels bench-toxicity compare find-bad-labels clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
-	@echo "  variables: TASK=ner|intent|joint|toxicity  DATA=<dir|file|hub:name>  ARGS=\"section.key=value ...\"  RUN=<run dir>  RESUME=<run dir>"
+	@echo "  variables: TASK=ner|intent|joint|toxicity|topics  DATA=<dir|file|hub:name>  ARGS=\"section.key=value ...\"  RUN=<run dir>  RESUME=<run dir>"
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -86,6 +86,17 @@ bench-toxicity: $(STAMP) ## Davidson imbalance recipes, SemEval spans, occlusion
 	$(PY) -m benchmarks.toxicity --parts clinc --variants plain sqrt_resampling logit_adjust --seeds $(SEEDS)
 	$(PY) -m benchmarks.toxicity --parts errors --recipe plain
 	$(PY) -m benchmarks.toxicity --parts report
+
+bench-topics: $(STAMP) ## LDA + frozen Transformer fusion on 20 Newsgroups (raw, stripped) and BBC -> reports/topics.*
+	$(PY) -m benchmarks.topics --stage encode
+	$(PY) -m benchmarks.topics --stage baselines
+	$(PY) -m benchmarks.topics --stage lda
+	$(PY) -m benchmarks.topics --stage pooling --seeds $(SEEDS)
+	$(PY) -m benchmarks.topics --stage variants --seeds $(SEEDS)
+	$(PY) -m benchmarks.topics --stage report
+
+bench-analogy: $(STAMP) ## word2vec vs encoder input embeddings: Google analogies, Procrustes/CKA/RSA -> reports/analogy.*
+	$(PY) -m benchmarks.analogy
 
 bench-distill: $(STAMP) ## distillation ablation, CLINC150 and CoNLL-2003 -> reports/distill.*
 	$(PY) -m benchmarks.distill --seeds $(SEEDS)

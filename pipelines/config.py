@@ -22,7 +22,8 @@ from pipelines.errors import ConfigError  # noqa: F401  (re-exported)
 @dataclass(frozen=True)
 class DataConfig:
     path: str = field(default="", metadata={"help": "dir, file or hub:name; empty = the task's shipped sample"})
-    format: str = field(default="auto", metadata={"help": "auto|conll|seq|csv|jsonl|clinc|inline|hub"})
+    format: str = field(default="auto", metadata={"help": "auto|conll|seq|csv|jsonl|clinc|inline|folders|hub "
+                                                          "(folders: <label>/<file>.txt)"})
     tag_column: int = field(default=-1, metadata={"help": "CoNLL column holding the tag (-1 = last)"})
     scheme: str = field(default="auto", metadata={"help": "tag scheme of the input: auto|iob1|iob2|bioes"})
     text_field: str = field(default="text", metadata={"help": "CSV/JSONL column with the text"})
@@ -30,10 +31,13 @@ class DataConfig:
     doc_context: bool = field(default=False, metadata={"help": "NER: add words of neighbouring sentences"})
     max_length: int = field(default=128, metadata={"help": "sub-tokens per window incl. special tokens"})
     dev_fraction: float = field(default=0.1, metadata={"help": "share of train held out when no dev split"})
+    encoding_fallback: str = field(default="", metadata={"help": "folders: decode a non-UTF-8 file with this "
+                                                                 "codec (e.g. latin-1) instead of stopping"})
 
     def __post_init__(self) -> None:
-        if self.format not in {"auto", "conll", "seq", "csv", "jsonl", "clinc", "inline", "hub"}:
-            raise ConfigError(f"data.format={self.format!r}: expected auto|conll|seq|csv|jsonl|clinc|inline|hub")
+        if self.format not in {"auto", "conll", "seq", "csv", "jsonl", "clinc", "inline", "folders", "hub"}:
+            raise ConfigError(f"data.format={self.format!r}: expected "
+                              "auto|conll|seq|csv|jsonl|clinc|inline|folders|hub")
         if self.scheme not in {"auto", "iob1", "iob2", "bioes"}:
             raise ConfigError(f"data.scheme={self.scheme!r}: expected auto|iob1|iob2|bioes")
         if self.max_length < 8:

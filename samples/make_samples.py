@@ -1,6 +1,6 @@
 """Writes the small sample data shipped with the repo (invented sentences; no public corpus text).
 
-    python samples/make_samples.py   # rewrites samples/{ner,intent,joint,toxicity}/*
+    python samples/make_samples.py   # rewrites samples/{ner,intent,joint,toxicity,topics}/*
 """
 
 import json
@@ -128,6 +128,59 @@ def write_toxicity(path: Path, n: int, rng: random.Random) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
+SECTIONS = {  # short invented news items, a handful of sentences each, in four sections
+    "sport": ["The home side scored twice in the second half to win the match.",
+              "The coach said the players had trained hard all week.",
+              "Fans filled the stadium despite the cold rain.",
+              "The striker missed a penalty before the goalkeeper saved a late shot.",
+              "The league table now shows three clubs level on points.",
+              "The runner set a new record in the final race of the season.",
+              "Injuries left the team without its captain for the cup game.",
+              "The referee showed two red cards in a tense derby."],
+    "technology": ["The company released a faster chip for laptops and phones.",
+                   "Engineers fixed a software bug that drained the battery.",
+                   "The new app lets users share files over an encrypted network.",
+                   "Analysts expect cloud computing revenue to grow next year.",
+                   "The startup trained a model on millions of images.",
+                   "A security flaw in the browser was patched on Tuesday.",
+                   "The device connects to the internet through a cheap sensor.",
+                   "Developers can now test the code on the open platform."],
+    "food": ["The chef cooked the fish with lemon, garlic and fresh herbs.",
+             "The bakery sells bread made from local flour every morning.",
+             "Add the tomatoes and simmer the sauce for twenty minutes.",
+             "The restaurant serves a spicy soup with rice and beans.",
+             "The recipe needs butter, sugar, eggs and a pinch of salt.",
+             "Farmers brought cheese and apples to the weekly market.",
+             "The dessert of chocolate and cream was the favourite dish.",
+             "Roast the vegetables in the oven until they turn golden."],
+    "politics": ["The minister announced a new budget for schools and hospitals.",
+                 "Parliament voted on the election law late on Thursday.",
+                 "The opposition party criticised the government over taxes.",
+                 "Voters in the region will choose a new mayor next month.",
+                 "The president met foreign leaders to discuss the treaty.",
+                 "The committee published a report on public spending.",
+                 "Senators debated the reform of the pension system.",
+                 "The prime minister promised to cut the cost of energy."],
+}
+
+
+def write_topics(path: Path, per_label: int, rng: random.Random) -> None:
+    """`<label>/<nnn>.txt` documents: a headline-like first line, then 4-6 sentences of the label's section
+    and one sentence from another section (documents are not pure)."""
+    labels = sorted(SECTIONS)
+    for label in labels:
+        folder = path / label
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.txt"):
+            old.unlink()
+        for i in range(per_label):
+            body = rng.sample(SECTIONS[label], rng.randint(4, 6))
+            other = rng.choice([x for x in labels if x != label])
+            body.insert(rng.randrange(len(body) + 1), rng.choice(SECTIONS[other]))
+            headline = body[0].rstrip(".")
+            (folder / f"{i + 1:03d}.txt").write_text(f"{headline}\n\n" + " ".join(body) + "\n", encoding="utf-8")
+
+
 if __name__ == "__main__":
     rng = random.Random(2026)
     (HERE / "ner").mkdir(exist_ok=True)
@@ -142,3 +195,6 @@ if __name__ == "__main__":
     (HERE / "toxicity").mkdir(exist_ok=True)
     for split, n in (("train", 200), ("dev", 40), ("test", 40)):
         write_toxicity(HERE / "toxicity" / f"{split}.jsonl", n, rng)
+    topics_rng = random.Random(17)  # its own generator: the samples above stay as they were
+    for split, n in (("train", 24), ("test", 6)):
+        write_topics(HERE / "topics" / split, n, topics_rng)

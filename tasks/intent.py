@@ -120,6 +120,18 @@ def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
     return result
 
 
+def gather(batch: dict[str, torch.Tensor], out: TaskOutput) -> list[dict[str, Any]]:
+    """Per row: example_id, the class probabilities and, in a labelled batch, the gold id."""
+    probs = out.logits.float().softmax(-1)  # (B, L)
+    records = []
+    for b in range(probs.shape[0]):
+        rec = {"example_id": int(batch["example_id"][b]), "probs": probs[b].tolist()}
+        if "labels" in batch:
+            rec["gold"] = int(batch["labels"][b])
+        records.append(rec)
+    return records
+
+
 def class_outputs(model: torch.nn.Module, tokenizer, ds: Dataset, data: DataConfig, batch_size: int = 64,
                   pooled: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """(N, K) logits and, with `pooled`, (N, H) sentence vectors of the examples of `ds`, in order."""
@@ -199,14 +211,7 @@ class IntentTask(Task):
         return None
 
     def gather(self, batch, out: TaskOutput, decode_fn=None) -> list[dict[str, Any]]:
-        probs = out.logits.float().softmax(-1)  # (B, L)
-        records = []
-        for b in range(probs.shape[0]):
-            rec = {"example_id": int(batch["example_id"][b]), "probs": probs[b].tolist()}
-            if "labels" in batch:
-                rec["gold"] = int(batch["labels"][b])
-            records.append(rec)
-        return records
+        return gather(batch, out)
 
     def score(self, records, id2label, gold=None) -> dict[str, Any]:
         return score(records, id2label, gold)

@@ -39,13 +39,29 @@ def write(root: Path) -> Path:
             (folder / "seq.in").write_text("".join(" ".join(t) + "\n" for t in ds["tokens"]))
             (folder / "seq.out").write_text("".join(" ".join(t) + "\n" for t in ds["tags"]))
             (folder / "label").write_text("".join(x + "\n" for x in ds["label"]))
-    (root / "bbc_news" / "business").mkdir(parents=True)
-    (root / "bbc_news" / "business" / "001.txt").write_text("Shares in Vireo Labs rose in Oslo.\n" * 5)
-    (root / "20newsgroups").mkdir()
-    (root / "20newsgroups" / "train.jsonl.gz").write_bytes(gzip.compress(
-        b"".join(json.dumps({"text": "Anna Keller wrote from Bergen."}).encode() + b"\n" for _ in range(5))))
+    write_documents(root)
     write_toxicity(root)
     return root
+
+
+def write_documents(root: Path) -> None:
+    """bbc_news (<label>/<nnn>.txt, two exact duplicates) and 20newsgroups (train/test JSON Lines, gzip, with
+    a header, a quoted line and a signature per post) from the topics sample."""
+    docs = {split: sorted((p.parent.name, p.read_text()) for p in (SAMPLES / "topics" / split).glob("*/*.txt"))
+            for split in ("train", "test")}
+    for i, (label, text) in enumerate(docs["train"] + docs["test"]):
+        path = root / "bbc_news" / label / f"{i:03d}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    for i, (label, text) in enumerate(docs["train"][:2]):
+        (root / "bbc_news" / label / f"dup{i}.txt").write_text(text)
+    (root / "20newsgroups").mkdir()
+    for split, rows in docs.items():
+        lines = [json.dumps({"id": f"{label}/{i}", "label": label,
+                             "text": f"From: someone@example.org\nSubject: {text.splitlines()[0]}\n\n{text}"
+                                     f"> an earlier post, quoted\n\n--\nSomeone, Example Org\n"}).encode()
+                 for i, (label, text) in enumerate(rows)]
+        (root / "20newsgroups" / f"{split}.jsonl.gz").write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
 
 
 def write_toxicity(root: Path) -> None:

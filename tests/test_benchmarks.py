@@ -130,3 +130,26 @@ def test_fast_inference_benchmarks(bench):
                              "--concurrency", "1", "4"])
     serve = json.loads((work / "reports/serve.json").read_text())
     assert serve["valid_request_errors"] == 0 and set(serve["micro_batching_speedup"]) == {"1", "4"}
+
+
+def test_topics_and_analogy_benchmarks(bench):
+    work, data, load = bench
+    topics = load("topics")
+    small = ["--corpora", "bbc", "20ng_stripped", "--seeds", "1"]
+    run = ["model.encoder=tiny", "train.epochs=1", "train.progress_bar=false", "model.lda_passes=1"]
+    topics.main(["--stage", "encode", "--encoder", "tiny", *small])
+    topics.main(["--stage", "baselines", *small])
+    topics.main(["--stage", "lda", "--topic-counts", "2", "3", *small])
+    topics.main(["--stage", "pooling", *small, *run])
+    topics.main(["--stage", "variants", *small, *run])
+    topics.main(["--stage", "report"])
+    report = json.loads((work / "reports/topics.json").read_text())["corpora"]
+    assert report["bbc"]["lda"]["chosen_num_topics"] in {2, 3}
+    assert set(report["20ng_stripped"]["variants"]["by_fusion"]) == {"topics", "text", "concat", "gate"}
+    assert "gate_minus_text" in report["bbc"]["variants"]["paired"]
+    for name in ("topics.md", "topics_heatmap.png", "topics_words.png", "topics_confusion.png"):
+        assert (work / "reports" / name).exists(), name
+    load("analogy").main(["--encoder", "tiny", "--epochs", "1", "--min-count", "1"])
+    analogy = json.loads((work / "reports/analogy.json").read_text())
+    assert set(analogy["analogies"]) == {"word2vec_seed1", "word2vec_seed2", "encoder_input_embeddings"}
+    assert (work / "reports/analogy.md").exists()

@@ -4,7 +4,8 @@ Columns produced (a task picks what it needs):
 - token data: `tokens` (list[str]), `tags` (list[str], IOB2), `doc_id` (int), and `label` where the
   format has a sentence label too (ATIS/SNIPS layout);
 - sentence data: `text` (str), `label` (str).
-Every dataset also has an `id` column (int, the example's position in its file). In CSV/JSONL records an
+Every dataset also has an `id` column (int, the example's position in its file); a record's own `id` field
+is kept as `source_id`. In CSV/JSONL records an
 empty or null `label` is None and empty or null `spans` leave `tags` None (not annotated); only tasks that
 train on partly annotated data accept them (the data module stops on a missing required field).
 """
@@ -145,6 +146,8 @@ def _rows_to_dataset(path: Path, rows: list[tuple[int, dict[str, Any]]], text_fi
     tag_lines: list[list[int]] = []
     for num, row in rows:
         rec = dict(row)
+        if "id" in rec:  # the record's own id (20 Newsgroups' "group/number"); `id` is the position in the file
+            rec["source_id"] = rec.pop("id")
         if text_field in rec and text_field != "text":
             rec["text"] = rec.pop(text_field)
         if label_field in rec and label_field != "label":
@@ -246,3 +249,44 @@ def read_clinc(path: str | Path) -> dict[str, Dataset]:
             out[split] = Dataset.from_dict({"id": list(range(len(pairs))), "text": [p[0] for p in pairs],
                                             "label": [p[1] for p in pairs]})
     return out
+
+
+def read_label_folders(path: str | Path, encoding_fallback: str = "") -> Dataset:
+    """A folder of `<label>/<file>.txt` documents (the BBC News layout): `text`, `label`, `file`.
+
+    An empty document, a label folder without .txt files, or a file that is not UTF-8 raises with the file's
+    path; `encoding_fallback` (e.g. "latin-1") decodes a non-UTF-8 file instead, and the count is logged.
+    """
+    import logging
+
+    path = Path(path)
+    folders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise ReadError(path, None, "no label folders: expected <label>/<file>.txt inside")
+    cols: dict[str, list[Any]] = {"id": [], "text": [], "label": [], "file": []}
+    fell_back = []
+    for folder in folders:
+        files = sorted(folder.glob("*.txt"))
+        if not files:
+            raise ReadError(folder, None, f"label folder {folder.name!r} has no .txt files")
+        for file in files:
+            data = file.read_bytes()
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as err:
+                if not encoding_fallback:
+                    line = data[: err.start].count(b"\n") + 1
+                    raise ReadError(file, line, f"not UTF-8 (byte {data[err.start]:#04x} at offset {err.start}); "
+                                                "re-encode it, or set data.encoding_fallback=latin-1") from None
+                text = data.decode(encoding_fallback)
+                fell_back.append(file)
+            if not text.strip():
+                raise ReadError(file, None, "empty document")
+            cols["id"].append(len(cols["id"]))
+            cols["text"].append(text.lstrip("\ufeff"))
+            cols["label"].append(folder.name)
+            cols["file"].append(f"{folder.name}/{file.name}")
+    if fell_back:
+        logging.getLogger(__name__).warning("%s: %d files are not UTF-8 and were read as %s (the first: %s)",
+                                            path, len(fell_back), encoding_fallback, fell_back[0])
+    return Dataset.from_dict(cols)

@@ -1,5 +1,7 @@
 """Find and read the splits of a data spec: a directory, a file, or `hub:<name>`.
 
+A folder of `<label>/<file>.txt` documents is one labelled set (its own split is carved as below); a folder
+with `train/` and `test/` subfolders in that layout (20 Newsgroups' by-date tarball) gives those splits.
 Returns a dict with `train`, `validation` and, where present, `test` (plus any extra splits a format
 carries, e.g. CLINC150's `oos_*`). A spec without a validation split gets one carved from train
 (`data.dev_fraction`, seeded), and says so.
@@ -24,11 +26,18 @@ SPLIT_NAMES = {"train": "train", "dev": "validation", "valid": "validation", "va
 CONLL_EXT = {".txt", ".conll", ".bio", ".iob", ".tsv", ".iob2", ".bioes"}
 
 
+def is_label_folders(path: Path) -> bool:
+    """A folder of `<label>/*.txt` documents (BBC News layout), not a folder of split files or seq.in/seq.out."""
+    subdirs = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return (bool(subdirs) and not (path / "seq.in").exists() and not any(SPLIT_NAMES.get(p.name.lower())
+            for p in subdirs) and any(next(p.glob("*.txt"), None) is not None for p in subdirs))
+
+
 def _format_of(path: Path, cfg: DataConfig) -> str:
     if cfg.format != "auto":
         return cfg.format
     if path.is_dir():
-        return "seq"
+        return "folders" if is_label_folders(path) else "seq"
     suffixes = [s for s in path.suffixes if s != ".gz"]
     ext = suffixes[-1] if suffixes else ""
     if ext == ".csv":
@@ -54,6 +63,8 @@ def read_file(path: str | Path, cfg: DataConfig) -> Dataset | dict[str, Dataset]
     fmt = _format_of(path, cfg)
     if fmt == "conll":
         return readers.read_conll(path, cfg.tag_column, cfg.scheme)
+    if fmt == "folders":
+        return readers.read_label_folders(path, cfg.encoding_fallback)
     if fmt == "seq":
         return readers.read_seq_dir(path, cfg.scheme)
     if fmt == "csv":
@@ -75,7 +86,7 @@ def _split_files(folder: Path) -> dict[str, Path]:
     for child in sorted(folder.iterdir()):
         stem = child.name.split(".")[0].lower()
         split = SPLIT_NAMES.get(stem)
-        if split is None or (child.is_dir() and not (child / "seq.in").exists()):
+        if split is None or (child.is_dir() and not (child / "seq.in").exists() and not is_label_folders(child)):
             continue
         if split in found:
             raise ReadError(folder, None, f"two files for split {split!r}: {found[split].name}, {child.name}")
@@ -108,7 +119,7 @@ def load_splits(cfg: DataConfig, default_path: str | Path, seed: int = 0) -> dic
                                         "here (an install outside the repository has no samples/): give your data")
         if not path.exists():
             raise ReadError(path, None, "no such file or directory")
-        if path.is_dir() and not (path / "seq.in").exists():
+        if path.is_dir() and not (path / "seq.in").exists() and not is_label_folders(path):
             files = _split_files(path)
             if "train" not in files:
                 raise ReadError(path, None, "no train split: expected a file or folder named train.* "
@@ -126,3 +137,24 @@ def load_splits(cfg: DataConfig, default_path: str | Path, seed: int = 0) -> dic
         log.warning("%s has no dev split: held out %d of %d train examples (data.dev_fraction=%s)",
                     spec, len(parts["test"]), len(parts["train"]) + len(parts["test"]), cfg.dev_fraction)
     return splits
+
+
+def drop_duplicates(ds: Dataset, column: str = "text") -> tuple[Dataset, int]:
+    """`ds` without exact repeats of `column` (the first occurrence kept) and how many were dropped. Run it
+    before splitting: a duplicate on both sides of a split leaks the answer into the test."""
+    seen: set[str] = set()
+    keep = []
+    for i, value in enumerate(ds[column]):
+        if value not in seen:
+            seen.add(value)
+            keep.append(i)
+    return ds.select(keep), len(ds) - len(keep)
+
+
+def stratified_split(ds: Dataset, fraction: float, seed: int, label: str = "label") -> tuple[Dataset, Dataset]:
+    """(rest, held-out) with `fraction` of every class held out, seeded (scikit-learn's stratified split)."""
+    from sklearn.model_selection import train_test_split
+
+    idx = list(range(len(ds)))
+    rest, held = train_test_split(idx, test_size=fraction, random_state=seed, stratify=ds[label])
+    return ds.select(sorted(rest)), ds.select(sorted(held))

@@ -1,0 +1,162 @@
+"""LDA topics (gensim) as document features: fit on the training text, θ per document, top words, coherence.
+
+gensim's `LdaModel` is used, not `LdaMulticore`: with a `random_state` it is reproducible, the multicore
+trainer is not. θ (the document-topic distribution) is inferred with a fresh generator per document, so the
+same model and text always give the same θ, whatever else is in the batch. Words: gensim's
+`simple_preprocess` (lower case, accents stripped, 3-20 letters), its English stop list removed, then words
+in fewer than `no_below` documents or in more than `no_above` of them dropped (`Dictionary.filter_extremes`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipelines.io import atomic_write_text
+
+log = logging.getLogger(__name__)
+FOLDER = "topics"  # inside a saved model/ folder
+MEMO_MODELS = 4
+_MEMO: dict[str, dict[str, np.ndarray]] = {}
+
+
+def words(text: str) -> list[str]:
+    """The LDA vocabulary's view of a text."""
+    from gensim.parsing.preprocessing import STOPWORDS
+    from gensim.utils import simple_preprocess
+
+    return [w for w in simple_preprocess(text, deacc=True, min_len=3, max_len=20) if w not in STOPWORDS]
+
+
+class TopicModel:
+    """A gensim Dictionary + LdaModel pair; `transform` gives (N, K) θ."""
+
+    def __init__(self, dictionary: Any, lda: Any, seed: int) -> None:
+        self.dictionary, self.lda, self.seed = dictionary, lda, seed
+        self._fingerprint: str | None = None
+
+    @property
+    def num_topics(self) -> int:
+        return int(self.lda.num_topics)
+
+    @classmethod
+    def fit(cls, texts: Sequence[str], num_topics: int, seed: int = 0, passes: int = 5, iterations: int = 100,
+            no_below: int = 5, no_above: float = 0.5, keep_n: int = 20000,
+            cache_dir: str | Path | None = None) -> TopicModel:
+        """LDA with `num_topics` topics on `texts` (asymmetric α and η learnt from the data: alpha="auto").
+        With `cache_dir`, a model fitted before on the same texts with the same settings is loaded instead."""
+        settings = [num_topics, seed, passes, iterations, no_below, no_above, keep_n]
+        key = hashlib.sha1(json.dumps([settings, list(texts)]).encode()).hexdigest()[:20]
+        if cache_dir is not None and (cached := cls.load(Path(cache_dir) / key)) is not None:
+            log.info("LDA: %d topics read from the cache (%s)", num_topics, Path(cache_dir) / key)
+            return cached
+        model = cls._fit(texts, num_topics, seed, passes, iterations, no_below, no_above, keep_n)
+        if cache_dir is not None:
+            tmp = Path(tempfile.mkdtemp(dir=Path(cache_dir).mkdir(parents=True, exist_ok=True) or cache_dir))
+            model.save_pretrained(tmp)
+            try:
+                os.replace(tmp, Path(cache_dir) / key)
+            except OSError:  # another run cached the same model meanwhile
+                shutil.rmtree(tmp, ignore_errors=True)
+        return model
+
+    @classmethod
+    def _fit(cls, texts: Sequence[str], num_topics: int, seed: int, passes: int, iterations: int, no_below: int,
+             no_above: float, keep_n: int) -> TopicModel:
+        from gensim.corpora import Dictionary
+        from gensim.models import LdaModel
+
+        docs = [words(t) for t in texts]
+        dictionary = Dictionary(docs)
+        # a tiny corpus (the shipped sample, tests) cannot afford the frequency cut-offs meant for thousands
+        dictionary.filter_extremes(no_below=min(no_below, max(1, len(docs) // 20)),
+                                   no_above=no_above if len(docs) >= 20 else 1.0, keep_n=keep_n)
+        if len(dictionary) == 0:
+            raise ValueError("no word is left for LDA after the stop list and frequency cut-offs: "
+                             "the training documents are too few or too short")
+        corpus = [dictionary.doc2bow(d) for d in docs]
+        lda = LdaModel(corpus, num_topics=num_topics, id2word=dictionary, random_state=seed, passes=passes,
+                       iterations=iterations, alpha="auto", eta="auto", chunksize=2000, eval_every=None)
+        log.info("LDA: %d topics, %d documents, %d words in the dictionary", num_topics, len(docs), len(dictionary))
+        return cls(dictionary, lda, seed)
+
+    def bows(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        return [self.dictionary.doc2bow(words(t)) for t in texts]
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of the topic-word parameters: equal for a model and its saved-and-loaded copy."""
+        if self._fingerprint is None:
+            state = np.ascontiguousarray(self.lda.state.get_lambda(), dtype=np.float32)
+            self._fingerprint = hashlib.sha1(state.tobytes() + str(self.seed).encode()).hexdigest()[:16]
+        return self._fingerprint
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        """(N, K) θ rows summing to 1; a text with no known word gets the prior α normalised. θ is memoised
+        per model and text in this process (the last MEMO_MODELS models), since training, evaluation and
+        seeds of one benchmark ask for the same documents again."""
+        memo = _MEMO.pop(self.fingerprint, {})
+        _MEMO[self.fingerprint] = memo  # most recently used last
+        while len(_MEMO) > MEMO_MODELS:
+            _MEMO.pop(next(iter(_MEMO)))
+        alpha = np.asarray(self.lda.alpha, dtype=np.float64)
+        out = np.zeros((len(texts), self.num_topics), dtype=np.float32)
+        saved = self.lda.random_state
+        try:
+            for i, text in enumerate(texts):
+                if text in memo:
+                    out[i] = memo[text]
+                    continue
+                bow = self.dictionary.doc2bow(words(text))
+                if not bow:
+                    out[i] = alpha / alpha.sum()
+                else:
+                    self.lda.random_state = np.random.RandomState(self.seed)
+                    gamma, _ = self.lda.inference([bow])
+                    out[i] = gamma[0] / gamma[0].sum()
+                memo[text] = out[i].copy()
+        finally:
+            self.lda.random_state = saved
+        return out
+
+    def top_words(self, topn: int = 10) -> list[list[tuple[str, float]]]:
+        """Per topic its `topn` most probable words."""
+        return [[(w, round(float(p), 4)) for w, p in self.lda.show_topic(k, topn)] for k in range(self.num_topics)]
+
+    def coherence(self, texts: Sequence[str], measure: str = "c_npmi", topn: int = 10) -> dict[str, Any]:
+        """gensim CoherenceModel over `texts` (reference documents): the mean and the per-topic scores."""
+        from gensim.models import CoherenceModel
+
+        cm = CoherenceModel(model=self.lda, texts=[words(t) for t in texts], dictionary=self.dictionary,
+                            coherence=measure, topn=topn, processes=1)
+        per_topic = [float(x) for x in cm.get_coherence_per_topic()]
+        return {"measure": measure, "mean": float(np.mean(per_topic)), "per_topic": per_topic}
+
+    def save_pretrained(self, path: str | Path) -> None:
+        folder = Path(path) / FOLDER
+        folder.mkdir(parents=True, exist_ok=True)
+        self.lda.save(str(folder / "lda"))  # written inside the export's fresh version folder
+        self.dictionary.save(str(folder / "dictionary"))
+        atomic_write_text(folder / "topics.json", json.dumps({"seed": self.seed, "num_topics": self.num_topics,
+                                                              "top_words": self.top_words()}, indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> TopicModel | None:
+        """The topic model saved in a model/ folder, or None when it has none."""
+        folder = Path(path) / FOLDER
+        if not (folder / "lda").exists():
+            return None
+        from gensim.corpora import Dictionary
+        from gensim.models import LdaModel
+
+        meta = json.loads((folder / "topics.json").read_text())
+        return cls(Dictionary.load(str(folder / "dictionary")), LdaModel.load(str(folder / "lda")), int(meta["seed"]))

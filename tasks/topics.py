@@ -1,0 +1,242 @@
+"""Document classification with LDA topics and a Transformer fused (20 Newsgroups, BBC News).
+
+Data: `text` and `label`: CSV / JSONL, or a folder of `<label>/<file>.txt` (the BBC layout; data.path=folder,
+data.encoding_fallback=latin-1 to read a non-UTF-8 file instead of stopping on it). An empty document stops
+the run with its file and record (`model.empty_documents=keep` keeps it: stripping 20 Newsgroups' headers
+and quotes empties some posts).
+
+The model (pipelines.models.fusion.TopicFusionClassifier) reads a text vector h, θ from LDA, or both
+(`model.fusion` text | topics | concat | gate). LDA (pipelines.methods.topics, gensim `LdaModel`, seeded) is
+fitted on the training text before the model is built and saved with it. The text vector comes from:
+- `model.features=frozen` (the default; CPU-friendly): every document is encoded once by the frozen encoder,
+  window by window (pipelines.methods.documents: `model.window` sub-tokens, at most `model.max_chunks`
+  windows), pooled by `model.pooling` (head | head_tail | chunks), and cached under `model.cache`; only the
+  fusion head trains. Here `input_ids` holds [CLS] [SEP] only: the model reads `doc_vectors`.
+- `model.features=finetune`: the encoder is fine-tuned on one window of data.max_length sub-tokens, the
+  document's head (`pooling=head`) or its first and last halves joined (`pooling=head_tail`).
+Prediction adds the document's top topics, each with its top words.
+
+The task keeps the fitted (or loaded) topic model and the chunk encoder on its instance: `encode` needs them,
+and the contract hands `encode` the tokenizer only. `fit_featurizers` / `load_featurizers` set them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset
+from transformers import AutoModel
+
+from pipelines.config import DataConfig, ModelOptions
+from pipelines.data.batching import Features
+from pipelines.errors import ReadError
+from pipelines.methods.documents import POOLINGS, ChunkEncoder
+from pipelines.methods.topics import TopicModel
+from pipelines.models import encoders
+from pipelines.models.fusion import FUSIONS, TopicFusionClassifier
+from pipelines.models.losses import Criterion
+from pipelines.models.outputs import TaskOutput
+from pipelines.models.saving import is_composite
+from pipelines.task import Task, labels_of
+from tasks import intent
+
+TOP_K, TOP_TOPICS, TOP_WORDS = 3, 3, 8
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TopicsOptions(ModelOptions):
+    fusion: str = field(default="gate", metadata={"help": "text (Transformer only) | topics (LDA θ only) | concat "
+                                                          "(θ joined before the head) | gate (gated θ branch)"})
+    features: str = field(default="frozen", metadata={"help": "frozen (encode once, cache, train the head) | "
+                                                              "finetune (train the encoder on one window)"})
+    pooling: str = field(default="chunks", metadata={"help": "head | head_tail | chunks (mean over windows; "
+                                                             "features=frozen only)"})
+    window: int = field(default=256, metadata={"help": "features=frozen: sub-tokens per window incl. [CLS]/[SEP]"})
+    max_chunks: int = field(default=4, metadata={"help": "features=frozen: windows per document (first ones + "
+                                                         "the last)"})
+    num_topics: int = field(default=50, metadata={"help": "LDA topics (fusion=text fits none)"})
+    lda_passes: int = field(default=5, metadata={"help": "LDA passes over the training text"})
+    cache: str = field(default="runs/cache", metadata={"help": "folder caching frozen document vectors "
+                                                               "(documents/) and LDA models (lda/); '' = none"})
+    empty_documents: str = field(default="error", metadata={"help": "error | keep (an empty text: θ = the prior, "
+                                                                    "the vector of an empty window)"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check(self.fusion in FUSIONS, f"model.fusion={self.fusion!r}: expected {'|'.join(FUSIONS)}")
+        self.check(self.features in {"frozen", "finetune"},
+                   f"model.features={self.features!r}: expected frozen|finetune")
+        self.check(self.pooling in POOLINGS, f"model.pooling={self.pooling!r}: expected {'|'.join(POOLINGS)}")
+        self.check(self.features == "frozen" or self.pooling != "chunks",
+                   "model.pooling=chunks needs model.features=frozen (a fine-tuned encoder reads one window: "
+                   "head|head_tail)")
+        self.check(self.window >= 8 and self.max_chunks >= 1, f"model.window={self.window} (>= 8) and "
+                                                               f"model.max_chunks={self.max_chunks} (>= 1)")
+        self.check(self.fusion == "text" or self.num_topics >= 2, f"model.num_topics={self.num_topics}: expected >= 2")
+        self.check(self.empty_documents in {"error", "keep"},
+                   f"model.empty_documents={self.empty_documents!r}: expected error|keep")
+        self.check(self.encoder != "bilstm", "task topics reads a pretrained encoder; model.encoder=bilstm is "
+                                             "the intent and ner tasks' student")
+
+
+def head_tail(ids: Sequence[int], size: int) -> list[int]:
+    """The first and last `size // 2` ids of a sequence longer than `size` (head + tail truncation)."""
+    if len(ids) <= size:
+        return list(ids)
+    head = size // 2
+    return list(ids[:head]) + list(ids[len(ids) - (size - head):])
+
+
+class TopicsTask(Task):
+    name = "topics"
+    Options = TopicsOptions
+    columns = ("text", "label")
+    optional_columns = ("file",)
+    gold = "label"
+    monitor = "val/accuracy"
+    sample = Path(__file__).resolve().parent.parent / "samples" / "topics"
+    options: TopicsOptions
+
+    def __init__(self, options: ModelOptions | None = None) -> None:
+        super().__init__(options)
+        self.topic_model: TopicModel | None = None
+        self._chunks: ChunkEncoder | None = None
+
+    @property
+    def uses_topics(self) -> bool:
+        return self.options.fusion != "text"
+
+    @property
+    def uses_text(self) -> bool:
+        return self.options.fusion != "topics"
+
+    def chunk_encoder(self, cache: bool = True) -> ChunkEncoder:
+        """The frozen encoder that turns documents into window vectors (built once per task instance)."""
+        if self._chunks is None:
+            self._chunks = ChunkEncoder(self.options.encoder, self.options.window, self.options.max_chunks)
+        self._chunks.cache_dir = Path(self.options.cache) / "documents" if cache and self.options.cache else None
+        return self._chunks
+
+    def label_list(self, splits: dict[str, Dataset]) -> list[str]:
+        return sorted(set(splits["train"]["label"]))
+
+    def fit_featurizers(self, splits: dict[str, Dataset], tokenizer: Any, seed: int) -> dict[str, Any]:
+        """LDA on the training text (none for fusion=text)."""
+        if not self.uses_topics:
+            return {}
+        opts = self.options
+        self.topic_model = TopicModel.fit(splits["train"]["text"], opts.num_topics, seed=seed, passes=opts.lda_passes,
+                                          cache_dir=Path(opts.cache) / "lda" if opts.cache else None)
+        return {"topics": self.topic_model}
+
+    def load_featurizers(self, path: str | Path) -> dict[str, Any]:
+        self.topic_model = TopicModel.load(path)
+        return {"topics": self.topic_model} if self.topic_model is not None else {}
+
+    def build_model(self, labels: Sequence[str], tokenizer, featurizers=None) -> TopicFusionClassifier:
+        opts = self.options
+        k = self.topic_model.num_topics if self.uses_topics and self.topic_model is not None else opts.num_topics
+        if opts.features == "finetune" and self.uses_text:
+            encoder = encoders.load_model(opts.encoder, AutoModel, tokenizer)
+            return TopicFusionClassifier(labels, opts.fusion, k, encoder=encoder, dropout=opts.dropout)
+        dim = self.chunk_encoder().encoder.model.config.hidden_size if self.uses_text else 0
+        return TopicFusionClassifier(labels, opts.fusion, k, text_dim=dim, dropout=opts.dropout).train()
+
+    def load_model(self, path: str | Path) -> TopicFusionClassifier:
+        if not is_composite(path):
+            raise FileNotFoundError(f"{path}: not a saved topics model (config.json of model_type nlp_pipelines)")
+        return TopicFusionClassifier.from_pretrained(path)
+
+    def check_documents(self, ds: Dataset, data: DataConfig) -> None:
+        empty = [i for i, t in enumerate(ds["text"]) if not t.strip()]
+        if not empty or self.options.empty_documents == "keep":
+            if empty:
+                log.info("%d empty documents kept (model.empty_documents=keep)", len(empty))
+            return
+        i = empty[0]
+        record = ds["id"][i] + 1 if "id" in ds.column_names else i + 1
+        where = ds["file"][i] if "file" in ds.column_names else f"record {record}"
+        raise ReadError(data.path or str(self.sample), None,
+                        f"{len(empty)} empty documents (the first: {where}); remove them, or set "
+                        "model.empty_documents=keep")
+
+    def features(self, texts: Sequence[str], tokenizer, data: DataConfig, cache: bool = True) -> list[dict[str, Any]]:
+        """Per text the model's inputs: input_ids (and doc_vectors when frozen) and topics."""
+        opts = self.options
+        rows: list[dict[str, Any]] = [{"example_id": i} for i in range(len(texts))]
+        if self.uses_text and opts.features == "frozen":
+            vectors = self.chunk_encoder(cache).pooled(list(texts), opts.pooling)
+            for row, vec in zip(rows, vectors):
+                row["input_ids"] = [tokenizer.cls_token_id, tokenizer.sep_token_id]
+                row["doc_vectors"] = vec.tolist()
+        elif self.uses_text:
+            size = data.max_length - 2
+            ids = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+            cut = head_tail if opts.pooling == "head_tail" else (lambda x, n: list(x[:n]))
+            for row, seq in zip(rows, ids):
+                row["input_ids"] = [tokenizer.cls_token_id, *cut(seq, size), tokenizer.sep_token_id]
+        else:
+            for row in rows:
+                row["input_ids"] = [tokenizer.cls_token_id, tokenizer.sep_token_id]
+        if self.uses_topics:
+            if self.topic_model is None:
+                raise RuntimeError("task topics: no topic model; fit_featurizers or load_featurizers sets it")
+            for row, theta in zip(rows, self.topic_model.transform(texts)):
+                row["topics"] = theta.tolist()
+        return rows
+
+    def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig) -> Features:
+        self.check_documents(ds, data)
+        rows = self.features(ds["text"], tokenizer, data)
+        if "label" in ds.column_names:
+            for row, label in zip(rows, ds["label"]):
+                row["labels"] = label2id.get(label, -100)
+        return Features(rows)
+
+    def loss(self, model, out: TaskOutput, batch, criterion: Criterion) -> torch.Tensor:
+        return criterion(out.logits, batch["labels"], soft=batch.get("soft_targets"))
+
+    def decoder(self, model: torch.nn.Module, decode: str | None = None) -> None:
+        return None
+
+    def gather(self, batch, out: TaskOutput, decode_fn=None) -> list[dict[str, Any]]:
+        return intent.gather(batch, out)  # one probability row per document, as for intents
+
+    def score(self, records, id2label, gold=None) -> dict[str, Any]:
+        return intent.score(records, id2label, gold)
+
+    def predict(self, model, tokenizer, texts, batch_size=64, max_length=256, featurizers=None):
+        """Per text: {"label", "probability", "top_k", "topics": [{"topic", "weight", "words"}, ...]} (topics
+        when the model reads them)."""
+        from pipelines.data.batching import Collator
+        from pipelines.models.outputs import infer
+
+        self.topic_model = (featurizers or {}).get("topics", self.topic_model)
+        feats = Features(self.features(texts, tokenizer, DataConfig(max_length=max_length), cache=False))
+        logits = np.zeros((len(texts), len(labels_of(model))), dtype=np.float32)
+        for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size):
+            logits[batch["example_id"].numpy()] = out.logits.numpy()
+        labels = labels_of(model)
+        topics_words = self.topic_model.top_words(TOP_WORDS) if self.uses_topics and self.topic_model else None
+        results = []
+        for i, row in enumerate(torch.from_numpy(logits).softmax(-1)):
+            top = row.argsort(descending=True)[:TOP_K].tolist()
+            ranked = [{"label": labels[k], "probability": round(float(row[k]), 4)} for k in top]
+            res = {"label": ranked[0]["label"], "probability": ranked[0]["probability"], "top_k": ranked}
+            if topics_words is not None:
+                theta = feats.rows[i]["topics"]
+                best = np.argsort(theta)[::-1][:TOP_TOPICS]
+                res["topics"] = [{"topic": int(k), "weight": round(float(theta[k]), 4),
+                                  "words": [w for w, _ in topics_words[k]]} for k in best]
+            results.append(res)
+        return results
+
+
+TASK = TopicsTask
