@@ -94,6 +94,15 @@ def best_run(r: dict[str, Any]) -> str | None:
     return v["by_fusion"][fusion]["runs"][0]["run"]
 
 
+def save(fig: Any, path: Path) -> str:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
+
+
 def plots(report: dict[str, Any], out_dir: Path) -> list[str]:
     import matplotlib
 
@@ -123,11 +132,7 @@ def plots(report: dict[str, Any], out_dir: Path) -> list[str]:
             words = model.top_words(3)
             ax.set_xticks(range(k), [" ".join(w for w, _ in words[t]) for t in order], rotation=90, fontsize=6)
             ax.set_title(f"{NAMES[corpus]}: mean θ per class (dev), {k} topics", fontsize=9)
-        fig.tight_layout()
-        path = out_dir / "topics_heatmap.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(str(path))
+        written.append(save(fig, out_dir / "topics_heatmap.png"))
         fig, axes = plt.subplots(1, len(with_lda), figsize=(7 * len(with_lda), 9), squeeze=False)
         for ax, corpus in zip(axes[0], with_lda):
             lda = corpora[corpus]["lda"]
@@ -139,11 +144,7 @@ def plots(report: dict[str, Any], out_dir: Path) -> list[str]:
             ax.axis("off")
             ax.set_title(f"{NAMES[corpus]}: the 20 most coherent of {lda['chosen_num_topics']} topics "
                          "(NPMI), top words", fontsize=9)
-        fig.tight_layout()
-        path = out_dir / "topics_words.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(str(path))
+        written.append(save(fig, out_dir / "topics_words.png"))
     runs = {c: best_run(corpora[c]) for c in corpora if best_run(corpora[c])}
     if runs:
         fig, axes = plt.subplots(1, len(runs), figsize=(7 * len(runs), 6.5), squeeze=False)
@@ -157,11 +158,7 @@ def plots(report: dict[str, Any], out_dir: Path) -> list[str]:
             ax.set_xlabel("predicted")
             ax.set_ylabel("gold")
             ax.set_title(f"{NAMES[corpus]}: {Path(run).name}, test (row-normalised)", fontsize=9)
-        fig.tight_layout()
-        path = out_dir / "topics_confusion.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(str(path))
+        written.append(save(fig, out_dir / "topics_confusion.png"))
     return written
 
 

@@ -218,3 +218,23 @@ def test_head_tail_truncation():
 
     assert head_tail(list(range(10)), 4) == [0, 1, 8, 9]
     assert head_tail([1, 2], 4) == [1, 2]
+
+
+def test_lda_is_not_fooled_by_label_sorted_data():
+    """Online LDA learns chunk by chunk with a falling step size; on documents sorted by class (a folder per
+    label) it must still find every class's topic, since it trains on a seeded shuffle (without it, seed 1
+    puts all four classes in one topic)."""
+    import random
+
+    rng = random.Random(0)
+    vocab = ["goal match striker league team coach referee stadium".split(),
+             "budget minister vote election party law senate tax".split(),
+             "chip software code network laptop server browser app".split(),
+             "soup bread garlic butter oven sauce flour cheese".split()]
+    everything = sum(vocab, [])
+    docs = [" ".join(rng.choices(v, k=10) + rng.choices(everything, k=4)) for v in vocab for _ in range(50)]
+    for seed in (1, 2):
+        theta = TopicModel.fit(docs, 4, seed=seed, passes=2, chunksize=20).transform(docs)
+        counts = [np.bincount(theta[c * 50:(c + 1) * 50].argmax(1), minlength=4) for c in range(4)]
+        assert min(c.max() for c in counts) >= 45  # each class has one dominant topic
+        assert len({c.argmax() for c in counts}) == 4  # and no two classes share it
