@@ -37,7 +37,7 @@ def render(report: dict[str, Any]) -> str:
             e = r["encoding"]
             lines.append(f"Encoding: {e['documents']:,} documents, {e['windows_mean']:.2f} windows of 256 sub-tokens "
                          f"each on average; {100 * e['share_over_one_window']:.1f}% need more than one, "
-                         f"{100 * e['share_at_max_chunks']:.1f}% reach the cap of 4.")
+                         f"{100 * e['share_at_max_chunks']:.1f}% reach the cap of {e.get('max_chunks', 4)}.")
             lines.append("")
         if "baselines" in r:
             b = r["baselines"]

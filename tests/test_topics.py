@@ -49,6 +49,7 @@ def test_windows_keep_the_head_and_the_real_tail():
     ids = list(range(100))
     pieces = windows(ids, window=12, max_chunks=3)  # 10 ids per piece
     assert pieces == [list(range(10)), list(range(10, 20)), list(range(90, 100))]
+    assert windows(ids, window=12, max_chunks=1) == [list(range(10))]
     assert windows([], 12, 3) == [[]]
     assert windows(list(range(5)), 12, 3) == [list(range(5))]
     chunks = np.array([[1.0, 0.0], [0.0, 1.0], [3.0, 3.0]])

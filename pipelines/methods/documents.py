@@ -33,12 +33,12 @@ POOLINGS = ("head", "head_tail", "chunks")
 
 def windows(ids: Sequence[int], window: int, max_chunks: int) -> list[list[int]]:
     """Content sub-token ids (no special tokens) -> at most `max_chunks` pieces of `window - 2` ids, the first
-    `max_chunks - 1` and the last one (so the tail is always the document's real end). An empty text gives one
-    empty piece."""
+    `max_chunks - 1` and the last one (so the tail is always the document's real end; max_chunks=1: the head
+    only). An empty text gives one empty piece."""
     size = window - 2
     pieces = [list(ids[s:s + size]) for s in range(0, len(ids), size)] or [[]]
     if len(pieces) > max_chunks:
-        pieces = pieces[: max_chunks - 1] + pieces[-1:]
+        pieces = pieces[: max_chunks - 1] + pieces[-1:] if max_chunks > 1 else pieces[:1]
     return pieces
 
 
