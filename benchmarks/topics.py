@@ -133,7 +133,9 @@ def lda(corpus: str, seed: int = 1, counts: list[int] | None = None) -> dict[str
         dev = float(np.mean(clf.predict(np.log(theta["validation"] + 1e-4)) == np.array(splits["validation"]["label"])))
         coh = model.coherence(train[:COHERENCE_DOCS], "c_npmi")
         rows[str(k)] = {"dev_accuracy_logreg_on_log_theta": round(dev * 100, 2), "npmi_mean": round(coh["mean"], 4),
-                        "npmi_per_topic": [round(x, 4) for x in coh["per_topic"]], "fit_seconds": round(fit_s, 1),
+                        "npmi_non_finite_topics": coh["non_finite_topics"],
+                        "npmi_per_topic": [None if x is None else round(x, 4) for x in coh["per_topic"]],
+                        "fit_seconds": round(fit_s, 1),
                         "top_words": [[w for w, _ in t] for t in model.top_words(10)]}
         log.info("%s K=%d: dev %.2f NPMI %.3f (%.0f s)", corpus, k, dev * 100, coh["mean"], fit_s)
     best = max(rows, key=lambda k: rows[k]["dev_accuracy_logreg_on_log_theta"])

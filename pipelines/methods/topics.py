@@ -144,7 +144,10 @@ class TopicModel:
         cm = CoherenceModel(model=self.lda, texts=[words(t) for t in texts], dictionary=self.dictionary,
                             coherence=measure, topn=topn, processes=1)
         per_topic = [float(x) for x in cm.get_coherence_per_topic()]
-        return {"measure": measure, "mean": float(np.mean(per_topic)), "per_topic": per_topic}
+        finite = [x for x in per_topic if np.isfinite(x)]  # a top-word pair never seen together: log 0
+        return {"measure": measure, "mean": float(np.mean(finite)) if finite else float("nan"),
+                "non_finite_topics": len(per_topic) - len(finite),
+                "per_topic": [x if np.isfinite(x) else None for x in per_topic]}
 
     def save_pretrained(self, path: str | Path) -> None:
         folder = Path(path) / FOLDER
