@@ -5,6 +5,7 @@
     .venv/bin/python -m benchmarks.topics --stage lda         # number of topics on dev, coherence
     .venv/bin/python -m benchmarks.topics --stage pooling --seeds 1 2 3    # head | head_tail | chunks
     .venv/bin/python -m benchmarks.topics --stage variants --seeds 1 2 3   # θ | text | concat | gate
+    .venv/bin/python -m benchmarks.topics --stage variants --corpora 20ng_stripped --fusions topics  # (ran so)
     .venv/bin/python -m benchmarks.topics --stage report      # reports/topics.{json,md} and the plots
 
 Every stage writes its part of reports/topics.json as it goes; runs go to runs/bench/topics/ and are reused
@@ -189,12 +190,16 @@ def pooling(corpus: str, seeds: list[int]) -> dict[str, Any]:
     return rows
 
 
-def variants(corpus: str, seeds: list[int]) -> dict[str, Any]:
-    """θ alone, the Transformer alone, concat and gate, with the dev-chosen pooling and number of topics."""
+FUSIONS = ("topics", "text", "concat", "gate")
+
+
+def variants(corpus: str, seeds: list[int], fusions: tuple[str, ...] = FUSIONS) -> dict[str, Any]:
+    """θ alone, the Transformer alone, concat and gate, with the dev-chosen pooling and number of topics
+    (`fusions=("topics",)` needs no pooling stage: θ alone reads no text vector)."""
     report = read_report()["corpora"][corpus]
-    how, k = report["pooling"]["chosen"], report["lda"]["chosen_num_topics"]
+    how, k = report["pooling"]["chosen"] if "pooling" in report else "head", report["lda"]["chosen_num_topics"]
     rows = {}
-    for fusion in ("topics", "text", "concat", "gate"):
+    for fusion in fusions:
         if fusion == "text":  # reads no topics: the pooling stage's run of the same pooling and seed
             text = ["model.fusion=text", f"model.pooling={how}"]
             rows[fusion] = summarise([train_variant(corpus, f"text-{how}", text, s) for s in seeds])
@@ -202,7 +207,7 @@ def variants(corpus: str, seeds: list[int]) -> dict[str, Any]:
         rows[fusion] = summarise([train_variant(corpus, f"{fusion}-{how}-k{k}", [
             f"model.fusion={fusion}", f"model.pooling={how}", f"model.num_topics={k}"], s) for s in seeds])
     paired = {}
-    for fusion in ("concat", "gate"):
+    for fusion in [f for f in ("concat", "gate") if f in rows and "text" in rows]:
         diffs = [a["test_accuracy"] - b["test_accuracy"] for a, b in zip(rows[fusion]["runs"], rows["text"]["runs"])]
         m, s = mean_sd(diffs)
         paired[f"{fusion}_minus_text"] = {"test_accuracy_diffs": [round(d, 2) for d in diffs], "mean": round(m, 2),
@@ -224,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
                                                               "model.encoder=... among the overrides)")
     parser.add_argument("--topic-counts", nargs="+", type=int, help="lda stage: numbers of topics to try "
                                                                     "(default: per corpus, TOPIC_COUNTS)")
+    parser.add_argument("--fusions", nargs="+", choices=FUSIONS, default=list(FUSIONS), help="variants stage")
     parser.add_argument("overrides", nargs="*", help="section.key=value for every run, e.g. train.epochs=10")
     args = parse_args(parser, argv)
     EXTRA[:] = args.overrides
@@ -232,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     for corpus in args.corpora if args.stage not in {"encode", "report"} else ():
         {"baselines": lambda c: baselines(c), "lda": lambda c: lda(c, counts=args.topic_counts),
          "pooling": lambda c: pooling(c, args.seeds),
-         "variants": lambda c: variants(c, args.seeds)}[args.stage](corpus)
+         "variants": lambda c: variants(c, args.seeds, tuple(args.fusions))}[args.stage](corpus)
     if args.stage == "report":
         from benchmarks.topics_report import write
 
