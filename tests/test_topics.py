@@ -239,3 +239,18 @@ def test_lda_is_not_fooled_by_label_sorted_data():
         counts = [np.bincount(theta[c * 50:(c + 1) * 50].argmax(1), minlength=4) for c in range(4)]
         assert min(c.max() for c in counts) >= 45  # each class has one dominant topic
         assert len({c.argmax() for c in counts}) == 4  # and no two classes share it
+
+
+def test_topics_task_fine_tunes_one_window(tmp_path):
+    from pipelines.config import load_config
+    from pipelines.inference.predict import Predictor
+    from pipelines.training.train import run
+
+    cfg = load_config(None, ["model.encoder=tiny", "model.features=finetune", "model.pooling=head_tail",
+                             "model.fusion=concat", "model.num_topics=3", "model.lda_passes=1", "train.epochs=1",
+                             "data.max_length=32", "model.cache=", "train.progress_bar=false",
+                             f"train.out_dir={tmp_path}"], task="topics")
+    run(cfg, tmp_path / "run")
+    assert (tmp_path / "run" / "model" / "encoder").is_dir()  # the fine-tuned encoder is saved with the head
+    pred = Predictor.load(tmp_path / "run").predict(["The minister announced a budget. " * 20])
+    assert pred[0]["label"] in {"food", "politics", "sport", "technology"} and len(pred[0]["topics"]) == 3
