@@ -88,12 +88,11 @@ bench-toxicity: $(STAMP) ## Davidson imbalance recipes, SemEval spans, occlusion
 	$(PY) -m benchmarks.toxicity --parts report
 
 bench-topics: $(STAMP) ## LDA + frozen Transformer fusion on 20 Newsgroups (raw, stripped) and BBC -> reports/topics.*
-	$(PY) -m benchmarks.topics --stage encode --corpora bbc 20ng_raw
+	$(PY) -m benchmarks.topics --stage encode
 	$(PY) -m benchmarks.topics --stage baselines
 	$(PY) -m benchmarks.topics --stage lda
-	$(PY) -m benchmarks.topics --stage pooling --corpora bbc 20ng_raw --seeds $(SEEDS) train.threads=1
-	$(PY) -m benchmarks.topics --stage variants --corpora bbc 20ng_raw --seeds $(SEEDS) train.threads=1
-	$(PY) -m benchmarks.topics --stage variants --corpora 20ng_stripped --fusions topics --seeds $(SEEDS) train.threads=1
+	$(PY) -m benchmarks.topics --stage pooling --seeds $(SEEDS) train.threads=1
+	$(PY) -m benchmarks.topics --stage variants --seeds $(SEEDS) train.threads=1
 	$(PY) -m benchmarks.topics --stage report
 
 bench-analogy: $(STAMP) ## word2vec vs encoder input embeddings: Google analogies, Procrustes/CKA/RSA -> reports/analogy.*

@@ -5,7 +5,7 @@
     .venv/bin/python -m benchmarks.topics --stage lda         # number of topics on dev, coherence
     .venv/bin/python -m benchmarks.topics --stage pooling --seeds 1 2 3    # head | head_tail | chunks
     .venv/bin/python -m benchmarks.topics --stage variants --seeds 1 2 3   # θ | text | concat | gate
-    .venv/bin/python -m benchmarks.topics --stage variants --corpora 20ng_stripped --fusions topics  # (ran so)
+    .venv/bin/python -m benchmarks.topics --stage variants --corpora 20ng_stripped --fusions topics  # θ alone
     .venv/bin/python -m benchmarks.topics --stage report      # reports/topics.{json,md} and the plots
 
 Every stage writes its part of reports/topics.json as it goes; runs go to runs/bench/topics/ and are reused
