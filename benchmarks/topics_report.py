@@ -141,7 +141,7 @@ def plots(report: dict[str, Any], out_dir: Path) -> list[str]:
             ax.set_xticks(range(k), [" ".join(w for w, _ in words[t]) for t in order], rotation=90, fontsize=6)
             ax.set_title(f"{NAMES[corpus]}: mean θ per class (dev), {k} topics", fontsize=9)
         written.append(save(fig, out_dir / "topics_heatmap.png"))
-        fig, axes = plt.subplots(1, len(with_lda), figsize=(7 * len(with_lda), 9), squeeze=False)
+        fig, axes = plt.subplots(1, len(with_lda), figsize=(7 * len(with_lda), 3.4), squeeze=False)
         for ax, corpus in zip(axes[0], with_lda):
             lda = corpora[corpus]["lda"]
             row = lda["by_num_topics"][str(lda["chosen_num_topics"])]
