@@ -120,6 +120,13 @@ def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
     return result
 
 
+def ranked(probs: torch.Tensor, labels: Sequence[str], k: int = TOP_K) -> dict[str, Any]:
+    """{"label", "probability", "top_k": the k best [{"label", "probability"}]} from one (L,) probability row."""
+    top = probs.argsort(descending=True)[:k].tolist()
+    best = [{"label": labels[i], "probability": round(float(probs[i]), 4)} for i in top]
+    return {"label": best[0]["label"], "probability": best[0]["probability"], "top_k": best}
+
+
 def gather(batch: dict[str, torch.Tensor], out: TaskOutput) -> list[dict[str, Any]]:
     """Per row: example_id, the class probabilities and, in a labelled batch, the gold id."""
     probs = out.logits.float().softmax(-1)  # (B, L)
@@ -225,11 +232,7 @@ class IntentTask(Task):
                                         pooled=detector is not None)
         labels = labels_of(model)
         probs = torch.from_numpy(logits).softmax(-1)  # (N, K)
-        results = []
-        for row in probs:
-            top = row.argsort(descending=True)[:TOP_K].tolist()
-            ranked = [{"label": labels[k], "probability": round(float(row[k]), 4)} for k in top]
-            results.append({"label": ranked[0]["label"], "probability": ranked[0]["probability"], "top_k": ranked})
+        results = [ranked(row, labels) for row in probs]
         if detector is not None and len(texts):
             for res, flag in zip(results, apply(detector, logits, vectors, list(texts))):
                 res.update(flag)

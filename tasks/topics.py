@@ -46,7 +46,7 @@ from pipelines.models.saving import is_composite
 from pipelines.task import Task, labels_of
 from tasks import intent
 
-TOP_K, TOP_TOPICS, TOP_WORDS = 3, 3, 8
+TOP_TOPICS, TOP_WORDS = 3, 8
 log = logging.getLogger(__name__)
 
 
@@ -229,9 +229,7 @@ class TopicsTask(Task):
         topics_words = self.topic_model.top_words(TOP_WORDS) if self.uses_topics and self.topic_model else None
         results = []
         for i, row in enumerate(torch.from_numpy(logits).softmax(-1)):
-            top = row.argsort(descending=True)[:TOP_K].tolist()
-            ranked = [{"label": labels[k], "probability": round(float(row[k]), 4)} for k in top]
-            res = {"label": ranked[0]["label"], "probability": ranked[0]["probability"], "top_k": ranked}
+            res = intent.ranked(row, labels)
             if topics_words is not None:
                 theta = feats.rows[i]["topics"]
                 best = np.argsort(theta)[::-1][:TOP_TOPICS]

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pipelines.data.batching import Collator, sorted_batches
 from pipelines.io import atomic_open
 
 log = logging.getLogger(__name__)
@@ -105,10 +106,11 @@ class ChunkEncoder:
 
     @torch.inference_mode()
     def _encode(self, texts: Sequence[str], progress: bool | None) -> list[np.ndarray]:
+        from transformers import logging as hf_logging
+
         from pipelines.models.pooling import masked_mean
 
         tok, model = self.encoder.tokenizer, self.encoder.model
-        from transformers import logging as hf_logging
 
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # "longer than the maximum sequence length": we cut the windows ourselves
@@ -118,23 +120,17 @@ class ChunkEncoder:
             hf_logging.set_verbosity(verbosity)
         pieces = [(d, [tok.cls_token_id, *p, tok.sep_token_id]) for d, doc in enumerate(ids)
                   for p in windows(doc, self.window, self.max_chunks)]
-        order = sorted(range(len(pieces)), key=lambda k: -len(pieces[k][1]))
         vectors = np.zeros((len(pieces), model.config.hidden_size), dtype=np.float32)
-        batches = [order[s:s + self.batch_size] for s in range(0, len(order), self.batch_size)]
+        batches = sorted_batches([len(seq) for _, seq in pieces], self.batch_size)
+        collate = Collator(tok.pad_token_id)
         if progress if progress is not None else (len(batches) > 20 and sys.stderr.isatty()):
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, desc="encode documents", unit="batch")
         for idx in batches:
-            width = max(len(pieces[k][1]) for k in idx)
-            input_ids = torch.full((len(idx), width), tok.pad_token_id, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for b, k in enumerate(idx):
-                seq = pieces[k][1]
-                input_ids[b, : len(seq)] = torch.tensor(seq)
-                mask[b, : len(seq)] = 1
-            h = model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (B, T, H)
-            vectors[idx] = masked_mean(h, mask).numpy()
+            batch = collate([{"input_ids": pieces[k][1]} for k in idx])
+            h = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+            vectors[idx] = masked_mean(h, batch["attention_mask"]).numpy()  # (B, H)
         per_doc: list[list[int]] = [[] for _ in texts]
         for k, (d, _) in enumerate(pieces):
             per_doc[d].append(k)

@@ -26,7 +26,7 @@ from pipelines.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 FOLDER = "topics"  # inside a saved model/ folder
-MEMO_MODELS = 4
+MEMO_MODELS, MEMO_TEXTS = 4, 100_000
 _MEMO: dict[str, dict[str, np.ndarray]] = {}
 
 
@@ -44,6 +44,7 @@ class TopicModel:
     def __init__(self, dictionary: Any, lda: Any, seed: int) -> None:
         self.dictionary, self.lda, self.seed = dictionary, lda, seed
         self._fingerprint: str | None = None
+        self._top_words: dict[int, list[list[tuple[str, float]]]] = {}
 
     @property
     def num_topics(self) -> int:
@@ -108,7 +109,7 @@ class TopicModel:
     def transform(self, texts: Sequence[str]) -> np.ndarray:
         """(N, K) θ rows summing to 1; a text with no known word gets the prior α normalised. θ is memoised
         per model and text in this process (the last MEMO_MODELS models), since training, evaluation and
-        seeds of one benchmark ask for the same documents again."""
+        seeds of one benchmark ask for the same documents again; at most MEMO_TEXTS texts per model)."""
         memo = _MEMO.pop(self.fingerprint, {})
         _MEMO[self.fingerprint] = memo  # most recently used last
         while len(_MEMO) > MEMO_MODELS:
@@ -128,14 +129,18 @@ class TopicModel:
                     self.lda.random_state = np.random.RandomState(self.seed)
                     gamma, _ = self.lda.inference([bow])
                     out[i] = gamma[0] / gamma[0].sum()
-                memo[text] = out[i].copy()
+                if len(memo) < MEMO_TEXTS:  # bounded: a server predicts an endless stream of new texts
+                    memo[text] = out[i].copy()
         finally:
             self.lda.random_state = saved
         return out
 
     def top_words(self, topn: int = 10) -> list[list[tuple[str, float]]]:
-        """Per topic its `topn` most probable words."""
-        return [[(w, round(float(p), 4)) for w, p in self.lda.show_topic(k, topn)] for k in range(self.num_topics)]
+        """Per topic its `topn` most probable words (computed once per `topn`: prediction asks on every call)."""
+        if topn not in self._top_words:
+            self._top_words[topn] = [[(w, round(float(p), 4)) for w, p in self.lda.show_topic(k, topn)]
+                                     for k in range(self.num_topics)]
+        return self._top_words[topn]
 
     def coherence(self, texts: Sequence[str], measure: str = "c_npmi", topn: int = 10) -> dict[str, Any]:
         """gensim CoherenceModel over `texts` (reference documents): the mean and the per-topic scores."""

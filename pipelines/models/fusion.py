@@ -22,14 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import PretrainedConfig
 
 from pipelines.models.encoders import load_saved_encoder, without_pooler
 from pipelines.models.outputs import TaskOutput
 from pipelines.models.pooling import masked_mean
-from pipelines.models.saving import HEADS_FILE, MODEL_TYPE, load_composite, save_composite
+from pipelines.models.saving import MODEL_TYPE, load_composite, save_composite, save_heads
 
 FUSIONS = ("text", "topics", "concat", "gate")
 
@@ -106,8 +105,7 @@ class TopicFusionClassifier(nn.Module):
             save_composite(path, self.architecture, self.encoder, self.head_state(), self.meta())
             return
         path.mkdir(parents=True, exist_ok=True)
-        save_file({f"{part}.{k}": v.detach().contiguous().cpu() for part, sd in self.head_state().items()
-                   for k, v in sd.items()}, str(path / HEADS_FILE))
+        save_heads(path, self.head_state())
         config = {"model_type": MODEL_TYPE, "architectures": [self.architecture], "encoder": None,
                   "id2label": {str(k): v for k, v in self.config.id2label.items()}, **self.meta()}
         (path / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
@@ -116,14 +114,8 @@ class TopicFusionClassifier(nn.Module):
     def from_pretrained(cls, path: str | Path) -> TopicFusionClassifier:
         config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
         labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
-        if config.get("encoder"):
-            inner, parts, _ = load_composite(path)
-            encoder = load_saved_encoder(inner)
-        else:
-            encoder, parts = None, {}
-            for key, value in load_file(str(Path(path) / HEADS_FILE)).items():
-                part, name = key.split(".", 1)
-                parts.setdefault(part, {})[name] = value
+        inner, parts, _ = load_composite(path)
+        encoder = load_saved_encoder(inner) if config.get("encoder") else None
         model = cls(labels, config["fusion"], config["num_topics"], config["text_dim"], encoder)
         for name, module in model.named_children():
             if name in parts:

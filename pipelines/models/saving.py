@@ -29,8 +29,7 @@ def save_composite(path: str | Path, architecture: str, inner: Any, parts: dict[
     `architecture`, the labels of `inner.config` and `meta`."""
     path = Path(path)
     inner.save_pretrained(path / ENCODER_DIR)
-    tensors = {f"{part}.{k}": v.detach().contiguous().cpu() for part, sd in parts.items() for k, v in sd.items()}
-    save_file(tensors, str(path / HEADS_FILE))
+    save_heads(path, parts)
     cfg = inner.config
     config = {"model_type": MODEL_TYPE, "architectures": [architecture], "encoder": ENCODER_DIR,
               "id2label": {str(k): v for k, v in cfg.id2label.items()}, "label2id": dict(cfg.label2id),
@@ -50,8 +49,19 @@ def load_composite(path: str | Path) -> tuple[Path, dict[str, dict[str, torch.Te
         raise FileNotFoundError(f"{path}: not a saved nlp_pipelines model (config.json with model_type "
                                 f"{MODEL_TYPE!r}); it may come from an older version: retrain it")
     config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    return path / (config.get("encoder") or ENCODER_DIR), load_heads(path), config
+
+
+def save_heads(path: str | Path, parts: dict[str, dict[str, torch.Tensor]]) -> None:
+    """`parts` (part name -> state dict) as one heads.safetensors, keys "<part>.<name>"."""
+    tensors = {f"{part}.{k}": v.detach().contiguous().cpu() for part, sd in parts.items() for k, v in sd.items()}
+    save_file(tensors, str(Path(path) / HEADS_FILE))
+
+
+def load_heads(path: str | Path) -> dict[str, dict[str, torch.Tensor]]:
+    """The part name -> state dict mapping `save_heads` wrote."""
     parts: dict[str, dict[str, torch.Tensor]] = {}
-    for key, value in load_file(str(path / HEADS_FILE)).items():
+    for key, value in load_file(str(Path(path) / HEADS_FILE)).items():
         part, name = key.split(".", 1)
         parts.setdefault(part, {})[name] = value
-    return path / config.get("encoder", ENCODER_DIR), parts, config
+    return parts
