@@ -99,6 +99,20 @@ def flag_if_stale(run_dir: Path) -> None:
               f"not by this checkout ({now['commit']})", flush=True)
 
 
+def write_text_splits(folder: Path, splits: dict[str, Any]) -> Path:
+    """Write {"train": ds, "dev": ds, "test": ds} (datasets with text and label) as JSONL files in `folder`, the
+    layout `data.path=<folder>` reads; returns `folder`."""
+    import json
+
+    from pipelines.io import atomic_write_text
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, ds in splits.items():
+        atomic_write_text(folder / f"{name}.jsonl", "".join(json.dumps({"text": t, "label": g}) + "\n"
+                                                            for t, g in zip(ds["text"], ds["label"])))
+    return folder
+
+
 NOTES_MARKER = "<!-- notes below are written by hand and kept when the script rewrites the tables above -->"
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import SHARED, machine, mean_sd, write_report_md
+from benchmarks.common import SHARED, machine, mean_sd, write_report_md, write_text_splits
 from pipelines.cli import parse_args
 from pipelines.io import write_json
 from pipelines.methods import fewshot as fs
@@ -160,11 +160,8 @@ def finetune(splits: dict[str, Any], idx: np.ndarray, k: int, seed: int) -> dict
     from pipelines.config import load_config
     from pipelines.training.train import run
 
-    folder = CACHE / f"clinc150-k{k}-seed{seed}"
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, ds in (("train", splits["train"].select(idx)), ("dev", splits["validation"]), ("test", splits["test"])):
-        (folder / f"{name}.jsonl").write_text("".join(json.dumps({"text": t, "label": g}) + "\n"
-                                                      for t, g in zip(ds["text"], ds["label"])))
+    folder = write_text_splits(CACHE / f"clinc150-k{k}-seed{seed}", {
+        "train": splits["train"].select(idx), "dev": splits["validation"], "test": splits["test"]})
     epochs = max(3, round(15000 / (k * 150)))  # ~15,000 sentence passes at every k
     run_dir = Path("runs/bench/fewshot") / f"finetune-k{k}-seed{seed}"
     if not (run_dir / "metrics.json").exists():

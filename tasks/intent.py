@@ -5,11 +5,14 @@ short); `encode` logs how many were. The head reads the mean of the encoder's to
 (`model.pooling=mean`: 95.71 vs 94.91 accuracy for [CLS] + pooler on CLINC150, reports/README.md).
 An off-topic detector (`model.offtopic`) is fitted after training and saved with the model.
 `model.encoder=bilstm` trains the small word-level BiLSTM classifier instead (pipelines.models.bilstm, word2vec
-vectors fitted on the training text): the student of `make distill`.
+vectors fitted on the training text): the student of `make distill`. `model.encoder=scratch` trains the
+hand-written Transformer of pipelines.models.transformer from random weights over the same word vocabulary
+(`model.scratch_layers`, `model.scratch_width`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,9 +38,11 @@ from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput
 from pipelines.models.pooling import MeanPoolClassifier
 from pipelines.models.saving import is_composite
+from pipelines.models.transformer import ScratchClassifier
 from pipelines.task import Task, labels_of
 
 MODEL_CLASS = AutoModelForSequenceClassification
+WORD_LEVEL = ("bilstm", "scratch")  # encoders over a word vocabulary built from the training split
 TOP_K = 3
 log = logging.getLogger(__name__)
 
@@ -55,15 +60,24 @@ class IntentOptions(ModelOptions):
     offtopic_threshold: str = field(default="accuracy", metadata={"help": "with out-of-scope validation data: "
                                                                           "accuracy (max validation accuracy) | "
                                                                           "balanced (max mean of the two recalls)"})
+    scratch_layers: int = field(default=2, metadata={"help": "encoder=scratch: Transformer layers"})
+    scratch_width: int = field(default=256, metadata={"help": "encoder=scratch: model width (4 heads, FF 2x)"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.check(self.pooling in {"cls", "mean", "max"}, f"model.pooling={self.pooling!r}: expected mean|cls|max")
+        self.check(self.scratch_layers >= 1 and self.scratch_width >= 8 and self.scratch_width % 4 == 0,
+                   f"model.scratch_layers={self.scratch_layers}, model.scratch_width={self.scratch_width}: expected "
+                   ">= 1 layer and a width >= 8 divisible by 4 (heads)")
+        if self.encoder == "scratch":
+            self.check(self.pooling == "mean", "model.encoder=scratch pools by the mean of its token vectors")
         if self.encoder == "bilstm":
             self.check(self.pooling in {"mean", "max"}, f"model.encoder=bilstm pools its states by mean|max, not "
                                                         f"{self.pooling!r}")
+        if self.encoder in WORD_LEVEL:
             self.check(self.offtopic not in {"knn", "combined"},
-                       f"model.offtopic={self.offtopic}: kNN reads a pretrained encoder; model.encoder=bilstm has none")
+                       f"model.offtopic={self.offtopic}: kNN reads a pretrained encoder; model.encoder={self.encoder} "
+                       "has none")
         else:
             self.check(self.pooling != "max", "model.pooling=max applies to model.encoder=bilstm only")
         self.check(not self.offtopic or self.offtopic in OFFTOPIC_METHODS,
@@ -161,10 +175,11 @@ class IntentTask(Task):
         return sorted(set(splits["train"]["label"]))
 
     def build_tokenizer(self, splits: dict[str, Dataset]) -> Any:
-        if self.options.encoder == "bilstm":
+        if self.options.encoder in WORD_LEVEL:
             if "train" not in splits:
-                raise ConfigError("model.encoder=bilstm builds its vocabulary from the training split: pass the "
-                                  "splits, or a tokenizer (pipelines.data.words.WordTokenizer.build(sentences))")
+                raise ConfigError(f"model.encoder={self.options.encoder} builds its vocabulary from the training "
+                                  "split: pass the splits, or a tokenizer "
+                                  "(pipelines.data.words.WordTokenizer.build(sentences))")
             return WordTokenizer.build(words_of(splits["train"]["text"]))
         return super().build_tokenizer(splits)
 
@@ -180,6 +195,9 @@ class IntentTask(Task):
             vectors = (featurizers or {}).get("word_vectors")
             return BiLstmClassifier.build(labels, tokenizer, opts.dropout, pooling=opts.pooling,
                                           vectors=vectors.vectors if vectors is not None else None)
+        if opts.encoder == "scratch":
+            return ScratchClassifier.build(labels, len(tokenizer.words), opts.dropout, layers=opts.scratch_layers,
+                                           d_model=opts.scratch_width, d_ff=2 * opts.scratch_width)
         if opts.pooling == "mean":
             return MeanPoolClassifier(encoders.load_model(opts.encoder, AutoModel, tokenizer), labels, opts.dropout)
         return encoders.load_model(opts.encoder, MODEL_CLASS, tokenizer, head=("classifier.",),
@@ -188,6 +206,9 @@ class IntentTask(Task):
 
     def load_model(self, path: str | Path) -> torch.nn.Module:
         if (Path(path) / VOCAB_FILE).exists():
+            arch = json.loads((Path(path) / "config.json").read_text()).get("architectures") or [""]
+            if arch[0] == ScratchClassifier.architecture:
+                return ScratchClassifier.from_pretrained(path)
             return BiLstmClassifier.from_pretrained(path).eval()
         if is_composite(path):
             return MeanPoolClassifier.from_pretrained(path)
