@@ -8,6 +8,7 @@ DATA   ?=
 ARGS   ?=
 RUN    ?=
 RESUME ?=
+INIT   ?=
 SEEDS  ?= 1 2 3
 EXPERIMENT ?= ner_compare
 
@@ -16,7 +17,7 @@ EXPERIMENT ?= ner_compare
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
-	@echo "  variables: TASK=ner|intent|joint|toxicity|topics  DATA=<dir|file|hub:name>  ARGS=\"section.key=value ...\"  RUN=<run dir>  RESUME=<run dir>"
+	@echo "  variables: TASK=ner|intent|joint|toxicity|topics  DATA=<dir|file|hub:name>  ARGS=\"section.key=value ...\"  RUN=<run dir>  RESUME=<run dir>  INIT=<run dir>  LABELS=<labels.yaml>"
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -26,8 +27,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install everything (torch 2.13.0 CPU first)
 
-train: $(STAMP) ## train TASK on DATA (default: the shipped sample); RESUME=<run dir> continues a run
-	$(PY) -m pipelines.training.train --task $(TASK) $(if $(DATA),--data $(DATA)) $(if $(RESUME),--resume $(RESUME)) $(ARGS)
+train: $(STAMP) ## train TASK on DATA (default: the shipped sample); RESUME=<run dir> continues a run; INIT=<run dir> continues a finished run on new data
+	$(PY) -m pipelines.training.train --task $(TASK) $(if $(DATA),--data $(DATA)) $(if $(RESUME),--resume $(RESUME)) $(if $(INIT),--init $(INIT)) $(ARGS)
 
 eval: $(STAMP) ## score RUN on DATA (dev/test splits, or the whole file): writes RUN/eval.json and eval.md
 	@test -n "$(RUN)" -a -n "$(DATA)" || (echo "usage: make eval RUN=<run dir> DATA=<dir or file>"; exit 2)

@@ -59,6 +59,9 @@ class Task(ABC):
     # True where the model's `logits` are its only scores and `labels` their targets, so that a teacher's scores
     # of the same shape can train a student (pipelines.training.distill)
     distillable: ClassVar[bool] = False
+    # the linear layer (a parameter-name prefix) whose outputs are the class logits that `gather` turns into
+    # per-example `probs`; '' = none. train.calibration=temperature divides it by the fitted temperature
+    class_head: ClassVar[str] = ""
 
     def __init__(self, options: ModelOptions | None = None) -> None:
         if options is None:

@@ -30,6 +30,7 @@ from pipelines.data.batching import Features
 from pipelines.data.words import VOCAB_FILE, WordTokenizer, WordVectors
 from pipelines.errors import ConfigError
 from pipelines.inference import metrics
+from pipelines.methods import calibration
 from pipelines.methods.offtopic import METHODS as OFFTOPIC_METHODS
 from pipelines.methods.offtopic import OffTopic, apply, fit_on_splits, logits_and_features
 from pipelines.models import encoders
@@ -131,6 +132,12 @@ def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
     result = metrics.classification_scores(golds, pred, [id2label[i] for i in sorted(id2label)])
     correct = np.array([g == p for g, p in zip(golds, pred)], dtype=np.float64)
     result["accuracy_ci95"] = metrics.bootstrap_ci(lambda v: float(v.mean()), correct)
+    label2id = {v: k for k, v in id2label.items()}
+    known = [(r["probs"], label2id[g]) for r, g in zip(recs, golds) if g in label2id]
+    if known:  # confidence calibration (pipelines.methods.calibration), on the examples of known labels
+        probs, ids = np.array([p for p, _ in known]), np.array([i for _, i in known])
+        result["ece"] = calibration.ece(probs, ids)
+        result["nll"] = calibration.nll(np.log(np.clip(probs, 1e-12, None)), ids)
     return result
 
 
@@ -168,6 +175,7 @@ class IntentTask(Task):
     monitor = "val/accuracy"
     sample = Path(__file__).resolve().parent.parent / "samples" / "intent"
     distillable = True
+    class_head = "classifier"
     options: IntentOptions
 
     def label_list(self, splits: dict[str, Dataset]) -> list[str]:

@@ -102,6 +102,7 @@ class TopicsTask(Task):
     optional_columns = ("file",)
     gold = "label"
     monitor = "val/accuracy"
+    class_head = "classifier"
     sample = Path(__file__).resolve().parent.parent / "samples" / "topics"
     options: TopicsOptions
 

@@ -20,7 +20,10 @@ VARIANTS = {"ner": [["model.head=softmax"], ["model.head=softmax", "model.decode
                     ["model.encoder=bilstm", "model.head=crf", "model.word_dropout=0.1",
                      "model.word2vec_text=tests/fixtures/unlabelled.txt"]],
             "joint": [["model.head=crf"]], "intent": [["model.pooling=cls"], ["model.offtopic=mahalanobis"],
-                       ["model.encoder=bilstm", "model.pooling=max", "model.offtopic=mahalanobis"]]}
+                       ["model.encoder=bilstm", "model.pooling=max", "model.offtopic=mahalanobis"],
+                       ["model.encoder=scratch", "model.scratch_width=32"],
+                       ["train.calibration=temperature", "train.label_smoothing=0.1", "model.offtopic=msp"]],
+            "topics": [["train.calibration=temperature"]]}
 CASES = [(t, []) for t in TASKS] + [(t, v) for t, vs in VARIANTS.items() for v in vs]
 TEXTS = {"joint": ["book a table for two at roma", "weather in oslo", "x " * 300],
          "ner": ["Anna Keller flew to Oslo with Vireo Labs .", "nothing here", "x " * 300],
@@ -83,6 +86,11 @@ def test_loaded_model_predicts_what_the_trained_model_predicts(trained):
     module = TaskModule(hp["task"], hp["labels"], hp["options"], tokenizer=loaded.tokenizer,
                         model=loaded.task.build_model(hp["labels"], loaded.tokenizer))
     module.load_state_dict(ckpt["state_dict"])
+    temperature = json.loads((run_dir / "metrics.json").read_text()).get("temperature")
+    if temperature is not None:  # train.calibration=temperature folds it into the head after training
+        from pipelines.methods.calibration import fold_temperature
+
+        fold_temperature(module.model.get_submodule(module.task.class_head), temperature)
     in_memory = Predictor(module.task, module.model.eval(), loaded.tokenizer, loaded.data,
                           featurizers=loaded.featurizers)
     texts = TEXTS.get(task_name, ["a short example text"])

@@ -29,6 +29,7 @@ class MeanPoolClassifier(nn.Module):
     """Encoder -> masked mean of the last layer (`pooled`) -> dropout -> linear (`logits`)."""
 
     architecture = "MeanPoolClassifier"
+    pooled_feeds_head = True  # the class head reads `pooled` (through dropout): new rows can be imprinted
 
     def __init__(self, encoder: nn.Module, labels: Sequence[str], dropout: float = 0.1) -> None:
         super().__init__()

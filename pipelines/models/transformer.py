@@ -99,6 +99,7 @@ class ScratchClassifier(nn.Module):
     """Encoder -> masked mean over real tokens (`pooled`) -> dropout -> linear (`logits`)."""
 
     architecture = "ScratchClassifier"
+    pooled_feeds_head = True  # the class head reads `pooled` (through dropout): new rows can be imprinted
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()

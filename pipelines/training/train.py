@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from pipelines.cli import parse_args
-from pipelines.config import RunConfig, load_config, to_dict
+from pipelines.config import ConfigError, RunConfig, load_config, to_dict
 from pipelines.inference import reports
 from pipelines.provenance import code_version, portable_path
 
@@ -112,6 +112,7 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
     from pipelines.data.splits import load_splits
     from pipelines.io import atomic_write_text
     from pipelines.registry import get_task
+    from pipelines.training import incremental
     from pipelines.training.datamodule import TaskDataModule
     from pipelines.training.module import TaskModule
 
@@ -120,10 +121,27 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
         torch.set_num_threads(cfg.train.threads)
     pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
     task = get_task(cfg.task, cfg.model)
+    if cfg.train.calibration != "none" and not task.class_head:
+        raise ConfigError(f"train.calibration={cfg.train.calibration}: task {cfg.task!r} has no class head to "
+                          "calibrate (classification tasks: intent, topics)")
     splits = splits or load_splits(cfg.data, task.sample, seed=cfg.train.seed)
+    parent, labels, lineage = incremental.parent_of(cfg), None, None
+    if parent is None and cfg.train.replay:
+        raise ConfigError("train.replay replays a parent run's data: continue from one (--init RUN)")
+    if parent is not None:  # continuing a finished run: keep its labels, maybe replay its data, record lineage
+        new_labels = [x for x in task.label_list(splits) if x not in parent.labels]
+        replayed = 0
+        if cfg.train.replay:
+            if not task.class_head:
+                raise ConfigError(f"train.replay: task {cfg.task!r} is not a classification task")
+            replay = incremental.replay_split(parent, task, cfg.train.replay, cfg.train.replay_select,
+                                              cfg.train.seed)
+            splits, replayed = incremental.with_replay(splits, replay, splits["train"].column_names), len(replay)
+        labels = incremental.merged_labels(parent.labels, task.label_list(splits))
+        lineage = incremental.lineage(parent, cfg, new_labels, replayed)
     tokenizer = task.build_tokenizer(splits)
     featurizers = task.fit_featurizers(splits, tokenizer, cfg.train.seed)
-    dm = TaskDataModule(task, cfg.data, tokenizer, batch_size=cfg.train.batch_size, splits=splits,
+    dm = TaskDataModule(task, cfg.data, tokenizer, labels=labels, batch_size=cfg.train.batch_size, splits=splits,
                         eval_batch_size=cfg.train.eval_batch_size, bucketing=cfg.train.bucketing, seed=cfg.train.seed,
                         sampling=cfg.train.sampling)
     dm.setup("fit")
@@ -133,6 +151,9 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
                         lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, warmup_ratio=cfg.train.warmup_ratio,
                         distillation=distillation)
     module.prepare(dm.splits)
+    if lineage is not None:
+        lineage["imprinted_rows"] = incremental.imprint(task, module.model, tokenizer, dm.splits["train"], cfg.data,
+                                                        lineage["new_labels"])
     trainer, best = build_trainer(cfg, run_dir, task.monitor)
     if trainer.is_global_zero:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -147,7 +168,8 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
     facts = {"task": cfg.task, "encoder": cfg.model.encoder, "seed": cfg.train.seed, **code_version(),
              "data": portable_path(cfg.data.path), "train_seconds": round(time.perf_counter() - start, 1),
              "epochs_run": trainer.current_epoch, "global_step": trainer.global_step,
-             "best_checkpoint": os.path.relpath(ckpt, run_dir) if ckpt else "", **(facts or {})}
+             "best_checkpoint": os.path.relpath(ckpt, run_dir) if ckpt else "",
+             **({"lineage": lineage} if lineage is not None else {}), **(facts or {})}
     return finish(cfg, run_dir, task, module.model.cpu().eval(), tokenizer, dm.splits, featurizers, facts)
 
 
@@ -158,6 +180,11 @@ def finish(cfg: RunConfig, run_dir: Path, task: Any, model: Any, tokenizer: Any,
     from pipelines.inference.evaluate import evaluate
     from pipelines.inference.predict import Predictor, export, pipeline_meta
 
+    if cfg.train.calibration == "temperature":
+        from pipelines.training.calibrate import calibrate
+
+        facts = {**facts, "temperature": calibrate(task, model, tokenizer, splits["validation"], cfg.data,
+                                                   cfg.train.eval_batch_size)}
     featurizers = {**featurizers, **task.fit_after_training(model, tokenizer, splits, cfg.data,
                                                             cfg.train.eval_batch_size)}
     export(model, tokenizer, run_dir / "model", pipeline_meta(task, cfg.data), featurizers)
@@ -177,11 +204,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", help="task name (a file in tasks/)")
     parser.add_argument("--data", help="dir, file or hub:name (= data.path)")
     parser.add_argument("--resume", help="run dir of an interrupted run to continue")
+    parser.add_argument("--init", help="a finished run to continue on new data (= model.encoder=RUN/model; "
+                                       "new labels allowed; train.replay=N replays its data)")
     args = parse_args(parser, argv)
     if args.config and "=" in args.config:
         args.overrides.insert(0, args.config)
         args.config = None
     overrides = args.overrides + ([f"data.path={args.data}"] if args.data else [])
+    if args.init:
+        if not (Path(args.init) / "model" / "pipeline.json").is_file():
+            parser.error(f"--init {args.init}: not a finished run dir (no model/pipeline.json)")
+        overrides.append(f"model.encoder={Path(args.init) / 'model'}")
     if args.resume:
         run_dir = Path(args.resume)
         if not (run_dir / "config.yaml").exists():

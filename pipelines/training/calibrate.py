@@ -1,0 +1,36 @@
+"""Temperature scaling of a trained classifier on its validation split (train.calibration=temperature)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pipelines.data.batching import Collator
+from pipelines.methods.calibration import fit_temperature, fold_temperature
+from pipelines.models.outputs import infer
+from pipelines.task import labels_of
+
+
+def validation_log_probs(task: Any, model: Any, tokenizer: Any, ds: Any, data: Any,
+                         batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(N, K) log class probabilities and (N,) gold ids of the examples of `ds` whose label the model has."""
+    label2id = {lab: i for i, lab in enumerate(labels_of(model))}
+    feats = task.encode(ds, tokenizer, label2id, data)
+    records: list[dict[str, Any]] = []
+    for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
+                            next(model.parameters()).device):
+        records.extend(task.gather(batch, out, None))
+    records = [r for r in {r["example_id"]: r for r in records}.values() if r.get("gold", -100) >= 0]
+    probs = np.array([r["probs"] for r in records], dtype=np.float64)
+    return np.log(np.clip(probs, 1e-300, None)), np.array([r["gold"] for r in records])
+
+
+def calibrate(task: Any, model: Any, tokenizer: Any, ds: Any, data: Any, batch_size: int = 64) -> float:
+    """Fit one temperature on `ds` (validation) and fold it into the task's class head; returns it."""
+    log_probs, gold = validation_log_probs(task, model, tokenizer, ds, data, batch_size)
+    if not len(gold):
+        raise ValueError("train.calibration=temperature: the validation split has no example of a known label")
+    temperature = round(fit_temperature(log_probs, gold), 6)  # the value metrics.json records is the one folded
+    fold_temperature(model.get_submodule(task.class_head), temperature)
+    return temperature

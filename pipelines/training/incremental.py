@@ -1,0 +1,177 @@
+"""Incremental training: continue a finished run on new data, with labels it has never seen.
+
+    python -m pipelines.training.train --task intent --init runs/X --data new_data/ train.replay=20
+    make train TASK=intent INIT=runs/X DATA=new_data/ ARGS="train.replay=20"
+
+`--init RUN` is `model.encoder=RUN/model` (pipelines.training.warm_start: every weight is taken over, head rows
+by label name) plus what continual learning needs on top:
+- the label set is the parent's labels followed by the new ones, so training on new data alone never drops
+  an old row (what the new data lacks, the model keeps);
+- new rows of the class head start at the mean of the new label's sentence vectors, scaled to the old rows'
+  norm ("weight imprinting", Qi et al. 2018), where the head reads the pooled vector directly; elsewhere they
+  start at the head's random init;
+- `train.replay=N` mixes N examples of each old label from the parent's training data into the new data
+  (rehearsal), chosen at random (`train.replay_select=random`, seeded: a class-balanced reservoir) or by
+  herding (`herding`, Welling 2009 / iCaRL: examples whose running mean best follows the class mean of the
+  parent model's sentence vectors);
+- the run records its lineage in metrics.json: the parent run, its commit and data, the data added, the
+  replayed count, and the parent's own lineage, so that "what was this model trained on" has an answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset, concatenate_datasets
+
+from pipelines.config import RunConfig, load_config
+from pipelines.data.batching import Collator
+from pipelines.errors import ConfigError
+from pipelines.models.outputs import infer
+from pipelines.provenance import portable_path
+from pipelines.training.warm_start import META, earlier_run
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Parent:
+    """A finished run that a new one continues from."""
+
+    model_dir: Path
+    config: RunConfig
+    labels: list[str]
+    metrics: dict[str, Any]
+
+    @property
+    def run_dir(self) -> Path:
+        return self.model_dir.parent
+
+
+def parent_of(cfg: RunConfig) -> Parent | None:
+    """The run `cfg.model.encoder` names (a run dir or its model/), or None for a pretrained encoder."""
+    folder = earlier_run(cfg.model.encoder)
+    if folder is None:
+        return None
+    run_dir = folder.parent
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"model.encoder={cfg.model.encoder}: {run_dir} has no config.yaml (not a run dir)")
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+    metrics_file = run_dir / "metrics.json"
+    metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else {}
+    return Parent(folder, load_config(run_dir / "config.yaml"), labels, metrics)
+
+
+def merged_labels(old: list[str], new: list[str]) -> list[str]:
+    """The parent's labels in their order, then the new labels it lacks."""
+    return [*old, *[x for x in new if x not in old]]
+
+
+def replay_split(parent: Parent, task: Any, per_label: int, select: str, seed: int) -> Dataset:
+    """Up to `per_label` training examples of each of the parent's labels, from the parent's own training data."""
+    from pipelines.data.splits import load_splits
+
+    train = load_splits(parent.config.data, task.sample, seed=parent.config.train.seed)["train"]
+    gold = list(train[task.gold])
+    picked: list[int] = []
+    rng = np.random.default_rng(seed)
+    vectors = parent_vectors(parent, task, train) if select == "herding" else None
+    for label in parent.labels:
+        idx = np.flatnonzero(np.array([g == label for g in gold]))
+        if len(idx) <= per_label:
+            picked.extend(idx.tolist())
+        elif vectors is None:
+            picked.extend(rng.choice(idx, size=per_label, replace=False).tolist())
+        else:
+            picked.extend(idx[herding(vectors[idx], per_label)].tolist())
+    log.info("replay: %d examples of %d earlier labels from %s (%s)", len(picked), len(parent.labels),
+             parent.config.data.path or "the task's sample", select)
+    return train.select(sorted(picked))
+
+
+def parent_vectors(parent: Parent, task: Any, ds: Dataset) -> np.ndarray:
+    """(N, H) unit sentence vectors of `ds` from the parent model (what herding selects by)."""
+    from pipelines.models.encoders import load_saved_tokenizer
+    from pipelines.registry import get_task, task_class
+
+    meta = json.loads((parent.model_dir / META).read_text(encoding="utf-8"))
+    parent_task = get_task(task.name, task_class(task.name).Options(**meta["options"]))
+    model = parent_task.load_model(parent.model_dir)
+    tok = load_saved_tokenizer(parent.model_dir)
+    feats = parent_task.encode(ds, tok, {}, parent.config.data)
+    out, order = [], []
+    for batch, res in infer(model, feats, Collator(tok.pad_token_id), 64, "cpu", pooled=True):
+        out.append(res.pooled.float().numpy())
+        order.extend(batch["example_id"].tolist())
+    if not out or out[0] is None:
+        raise ConfigError("train.replay_select=herding needs a model with a sentence vector (classification tasks)")
+    x = np.concatenate(out)[np.argsort(order)]
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def herding(x: np.ndarray, m: int) -> np.ndarray:
+    """Indices of `m` rows of (n, H) `x` chosen greedily so that the mean of the chosen follows the mean of all."""
+    mu, chosen, total = x.mean(0), [], np.zeros(x.shape[1])
+    available = np.ones(len(x), dtype=bool)
+    for k in range(1, m + 1):
+        gaps = np.linalg.norm(mu[None] - (total[None] + x) / k, axis=1)
+        gaps[~available] = np.inf
+        i = int(gaps.argmin())
+        chosen.append(i)
+        available[i] = False
+        total += x[i]
+    return np.array(chosen)
+
+
+@torch.no_grad()
+def imprint(task: Any, model: torch.nn.Module, tokenizer: Any, ds: Dataset, data: Any, new: list[str]) -> int:
+    """Set the class-head rows of the `new` labels to their examples' mean sentence vector (scaled to the old
+    rows' mean norm; bias = the old biases' mean). Returns how many rows were set (0 where the head does not
+    read the pooled vector directly)."""
+    if not new or not task.class_head or not getattr(model, "pooled_feeds_head", False):
+        return 0
+    head = model.get_submodule(task.class_head)
+    labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
+    label2id = {x: i for i, x in enumerate(labels)}
+    feats = task.encode(ds, tokenizer, label2id, data)
+    sums, counts = torch.zeros_like(head.weight), torch.zeros(len(labels))
+    for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), 64, next(model.parameters()).device,
+                            pooled=True):
+        z = torch.nn.functional.normalize(out.pooled.float(), dim=-1)
+        for row, y in zip(z, batch["labels"].tolist()):
+            if y >= 0:
+                sums[y] += row
+                counts[y] += 1
+    new_ids = [label2id[x] for x in new if x in label2id and counts[label2id[x]] > 0]
+    old_ids = [i for i in range(len(labels)) if labels[i] not in new]
+    if not new_ids or not old_ids:
+        return 0
+    norm = head.weight[old_ids].norm(dim=1).mean()
+    for i in new_ids:
+        head.weight[i] = torch.nn.functional.normalize(sums[i] / counts[i], dim=0) * norm
+        if head.bias is not None:
+            head.bias[i] = head.bias[old_ids].mean()
+    return len(new_ids)
+
+
+def lineage(parent: Parent, cfg: RunConfig, new_labels: list[str], replayed: int) -> dict[str, Any]:
+    """What this run was trained on, back to the first run of the chain."""
+    return {"parent": portable_path(str(parent.run_dir)), "parent_commit": parent.metrics.get("commit"),
+            "parent_data": portable_path(parent.config.data.path), "data_added": portable_path(cfg.data.path),
+            "new_labels": new_labels, "replayed_examples": replayed, "replay_select": cfg.train.replay_select,
+            "parent_lineage": parent.metrics.get("lineage")}
+
+
+def with_replay(splits: dict[str, Dataset], replay: Dataset, column_names: list[str]) -> dict[str, Dataset]:
+    """`splits` with the replayed examples appended to train (columns the new data lacks are dropped)."""
+    keep = [c for c in replay.column_names if c in column_names]
+    extra = replay.remove_columns([c for c in replay.column_names if c not in keep])
+    base = splits["train"].remove_columns([c for c in splits["train"].column_names if c not in keep])
+    return {**splits, "train": concatenate_datasets([base, extra.cast(base.features)])}

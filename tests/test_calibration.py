@@ -1,0 +1,94 @@
+"""Calibration measures, temperature fitting and folding, and train.calibration=temperature on a tiny run."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pipelines.config import ConfigError, load_config
+from pipelines.methods import calibration as cal
+
+
+def test_ece_of_a_hand_made_case():
+    # two confident right answers at 0.9, two wrong at 0.6: bins 13 (0.9) and 9 (0.6)
+    probs = np.array([[0.9, 0.1], [0.1, 0.9], [0.6, 0.4], [0.4, 0.6]])
+    gold = np.array([0, 1, 1, 0])
+    # |1.0 - 0.9| * 2/4 + |0.0 - 0.6| * 2/4
+    assert cal.ece(probs, gold) == pytest.approx(0.05 + 0.30)
+    assert cal.ece(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0, 1])) == pytest.approx(0.0)
+    bins = cal.reliability(probs, gold)
+    assert sum(n for _, _, n in bins) == 4 and bins[13][2] == 2
+
+
+def test_fit_temperature_recovers_the_temperature_that_made_the_labels():
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 3, size=(20000, 5))
+    true_t = 2.5
+    p = np.exp(cal.log_softmax(z / true_t))
+    gold = np.array([rng.choice(5, p=row) for row in p])
+    t = cal.fit_temperature(z, gold)
+    assert t == pytest.approx(true_t, rel=0.05)
+    assert cal.nll(cal.log_softmax(z / t), gold) < cal.nll(cal.log_softmax(z), gold)
+
+
+def test_fold_temperature_divides_the_logits():
+    torch.manual_seed(0)
+    head = torch.nn.Linear(4, 3)
+    x = torch.randn(6, 4)
+    before = head(x)
+    cal.fold_temperature(head, 2.0)
+    assert torch.allclose(head(x), before / 2.0, atol=1e-6)
+    with pytest.raises(TypeError, match="linear"):
+        cal.fold_temperature(torch.nn.ReLU(), 2.0)
+
+
+def test_smoothing_bounds_the_logit_gap():
+    """With label smoothing e over K classes the loss is minimal at gap log((1 - e)(K - 1) / e)."""
+    k, e = 5, 0.1
+    gap = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([gap], max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        logits = torch.cat([gap, torch.zeros(k - 1)])[None]
+        loss = torch.nn.functional.cross_entropy(logits, torch.tensor([0]), label_smoothing=e * k / (k - 1))
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    assert float(gap) == pytest.approx(np.log((1 - e) * (k - 1) / e), rel=1e-3)
+    assert cal.top2_gap(np.array([[3.0, 1.0, 0.5]]))[0] == pytest.approx(2.0)
+
+
+def test_train_calibration_fits_and_folds_a_temperature(tmp_path):
+    from pipelines.inference.predict import Predictor
+    from pipelines.training.calibrate import validation_log_probs
+    from pipelines.training.train import run
+
+    cfg = load_config(None, ["model.encoder=tiny", "train.epochs=2", "train.progress_bar=false", "train.lr=5e-3",
+                             f"train.out_dir={tmp_path}", "train.calibration=temperature"], task="intent")
+    results = run(cfg, tmp_path / "run")
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["temperature"] > 0 and "ece" in results["validation"] and "nll" in results["test"]
+    pred = Predictor.load(tmp_path / "run")
+    log_probs, gold = validation_log_probs(pred.task, pred.model, pred.tokenizer, _validation(cfg), pred.data)
+    assert cal.fit_temperature(log_probs, gold) == pytest.approx(1.0, abs=0.02)  # already folded in
+
+
+def _validation(cfg):
+    from pipelines.data.splits import load_splits
+    from pipelines.registry import get_task
+
+    return load_splits(cfg.data, get_task("intent").sample, seed=cfg.train.seed)["validation"]
+
+
+def test_calibration_of_a_task_without_a_class_head_is_a_config_error(tmp_path):
+    from pipelines.training.train import run
+
+    cfg = load_config(None, ["model.encoder=tiny", f"train.out_dir={tmp_path}", "train.calibration=temperature"],
+                      task="ner")
+    with pytest.raises(ConfigError, match="no class head"):
+        run(cfg, tmp_path / "run")
+    with pytest.raises(ConfigError, match="calibration"):
+        load_config(None, ["train.calibration=platt"], task="intent")
