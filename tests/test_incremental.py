@@ -49,7 +49,8 @@ def test_new_label_keeps_old_rows_imprints_the_new_one_and_records_lineage(paren
     from safetensors.torch import load_file
 
     def head(run_dir):
-        files = list((run_dir / "model").glob("**/heads.safetensors")) or list((run_dir / "model").glob("*.safetensors"))
+        model = run_dir / "model"
+        files = list(model.glob("**/heads.safetensors")) or list(model.glob("*.safetensors"))
         state = load_file(str(files[0]))
         return next(v for k, v in state.items() if k.endswith("classifier.weight"))
 
@@ -69,3 +70,21 @@ def test_replay_needs_a_parent_and_herding_follows_the_mean():
                           for _ in range(50)])
     assert np.linalg.norm(x[chosen].mean(0) - x.mean(0)) < random_gap / 3
     assert incremental.merged_labels(["b", "a"], ["a", "c"]) == ["b", "a", "c"]
+
+
+def test_replay_draws_from_every_run_of_the_lineage(parent, tmp_path):
+    """A grandchild replays the base run's labels (from the base data) and the child's (from the child's)."""
+    steps = {}
+    for name, label in (("child", "weather"), ("grandchild", "greeting2")):
+        rows = [r if label != "greeting2" else {**r, "label": "greeting2"} for r in SAMPLE
+                if r["label"] == ("weather" if label == "weather" else "greeting")][:20]
+        data = write(tmp_path / name, {"train": rows[:14], "dev": rows[14:], "test": rows[14:]})
+        init = steps.get("child", parent)
+        cfg = load_config(None, [f"model.encoder={init / 'model'}", "train.epochs=1", "train.progress_bar=false",
+                                 f"data.path={data}", f"train.out_dir={tmp_path}", "train.replay=2"], task="intent")
+        run(cfg, tmp_path / f"{name}-run")
+        steps[name] = tmp_path / f"{name}-run"
+    lineage = json.loads((steps["grandchild"] / "metrics.json").read_text())["lineage"]
+    assert lineage["replayed_examples"] == 2 * 6  # five base labels and weather
+    assert lineage["parent_lineage"]["new_labels"] == ["weather"]
+    assert lineage["new_labels"] == ["greeting2"]

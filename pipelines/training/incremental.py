@@ -57,11 +57,13 @@ class Parent:
 def parent_of(cfg: RunConfig) -> Parent | None:
     """The run `cfg.model.encoder` names (a run dir or its model/), or None for a pretrained encoder."""
     folder = earlier_run(cfg.model.encoder)
-    if folder is None:
-        return None
-    run_dir = folder.parent
+    return None if folder is None else parent_of_dir(folder.parent)
+
+
+def parent_of_dir(run_dir: Path) -> Parent:
+    folder = run_dir / "model"
     if not (run_dir / "config.yaml").is_file():
-        raise ConfigError(f"model.encoder={cfg.model.encoder}: {run_dir} has no config.yaml (not a run dir)")
+        raise ConfigError(f"{run_dir}: no config.yaml (not a run dir), so its data cannot be replayed")
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
     metrics_file = run_dir / "metrics.json"
@@ -78,7 +80,10 @@ def replay_split(parent: Parent, task: Any, per_label: int, select: str, seed: i
     """Up to `per_label` training examples of each of the parent's labels, from the parent's own training data."""
     from pipelines.data.splits import load_splits
 
-    train = load_splits(parent.config.data, task.sample, seed=parent.config.train.seed)["train"]
+    parts = [load_splits(run.config.data, task.sample, seed=run.config.train.seed)["train"] for run in chain(parent)]
+    keep = [c for c in parts[0].column_names if all(c in p.column_names for p in parts)]
+    train = concatenate_datasets([p.remove_columns([c for c in p.column_names if c not in keep]).cast(
+        parts[0].remove_columns([c for c in parts[0].column_names if c not in keep]).features) for p in parts])
     gold = list(train[task.gold])
     picked: list[int] = []
     rng = np.random.default_rng(seed)
@@ -94,6 +99,18 @@ def replay_split(parent: Parent, task: Any, per_label: int, select: str, seed: i
     log.info("replay: %d examples of %d earlier labels from %s (%s)", len(picked), len(parent.labels),
              parent.config.data.path or "the task's sample", select)
     return train.select(sorted(picked))
+
+
+def chain(parent: Parent) -> list[Parent]:
+    """The parent and every run before it (its lineage), nearest first: the data replay draws from."""
+    runs, seen = [parent], {parent.run_dir.resolve()}
+    while (up := (runs[-1].metrics.get("lineage") or {}).get("parent")) and Path(up).is_dir():
+        if Path(up).resolve() in seen:
+            break
+        earlier = parent_of_dir(Path(up))
+        runs.append(earlier)
+        seen.add(earlier.run_dir.resolve())
+    return runs
 
 
 def parent_vectors(parent: Parent, task: Any, ds: Dataset) -> np.ndarray:

@@ -32,6 +32,15 @@ def earlier_run(encoder: str) -> Path | None:
     return None
 
 
+def base_encoder(encoder: str) -> str:
+    """The pretrained encoder at the root of a chain of continued runs (a run continued from a run ...)."""
+    seen: set[Path] = set()
+    while (folder := earlier_run(encoder)) is not None and folder.resolve() not in seen:
+        seen.add(folder.resolve())
+        encoder = json.loads((folder / META).read_text(encoding="utf-8"))["options"]["encoder"]
+    return encoder
+
+
 def _row_index(old: list[str], new: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     """Positions (in new, in old) of the labels both lists hold."""
     shared = [(i, old.index(x)) for i, x in enumerate(new) if x in old]
@@ -96,7 +105,7 @@ def warm_start(task: Any, labels: list[str], tokenizer: Any, featurizers: dict[s
                           f"{task.name!r} model")
     earlier_task = get_task(task.name, task_class(task.name).Options(**meta["options"]))
     old = earlier_task.load_model(folder)
-    base = dataclasses.replace(task.options, encoder=meta["options"]["encoder"])
+    base = dataclasses.replace(task.options, encoder=base_encoder(meta["options"]["encoder"]))
     model = get_task(task.name, base).build_model(labels, tokenizer, featurizers)
     report = transfer(model, old, task.head_labels(model), earlier_task.head_labels(old))
     for prefix, rows in report["head"].items():

@@ -1,0 +1,175 @@
+"""Label smoothing and temperature scaling: accuracy, calibration and off-topic detection (issue #16, part 3).
+
+    .venv/bin/python -m benchmarks.calibration --datasets clinc150 snips --smoothing 0 0.05 0.1 0.2 --seeds 1 2 3
+
+Each (dataset, smoothing, seed) is one intent run (configs/intent.yaml, `train.label_smoothing`), reused when
+runs/bench holds the same config. On its saved model: test accuracy, ECE (15 bins), NLL and the mean logit gap
+between the top two classes, before and after a temperature fitted on dev NLL (what train.calibration=
+temperature folds into the head); for CLINC150 also the AUROC of MSP and Mahalanobis (on the mean-pooled
+vector, fitted on train) against the 1,000 out-of-scope test queries. Writes reports/calibration.json / .md and
+calibration_reliability.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import SHARED, find_or_train, machine, mean_sd, write_report_md
+from pipelines.cli import parse_args
+from pipelines.io import write_json
+from pipelines.methods import calibration as cal
+from pipelines.methods import ood
+
+DATA = {"clinc150": SHARED / "clinc150" / "data_full.json", "snips": SHARED / "snips"}
+
+
+def outputs(run_dir: Path, splits: dict[str, Any], names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per split, (logits, pooled vectors) of the run's saved model."""
+    from pipelines.inference.predict import Predictor
+    from tasks.intent import class_outputs
+
+    pred = Predictor.load(run_dir)
+    return {s: class_outputs(pred.model, pred.tokenizer, splits[s], pred.data, 64, pooled=True) for s in names}
+
+
+def measure(out: dict[str, tuple[np.ndarray, np.ndarray]], y: dict[str, np.ndarray]) -> dict[str, Any]:
+    from sklearn.metrics import roc_auc_score
+
+    val_logits, test_logits = out["validation"][0], out["test"][0]
+    t = cal.fit_temperature(val_logits, y["validation"])
+    res: dict[str, Any] = {"temperature": round(t, 4),
+                           "accuracy": round(100 * float((test_logits.argmax(1) == y["test"]).mean()), 2),
+                           "logit_gap": round(float(cal.top2_gap(test_logits).mean()), 3)}
+    for name, z in (("raw", test_logits), ("temperature", test_logits / t)):
+        lp = cal.log_softmax(z)
+        res[name] = {"ece": round(cal.ece(np.exp(lp), y["test"]), 4), "nll": round(cal.nll(lp, y["test"]), 4),
+                     "reliability": [b for b in cal.reliability(np.exp(lp), y["test"]) if b[2]]}
+    if "oos_test" in out:
+        labels = np.r_[np.zeros(len(test_logits)), np.ones(len(out["oos_test"][0]))]
+        maha = ood.Mahalanobis().fit(out["train"][1], y["train"])
+        msp = np.r_[ood.msp(test_logits), ood.msp(out["oos_test"][0])]
+        res["auroc_msp"] = round(float(roc_auc_score(labels, msp)), 4)
+        res["auroc_mahalanobis"] = round(float(roc_auc_score(labels, np.r_[maha.score(out["test"][1]),
+                                                                            maha.score(out["oos_test"][1])])), 4)
+    return res
+
+
+def main(argv: list[str] | None = None) -> None:
+    from pipelines.config import DataConfig
+    from pipelines.data.splits import load_splits
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--datasets", nargs="+", default=["clinc150", "snips"], choices=list(DATA))
+    parser.add_argument("--smoothing", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--out", default="reports/calibration.json")
+    parser.add_argument("overrides", nargs="*", help="extra section.key=value for every run")
+    args = parse_args(parser, argv)
+    out = Path(args.out)
+    report: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    report.update({"machine": machine(), "recipe": "configs/intent.yaml + train.label_smoothing",
+                   "anchors": {"BERT-base CLINC150 ECE (uncertainty-baselines)": 0.0218, "SNGP": 0.0104},
+                   "goal": "ECE <= 0.010 on CLINC150, accuracy within 0.2 of plain cross-entropy"})
+    runs = report.setdefault("runs", {})
+    for name in args.datasets:
+        splits = load_splits(DataConfig(path=str(DATA[name])), DATA[name])
+        labels = sorted(set(splits["train"]["label"]))
+        y = {s: np.array([labels.index(g) for g in splits[s]["label"]]) for s in ("train", "validation", "test")}
+        names = ["validation", "test"] + (["train", "oos_test"] if "oos_test" in splits else [])
+        for smoothing in args.smoothing:
+            for seed in args.seeds:
+                key = f"{name}-ls{smoothing}-seed{seed}"
+                if key in runs:
+                    continue
+                run_dir = find_or_train("intent", [f"data.path={DATA[name]}", f"train.seed={seed}",
+                                                   f"train.label_smoothing={smoothing}", *args.overrides],
+                                        Path("runs/bench/calibration") / key)
+                m = json.loads((run_dir / "metrics.json").read_text())
+                runs[key] = {"dataset": name, "smoothing": smoothing, "seed": seed, "run": str(run_dir),
+                             "commit": m.get("commit"), **measure(outputs(run_dir, splits, names), y)}
+                write_json(out, report)
+                print(key, {k: v for k, v in runs[key].items() if k not in ("raw", "temperature")},
+                      runs[key]["raw"]["ece"], runs[key]["temperature"]["ece"], flush=True)
+    summarise(report)
+    write_json(out, report)
+    write_md(report, out.with_suffix(".md"))
+    plot(report, out.with_name(out.stem + "_reliability.png"))
+
+
+def summarise(report: dict[str, Any]) -> None:
+    groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
+    for r in report["runs"].values():
+        groups.setdefault((r["dataset"], r["smoothing"]), []).append(r)
+    summary = []
+    for (name, smoothing), rs in sorted(groups.items()):
+        row = {"dataset": name, "smoothing": smoothing, "seeds": len(rs)}
+        for key in ("accuracy", "logit_gap", "temperature", "auroc_msp", "auroc_mahalanobis"):
+            if key in rs[0]:
+                row[key] = [round(x, 4) for x in mean_sd([r[key] for r in rs])]
+        for stage in ("raw", "temperature"):
+            for metric in ("ece", "nll"):
+                row[f"{metric}_{stage}"] = [round(x, 4) for x in mean_sd([r[stage][metric] for r in rs])]
+        summary.append(row)
+    report["summary"] = summary
+
+
+def write_md(report: dict[str, Any], path: Path) -> None:
+    m = report["machine"]
+    lines = ["# Label smoothing and temperature scaling (intent task, default encoder)", "",
+             f"Generated by `benchmarks/calibration.py` on {m['date']} (commit {m['code']['commit'][:10]}); "
+             f"{m['cpu']}, {m['cores']} cores. Test split; mean ± sd over seeds (n); ECE with 15 bins; the "
+             "temperature is fitted on dev NLL.", "",
+             "| data | smoothing | n | accuracy | ECE | ECE + temperature | NLL | NLL + temperature | T "
+             "| top-2 logit gap | AUROC MSP | AUROC Mahalanobis |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def f(row: dict[str, Any], key: str, p: int = 4) -> str:
+        return f"{row[key][0]:.{p}f} ± {row[key][1]:.{p}f}" if key in row else ""
+
+    for row in report["summary"]:
+        lines.append(f"| {row['dataset']} | {row['smoothing']} | {row['seeds']} | {f(row, 'accuracy', 2)} | "
+                     f"{f(row, 'ece_raw')} | {f(row, 'ece_temperature')} | {f(row, 'nll_raw')} | "
+                     f"{f(row, 'nll_temperature')} | {f(row, 'temperature', 3)} | {f(row, 'logit_gap', 2)} | "
+                     f"{f(row, 'auroc_msp')} | {f(row, 'auroc_mahalanobis')} |")
+    lines += ["", "![reliability diagrams](calibration_reliability.png)", ""]
+    write_report_md(path, "\n".join(lines))
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    first = {}
+    for r in report["runs"].values():  # one seed per (dataset, smoothing): the lowest
+        k = (r["dataset"], r["smoothing"])
+        if k not in first or r["seed"] < first[k]["seed"]:
+            first[k] = r
+    datasets = sorted({k[0] for k in first})
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 4.2), squeeze=False)
+    for ax, name in zip(axes[0], datasets):
+        ax.plot([0, 1], [0, 1], color="grey", ls=":")
+        for (dname, smoothing), r in sorted(first.items()):
+            if dname != name:
+                continue
+            for stage, style in (("raw", "-"), ("temperature", "--")):
+                pts = [(c, a) for c, a, _ in r[stage]["reliability"]]
+                if stage == "temperature" and smoothing != 0.0:
+                    continue
+                label = f"smoothing {smoothing}" + (" + temperature" if stage == "temperature" else "")
+                ax.plot(*zip(*pts), style, marker="o", ms=3, label=label)
+        ax.set(title=f"{name} (seed {min(r['seed'] for r in first.values())})", xlabel="confidence",
+               ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
