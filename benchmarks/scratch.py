@@ -19,8 +19,8 @@ from pipelines.cli import parse_args
 from pipelines.io import write_json
 
 MODELS = {  # per encoder: overrides for every run (the pretrained recipe is configs/intent.yaml's)
-    "scratch": ["model.encoder=scratch", "train.epochs=10", "train.lr=1e-3", "model.dropout=0.1"],
-    "bilstm": ["model.encoder=bilstm", "model.pooling=max", "train.epochs=10", "train.lr=2e-3", "model.dropout=0.5"],
+    "scratch": ["model.encoder=scratch", "train.epochs=6", "train.lr=1e-3", "model.dropout=0.1"],
+    "bilstm": ["model.encoder=bilstm", "model.pooling=max", "train.epochs=6", "train.lr=2e-3", "model.dropout=0.5"],
     "default": [],
 }
 DATA = {"snips": SHARED / "snips", "clinc150": SHARED / "clinc150" / "data_full.json"}
