@@ -45,7 +45,7 @@ def measure(out: dict[str, tuple[np.ndarray, np.ndarray]], y: dict[str, np.ndarr
     res: dict[str, Any] = {"temperature": round(t, 4),
                            "accuracy": round(100 * float((test_logits.argmax(1) == y["test"]).mean()), 2),
                            "logit_gap": round(float(cal.top2_gap(test_logits).mean()), 3)}
-    for name, z in (("raw", test_logits), ("temperature", test_logits / t)):
+    for name, z in (("raw", test_logits), ("scaled", test_logits / t)):
         lp = cal.log_softmax(z)
         res[name] = {"ece": round(cal.ece(np.exp(lp), y["test"]), 4), "nll": round(cal.nll(lp, y["test"]), 4),
                      "reliability": [b for b in cal.reliability(np.exp(lp), y["test"]) if b[2]]}
@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> None:
                 runs[key] = {"dataset": name, "smoothing": smoothing, "seed": seed, "run": str(run_dir),
                              "commit": m.get("commit"), **measure(outputs(run_dir, splits, names), y)}
                 write_json(out, report)
-                print(key, {k: v for k, v in runs[key].items() if k not in ("raw", "temperature")},
-                      runs[key]["raw"]["ece"], runs[key]["temperature"]["ece"], flush=True)
+                print(key, {k: v for k, v in runs[key].items() if k not in ("raw", "scaled")},
+                      runs[key]["raw"]["ece"], runs[key]["scaled"]["ece"], flush=True)
     summarise(report)
     write_json(out, report)
     write_md(report, out.with_suffix(".md"))
@@ -111,7 +111,7 @@ def summarise(report: dict[str, Any]) -> None:
         for key in ("accuracy", "logit_gap", "temperature", "auroc_msp", "auroc_mahalanobis"):
             if key in rs[0]:
                 row[key] = [round(x, 4) for x in mean_sd([r[key] for r in rs])]
-        for stage in ("raw", "temperature"):
+        for stage in ("raw", "scaled"):
             for metric in ("ece", "nll"):
                 row[f"{metric}_{stage}"] = [round(x, 4) for x in mean_sd([r[stage][metric] for r in rs])]
         summary.append(row)
@@ -132,8 +132,8 @@ def write_md(report: dict[str, Any], path: Path) -> None:
 
     for row in report["summary"]:
         lines.append(f"| {row['dataset']} | {row['smoothing']} | {row['seeds']} | {f(row, 'accuracy', 2)} | "
-                     f"{f(row, 'ece_raw')} | {f(row, 'ece_temperature')} | {f(row, 'nll_raw')} | "
-                     f"{f(row, 'nll_temperature')} | {f(row, 'temperature', 3)} | {f(row, 'logit_gap', 2)} | "
+                     f"{f(row, 'ece_raw')} | {f(row, 'ece_scaled')} | {f(row, 'nll_raw')} | "
+                     f"{f(row, 'nll_scaled')} | {f(row, 'temperature', 3)} | {f(row, 'logit_gap', 2)} | "
                      f"{f(row, 'auroc_msp')} | {f(row, 'auroc_mahalanobis')} |")
     lines += ["", "![reliability diagrams](calibration_reliability.png)", ""]
     write_report_md(path, "\n".join(lines))
@@ -157,11 +157,11 @@ def plot(report: dict[str, Any], path: Path) -> None:
         for (dname, smoothing), r in sorted(first.items()):
             if dname != name:
                 continue
-            for stage, style in (("raw", "-"), ("temperature", "--")):
+            for stage, style in (("raw", "-"), ("scaled", "--")):
                 pts = [(c, a) for c, a, _ in r[stage]["reliability"]]
-                if stage == "temperature" and smoothing != 0.0:
+                if stage == "scaled" and smoothing != 0.0:
                     continue
-                label = f"smoothing {smoothing}" + (" + temperature" if stage == "temperature" else "")
+                label = f"smoothing {smoothing}" + (" + temperature" if stage == "scaled" else "")
                 ax.plot(*zip(*pts), style, marker="o", ms=3, label=label)
         ax.set(title=f"{name} (seed {min(r['seed'] for r in first.values())})", xlabel="confidence",
                ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))

@@ -57,15 +57,15 @@ def embed_cached(enc: Any, texts: list[str], tag: str) -> np.ndarray:
     return x
 
 
-def zero_part(report: dict[str, Any], save: Any) -> None:
+def zero_part(report: dict[str, Any], save: Any, encoder: str = "default") -> None:
     from pipelines.models.pooling import FrozenEncoder
 
-    enc = FrozenEncoder("default")
+    enc = FrozenEncoder(encoder)
     for name in ("clinc150", "snips"):
         splits = read(name)
         labels = sorted(set(splits["train"]["label"]))
         written = fs.read_labels(LABEL_FILES / f"{name}.yaml")
-        x = {s: embed_cached(enc, list(ds["text"]), "default") for s, ds in splits.items()}
+        x = {s: embed_cached(enc, list(ds["text"]), encoder) for s, ds in splits.items()}
         y = {s: np.array([labels.index(g) for g in ds["label"]]) for s, ds in splits.items() if s in
              ("train", "validation", "test")}
         rows = []
@@ -114,7 +114,8 @@ def heads(x_shot: np.ndarray, y_shot: np.ndarray, prior: np.ndarray, evals: dict
             for name, f in scorers.items()}
 
 
-def few_part(report: dict[str, Any], save: Any, shots: list[int], seeds: list[int], finetune_seeds: list[int]) -> None:
+def few_part(report: dict[str, Any], save: Any, shots: list[int], seeds: list[int], finetune_seeds: list[int],
+             encoder: str = "default", epochs: int = 0, overrides: list[str] | None = None) -> None:
     from pipelines.models.pooling import FrozenEncoder
     from pipelines.training.contrastive import fit_contrastive
 
@@ -123,8 +124,8 @@ def few_part(report: dict[str, Any], save: Any, shots: list[int], seeds: list[in
     written = fs.read_labels(LABEL_FILES / "clinc150.yaml")
     texts = {s: list(splits[s]["text"]) for s in ("train", "validation", "test")}
     y = {s: np.array([labels.index(g) for g in splits[s]["label"]]) for s in texts}
-    frozen = FrozenEncoder("default")
-    x = {s: embed_cached(frozen, texts[s], "default") for s in texts}
+    frozen = FrozenEncoder(encoder)
+    x = {s: embed_cached(frozen, texts[s], encoder) for s in texts}
     label_text = fs.label_texts(labels, "phrase+description", written)
     prior = fs.ZeroShot.build(lambda t: frozen.sentences(t, 128), label_text).vectors
     done = report["few_shot"]["runs"]
@@ -138,24 +139,24 @@ def few_part(report: dict[str, Any], save: Any, shots: list[int], seeds: list[in
                 save()
             if key + "-contrastive" not in done:
                 t0 = time.time()
-                epochs = max(2, round(ANCHOR_PASSES / (k * len(labels))))
-                tuned = fit_contrastive([texts["train"][i] for i in idx], list(y["train"][idx]), epochs=epochs,
-                                        seed=seed, progress_bar=False)
+                n_epochs = epochs or max(2, round(ANCHOR_PASSES / (k * len(labels))))
+                tuned = fit_contrastive([texts["train"][i] for i in idx], list(y["train"][idx]), encoder=encoder,
+                                        epochs=n_epochs, seed=seed, progress_bar=False)
                 seconds = time.time() - t0
                 tx = {s: tuned.sentences(texts[s], 128) for s in ("validation", "test")}
                 tprior = fs.ZeroShot.build(lambda t, enc=tuned: enc.sentences(t, 128), label_text).vectors
                 res = heads(tuned.sentences([texts["train"][i] for i in idx], 128), y["train"][idx], tprior,
                             {"dev": (tx["validation"], y["validation"]), "test": (tx["test"], y["test"])})
-                done[key + "-contrastive"] = {**res, "epochs": epochs, "train_seconds": round(seconds, 1)}
+                done[key + "-contrastive"] = {**res, "epochs": n_epochs, "train_seconds": round(seconds, 1)}
                 save()
             if seed in finetune_seeds and key + "-finetune" not in done:
-                done[key + "-finetune"] = finetune(splits, idx, k, seed)
+                done[key + "-finetune"] = finetune(splits, idx, k, seed, overrides or [])
                 save()
             print(key, {m: v for m, v in done.items() if m.startswith(key)}, flush=True)
     summarise(report, shots)
 
 
-def finetune(splits: dict[str, Any], idx: np.ndarray, k: int, seed: int) -> dict[str, Any]:
+def finetune(splits: dict[str, Any], idx: np.ndarray, k: int, seed: int, overrides: list[str]) -> dict[str, Any]:
     """(a) the intent task fine-tuned on the k-shot set (full dev for the best epoch), as a user would run it."""
     from pipelines.config import load_config
     from pipelines.training.train import run
@@ -166,7 +167,8 @@ def finetune(splits: dict[str, Any], idx: np.ndarray, k: int, seed: int) -> dict
     run_dir = Path("runs/bench/fewshot") / f"finetune-k{k}-seed{seed}"
     if not (run_dir / "metrics.json").exists():
         cfg = load_config(None, [f"data.path={folder}", f"train.seed={seed}", f"train.epochs={epochs}",
-                                 "train.progress_bar=false", f"train.out_dir={run_dir.parent}"], task="intent")
+                                 "train.progress_bar=false", f"train.out_dir={run_dir.parent}", *overrides],
+                          task="intent")
         run(cfg, run_dir)
     m = json.loads((run_dir / "metrics.json").read_text())
     scores = {"dev": round(100 * m["validation"]["accuracy"], 2), "test": round(100 * m["test"]["accuracy"], 2)}
@@ -249,8 +251,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shots", type=int, nargs="+", default=[5, 10, 20])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--finetune-seeds", type=int, nargs="*", default=[1], help="seeds of (a) plain fine-tuning")
+    parser.add_argument("--encoder", default="default")
+    parser.add_argument("--contrastive-epochs", type=int, default=0, help="0 = ANCHOR_PASSES / (k * intents)")
     parser.add_argument("--out", default="reports/fewshot.json")
-    parser.add_argument("overrides", nargs="*")
+    parser.add_argument("overrides", nargs="*", help="section.key=value for the plain fine-tuning runs")
     args = parse_args(parser, argv)
     out = Path(args.out)
     report = json.loads(out.read_text()) if out.exists() else {}
@@ -264,9 +268,10 @@ def main(argv: list[str] | None = None) -> None:
         write_json(out, report)
 
     if "zero" in args.parts:
-        zero_part(report, save)
+        zero_part(report, save, args.encoder)
     if "few" in args.parts:
-        few_part(report, save, args.shots, args.seeds, args.finetune_seeds)
+        few_part(report, save, args.shots, args.seeds, args.finetune_seeds, args.encoder, args.contrastive_epochs,
+                 args.overrides)
     save()
     write_md(report, out.with_suffix(".md"))
     plot(report, out.with_name(out.stem + ".png"))

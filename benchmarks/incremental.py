@@ -94,8 +94,9 @@ def main(argv: list[str] | None = None) -> None:
                     for i, chunk in enumerate(chunks):
                         run_dir = ROOT / f"{key}-step{i + 1}"
                         data = data_for(chunk, f"steps{steps}-chunk{i + 1}")
-                        step = [f"data.path={data}", f"train.seed={seed}", f"model.encoder={parent / 'model'}",
-                                f"train.replay={replay}", f"train.replay_select={select}", *args.overrides]
+                        step = [f"data.path={data}", f"train.seed={seed}", *args.overrides,  # the parent wins
+                                f"model.encoder={parent / 'model'}", f"train.replay={replay}",
+                                f"train.replay_select={select}"]
                         run_dir = find_or_train("intent", step, run_dir)
                         seconds += json.loads((run_dir / "metrics.json").read_text())["train_seconds"]
                         parent = run_dir

@@ -31,6 +31,8 @@ def write(root: Path) -> Path:
             "oos_test": [[t, "oos"] for t in OOS[4:]]}
     for name in ("data_full", "data_small", "data_imbalanced", "data_oos_plus"):
         (clinc / f"{name}.json").write_text(json.dumps(data))
+    labels = sorted({r["label"] for r in rows["train"]})
+    (clinc / "domains.json").write_text(json.dumps({"first": labels[:3], "second": labels[3:]}))
     for corpus in ("snips", "atis"):
         for split, file in (("train", "train.md"), ("dev", "dev.md"), ("test", "test.md")):
             ds = read_inline(SAMPLES / "joint" / file)

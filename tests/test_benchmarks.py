@@ -153,3 +153,36 @@ def test_topics_and_analogy_benchmarks(bench):
     analogy = json.loads((work / "reports/analogy.json").read_text())
     assert set(analogy["analogies"]) == {"word2vec_seed1", "word2vec_seed2", "encoder_input_embeddings"}
     assert (work / "reports/analogy.md").exists()
+
+
+def test_fewshot_and_unseen_intent_benchmarks(bench):
+    work, _, load = bench
+    load("fewshot").main(["--parts", "zero", "few", "--shots", "5", "--seeds", "1", "--finetune-seeds", "1",
+                          "--encoder", "tiny", "--contrastive-epochs", "1", "--out", "reports/fewshot.json", *TINY])
+    report = json.loads((work / "reports/fewshot.json").read_text())
+    assert {"clinc150", "snips"} <= set(report["zero_shot"]) and "oos_recall" in report["zero_shot"]["clinc150"][
+        "best_on_dev"]
+    assert {"frozen logistic+label_prior", "contrastive prototype", "finetune"} <= set(report["few_shot"]["table"])
+    assert (work / "reports/fewshot.md").exists() and (work / "reports/fewshot.png").exists()
+    load("unseen_intents").main(["--seeds", "1", "--per-domain", "1", "--encoder", "tiny", "--contrastive-epochs", "1",
+                                 "--out", "reports/unseen.json"])
+    unseen = json.loads((work / "reports/unseen.json").read_text())
+    assert {"frozen-seed1", "contrastive1-seed1"} == set(unseen["runs"]) and len(unseen["runs"]["frozen-seed1"][
+        "held_out"]) == 2
+    assert "unseen_auroc" in unseen["summary"]["frozen"]["msp"]
+
+
+def test_scratch_calibration_and_incremental_benchmarks(bench):
+    work, _, load = bench
+    load("scratch").main(["--datasets", "snips", "--models", "scratch", "bilstm", "--seeds", "1", "--fractions", "0.5",
+                          "1.0", "--out", "reports/scratch.json", *TINY[1:]])  # their own encoders
+    scratch = json.loads((work / "reports/scratch.json").read_text())
+    assert set(scratch["summary"]["snips"]) == {"scratch", "bilstm"} and (work / "reports/scratch.png").exists()
+    load("calibration").main(["--datasets", "clinc150", "--smoothing", "0", "0.1", "--seeds", "1",
+                              "--out", "reports/calibration.json", *TINY])
+    cal = json.loads((work / "reports/calibration.json").read_text())
+    assert len(cal["summary"]) == 2 and "auroc_mahalanobis" in cal["summary"][0]
+    load("incremental").main(["--seeds", "1", "--base", "3", "--replay", "0", "2", "--steps", "1", "2",
+                              "--out", "reports/incremental.json", *TINY])
+    incr = json.loads((work / "reports/incremental.json").read_text())
+    assert {"steps1-replay0-random-seed1", "steps2-replay2-random-seed1", "full-seed1"} <= set(incr["runs"])
