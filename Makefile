@@ -9,11 +9,12 @@ ARGS   ?=
 RUN    ?=
 RESUME ?=
 INIT   ?=
+LABELS ?=
 SEEDS  ?= 1 2 3
 EXPERIMENT ?= ner_compare
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval predict distill quantize serve bench-distill bench-inference bench-serve bench-topics bench-analogy test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-bad-labels bench-toxicity compare find-bad-labels clean
+.PHONY: help install train eval predict zero-shot distill quantize serve bench-fewshot bench-unseen bench-scratch bench-calibration bench-incremental bench-distill bench-inference bench-serve bench-topics bench-analogy test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-bad-labels bench-toxicity compare find-bad-labels clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -37,6 +38,10 @@ eval: $(STAMP) ## score RUN on DATA (dev/test splits, or the whole file): writes
 predict: $(STAMP) ## predict with RUN: one text per stdin line, JSON lines out
 	@test -n "$(RUN)" || (echo "usage: make predict RUN=<run dir> < texts.txt"; exit 2)
 	@$(PY) -m pipelines.inference.predict $(RUN)
+
+zero-shot: $(STAMP) ## intents with no training examples: DATA by similarity to label texts (LABELS=labels.yaml)
+	@test -n "$(DATA)" || (echo "usage: make zero-shot DATA=<intent data> [LABELS=labels.yaml] [ARGS=\"--out preds.jsonl\"]"; exit 2)
+	$(PY) -m pipelines.inference.zeroshot --data $(DATA) $(if $(LABELS),--labels $(LABELS)) $(ARGS)
 
 distill: $(STAMP) ## distil RUN (the teacher) into a BiLSTM student (configs/distill_<task>.yaml; DATA, ARGS)
 	@test -n "$(RUN)" || (echo "usage: make distill RUN=<teacher run dir> [DATA=...] [ARGS=...]"; exit 2)
@@ -98,6 +103,23 @@ bench-topics: $(STAMP) ## LDA + frozen Transformer fusion on 20 Newsgroups (raw,
 
 bench-analogy: $(STAMP) ## word2vec vs encoder input embeddings: Google analogies, Procrustes/CKA/RSA -> reports/analogy.*
 	$(PY) -m benchmarks.analogy
+
+bench-fewshot: $(STAMP) ## zero-shot (CLINC150, SNIPS) and k-shot CLINC150 intents, SEEDS -> reports/fewshot.*
+	$(PY) -m benchmarks.fewshot --parts zero few --seeds $(SEEDS)
+
+bench-unseen: $(STAMP) ## held-out CLINC150 intents (same domain) vs far OOS, SEEDS -> reports/unseen_intents.*
+	$(PY) -m benchmarks.unseen_intents --seeds $(SEEDS) --contrastive-epochs 0
+	$(PY) -m benchmarks.unseen_intents --seeds 1 --contrastive-epochs 1
+
+bench-scratch: $(STAMP) ## hand-written Transformer from scratch vs BiLSTM vs MiniLM, learning curves -> reports/scratch.*
+	$(PY) -m benchmarks.scratch --datasets snips --models scratch bilstm --seeds $(SEEDS) --curve-seeds 1
+
+bench-calibration: $(STAMP) ## label smoothing and temperature scaling: ECE, NLL, OOS AUROC -> reports/calibration.*
+	$(PY) -m benchmarks.calibration --datasets clinc150 snips --smoothing 0 0.1 --seeds 1
+
+bench-incremental: $(STAMP) ## CLINC150 100 intents + 50 new (1 or 5 steps), naive vs replay vs full -> reports/incremental.*
+	$(PY) -m benchmarks.incremental --seeds 1 --replay 0 5 20 --steps 1
+	$(PY) -m benchmarks.incremental --seeds 1 --replay 5 --steps 5
 
 bench-distill: $(STAMP) ## distillation ablation, CLINC150 and CoNLL-2003 -> reports/distill.*
 	$(PY) -m benchmarks.distill --seeds $(SEEDS)
