@@ -14,7 +14,7 @@ SEEDS  ?= 1 2 3
 EXPERIMENT ?= ner_compare
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval predict zero-shot distill quantize serve bench-fewshot bench-unseen bench-scratch bench-calibration bench-incremental bench-distill bench-inference bench-serve bench-topics bench-analogy test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-bad-labels bench-toxicity compare find-bad-labels clean
+.PHONY: help install train eval predict zero-shot few-shot distill quantize serve bench-fewshot bench-unseen bench-scratch bench-calibration bench-incremental bench-distill bench-inference bench-serve bench-topics bench-analogy test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-bad-labels bench-toxicity compare find-bad-labels clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -42,6 +42,10 @@ predict: $(STAMP) ## predict with RUN: one text per stdin line, JSON lines out
 zero-shot: $(STAMP) ## intents with no training examples: DATA by similarity to label texts (LABELS=labels.yaml)
 	@test -n "$(DATA)" || (echo "usage: make zero-shot DATA=<intent data> [LABELS=labels.yaml] [ARGS=\"--out preds.jsonl\"]"; exit 2)
 	$(PY) -m pipelines.inference.zeroshot --data $(DATA) $(if $(LABELS),--labels $(LABELS)) $(ARGS)
+
+few-shot: $(STAMP) ## intents from a few examples each: contrastive tuning + a head pulled to LABELS texts -> a run dir
+	@test -n "$(DATA)" || (echo "usage: make few-shot DATA=<intent data, a few examples per label> [LABELS=labels.yaml]"; exit 2)
+	$(PY) -m pipelines.training.fewshot --data $(DATA) $(if $(LABELS),--labels $(LABELS)) $(ARGS)
 
 distill: $(STAMP) ## distil RUN (the teacher) into a BiLSTM student (configs/distill_<task>.yaml; DATA, ARGS)
 	@test -n "$(RUN)" || (echo "usage: make distill RUN=<teacher run dir> [DATA=...] [ARGS=...]"; exit 2)

@@ -33,8 +33,7 @@ from pipelines.methods import ood
 CACHE = Path("runs/cache/fewshot")
 LABEL_FILES = Path(__file__).resolve().parent / "labels"
 TEXTS = ("name", "words", "phrase", "description", "phrase+description", "all")
-PRIOR_SCALE, L2 = 5.0, 1e-4  # chosen on CLINC150 dev, 5- and 10-shot, seed 1, frozen embeddings
-ANCHOR_PASSES = 6000  # contrastive epochs = this / (k * intents): the same number of anchor visits at every k
+ANCHOR_PASSES, L2, PRIOR_SCALE = fs.ANCHOR_PASSES, fs.L2, fs.PRIOR_SCALE
 
 
 def read(name: str) -> dict[str, Any]:

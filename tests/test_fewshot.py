@@ -91,3 +91,18 @@ def test_zero_shot_cli_on_the_sample(tmp_path, capsys):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows and {"text", "label", "similarity", "off_topic"} <= set(rows[0])
     assert "accuracy" in capsys.readouterr().out
+
+
+def test_few_shot_run_loads_predicts_and_continues(tmp_path):
+    """make few-shot writes a run dir that Predictor loads, with the cosine head it fitted."""
+    from pipelines.inference.predict import Predictor
+    from pipelines.training import fewshot as fewshot_run
+
+    out = tmp_path / "run"
+    assert fewshot_run.main(["--data", "samples/intent", "--labels", "samples/intent/labels.yaml", "--encoder",
+                             "tiny", "--epochs", "1", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["method"] == "fewshot" and metrics["contrastive_epochs"] == 1 and "accuracy" in metrics["test"]
+    pred = Predictor.load(out)
+    assert pred.model.normalize and len(pred.predict(["book a table for two"])[0]["top_k"]) == 3
+    assert (out / "config.yaml").exists()  # so --init can continue it and replay its data

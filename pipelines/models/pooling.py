@@ -31,8 +31,10 @@ class MeanPoolClassifier(nn.Module):
     architecture = "MeanPoolClassifier"
     pooled_feeds_head = True  # the class head reads `pooled` (through dropout): new rows can be imprinted
 
-    def __init__(self, encoder: nn.Module, labels: Sequence[str], dropout: float = 0.1) -> None:
+    def __init__(self, encoder: nn.Module, labels: Sequence[str], dropout: float = 0.1,
+                 normalize: bool = False) -> None:
         super().__init__()
+        self.normalize = normalize  # the head reads the unit-length mean (a cosine head, as few-shot heads are fitted)
         self.encoder = without_pooler(encoder)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(encoder.config.hidden_size, len(labels))
@@ -43,17 +45,19 @@ class MeanPoolClassifier(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> TaskOutput:
         h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
         pooled = masked_mean(h, attention_mask)  # (B, H)
-        return TaskOutput(logits=self.classifier(self.dropout(pooled)), pooled=pooled)  # (B, L), (B, H)
+        z = torch.nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
+        return TaskOutput(logits=self.classifier(self.dropout(z)), pooled=pooled)  # (B, L), (B, H)
 
     def save_pretrained(self, path: str | Path) -> None:
         save_composite(path, self.architecture, self.encoder, {"classifier": self.classifier.state_dict()},
-                       {"pooling": "mean"})
+                       {"pooling": "mean", "normalize": self.normalize})
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> MeanPoolClassifier:
-        inner, parts, _ = load_composite(path)
+        inner, parts, config = load_composite(path)
         encoder = load_saved_encoder(inner)
-        model = cls(encoder, [encoder.config.id2label[i] for i in range(len(encoder.config.id2label))])
+        model = cls(encoder, [encoder.config.id2label[i] for i in range(len(encoder.config.id2label))],
+                    normalize=bool(config.get("normalize", False)))
         model.classifier.load_state_dict(parts["classifier"])
         return model.eval()
 
