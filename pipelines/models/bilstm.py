@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from transformers import PretrainedConfig
@@ -23,6 +22,7 @@ from transformers import PretrainedConfig
 from pipelines.data.words import CASES, WordTokenizer
 from pipelines.models.crf import ConstrainedCRF
 from pipelines.models.outputs import TaskOutput
+from pipelines.models.saving import load_config_model, save_config_model
 
 SIZES = {"word_dim": 100, "char_dim": 30, "char_filters": 50, "case_dim": 8, "hidden": 200}
 
@@ -90,15 +90,11 @@ class WordBiLstm(nn.Module):
         return h  # (B, T, 2H)
 
     def save_pretrained(self, path: str | Path) -> None:
-        self.config.architectures = [self.architecture]
-        self.config.save_pretrained(path)
-        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(Path(path) / "model.safetensors"))
+        save_config_model(self, path)
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> WordBiLstm:
-        model = cls(PretrainedConfig.from_pretrained(path))
-        model.load_state_dict(load_file(str(Path(path) / "model.safetensors")))
-        return model
+        return load_config_model(cls, path)
 
 
 class BiLstmCrf(WordBiLstm):

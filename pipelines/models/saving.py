@@ -65,3 +65,20 @@ def load_heads(path: str | Path) -> dict[str, dict[str, torch.Tensor]]:
         part, name = key.split(".", 1)
         parts.setdefault(part, {})[name] = value
     return parts
+
+
+def save_config_model(model: Any, path: str | Path) -> None:
+    """A model of ours built from a PretrainedConfig alone (the BiLSTMs, the scratch Transformer): config.json
+    naming `model.architecture`, and model.safetensors."""
+    model.config.architectures = [model.architecture]
+    model.config.save_pretrained(path)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(Path(path) / "model.safetensors"))
+
+
+def load_config_model(cls: Any, path: str | Path) -> Any:
+    """The model `save_config_model` wrote, as `cls` (built from the config, weights loaded)."""
+    from transformers import PretrainedConfig
+
+    model = cls(PretrainedConfig.from_pretrained(path))
+    model.load_state_dict(load_file(str(Path(path) / "model.safetensors")))
+    return model

@@ -23,11 +23,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import PretrainedConfig
 
 from pipelines.models.outputs import TaskOutput
+from pipelines.models.saving import load_config_model, save_config_model
 
 SIZES = {"d_model": 256, "heads": 4, "layers": 2, "d_ff": 512, "max_positions": 128}
 
@@ -121,12 +121,8 @@ class ScratchClassifier(nn.Module):
         return TaskOutput(logits=self.classifier(self.dropout(pooled)), pooled=pooled)  # (B, L), (B, D)
 
     def save_pretrained(self, path: str | Path) -> None:
-        self.config.architectures = [self.architecture]
-        self.config.save_pretrained(path)
-        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(Path(path) / "model.safetensors"))
+        save_config_model(self, path)
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> ScratchClassifier:
-        model = cls(PretrainedConfig.from_pretrained(path))
-        model.load_state_dict(load_file(str(Path(path) / "model.safetensors")))
-        return model.eval()
+        return load_config_model(cls, path).eval()
