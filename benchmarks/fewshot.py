@@ -236,6 +236,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ax.set(xlabel="examples per intent (k)", ylabel="CLINC150 test accuracy", xscale="log")
     ax.set_xticks([int(k) for k in sorted(next(iter(table.values())), key=int)])
     ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.get_xaxis().set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
