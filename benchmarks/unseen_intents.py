@@ -136,19 +136,20 @@ def write_md(report: dict[str, Any], path: Path) -> None:
              "domain held out per seed; "
              "detectors fitted on the other 120; threshold at 95% recall of their validation queries. Mean ± sd "
              "over the held-out sets.", "",
-             "| space | detector | unseen AUROC | unseen recall | far-OOS AUROC | far-OOS recall | in-scope recall |",
-             "|---|---|---|---|---|---|---|"]
+             "| space (held-out sets) | detector | unseen AUROC | unseen recall | far-OOS AUROC | far-OOS recall | "
+             "in-scope recall |", "|---|---|---|---|---|---|---|"]
     for space, t in report["summary"].items():
+        n = sum(key.rsplit("-seed", 1)[0] == space for key in report["runs"])
         for method in DETECTORS:
             d = t[method]
 
             def cell(k: str, p: int = 2, d: dict = d) -> str:
                 return f"{d[k][0]:.{p}f} ± {d[k][1]:.{p}f}"
 
-            lines.append(f"| {space} | {method} | {cell('unseen_auroc', 3)} | {cell('unseen_recall')} | "
+            lines.append(f"| {space} (n={n}) | {method} | {cell('unseen_auroc', 3)} | {cell('unseen_recall')} | "
                          f"{cell('far_oos_auroc', 3)} | {cell('far_oos_recall')} | {cell('in_scope_recall')} |")
         acc = t["known_intent_accuracy"]
-        lines.append(f"| {space} | (known-intent accuracy) | {acc[0]:.2f} ± {acc[1]:.2f} | | | | |")
+        lines.append(f"| {space} (n={n}) | (known-intent accuracy) | {acc[0]:.2f} ± {acc[1]:.2f} | | | | |")
     write_report_md(path, "\n".join(lines) + "\n")
 
 
