@@ -122,7 +122,8 @@ def write_md(report: dict[str, Any], path: Path) -> None:
              "of full time |", "|---|---|---|---|---|---|---|---|---|"]
     for key, r in report["runs"].items():
         name = key.rsplit("-seed", 1)[0]
-        lines.append(f"| {name} | {r['seed']} | {r['old']} | {r.get('new', '')} | {r['overall']} | "
+        new = r.get("new", float("nan"))
+        lines.append(f"| {name} | {r['seed']} | {r['old']} | {'' if new != new else new} | {r['overall']} | "
                      f"{r.get('forgetting', '')} | {r['train_seconds']} | {r.get('of_full_accuracy', '')} | "
                      f"{r.get('of_full_time', '')} |")
     write_report_md(path, "\n".join(lines) + "\n")
