@@ -116,10 +116,11 @@ bench-unseen: $(STAMP) ## held-out CLINC150 intents (same domain) vs far OOS, SE
 	$(PY) -m benchmarks.unseen_intents --seeds 1 --contrastive-epochs 1
 
 bench-scratch: $(STAMP) ## hand-written Transformer from scratch vs BiLSTM vs MiniLM, learning curves -> reports/scratch.*
-	$(PY) -m benchmarks.scratch --datasets snips --models scratch bilstm --seeds $(SEEDS) --curve-seeds 1
+	$(PY) -m benchmarks.scratch --datasets snips --models scratch --seeds $(SEEDS) --curve-seeds 1
+	$(PY) -m benchmarks.scratch --datasets snips --models bilstm --seeds 1 --fractions 1.0
 
 bench-calibration: $(STAMP) ## label smoothing and temperature scaling: ECE, NLL, OOS AUROC -> reports/calibration.*
-	$(PY) -m benchmarks.calibration --datasets clinc150 snips --smoothing 0 0.1 --seeds 1
+	$(PY) -m benchmarks.calibration --datasets clinc150 --smoothing 0 0.1 --seeds 1
 
 bench-incremental: $(STAMP) ## CLINC150 100 intents + 50 new (1 or 5 steps), naive vs replay vs full -> reports/incremental.*
 	$(PY) -m benchmarks.incremental --seeds 1 --replay 0 5 20 --steps 1
