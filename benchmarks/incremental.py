@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(parser, argv)
     out = Path(args.out)
     report: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
-    report.update({"machine": machine(), "protocol": f"{args.base} base intents, the rest in 1 or 5 steps"})
+    report.update({"machine": machine(), "protocol": f"{args.base} base intents, the rest in "
+                                                     f"{' or '.join(map(str, args.steps))} step(s)"})
     runs = report.setdefault("runs", {})
     splits = load_splits(DataConfig(path=str(DATA)), DATA)
     labels = sorted(set(splits["train"]["label"]))
