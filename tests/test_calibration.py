@@ -30,6 +30,7 @@ def test_fit_temperature_recovers_the_temperature_that_made_the_labels():
     t = cal.fit_temperature(z, gold)
     assert t == pytest.approx(true_t, rel=0.05)
     assert cal.nll(cal.log_softmax(z / t), gold) < cal.nll(cal.log_softmax(z), gold)
+    assert cal.fit_temperature(z, gold, bounds=(0.5, 1.5)) == 1.5  # clipped to the bounds
 
 
 def test_fold_temperature_divides_the_logits():
@@ -66,14 +67,41 @@ def test_train_calibration_fits_and_folds_a_temperature(tmp_path):
     from pipelines.training.calibrate import validation_log_probs
     from pipelines.training.train import run
 
-    cfg = load_config(None, ["model.encoder=tiny", "train.epochs=2", "train.progress_bar=false", "train.lr=5e-3",
+    cfg = load_config(None, ["model.encoder=tiny", "train.epochs=1", "train.progress_bar=false", "train.lr=1e-3",
                              f"train.out_dir={tmp_path}", "train.calibration=temperature"], task="intent")
     results = run(cfg, tmp_path / "run")
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["temperature"] > 0 and "ece" in results["validation"] and "nll" in results["test"]
     pred = Predictor.load(tmp_path / "run")
     log_probs, gold = validation_log_probs(pred.task, pred.model, pred.tokenizer, _validation(cfg), pred.data)
-    assert cal.fit_temperature(log_probs, gold) == pytest.approx(1.0, abs=0.02)  # already folded in
+    refit = cal.fit_temperature(log_probs, gold, bounds=(1e-6, 1e6))
+    if (log_probs.argmax(1) == gold).all():  # nothing to fit on: left alone
+        assert metrics["temperature"] == 1.0
+    elif metrics["temperature"] > 0.05:  # inside the bounds: the folded model needs no further scaling
+        assert refit == pytest.approx(1.0, abs=0.02)
+    else:  # clipped at the lower bound: the rest of the sharpening is still wanted
+        assert refit < 1.0
+
+
+def test_a_validation_split_without_errors_keeps_temperature_one(tmp_path):
+    from pipelines.training.calibrate import calibrate
+
+    class Perfect:  # a stand-in task whose every validation example is right
+        class_head = "classifier"
+
+    import pipelines.training.calibrate as mod
+
+    head = torch.nn.Linear(2, 2)
+    model = torch.nn.Module()
+    model.classifier = head
+    before = head.weight.clone()
+    orig = mod.validation_log_probs
+    mod.validation_log_probs = lambda *a, **k: (np.log(np.array([[0.9, 0.1], [0.2, 0.8]])), np.array([0, 1]))
+    try:
+        assert calibrate(Perfect(), model, None, None, None) == 1.0
+    finally:
+        mod.validation_log_probs = orig
+    assert torch.equal(head.weight, before)
 
 
 def _validation(cfg):

@@ -53,8 +53,10 @@ def top2_gap(logits: np.ndarray) -> np.ndarray:
     return top[:, 1] - top[:, 0]
 
 
-def fit_temperature(logits: np.ndarray, gold: np.ndarray) -> float:
-    """The temperature minimising NLL of softmax(logits / T) on (logits, gold), by L-BFGS on log T."""
+def fit_temperature(logits: np.ndarray, gold: np.ndarray, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
+    """The temperature minimising NLL of softmax(logits / T) on (logits, gold), by L-BFGS on log T, clipped to
+    `bounds`: a dev set the model gets all right makes the NLL fall without limit as T -> 0, and a
+    factor-of-a-thousand sharpening of a barely trained model is not a calibration."""
     z, y = torch.from_numpy(np.asarray(logits, dtype=np.float64)), torch.from_numpy(np.asarray(gold)).long()
     log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=100, line_search_fn="strong_wolfe")
@@ -66,7 +68,7 @@ def fit_temperature(logits: np.ndarray, gold: np.ndarray) -> float:
         return loss
 
     opt.step(closure)
-    return float(log_t.detach().exp())
+    return float(np.clip(float(log_t.detach().exp()), *bounds))
 
 
 @torch.no_grad()

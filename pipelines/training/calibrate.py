@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,8 @@ from pipelines.data.batching import Collator
 from pipelines.methods.calibration import fit_temperature, fold_temperature
 from pipelines.models.outputs import infer
 from pipelines.task import labels_of
+
+log = logging.getLogger(__name__)
 
 
 def validation_log_probs(task: Any, model: Any, tokenizer: Any, ds: Any, data: Any,
@@ -31,6 +34,10 @@ def calibrate(task: Any, model: Any, tokenizer: Any, ds: Any, data: Any, batch_s
     log_probs, gold = validation_log_probs(task, model, tokenizer, ds, data, batch_size)
     if not len(gold):
         raise ValueError("train.calibration=temperature: the validation split has no example of a known label")
+    if (log_probs.argmax(1) == gold).all():  # no error to calibrate against: NLL falls without limit as T -> 0
+        log.warning("train.calibration=temperature: the model gets all %d validation examples right, so no "
+                    "temperature can be fitted on them; kept T = 1", len(gold))
+        return 1.0
     temperature = round(fit_temperature(log_probs, gold), 6)  # the value metrics.json records is the one folded
     fold_temperature(model.get_submodule(task.class_head), temperature)
     return temperature
