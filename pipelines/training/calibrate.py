@@ -7,10 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.data.batching import Collator
 from pipelines.methods.calibration import fit_temperature, fold_temperature
-from pipelines.models.outputs import infer
-from pipelines.task import labels_of
 
 log = logging.getLogger(__name__)
 
@@ -18,13 +15,11 @@ log = logging.getLogger(__name__)
 def validation_log_probs(task: Any, model: Any, tokenizer: Any, ds: Any, data: Any,
                          batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """(N, K) log class probabilities and (N,) gold ids of the examples of `ds` whose label the model has."""
-    label2id = {lab: i for i, lab in enumerate(labels_of(model))}
-    feats = task.encode(ds, tokenizer, label2id, data)
-    records: list[dict[str, Any]] = []
-    for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
-                            next(model.parameters()).device):
-        records.extend(task.gather(batch, out, None))
-    records = [r for r in {r["example_id"]: r for r in records}.values() if r.get("gold", -100) >= 0]
+    from pipelines.inference.evaluate import predict_records
+    from pipelines.inference.predict import Predictor
+
+    records = predict_records(Predictor(task, model, tokenizer, data, batch_size), ds)
+    records = [r for r in records if r.get("gold", -100) >= 0]
     probs = np.array([r["probs"] for r in records], dtype=np.float64)
     return np.log(np.clip(probs, 1e-300, None)), np.array([r["gold"] for r in records])
 

@@ -31,11 +31,10 @@ import torch
 from datasets import Dataset, concatenate_datasets
 
 from pipelines.config import RunConfig, load_config
-from pipelines.data.batching import Collator
 from pipelines.errors import ConfigError
-from pipelines.models.outputs import infer
+from pipelines.methods.offtopic import logits_and_features
 from pipelines.provenance import portable_path
-from pipelines.training.warm_start import META, earlier_run
+from pipelines.training.warm_start import earlier_run
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +79,14 @@ def replay_split(parent: Parent, task: Any, per_label: int, select: str, seed: i
     """Up to `per_label` training examples of each of the parent's labels, from the parent's own training data."""
     from pipelines.data.splits import load_splits
 
-    parts = [load_splits(run.config.data, task.sample, seed=run.config.train.seed)["train"] for run in chain(parent)]
-    keep = [c for c in parts[0].column_names if all(c in p.column_names for p in parts)]
-    train = concatenate_datasets([p.remove_columns([c for c in p.column_names if c not in keep]).cast(
-        parts[0].remove_columns([c for c in parts[0].column_names if c not in keep]).features) for p in parts])
-    gold = list(train[task.gold])
+    train = concat_common([load_splits(run.config.data, task.sample, seed=run.config.train.seed)["train"]
+                           for run in chain(parent)])
+    gold = np.array(train[task.gold], dtype=object)
     picked: list[int] = []
     rng = np.random.default_rng(seed)
     vectors = parent_vectors(parent, task, train) if select == "herding" else None
     for label in parent.labels:
-        idx = np.flatnonzero(np.array([g == label for g in gold]))
+        idx = np.flatnonzero(gold == label)
         if len(idx) <= per_label:
             picked.extend(idx.tolist())
         elif vectors is None:
@@ -115,21 +112,11 @@ def chain(parent: Parent) -> list[Parent]:
 
 def parent_vectors(parent: Parent, task: Any, ds: Dataset) -> np.ndarray:
     """(N, H) unit sentence vectors of `ds` from the parent model (what herding selects by)."""
-    from pipelines.models.encoders import load_saved_tokenizer
-    from pipelines.registry import get_task, task_class
+    from pipelines.inference.predict import Predictor
 
-    meta = json.loads((parent.model_dir / META).read_text(encoding="utf-8"))
-    parent_task = get_task(task.name, task_class(task.name).Options(**meta["options"]))
-    model = parent_task.load_model(parent.model_dir)
-    tok = load_saved_tokenizer(parent.model_dir)
-    feats = parent_task.encode(ds, tok, {}, parent.config.data)
-    out, order = [], []
-    for batch, res in infer(model, feats, Collator(tok.pad_token_id), 64, "cpu", pooled=True):
-        out.append(res.pooled.float().numpy())
-        order.extend(batch["example_id"].tolist())
-    if not out or out[0] is None:
-        raise ConfigError("train.replay_select=herding needs a model with a sentence vector (classification tasks)")
-    x = np.concatenate(out)[np.argsort(order)]
+    pred = Predictor.load(parent.run_dir)
+    feats = pred.task.encode(ds, pred.tokenizer, {}, pred.data)
+    x = logits_and_features(pred.model, feats, pred.tokenizer.pad_token_id, pooled=True)[1]
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
@@ -157,22 +144,18 @@ def imprint(task: Any, model: torch.nn.Module, tokenizer: Any, ds: Dataset, data
     head = model.get_submodule(task.class_head)
     labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
     label2id = {x: i for i, x in enumerate(labels)}
-    feats = task.encode(ds, tokenizer, label2id, data)
-    sums, counts = torch.zeros_like(head.weight), torch.zeros(len(labels))
-    for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), 64, next(model.parameters()).device,
-                            pooled=True):
-        z = torch.nn.functional.normalize(out.pooled.float(), dim=-1)
-        for row, y in zip(z, batch["labels"].tolist()):
-            if y >= 0:
-                sums[y] += row
-                counts[y] += 1
-    new_ids = [label2id[x] for x in new if x in label2id and counts[label2id[x]] > 0]
+    pooled = logits_and_features(model, task.encode(ds, tokenizer, label2id, data), tokenizer.pad_token_id,
+                                 pooled=True)[1]  # (N, H), the order of ds
+    z = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+    gold = np.array([label2id.get(g, -1) for g in ds[task.gold]])
+    new_ids = [label2id[x] for x in new if x in label2id and (gold == label2id[x]).any()]
     old_ids = [i for i in range(len(labels)) if labels[i] not in new]
     if not new_ids or not old_ids:
         return 0
     norm = head.weight[old_ids].norm(dim=1).mean()
     for i in new_ids:
-        head.weight[i] = torch.nn.functional.normalize(sums[i] / counts[i], dim=0) * norm
+        mean = torch.from_numpy(z[gold == i].mean(0)).to(head.weight)
+        head.weight[i] = torch.nn.functional.normalize(mean, dim=0) * norm
         if head.bias is not None:
             head.bias[i] = head.bias[old_ids].mean()
     return len(new_ids)
@@ -186,9 +169,29 @@ def lineage(parent: Parent, cfg: RunConfig, new_labels: list[str], replayed: int
             "parent_lineage": parent.metrics.get("lineage")}
 
 
-def with_replay(splits: dict[str, Dataset], replay: Dataset, column_names: list[str]) -> dict[str, Dataset]:
-    """`splits` with the replayed examples appended to train (columns the new data lacks are dropped)."""
-    keep = [c for c in replay.column_names if c in column_names]
-    extra = replay.remove_columns([c for c in replay.column_names if c not in keep])
-    base = splits["train"].remove_columns([c for c in splits["train"].column_names if c not in keep])
-    return {**splits, "train": concatenate_datasets([base, extra.cast(base.features)])}
+def concat_common(parts: list[Dataset]) -> Dataset:
+    """The datasets one after the other, on the columns they all have (typed as the first's)."""
+    keep = [c for c in parts[0].column_names if all(c in p.column_names for p in parts)]
+    parts = [p.remove_columns([c for c in p.column_names if c not in keep]) for p in parts]
+    return concatenate_datasets([parts[0], *(p.cast(parts[0].features) for p in parts[1:])])
+
+
+def prepare(cfg: RunConfig, task: Any, splits: dict[str, Dataset]
+            ) -> tuple[dict[str, Dataset], list[str] | None, dict[str, Any] | None]:
+    """For a run that continues a finished one (cfg.model.encoder names it): the splits with its replayed data,
+    the label list (the parent's, then the new) and the lineage; (splits, None, None) for a fresh run."""
+    parent = parent_of(cfg)
+    if parent is None:
+        if cfg.train.replay:
+            raise ConfigError("train.replay replays a parent run's data: continue from one (--init RUN)")
+        return splits, None, None
+    new_labels = [x for x in task.label_list(splits) if x not in parent.labels]
+    replayed = 0
+    if cfg.train.replay:
+        if not task.class_head:
+            raise ConfigError(f"train.replay: task {cfg.task!r} is not a classification task")
+        replay = replay_split(parent, task, cfg.train.replay, cfg.train.replay_select, cfg.train.seed)
+        splits = {**splits, "train": concat_common([splits["train"], replay])}  # the new data's columns first
+        replayed = len(replay)
+    labels = merged_labels(parent.labels, task.label_list(splits))
+    return splits, labels, lineage(parent, cfg, new_labels, replayed)

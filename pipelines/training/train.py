@@ -125,20 +125,7 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
         raise ConfigError(f"train.calibration={cfg.train.calibration}: task {cfg.task!r} has no class head to "
                           "calibrate (classification tasks: intent, topics)")
     splits = splits or load_splits(cfg.data, task.sample, seed=cfg.train.seed)
-    parent, labels, lineage = incremental.parent_of(cfg), None, None
-    if parent is None and cfg.train.replay:
-        raise ConfigError("train.replay replays a parent run's data: continue from one (--init RUN)")
-    if parent is not None:  # continuing a finished run: keep its labels, maybe replay its data, record lineage
-        new_labels = [x for x in task.label_list(splits) if x not in parent.labels]
-        replayed = 0
-        if cfg.train.replay:
-            if not task.class_head:
-                raise ConfigError(f"train.replay: task {cfg.task!r} is not a classification task")
-            replay = incremental.replay_split(parent, task, cfg.train.replay, cfg.train.replay_select,
-                                              cfg.train.seed)
-            splits, replayed = incremental.with_replay(splits, replay, splits["train"].column_names), len(replay)
-        labels = incremental.merged_labels(parent.labels, task.label_list(splits))
-        lineage = incremental.lineage(parent, cfg, new_labels, replayed)
+    splits, labels, lineage = incremental.prepare(cfg, task, splits)  # continuing a run: its labels, replay
     tokenizer = task.build_tokenizer(splits)
     featurizers = task.fit_featurizers(splits, tokenizer, cfg.train.seed)
     dm = TaskDataModule(task, cfg.data, tokenizer, labels=labels, batch_size=cfg.train.batch_size, splits=splits,
