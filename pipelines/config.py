@@ -104,8 +104,9 @@ class TrainConfig:
     calibration: str = field(default="none", metadata={"help": "none | temperature: after training, fit one "
                                                                "temperature on validation NLL and fold it into the "
                                                                "class head (classification tasks)"})
-    replay: int = field(default=0, metadata={"help": "continuing a run (--init): examples per earlier label "
-                                                     "replayed from its training data (0 = new data only)"})
+    replay: int = field(default=-1, metadata={"help": "continuing a run (--init): examples per earlier label "
+                                                      "replayed from its training data (0 = new data only; -1 = "
+                                                      "20 for a classification task, 0 otherwise)"})
     replay_select: str = field(default="random", metadata={"help": "random (seeded, class-balanced) | herding"})
     soft_weight: float = field(default=0.5, metadata={"help": "with soft targets in the data (annotator votes, a "
                                                            "teacher): share of the loss on them (1 = soft only)"})
@@ -117,9 +118,9 @@ class TrainConfig:
             raise ConfigError(f"train.class_weights={self.class_weights!r}: expected none|balanced")
         if self.calibration not in {"none", "temperature"}:
             raise ConfigError(f"train.calibration={self.calibration!r}: expected none|temperature")
-        if self.replay < 0 or self.replay_select not in {"random", "herding"}:
+        if self.replay < -1 or self.replay_select not in {"random", "herding"}:
             raise ConfigError(f"train.replay={self.replay}, train.replay_select={self.replay_select!r}: expected "
-                              ">= 0 and random|herding")
+                              ">= 0 (or -1, the default) and random|herding")
         if self.sampling not in {"none", "sqrt", "balanced"}:
             raise ConfigError(f"train.sampling={self.sampling!r}: expected none|sqrt|balanced")
         if not 0.0 <= self.soft_weight <= 1.0:
