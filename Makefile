@@ -14,11 +14,11 @@ SEEDS  ?= 1 2 3
 EXPERIMENT ?= ner_compare
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval predict zero-shot few-shot distill quantize serve bench-fewshot bench-unseen bench-scratch bench-calibration bench-incremental bench-distill bench-inference bench-serve bench-topics bench-analogy test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-bad-labels bench-toxicity compare find-bad-labels clean
+.PHONY: help install train eval predict zero-shot few-shot chat distill quantize serve bench-fewshot bench-unseen bench-scratch bench-calibration bench-incremental bench-distill bench-inference bench-serve bench-topics bench-analogy test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-bad-labels bench-toxicity bench-dialogue bench-dialogue-sgd compare find-bad-labels clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
-	@echo "  variables: TASK=ner|intent|joint|toxicity|topics  DATA=<dir|file|hub:name>  ARGS=\"section.key=value ...\"  RUN=<run dir>  RESUME=<run dir>  INIT=<run dir>  LABELS=<labels.yaml>"
+	@echo "  variables: TASK=ner|intent|joint|toxicity|topics|dialogue  DATA=<dir|file|hub:name>  ARGS=\"section.key=value ...\"  RUN=<run dir>  RESUME=<run dir>  INIT=<run dir>  LABELS=<labels.yaml>"
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ few-shot: $(STAMP) ## intents from a few examples each: contrastive tuning + a h
 	@test -n "$(DATA)" || (echo "usage: make few-shot DATA=<intent data, a few examples per label> [LABELS=labels.yaml]"; exit 2)
 	$(PY) -m pipelines.training.fewshot --data $(DATA) $(if $(LABELS),--labels $(LABELS)) $(ARGS)
 
+chat: $(STAMP) ## talk to a dialogue RUN in the terminal (ARGS="guard=<toxicity run>"); make serve RUN=... serves POST /chat
+	@test -n "$(RUN)" || (echo "usage: make chat RUN=<dialogue run dir> [ARGS=\"guard=runs/toxicity-...\"]"; exit 2)
+	@$(PY) -m pipelines.inference.chat $(RUN) $(ARGS)
+
 distill: $(STAMP) ## distil RUN (the teacher) into a BiLSTM student (configs/distill_<task>.yaml; DATA, ARGS)
 	@test -n "$(RUN)" || (echo "usage: make distill RUN=<teacher run dir> [DATA=...] [ARGS=...]"; exit 2)
 	$(PY) -m pipelines.training.distill $(RUN) $(if $(DATA),--data $(DATA)) $(ARGS)
@@ -67,6 +71,12 @@ test-all: $(STAMP) ## all tests, including the slow ones on ../shared/data
 
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check .
+
+bench-dialogue: $(STAMP) ## sim-M state tracking, context ablation x SEEDS -> reports/dialogue_simm.*
+	$(PY) -m benchmarks.dialogue_simm --seeds $(SEEDS)
+
+bench-dialogue-sgd: $(STAMP) ## SGD subset, intent + slots with / without context x SEEDS -> reports/dialogue_sgd.*
+	$(PY) -m benchmarks.dialogue_sgd --seeds $(SEEDS)
 
 bench-ner: $(STAMP) ## CoNLL-2003 NER, SEEDS, sentence and document context -> reports/ner_conll2003.json
 	$(PY) -m benchmarks.ner_conll2003 --seeds $(SEEDS)

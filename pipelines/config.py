@@ -22,8 +22,9 @@ from pipelines.errors import ConfigError  # noqa: F401  (re-exported)
 @dataclass(frozen=True)
 class DataConfig:
     path: str = field(default="", metadata={"help": "dir, file or hub:name; empty = the task's shipped sample"})
-    format: str = field(default="auto", metadata={"help": "auto|conll|seq|csv|jsonl|clinc|inline|folders|hub "
-                                                          "(folders: <label>/<file>.txt)"})
+    format: str = field(default="auto", metadata={"help": "auto|conll|seq|csv|jsonl|clinc|inline|folders|"
+                                                          "dialogue|hub (folders: <label>/<file>.txt; dialogue: "
+                                                          "sim-M's JSON, pipelines/data/dialogue.py)"})
     tag_column: int = field(default=-1, metadata={"help": "CoNLL column holding the tag (-1 = last)"})
     scheme: str = field(default="auto", metadata={"help": "tag scheme of the input: auto|iob1|iob2|bioes"})
     text_field: str = field(default="text", metadata={"help": "CSV/JSONL column with the text"})
@@ -35,9 +36,9 @@ class DataConfig:
                                                                  "codec (e.g. latin-1) instead of stopping"})
 
     def __post_init__(self) -> None:
-        if self.format not in {"auto", "conll", "seq", "csv", "jsonl", "clinc", "inline", "folders", "hub"}:
+        if self.format not in {"auto", "conll", "seq", "csv", "jsonl", "clinc", "inline", "folders", "dialogue", "hub"}:
             raise ConfigError(f"data.format={self.format!r}: expected "
-                              "auto|conll|seq|csv|jsonl|clinc|inline|folders|hub")
+                              "auto|conll|seq|csv|jsonl|clinc|inline|folders|dialogue|hub")
         if self.scheme not in {"auto", "iob1", "iob2", "bioes"}:
             raise ConfigError(f"data.scheme={self.scheme!r}: expected auto|iob1|iob2|bioes")
         if self.max_length < 8:

@@ -8,8 +8,8 @@ A task is a `Task` subclass (registered as `TASK` in its module) with:
 - required hooks: `label_list`, `build_model`, `load_model`, `encode`, `loss`, `decoder`, `gather`,
   `score` and `predict`;
 - optional hooks, declared here with a default that does nothing special: `build_tokenizer`,
-  `fit_featurizers`, `fit_after_training`, `load_featurizers`, `prepare_model`, `join_windows`, `head_labels` and
-  `distributions` (the last raises where a task has none).
+  `augment`, `fit_featurizers`, `fit_after_training`, `load_featurizers`, `prepare_model`, `join_windows`,
+  `head_labels` and `distributions` (the last raises where a task has none).
 
 Models return named outputs (pipelines.models.outputs.TaskOutput) and compute no loss: the task's `loss`
 hook turns outputs and targets into one, through the shared criterion (pipelines.models.losses).
@@ -127,6 +127,11 @@ class Task(ABC):
         from pipelines.models.encoders import load_tokenizer
 
         return load_tokenizer(self.options.encoder)
+
+    def augment(self, train: Dataset, tokenizer: Any, seed: int) -> Dataset:
+        """The training split a run trains on, with any examples the task adds (the dialogue task's made-up
+        slot values); by default `train` itself. Only training reads it: validation and test stay as read."""
+        return train
 
     def fit_featurizers(self, splits: dict[str, Dataset], tokenizer: Any, seed: int) -> dict[str, Featurizer]:
         """Featurizers fitted on the training split before the model is built; saved under `model/`."""

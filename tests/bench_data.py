@@ -13,7 +13,8 @@ OOS = ["how do i fix my bike chain", "what is the capital of peru", "tell me a j
 
 
 def write(root: Path) -> Path:
-    """Write conll2003, clinc150, snips, atis, bbc_news and 20newsgroups under `root` (a few hundred lines)."""
+    """Write conll2003, clinc150, snips, atis, bbc_news, 20newsgroups, toxicity, sim_m and sgd under `root`
+    (a few hundred lines)."""
     from pipelines.data.inline import read_inline
 
     conll = root / "conll2003"
@@ -43,7 +44,39 @@ def write(root: Path) -> Path:
             (folder / "label").write_text("".join(x + "\n" for x in ds["label"]))
     write_documents(root)
     write_toxicity(root)
+    write_dialogues(root)
     return root
+
+
+def write_dialogues(root: Path) -> None:
+    """sim_m (the shipped dialogue sample) and sgd (a few SGD-style dialogues, gzip) under `root`."""
+    import gzip
+
+    sim = root / "sim_m"
+    sim.mkdir()
+    for split in ("train", "dev", "test"):
+        shutil.copy(SAMPLES / "dialogue" / f"{split}.json", sim / f"{split}.json")
+    folder = root / "sgd" / "train"
+    folder.mkdir(parents=True)
+    dialogues = []
+    for i in range(24):
+        svc, city = ["Restaurants_1", "Hotels_2"][i % 2], ["San Jose", "Oslo", "Lima"][i % 3]
+        text = f"Find me something in {city}."
+        start = text.index(city)
+        dialogues.append({"dialogue_id": f"1_{i:05d}", "services": [svc], "turns": [
+            {"speaker": "USER", "utterance": text, "frames": [
+                {"service": svc, "actions": [], "slots": [{"slot": "city", "start": start,
+                                                           "exclusive_end": start + len(city)}],
+                 "state": {"active_intent": "Find" + svc[:4], "slot_values": {"city": [city]}}}]},
+            {"speaker": "SYSTEM", "utterance": "How about Blue Door?", "frames": [
+                {"service": svc, "actions": [{"act": "OFFER", "slot": "name", "values": ["Blue Door"]}],
+                 "slots": []}]},
+            {"speaker": "USER", "utterance": "Yes, that works.", "frames": [
+                {"service": svc, "actions": [], "slots": [],
+                 "state": {"active_intent": "Find" + svc[:4],
+                           "slot_values": {"city": [city], "name": ["Blue Door"]}}}]}]})
+    with gzip.open(folder / "dialogues_001.json.gz", "wt", encoding="utf-8") as f:
+        json.dump(dialogues, f)
 
 
 def write_documents(root: Path) -> None:

@@ -186,3 +186,18 @@ def test_scratch_calibration_and_incremental_benchmarks(bench):
                               "--out", "reports/incremental.json", *TINY])
     incr = json.loads((work / "reports/incremental.json").read_text())
     assert {"steps1-replay0-random-seed1", "steps2-replay2-random-seed1", "full-seed1"} <= set(incr["runs"])
+
+
+def test_dialogue_benchmarks(bench):
+    work, data, load = bench
+    tiny = [x for x in TINY if not x.startswith("data.max_length")] + ["data.max_length=48"]
+    load("dialogue_simm").main(["--seeds", "1", "--contexts", "user", "history", "--no-augment-seeds", "1", *tiny])
+    simm = json.loads((work / "reports/dialogue_simm.json").read_text())
+    assert set(simm["runs"]) == {"user", "history", "history_noaug"}
+    history = simm["runs"]["history"][0]
+    assert "oos_caught" in history["offtopic"] and "jga_without_span_copy" in history
+    assert "| user turn only |" in (work / "reports/dialogue_simm.md").read_text()
+    load("dialogue_sgd").main(["--seeds", "1", "--services", "Restaurants_1", "Hotels_2", "--dialogues", "12", *tiny])
+    sgd = json.loads((work / "reports/dialogue_sgd.json").read_text())
+    assert set(sgd["runs"]) == {"user", "history"} and "difference" in sgd
+    assert sgd["counts"]["train"]["dialogues"] + sgd["counts"]["test"]["dialogues"] <= 24

@@ -72,7 +72,7 @@ def test_missing_config_file_and_unknown_task_are_errors(tmp_path, monkeypatch):
 
     with pytest.raises(ConfigError, match="no such file"):
         load_config(tmp_path / "nope.yaml")
-    known = r"\['intent', 'joint', 'ner', 'topics', 'toxicity'\]"
+    known = r"\['dialogue', 'intent', 'joint', 'ner', 'topics', 'toxicity'\]"
     with pytest.raises(ConfigError, match=r"unknown task 'nre'; known tasks: " + known):
         load_config(None, [], task="nre")
     monkeypatch.setattr(config, "CONFIG_DIR", tmp_path)  # as after `pip install .` outside the repository

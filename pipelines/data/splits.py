@@ -51,7 +51,11 @@ def _format_of(path: Path, cfg: DataConfig) -> str:
             obj = json.loads(readers.read_text(path))
         except json.JSONDecodeError:
             return "jsonl"
-        return "clinc" if isinstance(obj, dict) and "train" in obj else "jsonl"
+        if isinstance(obj, dict) and "train" in obj:
+            return "clinc"
+        from pipelines.data.dialogue import is_dialogue_json
+
+        return "dialogue" if is_dialogue_json(obj) else "jsonl"
     if ext in CONLL_EXT or not ext:
         return "conll"
     raise ReadError(path, None, f"cannot tell the format from the extension {ext!r}; set data.format")
@@ -73,6 +77,10 @@ def read_file(path: str | Path, cfg: DataConfig) -> Dataset | dict[str, Dataset]
         return readers.read_jsonl(path, cfg.text_field, cfg.label_field, cfg.scheme)
     if fmt == "clinc":
         return readers.read_clinc(path)
+    if fmt == "dialogue":
+        from pipelines.data.dialogue import read_dialogues
+
+        return read_dialogues(path)
     if fmt == "inline":
         from pipelines.data.inline import read_inline
 

@@ -3,6 +3,14 @@
     POST /predict  {"texts": ["...", ...]}  ->  {"predictions": [...], "model": ..., "batched_with": n}
     GET  /health                           ->  {"status": "ok"}
     GET  /info                             ->  task, labels, model folder, version, limits
+    POST /chat     {"session_id"?: "...", "text": "..."}  (dialogue runs only)
+                   ->  {"session_id", "reply", "action", "state"}
+
+The chat route runs the bot of pipelines.methods.chat over a dialogue run: no session id starts a session;
+an unknown id is a 404; an expired one (`session_ttl_s` since its last turn) starts a new session and answers
+action "expired" without reading the message. Sessions are saved after every turn, one JSON file each under
+`session_dir` (default: <run>/sessions), so they survive a restart; ids are 128 random bits, and one session's
+requests run one at a time.
 
 Micro-batching: requests wait in one queue; a worker takes the first, then whatever else arrives within
 `max_wait_ms` up to `max_batch_size` texts, runs them through `Predictor.predict` as one call (in a thread, so
@@ -41,6 +49,11 @@ class ServeConfig:
     max_texts: int = field(default=64, metadata={"help": "texts per request, at most"})
     max_chars: int = field(default=2000, metadata={"help": "characters per text, at most"})
     threads: int = field(default=0, metadata={"help": "torch / ONNX Runtime threads (0 = all cores)"})
+    session_dir: str = field(default="", metadata={"help": "chat: where sessions are saved ('' = <run>/sessions)"})
+    session_ttl_s: float = field(default=1800.0, metadata={"help": "chat: a session expires this long after its "
+                                                                   "last turn"})
+    chat_max_chars: int = field(default=500, metadata={"help": "chat: a longer message is answered 'too_long'"})
+    guard: str = field(default="", metadata={"help": "chat: a toxicity run whose 'toxic' messages are refused"})
 
     def __post_init__(self) -> None:
         from pipelines.errors import ConfigError
@@ -122,8 +135,9 @@ class MicroBatcher:
                 start += len(job_texts)
 
 
-def create_app(predictor: Any, cfg: ServeConfig, source: str = "") -> FastAPI:
-    """The FastAPI app serving `predictor` (a pipelines.inference.predict.Predictor)."""
+def create_app(predictor: Any, cfg: ServeConfig, source: str = "", chat: Any = None) -> FastAPI:
+    """The FastAPI app serving `predictor` (a pipelines.inference.predict.Predictor); `chat`, a
+    (pipelines.methods.chat.ChatEngine, SessionStore) pair, adds POST /chat."""
     batcher = MicroBatcher(lambda texts: predictor.predict(texts), cfg.max_batch_size, cfg.max_wait_ms)
 
     @asynccontextmanager
@@ -162,7 +176,45 @@ def create_app(predictor: Any, cfg: ServeConfig, source: str = "") -> FastAPI:
         return {"predictions": predictions, "batched_with": shared,
                 "ms": round(1000 * (time.perf_counter() - start), 2)}
 
+    if chat is not None:
+        add_chat_route(app, *chat)
     return app
+
+
+def add_chat_route(app: FastAPI, engine: Any, store: Any) -> None:
+    from pipelines.methods.chat import SessionExpired
+
+    locks: dict[str, asyncio.Lock] = {}
+
+    @app.post("/chat")
+    async def chat(request: Request) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except ValueError as err:
+            raise BadRequest(400, f"the body is not valid JSON ({err})") from None
+        if not isinstance(body, dict) or not isinstance(body.get("text", ""), str):
+            raise BadRequest(422, 'expected a JSON object {"session_id"?: str, "text": str}')
+        sid = body.get("session_id")
+        if sid is None:
+            session = store.new()
+        else:
+            try:
+                session = store.get(sid)
+            except SessionExpired:
+                session = store.new()
+                store.save(session)
+                return {"session_id": session.id, "action": "expired", "state": {},
+                        "reply": "That conversation expired; let's start again. " + engine.greeting()}
+            except KeyError:
+                raise BadRequest(404, f"unknown session_id {sid!r}: omit it to start a session") from None
+        lock = locks.setdefault(session.id, asyncio.Lock())
+        async with lock:
+            if sid is None and not body.get("text"):
+                store.save(session)
+                return {"session_id": session.id, "action": "greet", "state": {}, "reply": engine.greeting()}
+            reply = await asyncio.get_running_loop().run_in_executor(None, engine.reply, session, body.get("text", ""))
+            store.save(session)
+        return {"session_id": session.id, "reply": reply.text, "action": reply.action, "state": reply.state}
 
 
 def load_config(path: str | Path | None, overrides: list[str]) -> ServeConfig:
@@ -185,7 +237,14 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     predictor = Predictor.load(args.run, batch_size=cfg.max_batch_size, max_chars=cfg.max_chars, threads=cfg.threads)
-    uvicorn.run(create_app(predictor, cfg, str(args.run)), host=cfg.host, port=cfg.port, log_level="warning")
+    chat = None
+    if predictor.task_name == "dialogue":
+        from pipelines.inference.chat import build_engine
+        from pipelines.methods.chat import SessionStore
+
+        folder = cfg.session_dir or str(Path(args.run) / "sessions")
+        chat = (build_engine(predictor, cfg.guard, cfg.chat_max_chars), SessionStore(folder, cfg.session_ttl_s))
+    uvicorn.run(create_app(predictor, cfg, str(args.run), chat), host=cfg.host, port=cfg.port, log_level="warning")
     return 0
 
 

@@ -22,6 +22,7 @@ class TaskOutput(ModelOutput):
         logits: (B, T, L) per-sub-token label scores (taggers; a CRF head's emissions) or (B, L) class scores.
         intent_logits: (B, K) the sentence's intent scores (joint).
         slot_logits: (B, T, L) per-sub-token slot tag scores (joint).
+        gate_logits: (B, S, G) per tracked slot, the scores of its update gates (dialogue).
         pooled: (B, H) the sentence vector a classification head reads.
         hidden_states: the encoder's layers, when asked for.
     """
@@ -29,6 +30,7 @@ class TaskOutput(ModelOutput):
     logits: torch.Tensor | None = None
     intent_logits: torch.Tensor | None = None
     slot_logits: torch.Tensor | None = None
+    gate_logits: torch.Tensor | None = None
     pooled: torch.Tensor | None = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
 

@@ -24,6 +24,8 @@ from pipelines.provenance import code_version, portable_path
 RUN_DIR_ENV = "PIPELINES_RUN_DIR"  # carries the run dir to the processes that DDP launches
 
 
+log = logging.getLogger(__name__)
+
 def _new_run_dir(cfg: RunConfig, kind: str = "") -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = f"{cfg.task}-{kind}-{stamp}" if kind else f"{cfg.task}-{stamp}"
@@ -127,6 +129,10 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
     splits = splits or load_splits(cfg.data, task.sample, seed=cfg.train.seed)
     splits, labels, lineage = incremental.prepare(cfg, task, splits)  # continuing a run: its labels, replay
     tokenizer = task.build_tokenizer(splits)
+    augmented = task.augment(splits["train"], tokenizer, cfg.train.seed)
+    if augmented is not splits["train"]:
+        log.info("train: %d examples, %d after the task's augmentation", len(splits["train"]), len(augmented))
+        splits = {**splits, "train": augmented}
     featurizers = task.fit_featurizers(splits, tokenizer, cfg.train.seed)
     dm = TaskDataModule(task, cfg.data, tokenizer, labels=labels, batch_size=cfg.train.batch_size, splits=splits,
                         eval_batch_size=cfg.train.eval_batch_size, bucketing=cfg.train.bucketing, seed=cfg.train.seed,

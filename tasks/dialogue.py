@@ -1,0 +1,438 @@
+"""Dialogue state tracking with context: per user turn, the active intent, the slot spans in the user's words,
+and for every tracked slot an update gate (carry | copy | system | dontcare | delete; pipelines/data/dialogue.py)
+that turns the previous state into the new one.
+
+Input of one turn: `[CLS] user words [SEP] context [SEP]`, token type 0 for the user's words and 1 for the
+context. `model.context` says what the context holds: `user` (nothing), `system` (the system utterance just
+before the turn) or `history` (that, then the earlier utterances, most recent first, each after a role word;
+the window cuts the oldest). Heads: intent and gates on [CLS], slot tags on the user's first sub-tokens.
+Loss = intent CE + gate_weight * gate CE (mean over slots) + slot_weight * tag CE.
+
+Data: the dialogue JSON format (sim-M's; a `.json` file or a folder of train/dev/test `.json`).
+Metrics: joint goal accuracy (`jga`: the whole predicted state right after a turn, the state carried from the
+model's own earlier predictions), per-slot accuracy, turn-level slot F1 (seqeval strict IOB2 over the user's
+words), intent accuracy, gate accuracy, and `jga_oracle` (gold gates and spans: what the gates can reach).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset, concatenate_datasets
+from torch import nn
+from transformers import AutoModel
+
+from pipelines.config import DataConfig, ModelOptions
+from pipelines.data.align import PieceCache, split_words
+from pipelines.data.batching import Collator, Features
+from pipelines.data.dialogue import FEATURES, GATES, as_dict, norm, replace_values, same_state, update, user_spans
+from pipelines.inference import metrics, tagging
+from pipelines.methods import offtopic as offtopic_lib
+from pipelines.methods.chat import Catalogue
+from pipelines.models import encoders
+from pipelines.models.decoding import make_decoder
+from pipelines.models.losses import Criterion
+from pipelines.models.outputs import TaskOutput, infer
+from pipelines.models.saving import load_composite, save_composite
+from pipelines.task import Task
+from tasks import ner
+
+INTENT, SLOT = "intent:", "slot:"
+CONTEXTS = ("user", "system", "history")
+SAMPLE = ner.SAMPLE.parent / "dialogue"
+
+
+@dataclass(frozen=True)
+class DialogueOptions(ModelOptions):
+    context: str = field(default="history", metadata={"help": "what the encoder reads besides the user's turn: "
+                                                                "user (nothing) | system (the system turn before "
+                                                                "it) | history (that and the earlier turns)"})
+    gate_weight: float = field(default=1.0, metadata={"help": "weight of the gate loss"})
+    slot_weight: float = field(default=1.0, metadata={"help": "weight of the slot tag loss"})
+    augment_slots: str = field(default="", metadata={"help": "comma-separated slots whose values training also "
+                                                             "sees replaced by made-up ones (open-ended values "
+                                                             "such as movie titles; data.dialogue.replace_values)"})
+    augment_copies: int = field(default=1, metadata={"help": "augmented copies of the training dialogues"})
+    span_copy: bool = field(default=False, metadata={"help": "copy every value the tagger finds in the user's "
+                                                             "words even where the slot's gate says carry"})
+    offtopic: str = field(default="mahalanobis", metadata={"help": "off-topic detector fitted on the training "
+                                                                   "turns after training ('' = none)"})
+    offtopic_recall: float = field(default=0.95, metadata={"help": "in-scope validation recall the off-topic "
+                                                                   "threshold keeps"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check(self.context in CONTEXTS, f"model.context={self.context!r}: expected {'|'.join(CONTEXTS)}")
+        self.check(self.gate_weight > 0 and self.slot_weight > 0, "model.gate_weight and slot_weight: expected > 0")
+        self.check(self.offtopic in ("", "mahalanobis", "relative_mahalanobis", "knn"),
+                   f"model.offtopic={self.offtopic!r}: expected mahalanobis|relative_mahalanobis|knn or ''")
+        self.check(self.augment_copies >= 0, f"model.augment_copies={self.augment_copies}: expected >= 0")
+        self.check(0 < self.offtopic_recall <= 1, f"model.offtopic_recall={self.offtopic_recall}: expected in (0, 1]")
+
+
+def split_labels(labels: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+    """(intents, slots, tags) of the one label list."""
+    intents = [x[len(INTENT):] for x in labels if x.startswith(INTENT)]
+    slots = [x[len(SLOT):] for x in labels if x.startswith(SLOT)]
+    return intents, slots, [x for x in labels if not x.startswith((INTENT, SLOT))]
+
+
+class DSTModel(nn.Module):
+    """Encoder + intent head and gate head on [CLS] + slot tag head on the tokens.
+    Returns `intent_logits` (B, K), `gate_logits` (B, S, G), `slot_logits` (B, T, L) and `pooled` (B, H)."""
+
+    architecture = "DialogueStateTracker"
+    extra_inputs = ("token_type_ids",)
+
+    def __init__(self, encoder: nn.Module, labels: Sequence[str], dropout: float = 0.1, context: str = "history",
+                 span_copy: bool = False) -> None:
+        super().__init__()
+        self.span_copy = span_copy
+        self.encoder = encoders.without_pooler(encoder)
+        self.intents, self.slots, self.tags = split_labels(labels)
+        self.context = context
+        hidden = encoder.config.hidden_size
+        self.dropout = nn.Dropout(dropout)
+        self.intent_head = nn.Linear(hidden, max(len(self.intents), 1))
+        self.gate_head = nn.Linear(hidden, max(len(self.slots), 1) * len(GATES))
+        self.slot_head = nn.Linear(hidden, len(self.tags))
+        encoder.config.id2label = dict(enumerate(labels))
+        encoder.config.label2id = {x: i for i, x in enumerate(labels)}
+        self.config = encoder.config
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> TaskOutput:
+        kwargs = {}
+        if token_type_ids is not None and getattr(self.config, "type_vocab_size", 0) > 1:
+            kwargs["token_type_ids"] = token_type_ids
+        h = self.dropout(self.encoder(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state)
+        cls = h[:, 0]  # (B, H)
+        gates = self.gate_head(cls).view(len(cls), -1, len(GATES))  # (B, S, G)
+        return TaskOutput(intent_logits=self.intent_head(cls), gate_logits=gates, slot_logits=self.slot_head(h),
+                          pooled=cls)
+
+    def save_pretrained(self, path: str | Path) -> None:
+        heads = {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
+        save_composite(path, self.architecture, self.encoder, {"heads": heads},
+                       {"context": self.context, "span_copy": self.span_copy})
+
+
+def load_model(path: str | Path) -> DSTModel:
+    inner, parts, config = load_composite(path)
+    encoder = encoders.load_saved_encoder(inner)
+    labels = [encoder.config.id2label[i] for i in range(len(encoder.config.id2label))]
+    model = DSTModel(encoder, labels, context=config.get("context", "history"),
+                     span_copy=config.get("span_copy", False))
+    missing, unexpected = model.load_state_dict(parts["heads"], strict=False)
+    missing = [k for k in missing if not k.startswith("encoder.")]
+    if missing or unexpected:
+        raise ValueError(f"{path}: dialogue heads do not match the model (missing {missing}, unexpected {unexpected})")
+    return model.eval()
+
+
+def context_text(row: dict[str, Any], context: str) -> str:
+    """The context segment of a turn: nothing, the system turn, or the system turn then the earlier utterances
+    most recent first (so that cutting the end of the window drops the oldest)."""
+    if context == "user":
+        return ""
+    parts = [" ".join(row.get("system") or [])]
+    if context == "history":
+        parts += list(reversed(row.get("history") or []))
+    return " ; ".join(p for p in parts if p)
+
+
+def _chars(text: str) -> list[int]:
+    return [ord(c) for c in text]
+
+
+def _text(codes: Sequence[int]) -> str:
+    return "".join(chr(c) for c in codes if c)
+
+
+def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig, context: str) -> Features:
+    """One row per turn (a user turn longer than the window keeps its first words). Besides ids, token types,
+    word starts, tag / gate / intent targets, each row carries what scoring a state needs: its dialogue and
+    turn, the user's words, the system's offered values and the gold state, as character codes."""
+    intents, slots, tags = split_labels(sorted(label2id, key=label2id.get))
+    intent2id, tag2id = {x: i for i, x in enumerate(intents)}, {t: i for i, t in enumerate(tags)}
+    gate2id = {g: i for i, g in enumerate(GATES)}
+    cache = PieceCache(tokenizer)
+    rows_in = ds.to_list()
+    ctx_ids = tokenizer([context_text(r, context) for r in rows_in], add_special_tokens=False)["input_ids"]
+    dialogues: dict[str, int] = {}
+    labelled = "state" in ds.column_names
+    rows = []
+    for i, (r, ctx) in enumerate(zip(rows_in, ctx_ids)):
+        words = list(r["tokens"])
+        pieces = cache(words)
+        budget = cfg.max_length - 3
+        ids, starts = [tokenizer.cls_token_id], []
+        for p in pieces:
+            if len(ids) - 1 + len(p) > budget:
+                break
+            starts.append(len(ids))
+            ids += p
+        words = words[:len(starts)]
+        user_end = len(ids) + 1
+        ids = ids + [tokenizer.sep_token_id] + ctx[:max(0, cfg.max_length - len(ids) - 2)] + [tokenizer.sep_token_id]
+        row: dict[str, Any] = {
+            "input_ids": ids, "token_type_ids": [0] * user_end + [1] * (len(ids) - user_end),
+            "word_starts": starts, "example_id": i, "core_start": 0, "last": 1,
+            "dialogue": dialogues.setdefault(r.get("dialogue_id") or str(i), len(dialogues)),
+            "turn": int(r.get("turn") or 0),
+            "word_chars": [_chars(w.lower()) for w in words] or [[0]],
+            "offered_chars": [_chars(as_dict(r.get("system_values") or []).get(s, "")) for s in slots] or [[]],
+        }
+        if r.get("tags") is not None and "tags" in ds.column_names:
+            labels = [-100] * len(ids)
+            for pos, tag in zip(starts, r["tags"]):
+                labels[pos] = tag2id.get(tag, -100)
+            row["labels"] = labels
+        if labelled:
+            state, gates = as_dict(r["state"]), {g["slot"]: g["gate"] for g in r["gates"]}
+            row["state_chars"] = [_chars(state.get(s, "")) for s in slots] or [[]]
+            row["gate_labels"] = [gate2id.get(gates.get(s, "carry"), -100) for s in slots] or [-100]
+            row["intent_labels"] = intent2id.get(r["label"], -100)
+        rows.append(row)
+    return Features(rows)
+
+
+def gather(batch: dict[str, torch.Tensor], out: TaskOutput, decode_fn) -> list[dict[str, Any]]:
+    """Per turn: the tag records of the shared token gather, plus gate and intent predictions, and the
+    dialogue, words, offered values and (when labelled) gold gates, intent and state to score with."""
+    records = tagging.gather(batch, out.slot_logits, decode_fn)
+    gates = out.gate_logits.float().softmax(-1)  # (B, S, G)
+    intents = out.intent_logits.float().softmax(-1)  # (B, K)
+    for b, rec in enumerate(records):
+        n = len(rec["pred"])
+        rec.update(dialogue=int(batch["dialogue"][b]), turn=int(batch["turn"][b]),
+                   words=[_text(c) for c in batch["word_chars"][b, :n].tolist()],
+                   offered=[_text(c) for c in batch["offered_chars"][b].tolist()],
+                   gate_pred=gates[b].argmax(-1).tolist(), gate_prob=gates[b].max(-1).values.tolist(),
+                   intent_probs=intents[b].tolist(), pooled=out.pooled[b].numpy() if out.pooled is not None else None)
+        if "gate_labels" in batch:
+            rec.update(gate_gold=batch["gate_labels"][b].tolist(), intent_gold=int(batch["intent_labels"][b]),
+                       state=[_text(c) for c in batch["state_chars"][b].tolist()])
+    return records
+
+
+def turn_update(slots: Sequence[str], tags: Sequence[str], gate_ids: Sequence[int], words: Sequence[str],
+                offered: Sequence[str], span_copy: bool = False
+                ) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """(gates by slot, values the user said, values the system offered) of one turn; `span_copy` turns the
+    carry gate of a slot the user said a value of into copy."""
+    gates = {s: GATES[g] for s, g in zip(slots, gate_ids) if 0 <= g < len(GATES)}
+    said = user_spans(words, tags)
+    if span_copy:
+        gates.update({s: "copy" for s in said if gates.get(s, "carry") == "carry"})
+    return gates, said, {s: v for s, v in zip(slots, offered) if v}
+
+
+def track(records: Sequence[dict[str, Any]], slots: Sequence[str], tags: Sequence[str],
+          source: str = "pred", span_copy: bool = False) -> dict[int, dict[str, str]]:
+    """The state after every turn (by example id), each dialogue's turns in order, every state built on the
+    tracker's own previous one. source='gold' uses the gold gates and tags (the oracle)."""
+    by_dialogue: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        by_dialogue[r["dialogue"]].append(r)
+    states = {}
+    for turns in by_dialogue.values():
+        state: dict[str, str] = {}
+        for r in sorted(turns, key=lambda r: r["turn"]):
+            gate_ids = r["gate_pred"] if source == "pred" else [g if g >= 0 else 0 for g in r["gate_gold"]]
+            tag_ids = r["pred"] if source == "pred" else [max(k, 0) for k in r["gold"]]
+            gates, said, offered = turn_update(slots, [tags[k] for k in tag_ids], gate_ids, r["words"], r["offered"],
+                                               span_copy and source == "pred")
+            state = update(state, gates, said, offered)
+            states[r["example_id"]] = state
+    return states
+
+
+def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
+          gold: Sequence[Any] | None = None, span_copy: bool = False) -> dict[str, Any]:
+    """JGA, per-slot accuracy, slot F1 (turn level), intent and gate accuracy, oracle JGA."""
+    intents, slots, tags = split_labels([id2label[i] for i in range(len(id2label))])
+    result = tagging.score(records, dict(enumerate(tags)))
+    result["slot_f1"] = result.pop("f1")
+    recs = {r["example_id"]: r for r in records}
+    ids = sorted(recs)
+    if not ids or "state" not in recs[ids[0]]:
+        return result
+    for name, source in (("jga", "pred"), ("jga_oracle", "gold")):
+        states = track(list(recs.values()), slots, tags, source, span_copy)
+        right = np.array([same_state(states[i], {s: v for s, v in zip(slots, recs[i]["state"]) if v}) for i in ids])
+        result[name] = float(right.mean())
+        if source == "pred":
+            result["jga_ci95"] = metrics.bootstrap_ci(lambda v: float(v.mean()), right.astype(float))
+            result["slot_acc"] = {s: float(np.mean([norm(states[i].get(s, "")) == norm(recs[i]["state"][k])
+                                                    for i in ids])) for k, s in enumerate(slots)}
+            result["slot_acc_mean"] = float(np.mean(list(result["slot_acc"].values()))) if slots else 0.0
+    gate_pairs = [(p, g) for i in ids for p, g in zip(recs[i]["gate_pred"], recs[i]["gate_gold"]) if g >= 0]
+    result["gate_acc"] = float(np.mean([p == g for p, g in gate_pairs])) if gate_pairs else 0.0
+    changed = [(p, g) for p, g in gate_pairs if g != 0]
+    result["gate_acc_updates"] = float(np.mean([p == g for p, g in changed])) if changed else 0.0
+    result["intent_acc"] = float(np.mean([int(np.argmax(recs[i]["intent_probs"])) == recs[i]["intent_gold"]
+                                          for i in ids]))
+    result["turns"] = len(ids)
+    result["unreachable_updates"] = int(sum(g < 0 for i in ids for g in recs[i]["gate_gold"]))
+    return result
+
+
+def predict_turns(model: DSTModel, tokenizer, turns: Sequence[dict[str, Any]], batch_size: int = 64,
+                  max_length: int = 128, featurizers: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Per turn (a dict with `tokens` or `text`, and optionally `system` words, `history`, `system_values`):
+    intent, probability, gates by slot, the values the user said, the update applied to `prev_state` (if
+    the turn carries one), and off-topic flags when the run has a detector."""
+    rows = []
+    for t in turns:
+        words = t.get("tokens") or [w for w, _, _ in split_words(t.get("text", ""))]
+        rows.append({"dialogue_id": str(len(rows)), "turn": 0, "tokens": list(words), "tags": None,
+                     "system": list(t.get("system") or []), "history": list(t.get("history") or []),
+                     "system_values": [{"slot": k, "value": v} for k, v in (t.get("system_values") or {}).items()],
+                     "label": "", "state": [], "gates": []})
+    ds = Dataset.from_list(rows, features=FEATURES).remove_columns(["state", "gates", "tags"])
+    label2id = {v: int(k) for k, v in model.config.id2label.items()}
+    feats = encode(ds, tokenizer, label2id, DataConfig(max_length=max_length), model.context)
+    decode_fn = make_decoder(model.tags, "viterbi")
+    records = [r for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
+                                         next(model.parameters()).device) for r in gather(batch, out, decode_fn)]
+    records.sort(key=lambda r: r["example_id"])
+    det = (featurizers or {}).get("offtopic")
+    flags = []
+    if det is not None and records:
+        logits = np.stack([r["intent_probs"] for r in records])
+        flags = offtopic_lib.apply(det, np.log(logits + 1e-12), np.stack([r["pooled"] for r in records]),
+                                   [" ".join(r["words"]) for r in records])
+    out = []
+    for k, (t, r) in enumerate(zip(turns, records)):
+        gates, said, offered = turn_update(model.slots, [model.tags[j] for j in r["pred"]], r["gate_pred"],
+                                           r["words"], r["offered"], model.span_copy)
+        p = np.asarray(r["intent_probs"])
+        pred = {"intent": model.intents[int(p.argmax())] if model.intents else "",
+                "probability": round(float(p.max()), 4),
+                "gates": {s: g for s, g in gates.items() if g != "carry"}, "said": said,
+                "state": update(t.get("prev_state") or {}, gates, said, offered)}
+        if flags:
+            pred.update(flags[k])
+        out.append(pred)
+    return out
+
+
+def fit_offtopic(task: DialogueTask, model: DSTModel, tokenizer, splits: dict[str, Dataset], data: DataConfig,
+                 batch_size: int = 64) -> offtopic_lib.OffTopic:
+    """The off-topic detector on [CLS] vectors of the training turns (one class per intent), its threshold
+    at `offtopic_recall` of the validation turns."""
+    label2id = {v: int(k) for k, v in model.config.id2label.items()}
+
+    def run(ds: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        feats = encode(ds, tokenizer, label2id, data, model.context)
+        logits, vecs, golds = [], [], []
+        for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size):
+            logits.append(out.intent_logits.log_softmax(-1).numpy())
+            vecs.append(out.pooled.numpy())
+            golds.append(batch["intent_labels"].numpy())
+        return np.concatenate(logits), np.concatenate(vecs), np.concatenate(golds)
+
+    t_logits, t_vecs, t_gold = run(splits["train"])
+    keep = t_gold >= 0
+    v_logits, v_vecs, _ = run(splits["validation"])
+    return offtopic_lib.fit(task.options.offtopic, (t_logits[keep], t_vecs[keep], t_gold[keep]), (v_logits, v_vecs),
+                            recall=task.options.offtopic_recall)
+
+
+class DialogueTask(Task):
+    name = "dialogue"
+    Options = DialogueOptions
+    columns = ("tokens", "tags", "label", "state", "gates")
+    optional_columns = ("system", "history", "system_values", "dialogue_id", "turn")
+    gold = "state"
+    monitor = "val/jga"
+    sample = SAMPLE
+    report_notes = ("JGA: the whole state right after a turn, the tracker feeding on its own predictions. Slot F1: "
+                    "seqeval strict IOB2 over the user's words of each turn.",)
+    options: DialogueOptions
+
+    def label_list(self, splits: dict[str, Dataset]) -> list[str]:
+        """Intents "intent:<name>" (from train), tracked slots "slot:<name>" (state and tag types of every
+        split), then the slot tags."""
+        intents = sorted(set(splits["train"]["label"]))
+        tags = ner.label_list(splits)
+        slots = sorted({p["slot"] for name in ("train", "validation", "test") if name in splits
+                        for st in splits[name]["state"] for p in st} | {t[2:] for t in tags if t != "O"})
+        return [INTENT + x for x in intents] + [SLOT + s for s in slots] + tags
+
+    def augment(self, train: Dataset, tokenizer, seed: int) -> Dataset:
+        """With model.augment_slots: the training dialogues plus `augment_copies` copies whose values of those
+        slots are made up of random words (the tokenizer's whole-word vocabulary, else the training words)."""
+        slots = [s.strip() for s in self.options.augment_slots.split(",") if s.strip()]
+        if not slots or not self.options.augment_copies:
+            return train
+        words = sorted(w for w in getattr(tokenizer, "get_vocab", dict)() if w.isalpha() and w.islower() and len(w) > 2)
+        if len(words) < 100:
+            words = sorted({w for ts in train["tokens"] for w in ts if w.isalpha()})
+        extra = replace_values(train, slots, words, seed, self.options.augment_copies)
+        return concatenate_datasets([train, extra])
+
+    def build_model(self, labels: Sequence[str], tokenizer, featurizers=None) -> DSTModel:
+        opts = self.options
+        return DSTModel(encoders.load_model(opts.encoder, AutoModel, tokenizer), labels, opts.dropout, opts.context,
+                        opts.span_copy)
+
+    def load_model(self, path: str | Path) -> DSTModel:
+        return load_model(path)
+
+    def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig) -> Features:
+        return encode(ds, tokenizer, label2id, data, self.options.context)
+
+    def loss(self, model: DSTModel, out: TaskOutput, batch, criterion: Criterion) -> torch.Tensor:
+        """Intent CE + gate_weight * gate CE + slot_weight * tag loss (the criterion's options apply to the tags)."""
+        intent = criterion(out.intent_logits, batch["intent_labels"], weighted=False)
+        gates = criterion(out.gate_logits, batch["gate_labels"], weighted=False)
+        tags = criterion(out.slot_logits, batch["labels"])
+        return intent + self.options.gate_weight * gates + self.options.slot_weight * tags
+
+    def decoder(self, model: DSTModel, decode: str | None = None):
+        return make_decoder(model.tags, decode or "viterbi")
+
+    def gather(self, batch, out: TaskOutput, decode_fn) -> list[dict[str, Any]]:
+        records = gather(batch, out, decode_fn)
+        for r in records:
+            r.pop("pooled", None)
+        return records
+
+    def score(self, records, id2label, gold=None) -> dict[str, Any]:
+        return score(records, id2label, gold, self.options.span_copy)
+
+    def head_labels(self, model: DSTModel) -> dict[str, list[str]]:
+        return {"intent_head": model.intents, "slot_head": model.tags}
+
+    def fit_after_training(self, model, tokenizer, splits, data, batch_size=64):
+        """The slot values of the training states (the bot's catalogue) and, with model.offtopic, the
+        off-topic detector."""
+        fitted: dict[str, Any] = {"catalogue": Catalogue.from_states(splits["train"]["state"])}
+        if self.options.offtopic:
+            fitted["offtopic"] = fit_offtopic(self, model, tokenizer, splits, data, batch_size)
+        return fitted
+
+    def load_featurizers(self, path: str | Path) -> dict[str, Any]:
+        found = {"offtopic": offtopic_lib.OffTopic.load(path), "catalogue": Catalogue.load(path)}
+        return {k: v for k, v in found.items() if v is not None}
+
+    def predict(self, model: DSTModel, tokenizer, texts, batch_size=64, max_length=128, featurizers=None):
+        """Each text as the first turn of a dialogue (no context): intent, probability, gates, the values said
+        and the state it starts. A dialogue's later turns go through `predict_turns` with their context
+        (pipelines.methods.chat does that)."""
+        return predict_turns(model, tokenizer, [{"text": t} for t in texts], batch_size, max_length, featurizers)
+
+    def predict_turns(self, model: DSTModel, tokenizer, turns, batch_size=64, max_length=128, featurizers=None):
+        """Turns with their context (see the module function `predict_turns`)."""
+        return predict_turns(model, tokenizer, turns, batch_size, max_length, featurizers)
+
+
+TASK = DialogueTask
