@@ -2,7 +2,7 @@
 over seeds, and the off-topic detector of the history model inside real dialogues.
 
     .venv/bin/python -m benchmarks.dialogue_simm --seeds 1 2 3
-    .venv/bin/python -m benchmarks.dialogue_simm --seeds 1 --contexts history train.epochs=3   (quicker)
+    .venv/bin/python -m benchmarks.dialogue_simm --seeds 1 --variants system --extra-variants   (quicker)
 
 Off-topic: every sim-M test user turn with its context (in scope: how often the bot would wrongly redirect)
 and CLINC150's out-of-scope test messages put in place of the user's words of a random sim-M test turn,
@@ -24,8 +24,15 @@ from benchmarks.common import SHARED, find_or_train, generated_by, machine, mean
 from pipelines.cli import parse_args
 from pipelines.io import write_json
 
-CONTEXT_NAMES = {"user": "user turn only", "system": "+ previous system turn", "history": "+ full history (window 128)",
-                 "history_noaug": "+ full history, trained without made-up titles"}
+VARIANTS = {  # name -> (what the table calls it, overrides)
+    "user": ("user turn only", ["model.context=user"]),
+    "system": ("+ previous system turn", ["model.context=system"]),
+    "history": ("+ full history (window 128)", ["model.context=history"]),
+    "history_noaug": ("+ full history, trained without made-up titles", ["model.context=history",
+                                                                       "model.augment_slots="]),
+    "system_aug2": ("+ previous system turn, 2 made-up copies", ["model.context=system", "model.augment_copies=2"]),
+}
+CONTEXT_NAMES = {k: v[0] for k, v in VARIANTS.items()}
 HEADLINE = ("jga", "slot_acc_mean", "slot_f1", "gate_acc_updates", "jga_oracle")
 
 
@@ -65,9 +72,11 @@ def without_span_copy(run_dir: Path, test: Any) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--contexts", nargs="+", default=["history", "system", "user"], choices=list(CONTEXT_NAMES))
-    parser.add_argument("--no-augment-seeds", type=int, nargs="*", default=[1],
-                        help="seeds of the history model trained without made-up titles (model.augment_slots='')")
+    parser.add_argument("--variants", nargs="+", default=["history", "system", "user"], choices=list(VARIANTS),
+                        help="each trained with every --seeds")
+    parser.add_argument("--extra-variants", nargs="*", default=["history_noaug"], choices=list(VARIANTS),
+                        help="each trained with every --extra-seeds")
+    parser.add_argument("--extra-seeds", type=int, nargs="*", default=[1])
     parser.add_argument("--out-dir", default="reports")
     parser.add_argument("overrides", nargs="*")
     args = parse_args(parser, argv)
@@ -80,11 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     out_json = Path(args.out_dir) / "dialogue_simm.json"
     result: dict[str, Any] = {"data": "sim-M (../shared/data/sim_m: 384 / 120 / 264 dialogues), test split",
                               "encoder": "all-MiniLM-L6-v2 (default)", "overrides": args.overrides, "runs": {}}
-    plan = [(c, s) for c in args.contexts for s in args.seeds] + [("history_noaug", s) for s in args.no_augment_seeds]
+    plan = [(v, s) for v in args.variants for s in args.seeds] + \
+        [(v, s) for v in args.extra_variants for s in args.extra_seeds]
     for context, seed in plan:
-        extra = ["model.context=history", "model.augment_slots="] if context == "history_noaug" else \
-            [f"model.context={context}"]
-        run_dir = find_or_train("dialogue", [f"data.path={data}", *extra, f"train.seed={seed}", *args.overrides],
+        run_dir = find_or_train("dialogue", [f"data.path={data}", *VARIANTS[context][1], f"train.seed={seed}",
+                                             *args.overrides],
                                 Path("runs/bench/dialogue_simm") / f"{context}-seed{seed}")
         m = json.loads((run_dir / "metrics.json").read_text())
         entry = {"seed": seed, "run": str(run_dir), "commit": m.get("commit"), "train_seconds": m["train_seconds"],
@@ -109,6 +118,15 @@ def main(argv: list[str] | None = None) -> int:
             summary[context]["offtopic"] = {k: mean_sd([100 * o[k] for o in off])
                                             for k in ("in_scope_flagged", "oos_caught")}
     result["summary"] = summary
+    by_seed = {c: {r["seed"]: r for r in runs} for c, runs in result["runs"].items()}
+    result["differences"] = {}
+    for a, b in (("system", "user"), ("history", "system"), ("history", "user"), ("history", "history_noaug"),
+                 ("system_aug2", "system")):
+        seeds = sorted(set(by_seed.get(a, {})) & set(by_seed.get(b, {})))
+        if seeds:
+            result["differences"][f"{a} - {b}"] = {
+                "seeds": seeds, **{k: mean_sd([100 * (by_seed[a][x][k] - by_seed[b][x][k]) for x in seeds])
+                                   for k in ("jga", "dev_jga")}}
     result["machine"] = machine()
     write_json(out_json, result)
     write_report_md(Path(args.out_dir) / "dialogue_simm.md", report(result))
@@ -138,6 +156,11 @@ def report(result: dict[str, Any]) -> str:
     for context, s in result["summary"].items():
         cells = [fmt(s[k]) for k in ("jga", "dev_jga", "slot_acc_mean", "slot_f1", "gate_acc_updates", "jga_oracle")]
         lines.append(f"| {CONTEXT_NAMES[context]} | " + " | ".join(cells) + " |")
+    if result.get("differences"):
+        lines += ["", "What a piece of context is worth (paired by seed; JGA points):", "",
+                  "| difference | seeds | test JGA | dev JGA |", "|---|---|---|---|"]
+        for name, d in result["differences"].items():
+            lines.append(f"| {name} | {d['seeds']} | {fmt(d['jga'])} | {fmt(d['dev_jga'])} |")
     if "jga_without_span_copy" in result["summary"].get("history", {}):
         s = result["summary"]["history"]
         lines += ["", f"History model, test JGA when only the gates decide (model.span_copy=false, the same "

@@ -31,7 +31,17 @@ from transformers import AutoModel
 from pipelines.config import DataConfig, ModelOptions
 from pipelines.data.align import PieceCache, split_words
 from pipelines.data.batching import Collator, Features
-from pipelines.data.dialogue import FEATURES, GATES, as_dict, norm, replace_values, same_state, update, user_spans
+from pipelines.data.dialogue import (
+    AUGMENTED,
+    FEATURES,
+    GATES,
+    as_dict,
+    norm,
+    replace_values,
+    same_state,
+    update,
+    user_spans,
+)
 from pipelines.inference import metrics, tagging
 from pipelines.methods import offtopic as offtopic_lib
 from pipelines.methods.chat import Catalogue
@@ -50,7 +60,7 @@ SAMPLE = ner.SAMPLE.parent / "dialogue"
 
 @dataclass(frozen=True)
 class DialogueOptions(ModelOptions):
-    context: str = field(default="history", metadata={"help": "what the encoder reads besides the user's turn: "
+    context: str = field(default="system", metadata={"help": "what the encoder reads besides the user's turn: "
                                                                 "user (nothing) | system (the system turn before "
                                                                 "it) | history (that and the earlier turns)"})
     gate_weight: float = field(default=1.0, metadata={"help": "weight of the gate loss"})
@@ -59,7 +69,7 @@ class DialogueOptions(ModelOptions):
                                                              "sees replaced by made-up ones (open-ended values "
                                                              "such as movie titles; data.dialogue.replace_values)"})
     augment_copies: int = field(default=1, metadata={"help": "augmented copies of the training dialogues"})
-    span_copy: bool = field(default=False, metadata={"help": "copy every value the tagger finds in the user's "
+    span_copy: bool = field(default=True, metadata={"help": "copy every value the tagger finds in the user's "
                                                              "words even where the slot's gate says carry"})
     offtopic: str = field(default="mahalanobis", metadata={"help": "off-topic detector fitted on the training "
                                                                    "turns after training ('' = none)"})
@@ -415,7 +425,9 @@ class DialogueTask(Task):
     def fit_after_training(self, model, tokenizer, splits, data, batch_size=64):
         """The slot values of the training states (the bot's catalogue) and, with model.offtopic, the
         off-topic detector."""
-        fitted: dict[str, Any] = {"catalogue": Catalogue.from_states(splits["train"]["state"])}
+        train = splits["train"]
+        real = [st for d, st in zip(train["dialogue_id"], train["state"]) if AUGMENTED not in d]  # no made-up titles
+        fitted: dict[str, Any] = {"catalogue": Catalogue.from_states(real)}
         if self.options.offtopic:
             fitted["offtopic"] = fit_offtopic(self, model, tokenizer, splits, data, batch_size)
         return fitted

@@ -191,7 +191,8 @@ def test_scratch_calibration_and_incremental_benchmarks(bench):
 def test_dialogue_benchmarks(bench):
     work, data, load = bench
     tiny = [x for x in TINY if not x.startswith("data.max_length")] + ["data.max_length=48"]
-    load("dialogue_simm").main(["--seeds", "1", "--contexts", "user", "history", "--no-augment-seeds", "1", *tiny])
+    load("dialogue_simm").main(["--seeds", "1", "--variants", "user", "history", "--extra-variants", "history_noaug",
+                                *tiny])
     simm = json.loads((work / "reports/dialogue_simm.json").read_text())
     assert set(simm["runs"]) == {"user", "history", "history_noaug"}
     history = simm["runs"]["history"][0]

@@ -34,6 +34,7 @@ from pipelines.errors import ReadError
 
 GATES = ("carry", "copy", "system", "dontcare", "delete")
 NO_INTENT = "NONE"
+AUGMENTED = "#aug"  # marks the dialogue ids of made-up copies (replace_values)
 SYSTEM_VALUE_ACTS = {"OFFER", "CONFIRM", "INFORM", "SELECT"}  # system acts whose slot value a user can accept
 
 _PAIR = {"slot": Value("string"), "value": Value("string")}
@@ -304,7 +305,7 @@ def replace_values(ds: Dataset, slots: Sequence[str], words: Sequence[str], seed
                     tokens.append(r["tokens"][i])
                     tags.append(tag)
                     i += 1
-            out.append({**r, "dialogue_id": f"{did}#aug{copy}", "tokens": tokens, "tags": tags,
+            out.append({**r, "dialogue_id": f"{did}{AUGMENTED}{copy}", "tokens": tokens, "tags": tags,
                         "system": _swap_text(" ".join(r["system"]), spelled).split() if r["system"] else [],
                         "history": [_swap_text(h, spelled) for h in r["history"]],
                         "system_values": [swap(p) for p in r["system_values"]], "state": [swap(p) for p in r["state"]]})

@@ -212,7 +212,10 @@ class SessionStore:
             raise KeyError(session_id)
         session = self.sessions.get(session_id)
         if session is None and self.folder and (self.folder / f"{session_id}.json").exists():
-            session = Session(**json.loads((self.folder / f"{session_id}.json").read_text(encoding="utf-8")))
+            try:
+                session = Session(**json.loads((self.folder / f"{session_id}.json").read_text(encoding="utf-8")))
+            except (ValueError, TypeError):  # unreadable (another version's layout): treated as unknown
+                session = None
         if session is None:
             raise KeyError(session_id)
         if time.time() - session.updated > self.ttl_s:
