@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         entry = {"seed": seed, "run": str(run_dir), "commit": m.get("commit"), "train_seconds": m["train_seconds"],
                  "epochs": m["epochs_run"], "dev_jga": m["validation"]["jga"],
                  **{k: m["test"][k] for k in (*HEADLINE, "slot_acc", "jga_ci95", "intent_acc")}}
-        if context == "history":
+        if context in ("system", "history"):  # the default and the longest context
             entry["offtopic"] = offtopic_rates(run_dir, test, oos, seed)
             entry["jga_without_span_copy"] = without_span_copy(run_dir, test)
         result["runs"].setdefault(context, []).append(entry)
@@ -161,10 +161,12 @@ def report(result: dict[str, Any]) -> str:
                   "| difference | seeds | test JGA | dev JGA |", "|---|---|---|---|"]
         for name, d in result["differences"].items():
             lines.append(f"| {name} | {d['seeds']} | {fmt(d['jga'])} | {fmt(d['dev_jga'])} |")
-    if "jga_without_span_copy" in result["summary"].get("history", {}):
-        s = result["summary"]["history"]
-        lines += ["", f"History model, test JGA when only the gates decide (model.span_copy=false, the same "
-                      f"predictions): {fmt(s['jga_without_span_copy'])} vs {fmt(s['jga'])} with span_copy."]
+    for context in ("system", "history"):
+        s = result["summary"].get(context, {})
+        if "jga_without_span_copy" in s:
+            lines += ["", f"{CONTEXT_NAMES[context]}: test JGA when only the gates decide (model.span_copy=false, "
+                          f"the same predictions): {fmt(s['jga_without_span_copy'])} vs {fmt(s['jga'])} with "
+                          "span_copy."]
     slots = list(next(iter(result["summary"].values()))["slot_acc"])
     lines += ["", "Per-slot accuracy (test):", "", "| context | " + " | ".join(slots) + " |",
               "|---|" + "---|" * len(slots)]
@@ -174,8 +176,8 @@ def report(result: dict[str, Any]) -> str:
               "Goal: JGA >= 85.0, moonshot >= 88.", ""]
     off = {c: s["offtopic"] for c, s in result["summary"].items() if "offtopic" in s}
     if off:
-        lines += ["Off-topic detector of the history model (Mahalanobis on [CLS], threshold at 95% of the dev "
-                  "turns), inside dialogues:", "", "| | sim-M test turns flagged (false alarms) | CLINC150 "
+        lines += ["Off-topic detector (Mahalanobis on [CLS], threshold at 95% of the dev turns), inside dialogues:",
+                  "", "| | sim-M test turns flagged (false alarms) | CLINC150 "
                   "out-of-scope messages caught |", "|---|---|---|"]
         for c, o in off.items():
             lines.append(f"| {CONTEXT_NAMES[c]} | {fmt(o['in_scope_flagged'])} | {fmt(o['oos_caught'])} |")
