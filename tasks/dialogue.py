@@ -68,7 +68,7 @@ class DialogueOptions(ModelOptions):
     augment_slots: str = field(default="", metadata={"help": "comma-separated slots whose values training also "
                                                              "sees replaced by made-up ones (open-ended values "
                                                              "such as movie titles; data.dialogue.replace_values)"})
-    augment_copies: int = field(default=1, metadata={"help": "augmented copies of the training dialogues"})
+    augment_copies: int = field(default=2, metadata={"help": "augmented copies of the training dialogues"})
     span_copy: bool = field(default=True, metadata={"help": "copy every value the tagger finds in the user's "
                                                              "words even where the slot's gate says carry"})
     offtopic: str = field(default="mahalanobis", metadata={"help": "off-topic detector fitted on the training "

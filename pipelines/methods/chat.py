@@ -13,9 +13,10 @@ One turn, in order:
 1. an empty message -> 'empty'; one over `max_chars` -> 'too_long' (nothing is read, the state is kept);
 2. each guard (e.g. a toxicity classifier: `guard(text) -> True` to refuse) -> 'refuse', the state kept;
 3. the tracker updates the state from the message and its context;
-4. off topic (the detector flags it and the message changed no slot) -> 'redirect': the state is kept and the
-   question that was pending is asked again;
-5. a value of a checked slot that the catalogue does not know (an unknown movie) -> 'unknown_value', the slot
+4. off topic (the detector flags it, and the message changed no slot or only to values the catalogue does not
+   know, as "weather in paris" read as a theatre) -> 'redirect': the state is kept and the pending question
+   asked again;
+5. a value of a checked slot (movie, theatre) that the catalogue does not know -> 'unknown_value', the slot
    emptied and some known values offered;
 6. the policy: ask for the next missing slot ('request'); with every slot filled, read the summary back
    ('confirm'); a yes to it books ('book', a summary; the session is done); a no without a new value asks
@@ -52,7 +53,7 @@ class Domain:
     required: tuple[str, ...]
     questions: dict[str, str]
     catalogue: dict[str, list[str]] = field(default_factory=dict)  # slot -> known values
-    checked: tuple[str, ...] = ()  # slots whose value must be in the catalogue
+    checked: tuple[str, ...] = ()  # slots whose value must be in the catalogue (what is showing, and where)
     redirect: str = "Sorry, I can only help with {name}."
 
     @classmethod
@@ -62,7 +63,8 @@ class Domain:
                               "num_tickets": "How many tickets do you need?",
                               "date": "For which date?", "time": "What time would you like?",
                               "theatre_name": "Which theatre?"},
-                   catalogue=dict(catalogue or {}), checked=("movie",) if catalogue and "movie" in catalogue else ())
+                   catalogue=dict(catalogue or {}),
+                   checked=tuple(s for s in ("movie", "theatre_name") if s in (catalogue or {})))
 
     def summary(self, state: dict[str, str]) -> str:
         s = {k: v for k, v in state.items() if v != "dontcare"}
@@ -134,14 +136,15 @@ class ChatEngine:
         session.turns += 1
         new_state = {k: v for k, v in pred["state"].items()}
         changed = {k for k in set(new_state) | set(session.state) if new_state.get(k) != session.state.get(k)}
-        if pred.get("off_topic") and not changed:
+        unknown = [s for s in self.domain.checked if s in changed and self._unknown(s, new_state.get(s))]
+        if pred.get("off_topic") and (not changed or unknown):
             msg = self.domain.redirect.format(name=self.domain.name)
             return self._say(session, f"{msg} {self._next_question(session)}", "redirect", True)
         session.state = new_state
         for slot in self.domain.checked:
             value = session.state.get(slot)
             known = self.domain.catalogue.get(slot, [])
-            if value and value != "dontcare" and value.lower() not in {k.lower() for k in known}:
+            if self._unknown(slot, value):
                 del session.state[slot]
                 session.phase, session.pending = "collecting", slot
                 options = ", ".join(known[:3])
@@ -168,6 +171,10 @@ class ChatEngine:
                           "confirm", True)
         session.offered = {k: v for k, v in session.state.items() if v != "dontcare"}
         return reply
+
+    def _unknown(self, slot: str, value: str | None) -> bool:
+        known = {k.lower() for k in self.domain.catalogue.get(slot, [])}
+        return bool(value) and value != "dontcare" and value.lower() not in known
 
     def _next_question(self, session: Session) -> str:
         if session.phase == "confirming":
