@@ -135,6 +135,14 @@ class MicroBatcher:
                 start += len(job_texts)
 
 
+async def json_body(request: Request) -> Any:
+    """The request's JSON, or a 400 saying it is not JSON."""
+    try:
+        return await request.json()
+    except ValueError as err:
+        raise BadRequest(400, f"the body is not valid JSON ({err})") from None
+
+
 def create_app(predictor: Any, cfg: ServeConfig, source: str = "", chat: Any = None) -> FastAPI:
     """The FastAPI app serving `predictor` (a pipelines.inference.predict.Predictor); `chat`, a
     (pipelines.methods.chat.ChatEngine, SessionStore) pair, adds POST /chat."""
@@ -166,10 +174,7 @@ def create_app(predictor: Any, cfg: ServeConfig, source: str = "", chat: Any = N
 
     @app.post("/predict")
     async def predict(request: Request) -> dict[str, Any]:
-        try:
-            body = await request.json()
-        except ValueError as err:
-            raise BadRequest(400, f"the body is not valid JSON ({err})") from None
+        body = await json_body(request)
         texts = check_request(body, cfg)
         start = time.perf_counter()
         predictions, shared = await batcher.submit(texts)
@@ -188,10 +193,7 @@ def add_chat_route(app: FastAPI, engine: Any, store: Any) -> None:
 
     @app.post("/chat")
     async def chat(request: Request) -> dict[str, Any]:
-        try:
-            body = await request.json()
-        except ValueError as err:
-            raise BadRequest(400, f"the body is not valid JSON ({err})") from None
+        body = await json_body(request)
         if not isinstance(body, dict) or not isinstance(body.get("text", ""), str):
             raise BadRequest(422, 'expected a JSON object {"session_id"?: str, "text": str}')
         sid = body.get("session_id")
