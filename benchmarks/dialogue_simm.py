@@ -31,6 +31,8 @@ VARIANTS = {  # name -> (what the table calls it, overrides)
     "history_noaug": ("+ full history, trained without made-up titles", ["model.context=history",
                                                                        "model.augment_slots="]),
     "system_aug2": ("+ previous system turn, 2 made-up copies", ["model.context=system", "model.augment_copies=2"]),
+    "system_aug2_6ep": ("+ previous system turn, 2 made-up copies, 6 epochs",
+                        ["model.context=system", "model.augment_copies=2", "train.epochs=6"]),
 }
 CONTEXT_NAMES = {k: v[0] for k, v in VARIANTS.items()}
 HEADLINE = ("jga", "slot_acc_mean", "slot_f1", "gate_acc_updates", "jga_oracle")
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     by_seed = {c: {r["seed"]: r for r in runs} for c, runs in result["runs"].items()}
     result["differences"] = {}
     for a, b in (("system", "user"), ("history", "system"), ("history", "user"), ("history", "history_noaug"),
-                 ("system_aug2", "system")):
+                 ("system_aug2", "system"), ("system_aug2_6ep", "system_aug2")):
         seeds = sorted(set(by_seed.get(a, {})) & set(by_seed.get(b, {})))
         if seeds:
             result["differences"][f"{a} - {b}"] = {
