@@ -14,8 +14,8 @@ One turn, in order:
 2. each guard (e.g. a toxicity classifier: `guard(text) -> True` to refuse) -> 'refuse', the state kept;
 3. the tracker updates the state from the message and its context;
 4. off topic (the detector flags it, and the message changed no slot or only to values the catalogue does not
-   know, as "weather in paris" read as a theatre) -> 'redirect': the state is kept and the pending question
-   asked again;
+   know, as "weather in paris" read as a theatre; a yes or no to the read-back is never off topic) ->
+   'redirect': the state is kept and the pending question asked again;
 5. a value of a checked slot (movie, theatre) that the catalogue does not know -> 'unknown_value', the slot
    emptied and some known values offered;
 6. the policy: ask for the next missing slot ('request'); with every slot filled, read the summary back
@@ -137,7 +137,9 @@ class ChatEngine:
         new_state = {k: v for k, v in pred["state"].items()}
         changed = {k for k in set(new_state) | set(session.state) if new_state.get(k) != session.state.get(k)}
         unknown = [s for s in self.domain.checked if s in changed and self._unknown(s, new_state.get(s))]
-        if pred.get("off_topic") and (not changed or unknown):
+        lowered = {w.lower() for w in words}
+        answers = session.phase == "confirming" and bool(lowered & (AFFIRM | NEGATE))  # a yes / no is on topic
+        if pred.get("off_topic") and (not changed or unknown) and not answers:
             msg = self.domain.redirect.format(name=self.domain.name)
             return self._say(session, f"{msg} {self._next_question(session)}", "redirect", True)
         session.state = new_state
@@ -150,7 +152,6 @@ class ChatEngine:
                 options = ", ".join(known[:3])
                 return self._say(session, f"Sorry, I don't know the {slot.replace('_', ' ')} '{value}'. "
                                  f"Showing now: {options}. Which one?", "unknown_value", True, slot)
-        lowered = {w.lower() for w in words}
         if session.phase == "done":
             return self._say(session, "Your booking is done. Start a new session for another one.", "done", True)
         if session.phase == "confirming" and not changed:
