@@ -316,8 +316,8 @@ def predict_turns(model: DSTModel, tokenizer, turns: Sequence[dict[str, Any]], b
     det = (featurizers or {}).get("offtopic")
     flags = []
     if det is not None and records:
-        logits = np.stack([r["intent_probs"] for r in records])
-        flags = offtopic_lib.apply(det, np.log(logits + 1e-12), np.stack([r["pooled"] for r in records]),
+        probs = np.stack([r["intent_probs"] for r in records])
+        flags = offtopic_lib.apply(det, np.log(probs + 1e-12), np.stack([r["pooled"] for r in records]),
                                    [" ".join(r["words"]) for r in records])
     out = []
     for k, (t, r) in enumerate(zip(turns, records)):
@@ -342,12 +342,10 @@ def fit_offtopic(task: DialogueTask, model: DSTModel, tokenizer, splits: dict[st
 
     def run(ds: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         feats = encode(ds, tokenizer, label2id, data, model.context)
-        logits, vecs, golds = [], [], []
-        for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size):
-            logits.append(out.intent_logits.log_softmax(-1).numpy())
-            vecs.append(out.pooled.numpy())
-            golds.append(batch["intent_labels"].numpy())
-        return np.concatenate(logits), np.concatenate(vecs), np.concatenate(golds)
+        logits, vecs = offtopic_lib.logits_and_features(model, feats, tokenizer.pad_token_id, batch_size,
+                                                        scores="intent_logits")
+        log_probs = torch.from_numpy(logits).log_softmax(-1).numpy()  # as predict_turns passes them
+        return log_probs, vecs, np.array([row["intent_labels"] for row in feats.rows])
 
     t_logits, t_vecs, t_gold = run(splits["train"])
     keep = t_gold >= 0

@@ -89,6 +89,11 @@ def update(prev: Mapping[str, str], gates: Mapping[str, str], said: Mapping[str,
     return state
 
 
+def history_entry(role: str, words: Sequence[str]) -> str:
+    """One earlier utterance as the tracker reads it in the history: a role word, then the words."""
+    return f"{role} : " + " ".join(words)
+
+
 def same_state(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
     return {k: norm(v) for k, v in a.items()} == {k: norm(v) for k, v in b.items()}
 
@@ -166,8 +171,8 @@ def read_dialogues(path: str | Path) -> Dataset:
             rows.append(make_turn(did, t, tokens, tags, system, history, system_values(turn.get("system_acts", [])),
                                   intent, state, prev))
             if system:
-                history.append("system : " + " ".join(system))
-            history.append("user : " + " ".join(tokens))
+                history.append(history_entry("system", system))
+            history.append(history_entry("user", tokens))
             prev = state
     if not rows:
         raise ReadError(path, None, "no turns")
@@ -268,19 +273,19 @@ def replace_values(ds: Dataset, slots: Sequence[str], words: Sequence[str], seed
     rows = ds.to_list()
     out = []
     for copy in range(copies):
-        new_of: dict[tuple[str, str, str], str] = {}  # (dialogue, slot, normalised value) -> made-up value
+        new_of: dict[str, dict[str, str]] = {}  # dialogue -> normalised value -> made-up value
         raw: dict[str, set[str]] = {}  # dialogue -> the values' spellings, to find them in running text
         for r in rows:
-            values = {(p["slot"], p["value"]) for p in r["state"] + r["system_values"] if p["slot"] in slots}
-            values |= {(k, v) for k, v in user_spans(r["tokens"], r["tags"]).items() if k in slots}
-            for slot, value in values:
-                key = (r["dialogue_id"], slot, norm(value))
+            values = {p["value"] for p in r["state"] + r["system_values"] if p["slot"] in slots}
+            values |= {v for k, v in user_spans(r["tokens"], r["tags"]).items() if k in slots}
+            for value in sorted(values):  # sorted: the draws must not follow string hashing (PYTHONHASHSEED)
                 if norm(value) != "dontcare":
-                    new_of.setdefault(key, " ".join(rng.choice(words) for _ in range(rng.randint(1, 4))))
+                    new_of.setdefault(r["dialogue_id"], {}).setdefault(
+                        norm(value), " ".join(rng.choice(words) for _ in range(rng.randint(1, 4))))
                     raw.setdefault(r["dialogue_id"], set()).add(value)
         for r in rows:
             did = r["dialogue_id"]
-            by_norm = {v: new for (d, _, v), new in new_of.items() if d == did}
+            by_norm = new_of.get(did, {})
 
             def get(value: str, by_norm: dict[str, str] = by_norm) -> str:
                 return by_norm.get(norm(value), value)

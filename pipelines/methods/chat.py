@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.data.align import split_words
+from pipelines.data.dialogue import history_entry
 from pipelines.io import atomic_write_text
 
 AFFIRM = {"yes", "yeah", "yep", "sure", "correct", "right", "ok", "okay", "perfect", "great", "fine", "please",
@@ -89,7 +90,6 @@ class Session:
     system: list[str] = field(default_factory=list)   # the words of the bot's last message
     offered: dict[str, str] = field(default_factory=dict)  # values the bot's last message confirmed/offered
     phase: str = "collecting"  # collecting | confirming | done
-    pending: str = ""  # the slot the last question asked for
     turns: int = 0
     updated: float = field(default_factory=time.time)
 
@@ -131,10 +131,10 @@ class ChatEngine:
         words = [w for w, _, _ in split_words(text)]
         [pred] = self.nlu([{"tokens": words, "system": session.system, "history": session.history,
                             "system_values": session.offered, "prev_state": session.state}])
-        session.history += (["system : " + " ".join(session.system)] if session.system else []) + \
-            ["user : " + " ".join(words)]
+        session.history += ([history_entry("system", session.system)] if session.system else []) + \
+            [history_entry("user", words)]
         session.turns += 1
-        new_state = {k: v for k, v in pred["state"].items()}
+        new_state = dict(pred["state"])
         changed = {k for k in set(new_state) | set(session.state) if new_state.get(k) != session.state.get(k)}
         unknown = [s for s in self.domain.checked if s in changed and self._unknown(s, new_state.get(s))]
         lowered = {w.lower() for w in words}
@@ -148,7 +148,7 @@ class ChatEngine:
             known = self.domain.catalogue.get(slot, [])
             if self._unknown(slot, value):
                 del session.state[slot]
-                session.phase, session.pending = "collecting", slot
+                session.phase = "collecting"
                 options = ", ".join(known[:3])
                 return self._say(session, f"Sorry, I don't know the {slot.replace('_', ' ')} '{value}'. "
                                  f"Showing now: {options}. Which one?", "unknown_value", True, slot)
@@ -164,10 +164,10 @@ class ChatEngine:
                                  "book", True)
         missing = [s for s in self.domain.required if s not in session.state]
         if missing:
-            session.phase, session.pending = "collecting", missing[0]
+            session.phase = "collecting"
             return self._say(session, self.domain.questions.get(missing[0], f"What is the {missing[0]}?"),
                              "request", True, missing[0])
-        session.phase, session.pending = "confirming", ""
+        session.phase = "confirming"
         reply = self._say(session, f"To confirm: {self.domain.summary(session.state)}. Shall I book it?",
                           "confirm", True)
         session.offered = {k: v for k, v in session.state.items() if v != "dontcare"}
@@ -241,19 +241,6 @@ class SessionStore:
         self.sessions.pop(session_id, None)
         if self.folder:
             (self.folder / f"{session_id}.json").unlink(missing_ok=True)
-
-    def sweep(self) -> int:
-        """Forget every expired session (memory and disk); how many."""
-        gone = 0
-        ids = set(self.sessions) | ({p.stem for p in self.folder.glob("*.json")} if self.folder else set())
-        for sid in ids:
-            try:
-                self.get(sid)
-            except SessionExpired:
-                gone += 1
-            except (KeyError, ValueError, TypeError):
-                pass
-        return gone
 
 
 @dataclass

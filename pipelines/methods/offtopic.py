@@ -96,12 +96,13 @@ class OffTopic:
 
 
 def logits_and_features(model: torch.nn.Module, feats: Features, pad_id: int, batch_size: int = 64,
-                        pooled: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """(N, C) logits and (N, H) sentence vectors (`pooled`; None when not asked) in the order of `feats`."""
+                        pooled: bool = True, scores: str = "logits") -> tuple[np.ndarray, np.ndarray | None]:
+    """(N, C) class scores (the model output named `scores`: `logits`, or e.g. `intent_logits`) and (N, H)
+    sentence vectors (`pooled`; None when not asked) in the order of `feats`."""
     logits, vectors, order = [], [], []
     device = next(model.parameters()).device
     for batch, out in infer(model, feats, Collator(pad_id), batch_size, device, pooled=pooled):
-        logits.append(out.logits.numpy())
+        logits.append(getattr(out, scores).numpy())
         if pooled:
             vectors.append(out.pooled.numpy())
         order.extend(batch["example_id"].tolist())
