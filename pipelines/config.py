@@ -79,8 +79,15 @@ class TrainConfig:
     lr: float = 5e-5
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
+    head_lr: float = field(default=0.0, metadata={"help": "learning rate outside the pretrained encoder (heads, CRF, "
+                                                          "feature embeddings); 0 = train.lr"})
     grad_clip: float = 1.0
-    accumulate_grad_batches: int = 1
+    accumulate_grad_batches: int = field(default=1, metadata={"help": "micro-batches per optimizer step (each "
+                                                                      "loss / k; see reports/memory.md)"})
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "recompute the encoder's activations "
+                                                                          "in backward: less memory, more time"})
+    batch_tokens: int = field(default=0, metadata={"help": "token-budget batches: up to this many padded tokens "
+                                                           "per batch instead of batch_size examples (0 = off)"})
     bucketing: bool = field(default=True, metadata={"help": "length-grouped batches with dynamic padding"})
     accelerator: str = "auto"
     devices: int = 1
@@ -133,8 +140,13 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "eval_batch_size", "accumulate_grad_batches", "devices", "num_nodes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name}={getattr(self, name)}: expected >= 1")
-        if self.lr <= 0:
-            raise ConfigError(f"train.lr={self.lr}: expected > 0")
+        if self.lr <= 0 or self.head_lr < 0:
+            raise ConfigError(f"train.lr={self.lr}, train.head_lr={self.head_lr}: expected lr > 0, head_lr >= 0")
+        if self.batch_tokens < 0:
+            raise ConfigError(f"train.batch_tokens={self.batch_tokens}: expected >= 0 (0 = batch_size examples)")
+        if self.batch_tokens and self.devices * self.num_nodes > 1:
+            raise ConfigError("train.batch_tokens with more than one device: token-budget batches are "
+                              "single-process for now; use train.batch_size with bucketing")
 
 
 @dataclass(frozen=True)

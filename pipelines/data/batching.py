@@ -100,6 +100,72 @@ class LengthGroupedSampler(Sampler[int]):
         return iter([i for b in [batches[0]] + [batches[r] for r in rest] for i in b])
 
 
+class TokenBudgetBatchSampler(Sampler[list[int]]):
+    """Batches of up to `max_tokens` padded tokens (rows x the longest row) instead of a fixed number of rows.
+
+    Each epoch: a seeded shuffle, cut into mega-batches of about `group` batches' worth of rows, each sorted
+    by length and packed greedily (a row that would push rows x longest over the budget starts a new batch),
+    then the batches are shuffled, the longest-padded one first so that out-of-memory shows at once. Short
+    rows travel in large batches, long rows in small ones, so every step costs about the same. A row longer
+    than the budget gets a batch of its own. `max_rows` caps the rows per batch (0 = no cap).
+    `len()` is the number of batches of the epoch that was set last (Lightning calls `set_epoch` first).
+    """
+
+    def __init__(self, lengths: Sequence[int], max_tokens: int, seed: int = 0, group: int = 50,
+                 max_rows: int = 0) -> None:
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens={max_tokens}: expected >= 1")
+        self.lengths = list(lengths)
+        self.max_tokens, self.seed, self.group, self.max_rows = max_tokens, seed, group, max_rows
+        self.epoch = 0
+        self.sampler = _EpochOf(self)  # Lightning calls set_epoch on `batch_sampler.sampler`, not on the batch sampler
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def batches(self) -> list[list[int]]:
+        """This epoch's batches, in the order they are served."""
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch * 1_009)
+        order = torch.randperm(len(self.lengths), generator=gen).tolist()
+        mean = sum(self.lengths) / max(1, len(self.lengths))
+        mega = max(1, int(self.group * self.max_tokens / max(1.0, mean)))
+        batches: list[list[int]] = []
+        for s in range(0, len(order), mega):
+            batch: list[int] = []
+            for i in sorted(order[s:s + mega], key=lambda i: -self.lengths[i]):
+                width = max([self.lengths[i]] + [self.lengths[j] for j in batch[:1]])
+                full = self.max_rows and len(batch) >= self.max_rows
+                if batch and ((len(batch) + 1) * width > self.max_tokens or full):
+                    batches.append(batch)
+                    batch = []
+                batch.append(i)
+            if batch:
+                batches.append(batch)
+        if not batches:
+            return []
+        cost = [len(b) * self.lengths[b[0]] for b in batches]
+        top = max(range(len(batches)), key=cost.__getitem__)
+        batches[0], batches[top] = batches[top], batches[0]
+        rest = torch.randperm(len(batches) - 1, generator=gen).add(1).tolist()
+        return [batches[0]] + [batches[r] for r in rest]
+
+    def __len__(self) -> int:
+        return len(self.batches())
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches())
+
+
+class _EpochOf:
+    """Forwards `set_epoch` to a batch sampler (where Lightning looks for it: `batch_sampler.sampler`)."""
+
+    def __init__(self, owner: TokenBudgetBatchSampler) -> None:
+        self.owner = owner
+
+    def set_epoch(self, epoch: int) -> None:
+        self.owner.set_epoch(epoch)
+
+
 def resampling_weights(labels: Sequence[int], power: float) -> list[float]:
     """Per example 1 / count(its label)^power: 0.5 = square-root resampling, 1 = class-balanced (every class
     drawn equally often). Examples without a label (-100) keep weight 1 / (the largest count)^power."""

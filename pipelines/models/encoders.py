@@ -194,3 +194,28 @@ def without_pooler(model: Any) -> Any:
     if getattr(model, "pooler", None) is not None:
         model.pooler = None
     return model
+
+
+def pretrained_part(model: Any) -> Any:
+    """The pretrained transformer inside a task model: its `encoder` attribute when that is a Hugging Face
+    model (joint, intent, dialogue), the model's own base when the model is one (an `AutoModelFor...` head
+    model, NER); None for models without one (BiLSTM, scratch Transformer, topic fusion)."""
+    from transformers import PreTrainedModel
+
+    inner = getattr(model, "encoder", None)
+    if isinstance(inner, PreTrainedModel):
+        return inner
+    if isinstance(model, PreTrainedModel) and model.base_model is not model:
+        return model.base_model
+    return None
+
+
+def enable_checkpointing(model: Any) -> bool:
+    """Turn on activation (gradient) checkpointing in the model's pretrained transformer: each layer's
+    activations are recomputed in the backward pass instead of kept. Non-reentrant checkpointing, which also
+    works when the embeddings are frozen. False when the model has no such encoder."""
+    encoder = pretrained_part(model)
+    if encoder is None or not getattr(encoder, "supports_gradient_checkpointing", False):
+        return False
+    encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    return True

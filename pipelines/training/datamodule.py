@@ -10,7 +10,8 @@ from datasets import Dataset
 from torch.utils.data import DataLoader, RandomSampler, WeightedRandomSampler
 
 from pipelines.config import DataConfig
-from pipelines.data.batching import Collator, Features, LengthGroupedSampler, resampling_weights, sorted_batches
+from pipelines.data.batching import (Collator, Features, LengthGroupedSampler, TokenBudgetBatchSampler,
+                                     resampling_weights, sorted_batches)
 from pipelines.data.splits import load_splits
 from pipelines.errors import ConfigError, ReadError
 from pipelines.training.module import make_task
@@ -50,17 +51,23 @@ class TaskDataModule(pl.LightningDataModule):
         splits: already-read splits (skips reading `data.path`).
         sampling: none | sqrt | balanced: training examples drawn with replacement, 1 / count(label)^(1/2 or
             1), for class imbalance (classification tasks).
+        batch_tokens: > 0 = token-budget training batches (TokenBudgetBatchSampler: up to this many padded
+            tokens each, length-grouped) instead of `batch_size` examples.
     """
 
     def __init__(self, task: str, data: DataConfig, tokenizer: Any, labels: list[str] | None = None,
                  batch_size: int = 32, eval_batch_size: int = 64, bucketing: bool = True, seed: int = 0,
-                 splits: dict[str, Dataset] | None = None, sampling: str = "none") -> None:
+                 splits: dict[str, Dataset] | None = None, sampling: str = "none", batch_tokens: int = 0) -> None:
         super().__init__()
         self.task = make_task(task)
         self.data, self.tokenizer, self.labels = data, tokenizer, labels
         self.batch_size, self.eval_batch_size, self.bucketing, self.seed = batch_size, eval_batch_size, bucketing, seed
         self.splits = splits
         self.sampling = sampling
+        self.batch_tokens = batch_tokens
+        if batch_tokens and sampling != "none":
+            raise ConfigError(f"train.batch_tokens with train.sampling={sampling}: choose one (token-budget "
+                              "batches do not resample)")
         self.features: dict[str, Features] = {}
         self.collate = Collator(tokenizer.pad_token_id)
 
@@ -97,6 +104,9 @@ class TaskDataModule(pl.LightningDataModule):
         import torch
 
         feats = self.features["train"]
+        if self.batch_tokens:
+            batches = TokenBudgetBatchSampler(feats.lengths, self.batch_tokens, seed=self.seed)
+            return DataLoader(feats, batch_sampler=batches, collate_fn=self.collate)
         weights = self._resampling_weights(feats)
         if self.bucketing:
             sampler = LengthGroupedSampler(feats.lengths, self.batch_size, seed=self.seed, weights=weights)

@@ -20,6 +20,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from pipelines.config import ModelOptions
 from pipelines.errors import ConfigError
+from pipelines.models import encoders
 from pipelines.models.crf import word_log_marginals
 from pipelines.models.losses import Criterion, Distillation
 from pipelines.models.outputs import TaskOutput, model_inputs
@@ -52,6 +53,10 @@ class TaskModule(pl.LightningModule):
         featurizers: fitted featurizers (Task.fit_featurizers), e.g. word2vec vectors.
         criterion: the loss slot (label smoothing, class weights, soft targets); None = plain cross-entropy.
         lr, weight_decay, warmup_ratio: AdamW with linear warm-up and decay.
+        head_lr: learning rate of everything outside the pretrained encoder (heads, CRF, feature embeddings);
+            0 = `lr` for all. A fresh head often wants a larger rate than the weights being fine-tuned.
+        gradient_checkpointing: recompute the encoder's activations in the backward pass instead of keeping
+            them (less memory, about one more forward pass of time; reports/memory.md).
         model: a model already built; None = continued from the run `options.encoder` names, if it names one
             (pipelines.training.warm_start), else built by the task.
         distillation: with teacher scores in the batch (`teacher_logits`, same shape as the model's `logits`;
@@ -63,16 +68,20 @@ class TaskModule(pl.LightningModule):
                  tokenizer: Any = None, featurizers: dict[str, Any] | None = None,
                  criterion: Criterion | None = None, lr: float = 5e-5, weight_decay: float = 0.01,
                  warmup_ratio: float = 0.1, model: torch.nn.Module | None = None,
-                 distillation: Distillation | None = None) -> None:
+                 distillation: Distillation | None = None, head_lr: float = 0.0,
+                 gradient_checkpointing: bool = False) -> None:
         super().__init__()
         self.task = make_task(task, options)
         self.save_hyperparameters({"task": self.task.name, "labels": list(labels),
                                    "options": dataclasses.asdict(self.task.options), "lr": lr,
-                                   "weight_decay": weight_decay, "warmup_ratio": warmup_ratio})
+                                   "weight_decay": weight_decay, "warmup_ratio": warmup_ratio, "head_lr": head_lr})
         tokenizer = tokenizer if tokenizer is not None else self.task.build_tokenizer({})
         if model is None:  # an encoder that names a finished run continues from it (head rows by label name)
             model = warm_start(self.task, list(labels), tokenizer, featurizers or {})
         self.model = model if model is not None else self.task.build_model(labels, tokenizer, featurizers)
+        if gradient_checkpointing and not encoders.enable_checkpointing(self.model):
+            raise ConfigError(f"train.gradient_checkpointing: task {self.task.name!r} with encoder "
+                              f"{self.task.options.encoder!r} has no pretrained transformer to checkpoint")
         self.criterion = criterion or Criterion()
         self.distillation = distillation
         if self.task.criterion_on_crf and getattr(self.model, "crf", None) is not None and not self.criterion.plain:
@@ -146,15 +155,22 @@ class TaskModule(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")
 
+    def parameter_groups(self, lr: float, weight_decay: float, head_lr: float) -> list[dict[str, Any]]:
+        """AdamW groups: encoder weights at `lr`, the rest (heads, CRF, feature embeddings) at `head_lr`;
+        no weight decay on biases, norms and CRF transitions. Empty groups are left out."""
+        no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+        encoder = encoders.pretrained_part(self.model)
+        in_encoder = {id(p) for p in encoder.parameters()} if encoder is not None else set()
+        groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+        for name, p in self.named_parameters():
+            decay = not (name.endswith(no_decay) or ".crf." in name)
+            groups.setdefault((id(p) in in_encoder, decay), []).append(p)
+        return [{"params": params, "lr": lr if enc else head_lr, "weight_decay": weight_decay if decay else 0.0}
+                for (enc, decay), params in sorted(groups.items(), reverse=True)]
+
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams
-        no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
-        groups = [
-            {"params": [p for n, p in self.named_parameters() if not (n.endswith(no_decay) or ".crf." in n)],
-             "weight_decay": hp.weight_decay},
-            {"params": [p for n, p in self.named_parameters() if n.endswith(no_decay) or ".crf." in n],
-             "weight_decay": 0.0},
-        ]
+        groups = self.parameter_groups(hp.lr, hp.weight_decay, hp.get("head_lr", 0.0) or hp.lr)
         try:  # the fused kernel takes an AdamW step over all 22.7M MiniLM weights ~6x faster on CPU
             optimizer = torch.optim.AdamW(groups, lr=hp.lr, fused=True)
         except (RuntimeError, ValueError):

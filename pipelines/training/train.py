@@ -136,13 +136,14 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
     featurizers = task.fit_featurizers(splits, tokenizer, cfg.train.seed)
     dm = TaskDataModule(task, cfg.data, tokenizer, labels=labels, batch_size=cfg.train.batch_size, splits=splits,
                         eval_batch_size=cfg.train.eval_batch_size, bucketing=cfg.train.bucketing, seed=cfg.train.seed,
-                        sampling=cfg.train.sampling)
+                        sampling=cfg.train.sampling, batch_tokens=cfg.train.batch_tokens)
     dm.setup("fit")
     target, n_classes = task.class_targets(dm.labels)
     module = TaskModule(task, dm.labels, tokenizer=tokenizer, featurizers=featurizers,
                         criterion=make_criterion(cfg.train, dm.features["train"], n_classes, target),
                         lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, warmup_ratio=cfg.train.warmup_ratio,
-                        distillation=distillation)
+                        distillation=distillation, head_lr=cfg.train.head_lr,
+                        gradient_checkpointing=cfg.train.gradient_checkpointing)
     module.prepare(dm.splits)
     if lineage is not None:
         lineage["imprinted_rows"] = incremental.imprint(task, module.model, tokenizer, dm.splits["train"], cfg.data,
