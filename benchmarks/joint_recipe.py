@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     result = {"data": portable_path(data), "machine": m, "seeds": args.seeds, "search_seed": args.seeds[0],
               "start": START, "extra_overrides": args.overrides, "search": search, "winner": best,
               "dev_decoding_of_winner": decoding, "per_seed": rows, "final": final,
-              "shipped_before": {k: shipped.get(f"{k}_mean") for k in METRICS} | {"overrides": shipped.get("overrides")},
+              "shipped_before": {**{k: shipped.get(f"{k}_mean") for k in METRICS},
+                                 "overrides": shipped.get("overrides")},
               "anchor_jointbert": dict(zip(METRICS, ANCHORS.get(args.dataset, (None,) * 3)))}
     write_json(out_json, result)
     write_report_md(out_json.with_suffix(".md"), render(args.dataset, result))
@@ -119,8 +120,9 @@ def render(name: str, r: dict[str, Any]) -> str:
              f"Data `{r['data']}`; the bundled all-MiniLM-L6-v2. Search on dev with seed {r['search_seed']}, one knob "
              f"per stage from `{' '.join(r['start'])}`; each stage keeps the best dev sentence accuracy. "
              f"Test is read for the winner only.", "",
-             "## Search (dev, seed %d)" % r["search_seed"], "",
-             "| stage | value | dev intent | dev slot F1 | dev sentence | train s | kept |", "|---|---|---:|---:|---:|---:|---|"]
+             f"## Search (dev, seed {r['search_seed']})", "",
+             "| stage | value | dev intent | dev slot F1 | dev sentence | train s | kept |",
+             "|---|---|---:|---:|---:|---:|---|"]
     for row in r["search"]:
         lines.append(f"| {row['stage']} | {row['value']} | {row['dev_intent_acc']:.2f} | {row['dev_slot_f1']:.2f} | "
                      f"{row['dev_sentence_acc']:.2f} | {row['train_seconds']:.0f} | {'yes' if row['chosen'] else ''} |")
@@ -132,13 +134,14 @@ def render(name: str, r: dict[str, Any]) -> str:
     f, b, a = r["final"], r["shipped_before"], r["anchor_jointbert"]
     lines += ["", f"## Test, seeds {' '.join(map(str, r['seeds']))} (mean ± sd)", "",
               "| recipe | intent acc | slot F1 | sentence acc |", "|---|---:|---:|---:|",
-              "| winner | " + " | ".join(f"{f[f'test_{k}_mean']:.2f} ± {f[f'test_{k}_sd']:.2f}" for k in METRICS) + " |"]
+              "| winner | " + " | ".join(f"{f[f'test_{k}_mean']:.2f} ± {f[f'test_{k}_sd']:.2f}"
+                                        for k in METRICS) + " |"]
     if b.get("slot_f1") is not None:
         lines.append(f"| shipped before ({' '.join(b['overrides'] or []) or 'defaults'}) | " +
                      " | ".join(f"{b[k]:.2f}" for k in METRICS) + " |")
     if a.get("slot_f1") is not None:
         lines.append("| JointBERT, BERT-base (published) | " + " | ".join(f"{a[k]:.1f}" for k in METRICS) + " |")
-    lines += ["", f"Dev of the winner: " + ", ".join(f"{k} {f[f'dev_{k}_mean']:.2f} ± {f[f'dev_{k}_sd']:.2f}"
+    lines += ["", "Dev of the winner: " + ", ".join(f"{k} {f[f'dev_{k}_mean']:.2f} ± {f[f'dev_{k}_sd']:.2f}"
                                                       for k in METRICS) +
               f"; training {f['train_seconds_mean']:.0f} s per run."]
     return "\n".join(lines) + "\n"

@@ -74,6 +74,8 @@ class TrainConfig:
     seed: int = 13
     epochs: int = 3
     max_steps: int = field(default=-1, metadata={"help": "stop after this many optimizer steps (-1 = epochs)"})
+    max_minutes: float = field(default=0.0, metadata={"help": "stop training after this many minutes of wall time "
+                                                              "(0 = no limit); the model at that point is exported"})
     batch_size: int = 32
     eval_batch_size: int = 64
     lr: float = 5e-5
@@ -142,6 +144,8 @@ class TrainConfig:
                 raise ConfigError(f"train.{name}={getattr(self, name)}: expected >= 1")
         if self.lr <= 0 or self.head_lr < 0:
             raise ConfigError(f"train.lr={self.lr}, train.head_lr={self.head_lr}: expected lr > 0, head_lr >= 0")
+        if self.max_minutes < 0:
+            raise ConfigError(f"train.max_minutes={self.max_minutes}: expected >= 0 (0 = no limit)")
         if self.batch_tokens < 0:
             raise ConfigError(f"train.batch_tokens={self.batch_tokens}: expected >= 0 (0 = batch_size examples)")
         if self.batch_tokens and self.devices * self.num_nodes > 1:

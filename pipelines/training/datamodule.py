@@ -10,8 +10,14 @@ from datasets import Dataset
 from torch.utils.data import DataLoader, RandomSampler, WeightedRandomSampler
 
 from pipelines.config import DataConfig
-from pipelines.data.batching import (Collator, Features, LengthGroupedSampler, TokenBudgetBatchSampler,
-                                     resampling_weights, sorted_batches)
+from pipelines.data.batching import (
+    Collator,
+    Features,
+    LengthGroupedSampler,
+    TokenBudgetBatchSampler,
+    resampling_weights,
+    sorted_batches,
+)
 from pipelines.data.splits import load_splits
 from pipelines.errors import ConfigError, ReadError
 from pipelines.training.module import make_task

@@ -8,6 +8,7 @@ tokenizer, pipeline.json), `metrics.json`, `report.md` and, for classification, 
 from __future__ import annotations
 
 import argparse
+import datetime
 import logging
 import os
 import time
@@ -90,8 +91,9 @@ def build_trainer(cfg: RunConfig, run_dir: Path, monitor: str) -> tuple[Any, Any
     best = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="max",
                            save_top_k=1, save_last=True, enable_version_counter=False)
     t = cfg.train
-    trainer = pl.Trainer(max_epochs=t.epochs, max_steps=t.max_steps, accelerator=t.accelerator, devices=t.devices,
-                         num_nodes=t.num_nodes, strategy=t.strategy, precision=t.precision,
+    limit = datetime.timedelta(minutes=t.max_minutes) if t.max_minutes else None
+    trainer = pl.Trainer(max_epochs=t.epochs, max_steps=t.max_steps, max_time=limit, accelerator=t.accelerator,
+                         devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy, precision=t.precision,
                          accumulate_grad_batches=t.accumulate_grad_batches, gradient_clip_val=t.grad_clip,
                          val_check_interval=t.val_check_interval, limit_train_batches=t.limit_train_batches,
                          callbacks=[best], logger=CSVLogger(run_dir, name="logs"), default_root_dir=run_dir,
