@@ -19,13 +19,15 @@ TEXTS = ["book a table for two at roma", "what is the weather in oslo tomorrow",
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A BiLSTM intent model that fits the sample (so a broken graph shows as lost accuracy) and a tiny
-    MiniLM-shaped NER model with a CRF."""
+    MiniLM-shaped NER model with a CRF, and one that also reads the casing (an extra graph input)."""
     out = tmp_path_factory.mktemp("onnx")
     common = ["train.progress_bar=false", "train.threads=1", f"train.out_dir={out}"]
     run(load_config(None, [*common, "model.encoder=bilstm", "model.pooling=max", "model.dropout=0.3",
                            "train.lr=5e-3", "train.epochs=3"], task="intent"), out / "intent")
     run(load_config(None, [*common, "model.encoder=tiny", "train.epochs=1", "train.limit_train_batches=2",
                            "data.max_length=32"], task="ner"), out / "ner")
+    run(load_config(None, [*common, "model.encoder=tiny", "train.epochs=1", "train.limit_train_batches=2",
+                           "data.max_length=32", "model.word_features=casing"], task="ner"), out / "ner_cased")
     return out
 
 
@@ -37,7 +39,7 @@ def padded_batch(predictor, texts):
     return Collator(predictor.tokenizer.pad_token_id)(feats.rows)
 
 
-@pytest.mark.parametrize("task", ["intent", "ner"])
+@pytest.mark.parametrize("task", ["intent", "ner", "ner_cased"])
 def test_the_graph_answers_like_pytorch_on_other_shapes(runs, task, tmp_path):
     p = Predictor.load(runs / task)
     spec = export_onnx(p.model, padded_batch(p, TEXTS[:2]), tmp_path / "m.onnx")

@@ -15,6 +15,7 @@ from datasets import Dataset
 from pipelines.config import DataConfig
 from pipelines.data.align import PieceCache, build_windows
 from pipelines.data.batching import Features
+from pipelines.data.words import casing as word_casing
 
 
 def _context(ds: Dataset, budget: int) -> tuple[list[list[str]], list[list[str]]]:
@@ -38,10 +39,11 @@ def _context(ds: Dataset, budget: int) -> tuple[list[list[str]], list[list[str]]
     return left, right
 
 
-def encode_tokens(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) -> Features:
+def encode_tokens(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig, casing: bool = False) -> Features:
     """One feature per window: input_ids, labels (-100 off first sub-tokens and on unseen tags),
     word_starts, example_id, core_start (index of the window's first core word in its sentence) and last
-    (1 when the window's core words reach the sentence's end)."""
+    (1 when the window's core words reach the sentence's end). casing=True adds `case_ids`: per sub-token,
+    1 + the casing class of its word (pipelines.data.words.CASES), 0 on [CLS], [SEP] and padding."""
     tokens, tags = ds["tokens"], ds["tags"] if "tags" in ds.column_names else None
     if getattr(tokenizer, "word_level", False):
         return _encode_words(tokens, tags, tokenizer, label2id)
@@ -54,10 +56,15 @@ def encode_tokens(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataCon
     for i, words in enumerate(tokens):
         stream = left[i] + list(words) + right[i]
         lo = len(left[i])
-        for ids, starts, win in build_windows(cache(stream), lo, lo + len(words), cfg.max_length,
+        pieces = cache(stream)
+        for ids, starts, win in build_windows(pieces, lo, lo + len(words), cfg.max_length,
                                               tokenizer.cls_token_id, tokenizer.sep_token_id):
             row: dict[str, Any] = {"input_ids": ids, "word_starts": starts, "example_id": i,
                                    "core_start": win.start - lo, "last": int(win.end - lo == len(words))}
+            if casing:  # the same walk and cuts as build_windows, one casing id per sub-token
+                per_piece = [1 + word_casing(stream[w]) for w in range(win.lo, win.hi)
+                             for _ in pieces[w][: cfg.max_length - 2]]
+                row["case_ids"] = ([0] + per_piece)[: cfg.max_length - 1] + [0]
             if tags is not None:  # a sentence whose tags are None is not annotated: every label -100
                 labels = [-100] * len(ids)
                 for pos, tag in zip(starts, (tags[i] or [])[win.start - lo: win.end - lo]):

@@ -198,15 +198,17 @@ def without_pooler(model: Any) -> Any:
 
 def pretrained_part(model: Any) -> Any:
     """The pretrained transformer inside a task model: its `encoder` attribute when that is a Hugging Face
-    model (joint, intent, dialogue), the model's own base when the model is one (an `AutoModelFor...` head
-    model, NER); None for models without one (BiLSTM, scratch Transformer, topic fusion)."""
+    model (joint, intent, dialogue), the base of a Hugging Face head model (`AutoModelFor...`: NER), itself
+    or as the `emitter` of a CRF or word-feature tagger; None for models without one (BiLSTM, scratch
+    Transformer, topic fusion on frozen features)."""
     from transformers import PreTrainedModel
 
     inner = getattr(model, "encoder", None)
     if isinstance(inner, PreTrainedModel):
         return inner
-    if isinstance(model, PreTrainedModel) and model.base_model is not model:
-        return model.base_model
+    outer = getattr(model, "emitter", model)
+    if isinstance(outer, PreTrainedModel) and outer.base_model is not outer:
+        return outer.base_model
     return None
 
 
