@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -55,26 +56,26 @@ def reset_peak() -> None:
         f.write("5")
 
 
-def long_document(tokenizer: Any) -> tuple[str, list[int]]:
-    """The 20 Newsgroups training post whose length is nearest DOC_TOKENS sub-tokens (ties: the first)."""
+def long_document(tokenizer: Any, target: int = DOC_TOKENS) -> tuple[str, list[int]]:
+    """The 20 Newsgroups training post whose length is nearest `target` sub-tokens (ties: the first)."""
     from pipelines.data.readers import read_jsonl
 
     ds = read_jsonl(SHARED / "20newsgroups" / "train.jsonl.gz")
     best = None
     for i, text in enumerate(ds["text"]):
-        if len(text) < 3 * DOC_TOKENS:  # about 4 characters per sub-token: far too short
+        if len(text) < target:  # 3-5 characters per sub-token: far too short
             continue
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        if best is None or abs(len(ids) - DOC_TOKENS) < abs(len(best[1]) - DOC_TOKENS):
+        if best is None or abs(len(ids) - target) < abs(len(best[1]) - target):
             best = (ds["id"][i] if "id" in ds.column_names else str(i), ids)
-        if abs(len(ids) - DOC_TOKENS) < 50:
+        if abs(len(ids) - target) < 50:
             break
     if best is None:
         raise ValueError("20 Newsgroups train: no post long enough")
     return best
 
 
-def measure(config: dict[str, Any], steps: int, encoder: str) -> dict[str, Any]:
+def measure(config: dict[str, Any], steps: int, encoder: str, doc_tokens: int = DOC_TOKENS) -> dict[str, Any]:
     """One configuration in this process: `steps` optimizer steps from a fresh allocator."""
     import torch
 
@@ -91,7 +92,7 @@ def measure(config: dict[str, Any], steps: int, encoder: str) -> dict[str, Any]:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     extra: dict[str, Any] = {}
     if "window" in config:
-        doc_id, ids = long_document(tok)
+        doc_id, ids = long_document(tok, doc_tokens)
         win, mask = windows(ids, config["window"], tok.cls_token_id, tok.sep_token_id)
         extra = {"document": doc_id, "sub_tokens": len(ids), "windows": len(win)}
         label = torch.tensor([3])
@@ -193,15 +194,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--encoder", default="default", help="'tiny' for a smoke run")
     parser.add_argument("--out-dir", default="reports")
+    parser.add_argument("--parts", nargs="+", default=sorted({c["part"] for c in CONFIGS}),
+                        help="which parts to measure (checkpointing, accumulation, 'long document')")
+    parser.add_argument("--doc-tokens", type=int, default=DOC_TOKENS, help="length of the long document")
+    parser.add_argument("--in-process", action="store_true",
+                        help="measure every row in this process (quick smoke runs; the peaks are not isolated)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # a JSON config: measure it here and print the result
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(measure(json.loads(args.one), args.steps, args.encoder)))
+        print(json.dumps(measure(json.loads(args.one), args.steps, args.encoder, args.doc_tokens)))
         return
+    root = str(Path(__file__).resolve().parent.parent)  # the project, importable from any working directory
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     results = []
-    for config in CONFIGS:
+    for config in (c for c in CONFIGS if c["part"] in args.parts):
+        if args.in_process:
+            results.append(measure(config, args.steps, args.encoder, args.doc_tokens))
+            continue
         out = subprocess.run([sys.executable, "-m", "benchmarks.memory", "--one", json.dumps(config),
-                              "--steps", str(args.steps), "--encoder", args.encoder],
+                              "--steps", str(args.steps), "--encoder", args.encoder,
+                              "--doc-tokens", str(args.doc_tokens)], env=env,
                              capture_output=True, text=True, check=False)
         if out.returncode:
             raise RuntimeError(f"benchmarks.memory --one {config}: {out.stderr[-2000:]}")

@@ -202,3 +202,22 @@ def test_dialogue_benchmarks(bench):
     sgd = json.loads((work / "reports/dialogue_sgd.json").read_text())
     assert set(sgd["runs"]) == {"user", "history"} and "difference" in sgd
     assert sgd["counts"]["train"]["dialogues"] + sgd["counts"]["test"]["dialogues"] <= 24
+
+
+def test_recipe_feature_batching_and_memory_benchmarks(bench):
+    work, data, load = bench
+    load("joint_recipe").main(["--dataset", "atis", "--seeds", "1", "--data-root", str(data), *TINY])
+    recipe = json.loads((work / "reports/joint_recipe_atis.json").read_text())
+    assert len(recipe["search"]) == 8 and recipe["final"] and (work / "reports/joint_recipe_atis.md").exists()
+    load("ner_features").main(["--variants", "plain", "casing_input", "--seeds", "1", "--data-root", str(data),
+                               *TINY])
+    assert set(json.loads((work / "reports/ner_features.json").read_text())["variants"]) == {"plain", "casing_input"}
+    load("batching").main(["--datasets", "clinc150", "--encoder", "tiny", "--minutes", "0.02", "--steps", "2",
+                           "train.progress_bar=false"])
+    clinc = json.loads((work / "reports/batching.json").read_text())["datasets"]["clinc150"]
+    assert clinc["shape"]["budget"]["padded_tokens_max"] <= clinc["batch_tokens"]
+    assert clinc["same_wall_time"]["budget"]["n_seeds"] == 1
+    load("memory").main(["--encoder", "tiny", "--steps", "2", "--parts", "long document", "--doc-tokens", "60",
+                         "--in-process"])
+    memory = json.loads((work / "reports/memory.json").read_text())
+    assert len(memory["results"]) == 4 and memory["results"][1]["grad_rel_diff_vs_one_graph"] < 1e-4
