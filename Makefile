@@ -14,7 +14,7 @@ SEEDS  ?= 1 2 3
 EXPERIMENT ?= ner_compare
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval predict zero-shot few-shot chat distill quantize serve bench-fewshot bench-unseen bench-scratch bench-calibration bench-incremental bench-distill bench-inference bench-serve bench-topics bench-analogy test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-bad-labels bench-toxicity bench-dialogue bench-dialogue-sgd compare find-bad-labels clean
+.PHONY: help install train eval predict zero-shot few-shot chat distill quantize serve bench-fewshot bench-unseen bench-scratch bench-calibration bench-incremental bench-distill bench-inference bench-serve bench-topics bench-analogy test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-joint-recipe bench-ner-features bench-batching bench-memory bench-bad-labels bench-toxicity bench-dialogue bench-dialogue-sgd compare find-bad-labels clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -93,6 +93,18 @@ bench-offtopic: $(STAMP) ## CLINC150 off-topic detectors, SEEDS, data_full -> re
 bench-joint: $(STAMP) ## joint intent+slots vs separate models on ATIS and SNIPS, SEEDS -> reports/joint_*.json
 	$(PY) -m benchmarks.joint train.epochs=5 --datasets atis --seeds $(SEEDS)
 	$(PY) -m benchmarks.joint --datasets snips --seeds $(SEEDS) --sweep
+
+bench-joint-recipe: $(STAMP) ## joint recipe search on ATIS dev, the winner x SEEDS -> reports/joint_recipe_atis.*
+	$(PY) -m benchmarks.joint_recipe --dataset atis --seeds $(SEEDS)
+
+bench-ner-features: $(STAMP) ## CoNLL-2003 casing-feature ablation (1 epoch) x SEEDS -> reports/ner_features.*
+	$(PY) -m benchmarks.ner_features --variants plain casing_input --seeds $(SEEDS) train.epochs=1
+
+bench-batching: $(STAMP) ## fixed vs token-budget batches on CoNLL and CLINC150 -> reports/batching.*
+	$(PY) -m benchmarks.batching
+
+bench-memory: $(STAMP) ## peak memory and step time: checkpointing, accumulation, long inputs -> reports/memory.*
+	$(PY) -m benchmarks.memory
 
 bench-bad-labels: $(STAMP) ## planted label flips: detection and cleaning, SEEDS -> reports/bad_labels.*
 	$(PY) -m benchmarks.bad_labels --seeds $(SEEDS)

@@ -29,12 +29,21 @@ DATASETS = {  # name: (task, data path under SHARED, max_length, dev metric)
 
 
 def epoch_shape(lengths: list[int], sampler_batches: list[list[int]]) -> dict[str, Any]:
+    """Steps, rows and padded tokens per batch, and how a per-batch mean loss weights short against long
+    examples: each example's weight in its batch is 1 / rows, so `short_vs_long_weight` is the mean weight of
+    the shortest quarter of the examples over that of the longest quarter (1.0 = every example counts the same)."""
     rows = [len(b) for b in sampler_batches]
     padded = [len(b) * max(lengths[i] for i in b) for b in sampler_batches]
     real = sum(lengths)
+    weight = {i: 1 / len(b) for b in sampler_batches for i in b}
+    by_length = sorted(weight, key=lambda i: lengths[i])
+    quarter = max(1, len(by_length) // 4)
+    short, long = by_length[:quarter], by_length[-quarter:]
+    ratio = statistics.fmean(weight[i] for i in short) / statistics.fmean(weight[i] for i in long)
     return {"steps_per_epoch": len(sampler_batches), "rows_min": min(rows), "rows_median": statistics.median(rows),
             "rows_max": max(rows), "padded_tokens_mean": round(statistics.fmean(padded), 1),
-            "padded_tokens_max": max(padded), "padding_share": round(1 - real / sum(padded), 3)}
+            "padded_tokens_max": max(padded), "padding_share": round(1 - real / sum(padded), 3),
+            "short_vs_long_weight": round(ratio, 3)}
 
 
 def shapes(dm: Any, budget: int) -> dict[str, dict[str, Any]]:
@@ -139,12 +148,13 @@ def render(r: dict[str, Any]) -> str:
         lines += [f"## {name} ({e['task']}, max_length {e['max_length']}, mean length {e['mean_length']}, "
                   f"budget {e['batch_tokens']})", "",
                   "| batches | steps / epoch | rows min / median / max | padded tokens mean / max | padding | "
-                  "sentences/s | real tokens/s | steps in the time | dev " + wf["metric"] + " |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "short / long weight | sentences/s | real tokens/s | steps in the time | dev " + wf["metric"] + " |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for label, s, t, w in (("fixed", f, tf, wf), ("budget", b, tb, wb)):
             lines.append(f"| {label} | {s['steps_per_epoch']} | {s['rows_min']} / {s['rows_median']:g} / "
                          f"{s['rows_max']} | {s['padded_tokens_mean']:.0f} / {s['padded_tokens_max']} | "
-                         f"{100 * s['padding_share']:.1f}% | {t['sents_per_s']:.1f} | {t['tokens_per_s']:.0f} | "
+                         f"{100 * s['padding_share']:.1f}% | {s['short_vs_long_weight']:.2f} | "
+                         f"{t['sents_per_s']:.1f} | {t['tokens_per_s']:.0f} | "
                          f"{w['steps_mean']:.0f} | {w['dev_mean']:.2f} ± {w['dev_sd']:.2f} |")
         lines.append("")
     return "\n".join(lines) + "\n"

@@ -199,3 +199,22 @@ def test_datamodule_serves_token_budget_batches(tiny_tok):
     assert sum(s[0] for s in shapes) == 32 and all(s[0] * s[1] <= 64 for s in shapes)
     with pytest.raises(ConfigError, match="batch_tokens"):
         TaskDataModule("intent", DataConfig(), tiny_tok, batch_tokens=64, sampling="sqrt")
+
+
+def test_rows_per_batch_weighs_every_example_the_same(tiny_tok):
+    """With token-budget batches, a per-example loss is scaled by rows / mean rows: a batch's loss becomes its
+    sum over examples divided by a constant, so an example counts the same in a batch of 2 or of 6."""
+    torch.manual_seed(0)
+    module = no_dropout(TaskModule("intent", ["a", "b"], {"encoder": "tiny"}, tokenizer=tiny_tok, rows_per_batch=4.0))
+    module.log = lambda *a, **k: None
+    enc = tiny_tok(TEXTS[:6], padding=True, return_tensors="pt")
+    batch = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+             "labels": torch.tensor([0, 1, 0, 1, 1, 0])}
+
+    def part(rows):
+        return {k: v[rows] for k, v in batch.items()}
+
+    per_example = [float(module.model_step(part(slice(i, i + 1)))[0]) for i in range(6)]
+    for rows in (slice(0, 2), slice(0, 6)):
+        expected = sum(per_example[rows]) / 4.0
+        assert abs(float(module.training_step(part(rows), 0)) - expected) < 1e-5

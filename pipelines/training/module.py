@@ -57,6 +57,11 @@ class TaskModule(pl.LightningModule):
             0 = `lr` for all. A fresh head often wants a larger rate than the weights being fine-tuned.
         gradient_checkpointing: recompute the encoder's activations in the backward pass instead of keeping
             them (less memory, about one more forward pass of time; reports/memory.md).
+        rows_per_batch: with batches of varying size (token budgets) and a loss that is a mean over examples:
+            the mean number of examples per batch. Each training loss is scaled by rows / rows_per_batch (a sum
+            over the batch divided by a constant), so every example weighs the same whichever batch it lands
+            in; a plain per-batch mean would weigh an example by 1 / its batch's size (short ones less).
+            0 = off.
         model: a model already built; None = continued from the run `options.encoder` names, if it names one
             (pipelines.training.warm_start), else built by the task.
         distillation: with teacher scores in the batch (`teacher_logits`, same shape as the model's `logits`;
@@ -69,7 +74,7 @@ class TaskModule(pl.LightningModule):
                  criterion: Criterion | None = None, lr: float = 5e-5, weight_decay: float = 0.01,
                  warmup_ratio: float = 0.1, model: torch.nn.Module | None = None,
                  distillation: Distillation | None = None, head_lr: float = 0.0,
-                 gradient_checkpointing: bool = False) -> None:
+                 gradient_checkpointing: bool = False, rows_per_batch: float = 0.0) -> None:
         super().__init__()
         self.task = make_task(task, options)
         self.save_hyperparameters({"task": self.task.name, "labels": list(labels),
@@ -83,6 +88,7 @@ class TaskModule(pl.LightningModule):
             raise ConfigError(f"train.gradient_checkpointing: task {self.task.name!r} with encoder "
                               f"{self.task.options.encoder!r} has no pretrained transformer to checkpoint")
         self.criterion = criterion or Criterion()
+        self.rows_per_batch = rows_per_batch
         self.distillation = distillation
         if self.task.criterion_on_crf and getattr(self.model, "crf", None) is not None and not self.criterion.plain:
             raise ConfigError("train.label_smoothing, class_weights, focal_gamma and logit_adjustment apply to "
@@ -114,6 +120,8 @@ class TaskModule(pl.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, _ = self.model_step(batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["input_ids"]))
+        if self.rows_per_batch:
+            loss = loss * (len(batch["input_ids"]) / self.rows_per_batch)
         return loss
 
     def _eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> None:

@@ -141,11 +141,14 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
                         sampling=cfg.train.sampling, batch_tokens=cfg.train.batch_tokens)
     dm.setup("fit")
     target, n_classes = task.class_targets(dm.labels)
+    rows_per_batch = 0.0
+    if cfg.train.batch_tokens and task.class_head:  # one loss term per example: weigh every example the same
+        rows_per_batch = len(dm.features["train"]) / max(1, len(dm.train_dataloader()))
     module = TaskModule(task, dm.labels, tokenizer=tokenizer, featurizers=featurizers,
                         criterion=make_criterion(cfg.train, dm.features["train"], n_classes, target),
                         lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, warmup_ratio=cfg.train.warmup_ratio,
                         distillation=distillation, head_lr=cfg.train.head_lr,
-                        gradient_checkpointing=cfg.train.gradient_checkpointing)
+                        gradient_checkpointing=cfg.train.gradient_checkpointing, rows_per_batch=rows_per_batch)
     module.prepare(dm.splits)
     if lineage is not None:
         lineage["imprinted_rows"] = incremental.imprint(task, module.model, tokenizer, dm.splits["train"], cfg.data,
