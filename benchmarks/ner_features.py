@@ -4,6 +4,7 @@ Variants (each the shipped NER config plus its overrides):
     plain          the shipped recipe (CRF head)
     casing_input   + a zero-initialised casing embedding added to the sub-token embeddings
     casing_head    + the casing concatenated before the classifier
+    chars_input, casing_chars_input   + a character CNN over the word's bytes (and the casing), added at the input
     plain_headlr / casing_input_headlr   the same with train.head_lr=1e-3 (heads and the casing table)
 
     .venv/bin/python -m benchmarks.ner_features --variants plain casing_input --seeds 1 2 3 train.epochs=1
@@ -27,6 +28,8 @@ VARIANTS = {
     "plain": [],
     "casing_input": ["model.word_features=casing"],
     "casing_head": ["model.word_features=casing", "model.feature_fusion=head"],
+    "chars_input": ["model.word_features=chars"],
+    "casing_chars_input": ["model.word_features=casing+chars"],
     "plain_headlr": ["train.head_lr=1e-3"],
     "casing_input_headlr": ["model.word_features=casing", "train.head_lr=1e-3"],
 }

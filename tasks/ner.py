@@ -33,7 +33,7 @@ from pipelines.models.decoding import make_decoder
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput, infer
 from pipelines.models.saving import composite_architectures, is_composite
-from pipelines.models.word_features import CasedTagger
+from pipelines.models.word_features import WordFeatureTagger, parse_features
 from pipelines.task import Task, labels_of
 
 encode = encode_tokens  # the shared token-task encoder (pipelines.data.tagging)
@@ -55,8 +55,9 @@ class NerOptions(ModelOptions):
                                                              "join the vocabulary"})
     word_dropout: float = field(default=0.0, metadata={"help": "encoder=bilstm: share of words read as <unk> in "
                                                                "training, so the unknown-word vector is trained"})
-    word_features: str = field(default="none", metadata={"help": "none | casing: the Transformer also reads each "
-                                                                 "word's casing (pipelines/models/word_features.py)"})
+    word_features: str = field(default="none", metadata={"help": "none | casing | chars | casing+chars: the "
+                                                                 "Transformer also reads each word's casing and/or "
+                                                                 "characters (pipelines/models/word_features.py)"})
     feature_fusion: str = field(default="input", metadata={"help": "input (added to the sub-token embeddings) | "
                                                                    "head (concatenated before the classifier)"})
 
@@ -66,11 +67,13 @@ class NerOptions(ModelOptions):
         self.check(self.decode in {"viterbi", "argmax"}, f"model.decode={self.decode!r}: expected viterbi|argmax")
         self.check(not (self.head == "crf" and self.decode == "argmax"),
                    "model.decode=argmax with model.head=crf: a CRF decodes with its own Viterbi; use decode=viterbi")
-        self.check(self.word_features in {"none", "casing"},
-                   f"model.word_features={self.word_features!r}: expected none|casing")
+        try:
+            parse_features(self.word_features)
+        except ValueError as err:
+            raise ConfigError(f"model.word_features={self.word_features!r}: {err}") from None
         self.check(self.feature_fusion in {"input", "head"},
                    f"model.feature_fusion={self.feature_fusion!r}: expected input|head")
-        self.check(not (self.encoder == "bilstm" and self.word_features != "none"),
+        self.check(not (self.encoder == "bilstm" and parse_features(self.word_features)),
                    "model.word_features is for Transformer encoders; the BiLSTM-CRF reads casing and characters "
                    "already")
         self.check(self.word_vectors in {"word2vec", "random"},
@@ -173,21 +176,23 @@ class NerTask(Task):
         model = encoders.load_model(opts.encoder, MODEL_CLASS, tokenizer, head=("classifier.",),
                                     num_labels=len(labels), id2label=dict(enumerate(labels)),
                                     label2id={lab: i for i, lab in enumerate(labels)}, classifier_dropout=opts.dropout)
-        if opts.word_features == "casing":
-            return CasedTagger(model, labels, opts.feature_fusion, crf=opts.head == "crf", dropout=opts.dropout)
+        if features := parse_features(opts.word_features):
+            return WordFeatureTagger(model, labels, features, opts.feature_fusion, crf=opts.head == "crf",
+                                     dropout=opts.dropout)
         return CrfTokenClassifier(model, labels) if opts.head == "crf" else model
 
     def load_model(self, path: str | Path) -> torch.nn.Module:
         if (Path(path) / VOCAB_FILE).exists():
             return BiLstmCrf.from_pretrained(path).eval()
         if is_composite(path):
-            if CasedTagger.architecture in composite_architectures(path):
-                return CasedTagger.from_pretrained(path, MODEL_CLASS)
+            if WordFeatureTagger.architecture in composite_architectures(path):
+                return WordFeatureTagger.from_pretrained(path, MODEL_CLASS)
             return CrfTokenClassifier.from_pretrained(path, MODEL_CLASS)
         return MODEL_CLASS.from_pretrained(path).eval()
 
     def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig) -> Features:
-        return encode(ds, tokenizer, label2id, data, casing=self.options.word_features == "casing")
+        features = parse_features(self.options.word_features)
+        return encode(ds, tokenizer, label2id, data, casing="casing" in features, chars="chars" in features)
 
     def loss(self, model, out: TaskOutput, batch, criterion: Criterion) -> torch.Tensor:
         return tagging_loss(model, out.logits, batch, criterion)

@@ -1,4 +1,4 @@
-"""Word-level casing features for the Transformer tagger."""
+"""Word-level casing and character features for the Transformer tagger."""
 
 import pytest
 import torch
@@ -10,7 +10,7 @@ from pipelines.data.batching import Collator
 from pipelines.data.tagging import encode_tokens
 from pipelines.data.words import CASES
 from pipelines.models import encoders
-from pipelines.models.word_features import CasedTagger
+from pipelines.models.word_features import WordFeatureTagger
 from pipelines.registry import get_task, task_class
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
@@ -38,15 +38,18 @@ def test_case_ids_are_cut_with_the_window(tiny_tok):
 
 
 @pytest.mark.parametrize("fusion", ["input", "head"])
-def test_a_fresh_cased_tagger_is_the_plain_tagger(tiny_tok, fusion):
-    """Zero-initialised, the casing part changes nothing until it is trained."""
+@pytest.mark.parametrize("features", [("casing",), ("chars",), ("casing", "chars")])
+def test_a_fresh_feature_tagger_is_the_plain_tagger(tiny_tok, fusion, features):
+    """Zero-initialised, the feature part changes nothing until it is trained."""
     torch.manual_seed(0)
     emitter = encoders.load_model("tiny", AutoModelForTokenClassification, tiny_tok, num_labels=len(LABELS))
-    model = CasedTagger(emitter, LABELS, fusion).eval()
+    model = WordFeatureTagger(emitter, LABELS, features, fusion).eval()
     ds = Dataset.from_dict({"tokens": [["Anna", "flew", "to", "OSLO"], ["hi"]], "tags": [["O"] * 4, ["O"]]})
-    batch = Collator(0)(encode_tokens(ds, tiny_tok, {"O": 0}, DataConfig(), casing=True).rows)
+    batch = Collator(0)(encode_tokens(ds, tiny_tok, {"O": 0}, DataConfig(), casing=True, chars=True).rows)
+    assert batch["char_ids"].shape[:2] == batch["input_ids"].shape
     with torch.no_grad():
-        cased = model(batch["input_ids"], batch["attention_mask"], batch["case_ids"]).logits
+        cased = model(batch["input_ids"], batch["attention_mask"],
+                      **{k: batch[k] for k in model.extra_inputs}).logits
         plain = emitter(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     torch.testing.assert_close(cased, plain)
     assert encoders.pretrained_part(model) is emitter.base_model
@@ -55,7 +58,7 @@ def test_a_fresh_cased_tagger_is_the_plain_tagger(tiny_tok, fusion):
 def test_casing_reaches_the_logits_once_trained(tiny_tok):
     torch.manual_seed(0)
     emitter = encoders.load_model("tiny", AutoModelForTokenClassification, tiny_tok, num_labels=len(LABELS))
-    model = CasedTagger(emitter, LABELS, "input").eval()
+    model = WordFeatureTagger(emitter, LABELS, ("casing",), "input").eval()
     ids = torch.tensor([[2, 20, 3]])
     with torch.no_grad():
         model.case_embed.weight.normal_()
@@ -67,7 +70,7 @@ def test_casing_reaches_the_logits_once_trained(tiny_tok):
 def test_word_features_options():
     options = task_class("ner").Options
     with pytest.raises(ConfigError, match="word_features"):
-        options(word_features="chars")
+        options(word_features="casing+shape")
     with pytest.raises(ConfigError, match="feature_fusion"):
         options(word_features="casing", feature_fusion="sum")
     with pytest.raises(ConfigError, match="BiLSTM"):
@@ -75,3 +78,24 @@ def test_word_features_options():
     task = get_task("ner", options(encoder="tiny", word_features="casing"))
     assert task.encode(Dataset.from_dict({"tokens": [["A"]]}), encoders.tiny_tokenizer(), {},
                        DataConfig()).rows[0]["case_ids"]
+
+
+def test_char_ids_are_the_words_bytes(tiny_tok):
+    ds = Dataset.from_dict({"tokens": [["Zoë", "x" * 30]], "tags": [["O", "O"]]})
+    row = encode_tokens(ds, tiny_tok, {"O": 0}, DataConfig(), chars=True).rows[0]
+    assert row["char_ids"][0] == [] == row["char_ids"][-1]
+    assert row["char_ids"][row["word_starts"][0]] == [b + 1 for b in "Zoë".encode()]
+    assert len(row["char_ids"][row["word_starts"][1]]) == 20  # MAX_CHARS
+    assert len(row["char_ids"]) == len(row["input_ids"])
+
+
+def test_chars_reach_the_logits_once_trained(tiny_tok):
+    torch.manual_seed(0)
+    emitter = encoders.load_model("tiny", AutoModelForTokenClassification, tiny_tok, num_labels=len(LABELS))
+    model = WordFeatureTagger(emitter, LABELS, ("chars",), "input").eval()
+    ids = torch.tensor([[2, 20, 3]])
+    with torch.no_grad():
+        model.char_proj[1].weight.fill_(1.0)
+        a = model(ids, torch.ones_like(ids), char_ids=torch.tensor([[[0, 0], [66, 67], [0, 0]]])).logits
+        b = model(ids, torch.ones_like(ids), char_ids=torch.tensor([[[0, 0], [98, 99], [0, 0]]])).logits
+    assert not torch.allclose(a, b)

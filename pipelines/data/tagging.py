@@ -15,6 +15,7 @@ from datasets import Dataset
 from pipelines.config import DataConfig
 from pipelines.data.align import PieceCache, build_windows
 from pipelines.data.batching import Features
+from pipelines.data.words import MAX_CHARS
 from pipelines.data.words import casing as word_casing
 
 
@@ -39,11 +40,13 @@ def _context(ds: Dataset, budget: int) -> tuple[list[list[str]], list[list[str]]
     return left, right
 
 
-def encode_tokens(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig, casing: bool = False) -> Features:
+def encode_tokens(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig, casing: bool = False,
+                  chars: bool = False) -> Features:
     """One feature per window: input_ids, labels (-100 off first sub-tokens and on unseen tags),
     word_starts, example_id, core_start (index of the window's first core word in its sentence) and last
     (1 when the window's core words reach the sentence's end). casing=True adds `case_ids`: per sub-token,
-    1 + the casing class of its word (pipelines.data.words.CASES), 0 on [CLS], [SEP] and padding."""
+    1 + the casing class of its word (pipelines.data.words.CASES), 0 on [CLS], [SEP] and padding; chars=True
+    adds `char_ids`: per sub-token, its word's first MAX_CHARS UTF-8 bytes + 1 ([] on [CLS] and [SEP])."""
     tokens, tags = ds["tokens"], ds["tags"] if "tags" in ds.column_names else None
     if getattr(tokenizer, "word_level", False):
         return _encode_words(tokens, tags, tokenizer, label2id)
@@ -61,10 +64,13 @@ def encode_tokens(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataCon
                                               tokenizer.cls_token_id, tokenizer.sep_token_id):
             row: dict[str, Any] = {"input_ids": ids, "word_starts": starts, "example_id": i,
                                    "core_start": win.start - lo, "last": int(win.end - lo == len(words))}
-            if casing:  # the same walk and cuts as build_windows, one casing id per sub-token
-                per_piece = [1 + word_casing(stream[w]) for w in range(win.lo, win.hi)
-                             for _ in pieces[w][: cfg.max_length - 2]]
-                row["case_ids"] = ([0] + per_piece)[: cfg.max_length - 1] + [0]
+            # the same walk and cuts as build_windows: one value per sub-token, its word's
+            owners = ([None] + [w for w in range(win.lo, win.hi) for _ in pieces[w][: cfg.max_length - 2]]
+                      )[: cfg.max_length - 1] + [None]
+            if casing:
+                row["case_ids"] = [0 if w is None else 1 + word_casing(stream[w]) for w in owners]
+            if chars:
+                row["char_ids"] = [[] if w is None else word_bytes(stream[w]) for w in owners]
             if tags is not None:  # a sentence whose tags are None is not annotated: every label -100
                 labels = [-100] * len(ids)
                 for pos, tag in zip(starts, (tags[i] or [])[win.start - lo: win.end - lo]):
@@ -72,6 +78,11 @@ def encode_tokens(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataCon
                 row["labels"] = labels
             rows.append(row)
     return Features(rows)
+
+
+def word_bytes(word: str) -> list[int]:
+    """The first MAX_CHARS UTF-8 bytes of `word`, each + 1 (0 is padding)."""
+    return [b + 1 for b in word.encode("utf-8")[:MAX_CHARS]]
 
 
 def _encode_words(tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | None, tokenizer,

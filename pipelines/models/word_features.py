@@ -1,17 +1,23 @@
-"""Word-level features for a Transformer tagger: the casing an uncased sub-word vocabulary throws away.
+"""Word-level features for a Transformer tagger: what an uncased sub-word vocabulary throws away.
 
-Two places to put a second embedding space next to the encoder's:
+Features (`model.word_features`, joined with "+"):
+- casing: the word's shape class (pipelines.data.words.CASES), an embedding table of 8 rows;
+- chars: the word's first MAX_CHARS UTF-8 bytes through a character CNN (byte embeddings, width-3
+  convolution, max over the characters), as in the BiLSTM-CRF; bytes need no vocabulary.
 
-- fusion="input": e_case(word) is added to each sub-token's embedding before the encoder's position embeddings
-  and LayerNorm: x = E_tok[id] + E_case[case] (+ E_pos). A sum of two embedding tables is a concatenation
-  followed by a linear map, [E_tok; E_case] -> [I  I], so "add" and "concatenate then project back to H" span
-  the same models; the table is zero-initialised, so training starts from the pretrained model exactly, and the
-  LayerNorm after the sum rescales it into the encoder's range. Attention can use it in every layer.
-- fusion="head": e_case concatenated to the encoder's last hidden state before the linear classifier. A linear
-  map of a concatenation is the sum of two maps, W [h; e] = W_h h + W_e e, so this adds a per-casing bias to the
-  logits of each sub-token: cheap, but the encoder never sees the casing of the neighbours.
+Every sub-token of a word carries its word's features. Two places to put them next to the encoder's space:
 
-Which wins is measured in reports/ner_features.md.
+- fusion="input": each feature vector is added to the sub-token embeddings before the encoder's position
+  embeddings and LayerNorm: x = E_tok[id] + sum_f P_f(v_f) (+ E_pos). A sum of two embeddings is a
+  concatenation followed by a linear map, [E_tok; v] -> [I  P], so "add" and "concatenate then project back to
+  H" span the same models. The casing table is zero-initialised; a CNN's projection ends in a LayerNorm
+  whose gain starts at zero; so training starts from the pretrained model exactly, and the LayerNorm maps
+  the new space to unit scale before the learned gain sets its weight. Attention can use it in every layer.
+- fusion="head": the feature vectors concatenated to the encoder's last hidden state before the linear
+  classifier. A linear map of a concatenation is the sum of two maps, W [h; v] = W_h h + W_v v, so this adds a
+  per-word bias to the tag scores (zero at the start): cheap, but the encoder never sees the neighbours'.
+
+What each is worth is measured in reports/ner_features.md.
 """
 
 from __future__ import annotations
@@ -28,30 +34,70 @@ from pipelines.models.crf import ConstrainedCRF
 from pipelines.models.outputs import TaskOutput
 from pipelines.models.saving import load_composite, save_composite
 
+FEATURES = ("casing", "chars")
 FUSIONS = ("input", "head")
 HEAD_DIM = 16  # the casing vector's size with fusion="head"
+CHAR_DIM, CHAR_FILTERS = 30, 50
 
 
-class CasedTagger(nn.Module):
-    """A Hugging Face token classifier (`emitter`) that also reads `case_ids` (B, T): 1 + the casing class
-    of each sub-token's word, 0 on special tokens and padding. Optional constrained CRF over the emissions."""
+def parse_features(spec: str) -> tuple[str, ...]:
+    """'casing+chars' -> ('casing', 'chars'); 'none' or '' -> (); an unknown name is a ValueError."""
+    names = tuple(sorted({x.strip() for x in spec.split("+") if x.strip() and x.strip() != "none"}))
+    unknown = [x for x in names if x not in FEATURES]
+    if unknown:
+        raise ValueError(f"unknown word feature {unknown[0]!r}: expected 'none' or {' + '.join(FEATURES)}")
+    return names
 
-    extra_inputs = ("case_ids",)
-    architecture = "CasedTagger"
 
-    def __init__(self, emitter: nn.Module, labels: Sequence[str], fusion: str = "input", crf: bool = False,
-                 dropout: float = 0.1) -> None:
+class CharCnn(nn.Module):
+    """(B, T, C) byte ids (0 = padding) -> (B, T, CHAR_FILTERS): embedding, width-3 convolution, max over C."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(257, CHAR_DIM, padding_idx=0)
+        self.conv = nn.Conv1d(CHAR_DIM, CHAR_FILTERS, kernel_size=3, padding=1)
+
+    def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
+        b, t, c = char_ids.shape
+        x = self.embed(char_ids.reshape(b * t, c)).transpose(1, 2)  # (BT, D, C)
+        h = self.conv(x).masked_fill((char_ids.reshape(b * t, 1, c) == 0), float("-inf"))
+        h = h.max(-1).values  # (BT, F)
+        return torch.where(torch.isfinite(h), h, torch.zeros_like(h)).reshape(b, t, -1)  # words without bytes: 0
+
+
+class WordFeatureTagger(nn.Module):
+    """A Hugging Face token classifier (`emitter`) that also reads word features: `case_ids` (B, T), 1 + the
+    casing class of each sub-token's word, 0 on special tokens and padding; `char_ids` (B, T, C), the word's
+    bytes + 1. Optional constrained CRF over the emissions."""
+
+    architecture = "WordFeatureTagger"
+
+    def __init__(self, emitter: nn.Module, labels: Sequence[str], features: Sequence[str] = ("casing",),
+                 fusion: str = "input", crf: bool = False, dropout: float = 0.1) -> None:
         super().__init__()
         if fusion not in FUSIONS:
             raise ValueError(f"fusion={fusion!r}: expected one of {FUSIONS}")
+        self.features = parse_features("+".join(features))
+        if not self.features:
+            raise ValueError("WordFeatureTagger needs at least one feature")
         self.emitter, self.fusion = emitter, fusion
+        self.extra_inputs = tuple({"casing": "case_ids", "chars": "char_ids"}[f] for f in self.features)
         hidden = emitter.config.hidden_size
-        self.case_embed = nn.Embedding(len(CASES) + 1, hidden if fusion == "input" else HEAD_DIM, padding_idx=0)
-        if fusion == "input":
-            nn.init.zeros_(self.case_embed.weight)  # the start is the pretrained model exactly
-            self.case_head = None
-        else:
-            self.case_head = nn.Linear(HEAD_DIM, len(labels), bias=False)
+        width = 0
+        self.case_embed = self.chars = self.char_proj = self.case_head = None
+        if "casing" in self.features:
+            self.case_embed = nn.Embedding(len(CASES) + 1, hidden if fusion == "input" else HEAD_DIM, padding_idx=0)
+            if fusion == "input":
+                nn.init.zeros_(self.case_embed.weight)
+            width += HEAD_DIM
+        if "chars" in self.features:
+            self.chars = CharCnn()
+            if fusion == "input":
+                self.char_proj = nn.Sequential(nn.Linear(CHAR_FILTERS, hidden), nn.LayerNorm(hidden))
+                nn.init.zeros_(self.char_proj[1].weight)
+            width += CHAR_FILTERS
+        if fusion == "head":
+            self.case_head = nn.Linear(width, len(labels), bias=False)
             nn.init.zeros_(self.case_head.weight)
         self.dropout = nn.Dropout(dropout)
         self.crf = ConstrainedCRF(labels) if crf else None
@@ -60,29 +106,32 @@ class CasedTagger(nn.Module):
     def config(self) -> Any:
         return self.emitter.config
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, case_ids: torch.Tensor) -> TaskOutput:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, case_ids: torch.Tensor | None = None,
+                char_ids: torch.Tensor | None = None) -> TaskOutput:
+        parts = []
+        if self.case_embed is not None:
+            parts.append(self.case_embed(case_ids))
+        if self.chars is not None:
+            vectors = self.chars(char_ids)
+            parts.append(self.char_proj(vectors) if self.fusion == "input" else vectors)
         if self.fusion == "input":
-            embeds = self.emitter.get_input_embeddings()(input_ids) + self.case_embed(case_ids)  # (B, T, H)
+            embeds = self.emitter.get_input_embeddings()(input_ids) + sum(parts)  # (B, T, H)
             return TaskOutput(logits=self.emitter(inputs_embeds=embeds, attention_mask=attention_mask).logits)
         logits = self.emitter(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, L)
-        return TaskOutput(logits=logits + self.case_head(self.dropout(self.case_embed(case_ids))))
+        return TaskOutput(logits=logits + self.case_head(self.dropout(torch.cat(parts, -1))))
 
     def save_pretrained(self, path: str | Path) -> None:
-        parts = {"case_embed": self.case_embed.state_dict()}
-        if self.case_head is not None:
-            parts["case_head"] = self.case_head.state_dict()
-        if self.crf is not None:
-            parts["crf"] = self.crf.state_dict()
+        parts = {name: getattr(self, name).state_dict() for name in ("case_embed", "chars", "char_proj", "case_head",
+                                                                     "crf") if getattr(self, name) is not None}
         save_composite(path, self.architecture, self.emitter, parts,
-                       {"fusion": self.fusion, "crf": self.crf is not None})
+                       {"features": list(self.features), "fusion": self.fusion, "crf": self.crf is not None})
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, model_cls: Any) -> CasedTagger:
+    def from_pretrained(cls, path: str | Path, model_cls: Any) -> WordFeatureTagger:
         inner, tensors, config = load_composite(path)
         emitter = model_cls.from_pretrained(inner)
         labels = [emitter.config.id2label[i] for i in range(len(emitter.config.id2label))]
-        model = cls(emitter, labels, fusion=config["fusion"], crf=config["crf"])
-        for part in ("case_embed", "case_head", "crf"):
-            if getattr(model, part) is not None:
-                getattr(model, part).load_state_dict(tensors[part])
+        model = cls(emitter, labels, features=config["features"], fusion=config["fusion"], crf=config["crf"])
+        for name, state in tensors.items():
+            getattr(model, name).load_state_dict(state)
         return model.eval()
