@@ -44,7 +44,8 @@ class JointOptions(ModelOptions):
     head: str = field(default="softmax", metadata={"help": "softmax | crf (a constrained CRF over the slots)"})
     decode: str = field(default="consistent", metadata={"help": "consistent (valid IOB2, slot types seen with "
                                                                   "the predicted intent) | viterbi | argmax"})
-    slot_weight: float = field(default=1.0, metadata={"help": "loss = intent loss + slot_weight * slot loss"})
+    slot_weight: float = field(default=2.0, metadata={"help": "loss = intent loss + slot_weight * slot loss (2: "
+                                                                 "the ATIS dev search, reports/joint_recipe_atis.md)"})
 
     def __post_init__(self) -> None:
         super().__post_init__()

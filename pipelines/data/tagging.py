@@ -64,9 +64,9 @@ def encode_tokens(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataCon
                                               tokenizer.cls_token_id, tokenizer.sep_token_id):
             row: dict[str, Any] = {"input_ids": ids, "word_starts": starts, "example_id": i,
                                    "core_start": win.start - lo, "last": int(win.end - lo == len(words))}
-            # the same walk and cuts as build_windows: one value per sub-token, its word's
-            owners = ([None] + [w for w in range(win.lo, win.hi) for _ in pieces[w][: cfg.max_length - 2]]
-                      )[: cfg.max_length - 1] + [None]
+            if casing or chars:  # the same walk and cuts as build_windows: per sub-token, its word
+                owners = ([None] + [w for w in range(win.lo, win.hi) for _ in pieces[w][: cfg.max_length - 2]]
+                          )[: cfg.max_length - 1] + [None]
             if casing:
                 row["case_ids"] = [0 if w is None else 1 + word_casing(stream[w]) for w in owners]
             if chars:
