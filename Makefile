@@ -94,11 +94,13 @@ bench-joint: $(STAMP) ## joint intent+slots vs separate models on ATIS and SNIPS
 	$(PY) -m benchmarks.joint train.epochs=5 --datasets atis --seeds $(SEEDS)
 	$(PY) -m benchmarks.joint --datasets snips --seeds $(SEEDS) --sweep
 
-bench-joint-recipe: $(STAMP) ## joint recipe search on ATIS dev, the winner x SEEDS -> reports/joint_recipe_atis.*
+bench-joint-recipe: $(STAMP) ## joint recipe search on ATIS dev, the winner x SEEDS, then on SNIPS -> reports/joint_recipe_*
 	$(PY) -m benchmarks.joint_recipe --dataset atis --seeds $(SEEDS)
+	$(PY) -m benchmarks.joint_recipe --dataset snips --seeds $(SEEDS) --shipped
 
-bench-ner-features: $(STAMP) ## CoNLL-2003 casing-feature ablation (1 epoch) x SEEDS -> reports/ner_features.*
-	$(PY) -m benchmarks.ner_features --variants plain casing_input --seeds $(SEEDS) train.epochs=1
+bench-ner-features: $(STAMP) ## CoNLL-2003 word-feature ablation (1 epoch, softmax x SEEDS; CRF) -> reports/ner_features.*
+	$(PY) -m benchmarks.ner_features --variants plain casing_input casing_chars_input --seeds $(SEEDS) model.head=softmax train.epochs=1
+	$(PY) -m benchmarks.ner_features --variants plain casing_input --seeds 1 train.epochs=1
 
 bench-batching: $(STAMP) ## fixed vs token-budget batches on CoNLL and CLINC150 -> reports/batching.*
 	$(PY) -m benchmarks.batching

@@ -6,6 +6,7 @@ epochs. The decoding is compared on dev for the winner without retraining (consi
 Only the winner sees test.
 
     .venv/bin/python -m benchmarks.joint_recipe --dataset atis --seeds 1 2 3
+    .venv/bin/python -m benchmarks.joint_recipe --dataset snips --seeds 1 --shipped   (no search)
 Writes reports/joint_recipe_<dataset>.json / .md.
 """
 
@@ -60,6 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="the first one searches")
     parser.add_argument("--data-root", default=str(SHARED))
     parser.add_argument("--out-dir", default="reports")
+    parser.add_argument("--shipped", action="store_true",
+                        help="no search: run the shipped configs/joint.yaml (the ATIS winner) on every seed")
     parser.add_argument("overrides", nargs="*", help="added to every run (e.g. a cheaper setting for a smoke test)")
     args = parse_args(parser, argv)
     data = str(Path(args.data_root) / args.dataset)
@@ -69,11 +72,11 @@ def main(argv: list[str] | None = None) -> None:
 
     def train(overrides: list[str], seed: int) -> Path:
         return find_or_train("joint", [f"data.path={data}", f"train.seed={seed}", *overrides, *args.overrides],
-                             runs / f"{slug(overrides)}-seed{seed}")
+                             runs / f"{slug(overrides) or 'shipped'}-seed{seed}")
 
     search: list[dict[str, Any]] = []
-    best = list(START)
-    for key, values in STAGES:
+    best = [] if args.shipped else list(START)
+    for key, values in [] if args.shipped else STAGES:
         scored = []
         for value in values:
             overrides = with_value(best, key, value)
@@ -105,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     shipped_path = Path(args.out_dir) / f"joint_{args.dataset}.json"
     shipped = json.loads(shipped_path.read_text()) if shipped_path.exists() else {}
     result = {"data": portable_path(data), "machine": m, "seeds": args.seeds, "search_seed": args.seeds[0],
-              "start": START, "extra_overrides": args.overrides, "search": search, "winner": best,
+              "start": START, "transferred": args.shipped, "extra_overrides": args.overrides, "search": search, "winner": best,
               "dev_decoding_of_winner": decoding, "per_seed": rows, "final": final,
               "shipped_before": {**{k: shipped.get(f"{k}_mean") for k in METRICS},
                                  "overrides": shipped.get("overrides")},
@@ -117,16 +120,20 @@ def main(argv: list[str] | None = None) -> None:
 def render(name: str, r: dict[str, Any]) -> str:
     lines = [f"# Joint recipe search: {name}", "", generated_by(f"benchmarks/joint_recipe.py --dataset {name}",
                                                                  r["machine"]), "",
-             f"Data `{r['data']}`; the bundled all-MiniLM-L6-v2. Search on dev with seed {r['search_seed']}, one knob "
-             f"per stage from `{' '.join(r['start'])}`; each stage keeps the best dev sentence accuracy. "
-             f"Test is read for the winner only.", "",
-             f"## Search (dev, seed {r['search_seed']})", "",
-             "| stage | value | dev intent | dev slot F1 | dev sentence | train s | kept |",
-             "|---|---|---:|---:|---:|---:|---|"]
+             f"Data `{r['data']}`; the bundled all-MiniLM-L6-v2. "]
+    if r.get("transferred"):
+        lines[-1] += ("No search on this dataset: the shipped `configs/joint.yaml` (the ATIS dev winner) "
+                      "was run as it is.")
+    else:
+        lines[-1] += (f"Search on dev with seed {r['search_seed']}, one knob per stage from `{' '.join(r['start'])}`; "
+                      f"each stage keeps the best dev sentence accuracy. Test is read for the winner only.")
+        lines += ["", f"## Search (dev, seed {r['search_seed']})", "",
+                  "| stage | value | dev intent | dev slot F1 | dev sentence | train s | kept |",
+                  "|---|---|---:|---:|---:|---:|---|"]
     for row in r["search"]:
         lines.append(f"| {row['stage']} | {row['value']} | {row['dev_intent_acc']:.2f} | {row['dev_slot_f1']:.2f} | "
                      f"{row['dev_sentence_acc']:.2f} | {row['train_seconds']:.0f} | {'yes' if row['chosen'] else ''} |")
-    lines += ["", f"Winner: `{' '.join(r['winner'])}`", "", "## Decoding of the winner (dev, no retraining)", "",
+    lines += ["", f"Winner: `{' '.join(r['winner'])}`" if r["winner"] else "Recipe: the shipped `configs/joint.yaml`", "", "## Decoding of the winner (dev, no retraining)", "",
               "| decode | intent | slot F1 | sentence | inconsistent % |", "|---|---:|---:|---:|---:|"]
     for mode, s in r["dev_decoding_of_winner"].items():
         lines.append(f"| {mode} | {s['intent_acc']:.2f} | {s['slot_f1']:.2f} | {s['sentence_acc']:.2f} | "

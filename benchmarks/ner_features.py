@@ -8,8 +8,8 @@ Variants (each the shipped NER config plus its overrides):
     plain_headlr / casing_input_headlr   the same with train.head_lr=1e-3 (heads and the casing table)
 
     .venv/bin/python -m benchmarks.ner_features --variants plain casing_input --seeds 1 2 3 train.epochs=1
-Writes reports/ner_features.json / .md (variants from earlier calls are kept; a variant is re-summarised from
-all its runs).
+Writes reports/ner_features.json / .md (rows from earlier calls are kept; a row is one variant under one set of
+extra overrides, re-summarised from all its seeds).
 """
 
 from __future__ import annotations
@@ -47,14 +47,16 @@ def main(argv: list[str] | None = None) -> None:
     data = str(Path(args.data_root) / "conll2003")
     out = Path(args.out_dir) / "ner_features.json"
     report: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {"variants": {}}
-    report.update({"data": portable_path(data), "machine": machine(), "overrides": args.overrides})
+    report.update({"data": portable_path(data), "machine": machine()})
     tag = "_".join(o.replace("train.", "").replace("=", "") for o in args.overrides) or "shipped"
     for seed in args.seeds:
         for name in args.variants:
             run = find_or_train("ner", [f"data.path={data}", f"train.seed={seed}", *VARIANTS[name], *args.overrides],
                                 Path("runs/bench/ner_features") / tag / f"{name}-seed{seed}")
             m = json.loads((run / "metrics.json").read_text())
-            entry = report["variants"].setdefault(name, {"overrides": VARIANTS[name], "runs": {}})
+            key = " ".join([name, *args.overrides])
+            entry = report["variants"].setdefault(key, {"variant": name, "overrides": VARIANTS[name],
+                                                        "extra": args.overrides, "runs": {}})
             entry["runs"][str(seed)] = {"dev_f1": round(100 * m["validation"]["f1"], 2),
                                         "test_f1": round(100 * m["test"]["f1"], 2),
                                         "train_seconds": m["train_seconds"], "commit": m.get("commit")}
@@ -69,11 +71,13 @@ def main(argv: list[str] | None = None) -> None:
 def render(r: dict[str, Any]) -> str:
     lines = ["# NER with word-level features (CoNLL-2003)", "", generated_by("benchmarks/ner_features.py",
                                                                              r["machine"]), "",
-             f"Data `{r['data']}`; the bundled all-MiniLM-L6-v2 (uncased); the shipped NER config (CRF head) plus "
-             f"`{' '.join(r['overrides']) or 'nothing'}`. Best epoch on dev; mean ± sd over the seeds (n).", "",
-             "| variant | overrides | n | dev F1 | test F1 | train s |", "|---|---|---:|---:|---:|---:|"]
-    for name, e in r["variants"].items():
-        lines.append(f"| {name} | `{' '.join(e['overrides']) or '-'}` | {e['n_seeds']} | "
+             f"Data `{r['data']}`; the bundled all-MiniLM-L6-v2 (uncased); the shipped NER config (CRF head, 3 "
+             f"epochs) plus the row's settings and the variant's overrides. Best epoch on dev; mean ± sd over the "
+             f"seeds (n).", "",
+             "| settings | variant | overrides | n | dev F1 | test F1 | train s |", "|---|---|---|---:|---:|---:|---:|"]
+    for e in sorted(r["variants"].values(), key=lambda e: (e["extra"], list(VARIANTS).index(e["variant"]))):
+        lines.append(f"| `{' '.join(e['extra']) or 'shipped'}` | {e['variant']} | `{' '.join(e['overrides']) or '-'}` | "
+                     f"{e['n_seeds']} | "
                      f"{e['dev_f1_mean']:.2f} ± {e['dev_f1_sd']:.2f} | "
                      f"{e['test_f1_mean']:.2f} ± {e['test_f1_sd']:.2f} | {e['train_seconds_mean']:.0f} |")
     lines += ["", "Published anchors (test F1): " + "; ".join(f"{k} {v}" for k, v in ANCHORS.items()) + ".", "",

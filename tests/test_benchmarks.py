@@ -209,9 +209,16 @@ def test_recipe_feature_batching_and_memory_benchmarks(bench):
     load("joint_recipe").main(["--dataset", "atis", "--seeds", "1", "--data-root", str(data), *TINY])
     recipe = json.loads((work / "reports/joint_recipe_atis.json").read_text())
     assert len(recipe["search"]) == 8 and recipe["final"] and (work / "reports/joint_recipe_atis.md").exists()
+    load("joint_recipe").main(["--dataset", "atis", "--seeds", "1", "--data-root", str(data), "--out-dir", "moved",
+                               "--shipped", *TINY])
+    moved = json.loads((work / "moved/joint_recipe_atis.json").read_text())
+    assert moved["search"] == [] and moved["winner"] == [] and moved["transferred"] and moved["final"]
+    assert "No search on this dataset" in (work / "moved/joint_recipe_atis.md").read_text()
     load("ner_features").main(["--variants", "plain", "casing_input", "--seeds", "1", "--data-root", str(data),
                                *TINY])
-    assert set(json.loads((work / "reports/ner_features.json").read_text())["variants"]) == {"plain", "casing_input"}
+    rows = json.loads((work / "reports/ner_features.json").read_text())["variants"].values()
+    assert sorted(e["variant"] for e in rows) == ["casing_input", "plain"] and all(e["extra"] == TINY for e in rows)
+    assert "| casing_input | `model.word_features=casing` | 1 |" in (work / "reports/ner_features.md").read_text()
     load("batching").main(["--datasets", "clinc150", "--encoder", "tiny", "--minutes", "0.02", "--steps", "2",
                            "train.progress_bar=false"])
     clinc = json.loads((work / "reports/batching.json").read_text())["datasets"]["clinc150"]
