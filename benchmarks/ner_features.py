@@ -48,15 +48,15 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out_dir) / "ner_features.json"
     report: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {"variants": {}}
     report.update({"data": portable_path(data), "machine": machine()})
-    tag = "_".join(o.replace("train.", "").replace("=", "") for o in args.overrides) or "shipped"
+    extra = [o for o in args.overrides if not o.startswith("train.progress_bar=")]  # settings that change results
+    tag = "_".join(o.replace("train.", "").replace("=", "") for o in extra) or "shipped"
     for seed in args.seeds:
         for name in args.variants:
             run = find_or_train("ner", [f"data.path={data}", f"train.seed={seed}", *VARIANTS[name], *args.overrides],
                                 Path("runs/bench/ner_features") / tag / f"{name}-seed{seed}")
             m = json.loads((run / "metrics.json").read_text())
-            key = " ".join([name, *args.overrides])
-            entry = report["variants"].setdefault(key, {"variant": name, "overrides": VARIANTS[name],
-                                                        "extra": args.overrides, "runs": {}})
+            entry = report["variants"].setdefault(" ".join([name, *extra]), {
+                "variant": name, "overrides": VARIANTS[name], "extra": extra, "runs": {}})
             entry["runs"][str(seed)] = {"dev_f1": round(100 * m["validation"]["f1"], 2),
                                         "test_f1": round(100 * m["test"]["f1"], 2),
                                         "train_seconds": m["train_seconds"], "commit": m.get("commit")}
