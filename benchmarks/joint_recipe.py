@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     shipped_path = Path(args.out_dir) / f"joint_{args.dataset}.json"
     shipped = json.loads(shipped_path.read_text()) if shipped_path.exists() else {}
     result = {"data": portable_path(data), "machine": m, "seeds": args.seeds, "search_seed": args.seeds[0],
-              "start": START, "transferred": args.shipped, "extra_overrides": args.overrides, "search": search, "winner": best,
+              "start": START, "transferred": args.shipped, "extra_overrides": args.overrides, "search": search,
+              "winner": best,
               "dev_decoding_of_winner": decoding, "per_seed": rows, "final": final,
               "shipped_before": {**{k: shipped.get(f"{k}_mean") for k in METRICS},
                                  "overrides": shipped.get("overrides")},
@@ -133,7 +134,8 @@ def render(name: str, r: dict[str, Any]) -> str:
     for row in r["search"]:
         lines.append(f"| {row['stage']} | {row['value']} | {row['dev_intent_acc']:.2f} | {row['dev_slot_f1']:.2f} | "
                      f"{row['dev_sentence_acc']:.2f} | {row['train_seconds']:.0f} | {'yes' if row['chosen'] else ''} |")
-    lines += ["", f"Winner: `{' '.join(r['winner'])}`" if r["winner"] else "Recipe: the shipped `configs/joint.yaml`", "", "## Decoding of the winner (dev, no retraining)", "",
+    recipe = f"Winner: `{' '.join(r['winner'])}`" if r["winner"] else "Recipe: the shipped `configs/joint.yaml`"
+    lines += ["", recipe, "", "## Decoding of the winner (dev, no retraining)", "",
               "| decode | intent | slot F1 | sentence | inconsistent % |", "|---|---:|---:|---:|---:|"]
     for mode, s in r["dev_decoding_of_winner"].items():
         lines.append(f"| {mode} | {s['intent_acc']:.2f} | {s['slot_f1']:.2f} | {s['sentence_acc']:.2f} | "

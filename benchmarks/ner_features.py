@@ -5,6 +5,8 @@ Variants (each the shipped NER config plus its overrides):
     casing_input   + a zero-initialised casing embedding added to the sub-token embeddings
     casing_head    + the casing concatenated before the classifier
     chars_input, casing_chars_input   + a character CNN over the word's bytes (and the casing), added at the input
+    casing_word2vec_input   + the casing and a gensim word2vec vector (trained on the training text), projected
+                   through a zero-gain LayerNorm and added at the input
     plain_headlr / casing_input_headlr   the same with train.head_lr=1e-3 (heads and the casing table)
 
     .venv/bin/python -m benchmarks.ner_features --variants plain casing_input --seeds 1 2 3 train.epochs=1
@@ -30,6 +32,7 @@ VARIANTS = {
     "casing_head": ["model.word_features=casing", "model.feature_fusion=head"],
     "chars_input": ["model.word_features=chars"],
     "casing_chars_input": ["model.word_features=casing+chars"],
+    "casing_word2vec_input": ["model.word_features=casing+word2vec"],
     "plain_headlr": ["train.head_lr=1e-3"],
     "casing_input_headlr": ["model.word_features=casing", "train.head_lr=1e-3"],
 }
@@ -76,7 +79,8 @@ def render(r: dict[str, Any]) -> str:
              f"seeds (n).", "",
              "| settings | variant | overrides | n | dev F1 | test F1 | train s |", "|---|---|---|---:|---:|---:|---:|"]
     for e in sorted(r["variants"].values(), key=lambda e: (e["extra"], list(VARIANTS).index(e["variant"]))):
-        lines.append(f"| `{' '.join(e['extra']) or 'shipped'}` | {e['variant']} | `{' '.join(e['overrides']) or '-'}` | "
+        settings, overrides = " ".join(e["extra"]) or "shipped", " ".join(e["overrides"]) or "-"
+        lines.append(f"| `{settings}` | {e['variant']} | `{overrides}` | "
                      f"{e['n_seeds']} | "
                      f"{e['dev_f1_mean']:.2f} ± {e['dev_f1_sd']:.2f} | "
                      f"{e['test_f1_mean']:.2f} ± {e['test_f1_sd']:.2f} | {e['train_seconds_mean']:.0f} |")

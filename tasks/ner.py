@@ -23,7 +23,7 @@ from pipelines.config import DataConfig, ModelOptions
 from pipelines.data.align import split_words
 from pipelines.data.batching import Collator, Features
 from pipelines.data.tagging import encode_tokens
-from pipelines.data.words import VOCAB_FILE, WordTokenizer, WordVectors, read_unlabelled
+from pipelines.data.words import VOCAB_FILE, WordTable, WordTokenizer, WordVectors, read_unlabelled
 from pipelines.errors import ConfigError
 from pipelines.inference.tagging import entities, gather, join_windows, score, stitch
 from pipelines.models import encoders
@@ -49,15 +49,17 @@ class NerOptions(ModelOptions):
                                                                "own with head=crf) | argmax (softmax head only)"})
     word_vectors: str = field(default="word2vec", metadata={"help": "encoder=bilstm: word2vec (trained on the "
                                                                     "training text) | random"})
-    word2vec_text: str = field(default="", metadata={"help": "encoder=bilstm, word2vec: unlabelled text for the "
+    word2vec_text: str = field(default="", metadata={"help": "word2vec (encoder=bilstm, or word_features with "
+                                                             "word2vec): unlabelled text for the "
                                                              "vectors, comma-separated files or dirs (.txt, "
                                                              ".jsonl[.gz] with 'text'); its words seen 3+ times "
                                                              "join the vocabulary"})
     word_dropout: float = field(default=0.0, metadata={"help": "encoder=bilstm: share of words read as <unk> in "
                                                                "training, so the unknown-word vector is trained"})
-    word_features: str = field(default="none", metadata={"help": "none | casing | chars | casing+chars: the "
-                                                                 "Transformer also reads each word's casing and/or "
-                                                                 "characters (pipelines/models/word_features.py)"})
+    word_features: str = field(default="none", metadata={"help": "none, or casing, chars, word2vec joined by '+': "
+                                                                 "the Transformer also reads each word's casing, "
+                                                                 "characters, word2vec vector "
+                                                                 "(pipelines/models/word_features.py)"})
     feature_fusion: str = field(default="input", metadata={"help": "input (added to the sub-token embeddings) | "
                                                                    "head (concatenated before the classifier)"})
 
@@ -84,8 +86,9 @@ class NerOptions(ModelOptions):
             self.check(not (self.word2vec_text and self.word_vectors == "random"),
                        "model.word2vec_text is read for word2vec vectors only, but model.word_vectors=random")
         else:
+            uses_w2v = "word2vec" in parse_features(self.word_features)
             for name, default in (("word_vectors", "word2vec"), ("word2vec_text", ""), ("word_dropout", 0.0)):
-                self.check(getattr(self, name) == default,
+                self.check(getattr(self, name) == default or (name == "word2vec_text" and uses_w2v),
                            f"model.{name} applies to model.encoder=bilstm only (encoder is {self.encoder!r})")
 
 
@@ -139,6 +142,7 @@ class NerTask(Task):
     report_notes = ("Entity scores: seqeval mode='strict', scheme=IOB2.",)
     distillable = True
     options: NerOptions
+    word_table: WordTable | None = None  # the word2vec feature's vocabulary (fit_featurizers / load_featurizers)
 
     def label_list(self, splits: dict[str, Dataset]) -> list[str]:
         return label_list(splits)
@@ -152,9 +156,11 @@ class NerTask(Task):
         return super().build_tokenizer(splits)
 
     def fit_featurizers(self, splits: dict[str, Dataset], tokenizer: Any, seed: int) -> dict[str, Any]:
-        """encoder=bilstm with word2vec: vectors trained on the training text (+ model.word2vec_text)."""
+        """word2vec vectors trained on the training text (+ model.word2vec_text): for encoder=bilstm, or for
+        the Transformer's word2vec word feature (then the task keeps the vocabulary: `encode` needs it)."""
         opts = self.options
-        if opts.encoder != "bilstm" or opts.word_vectors != "word2vec":
+        w2v_feature = "word2vec" in parse_features(opts.word_features)
+        if not w2v_feature and (opts.encoder != "bilstm" or opts.word_vectors != "word2vec"):
             return {}
         extra = [p.strip() for p in opts.word2vec_text.split(",") if p.strip()]
         unlabelled = list(read_unlabelled(extra)) if extra else []
@@ -162,6 +168,10 @@ class NerTask(Task):
             print(f"word2vec: {len(splits['train'])} training sentences + {len(unlabelled)} unlabelled lines "
                   f"({sum(map(len, unlabelled))} words) from {', '.join(extra)}", flush=True)
         # 10 passes over a small labelled corpus; 5 (gensim's default) once large unlabelled text joins it
+        if w2v_feature:
+            self.word_table = WordTable.fit(splits["train"]["tokens"], seed=seed, unlabelled=unlabelled,
+                                            epochs=5 if unlabelled else 10)
+            return {"word_table": self.word_table}
         return {"word_vectors": WordVectors.fit(tokenizer, splits["train"]["tokens"], seed=seed,
                                                 unlabelled=unlabelled, epochs=5 if unlabelled else 10)}
 
@@ -177,8 +187,15 @@ class NerTask(Task):
                                     num_labels=len(labels), id2label=dict(enumerate(labels)),
                                     label2id={lab: i for i, lab in enumerate(labels)}, classifier_dropout=opts.dropout)
         if features := parse_features(opts.word_features):
+            table, vectors = (featurizers or {}).get("word_table", self.word_table), None
+            if "word2vec" in features:
+                if table is None:
+                    raise ConfigError("model.word_features with word2vec: build the model after fit_featurizers "
+                                      "or load_featurizers (the 'word_table' holds the vocabulary and vectors)")
+                # a loaded vocabulary has no vectors: a zero table of its shape, for a checkpoint's weights
+                vectors = table.vectors if table.vectors is not None else (len(table.index), table.info["dim"])
             return WordFeatureTagger(model, labels, features, opts.feature_fusion, crf=opts.head == "crf",
-                                     dropout=opts.dropout)
+                                     dropout=opts.dropout, word_vectors=vectors)
         return CrfTokenClassifier(model, labels) if opts.head == "crf" else model
 
     def load_model(self, path: str | Path) -> torch.nn.Module:
@@ -190,9 +207,21 @@ class NerTask(Task):
             return CrfTokenClassifier.from_pretrained(path, MODEL_CLASS)
         return MODEL_CLASS.from_pretrained(path).eval()
 
+    def load_featurizers(self, path: str | Path) -> dict[str, Any]:
+        self.word_table = WordTable.load(path)
+        return {"word_table": self.word_table} if self.word_table is not None else {}
+
     def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig) -> Features:
         features = parse_features(self.options.word_features)
-        return encode(ds, tokenizer, label2id, data, casing="casing" in features, chars="chars" in features)
+        words = None
+        if "word2vec" in features:
+            table = getattr(self, "word_table", None)
+            if table is None:
+                raise ConfigError("model.word_features with word2vec: the task has no word vocabulary yet; call "
+                                  "fit_featurizers (training) or load_featurizers (a saved model) first")
+            words = table.index
+        return encode(ds, tokenizer, label2id, data, casing="casing" in features, chars="chars" in features,
+                      word_rows=words)
 
     def loss(self, model, out: TaskOutput, batch, criterion: Criterion) -> torch.Tensor:
         return tagging_loss(model, out.logits, batch, criterion)
@@ -215,6 +244,8 @@ class NerTask(Task):
 
     def predict(self, model, tokenizer, texts, batch_size=64, max_length=128, featurizers=None):
         """Entities per text: [{"type", "text", "start", "end", "score"}] with character offsets."""
+        if (featurizers or {}).get("word_table") is not None:  # the word2vec feature's vocabulary
+            self.word_table = featurizers["word_table"]
         words, records, _ = predict_words(self, model, tokenizer, texts, batch_size, max_length)
         id2label = model.config.id2label
         tags, probs = stitch(records, "pred"), stitch(records, "prob")

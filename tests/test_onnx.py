@@ -19,7 +19,8 @@ TEXTS = ["book a table for two at roma", "what is the weather in oslo tomorrow",
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A BiLSTM intent model that fits the sample (so a broken graph shows as lost accuracy) and a tiny
-    MiniLM-shaped NER model with a CRF, and one that also reads casing and characters (extra graph inputs)."""
+    MiniLM-shaped NER model with a CRF, and one that also reads casing, characters and word2vec rows (extra
+    graph inputs)."""
     out = tmp_path_factory.mktemp("onnx")
     common = ["train.progress_bar=false", "train.threads=1", f"train.out_dir={out}"]
     run(load_config(None, [*common, "model.encoder=bilstm", "model.pooling=max", "model.dropout=0.3",
@@ -27,7 +28,7 @@ def runs(tmp_path_factory):
     run(load_config(None, [*common, "model.encoder=tiny", "train.epochs=1", "train.limit_train_batches=2",
                            "data.max_length=32"], task="ner"), out / "ner")
     run(load_config(None, [*common, "model.encoder=tiny", "train.epochs=1", "train.limit_train_batches=2",
-                           "data.max_length=32", "model.word_features=casing+chars"], task="ner"),
+                           "data.max_length=32", "model.word_features=casing+chars+word2vec"], task="ner"),
         out / "ner_cased")
     return out
 

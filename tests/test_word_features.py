@@ -1,4 +1,4 @@
-"""Word-level casing and character features for the Transformer tagger."""
+"""Word-level casing, character and word2vec features for the Transformer tagger."""
 
 import pytest
 import torch
@@ -8,7 +8,7 @@ from transformers import AutoModelForTokenClassification
 from pipelines.config import ConfigError, DataConfig
 from pipelines.data.batching import Collator
 from pipelines.data.tagging import encode_tokens
-from pipelines.data.words import CASES
+from pipelines.data.words import CASES, WordTable
 from pipelines.models import encoders
 from pipelines.models.word_features import WordFeatureTagger
 from pipelines.registry import get_task, task_class
@@ -38,14 +38,16 @@ def test_case_ids_are_cut_with_the_window(tiny_tok):
 
 
 @pytest.mark.parametrize("fusion", ["input", "head"])
-@pytest.mark.parametrize("features", [("casing",), ("chars",), ("casing", "chars")])
+@pytest.mark.parametrize("features", [("casing",), ("chars",), ("casing", "chars"), ("casing", "word2vec")])
 def test_a_fresh_feature_tagger_is_the_plain_tagger(tiny_tok, fusion, features):
     """Zero-initialised, the feature part changes nothing until it is trained."""
     torch.manual_seed(0)
     emitter = encoders.load_model("tiny", AutoModelForTokenClassification, tiny_tok, num_labels=len(LABELS))
-    model = WordFeatureTagger(emitter, LABELS, features, fusion).eval()
+    model = WordFeatureTagger(emitter, LABELS, features, fusion, word_vectors=torch.randn(6, 4).numpy()).eval()
     ds = Dataset.from_dict({"tokens": [["Anna", "flew", "to", "OSLO"], ["hi"]], "tags": [["O"] * 4, ["O"]]})
-    batch = Collator(0)(encode_tokens(ds, tiny_tok, {"O": 0}, DataConfig(), casing=True, chars=True).rows)
+    words = {"anna": 2, "oslo": 3}
+    batch = Collator(0)(encode_tokens(ds, tiny_tok, {"O": 0}, DataConfig(), casing=True, chars=True,
+                                      word_rows=words).rows)
     assert batch["char_ids"].shape[:2] == batch["input_ids"].shape
     with torch.no_grad():
         cased = model(batch["input_ids"], batch["attention_mask"],
@@ -99,3 +101,42 @@ def test_chars_reach_the_logits_once_trained(tiny_tok):
         a = model(ids, torch.ones_like(ids), char_ids=torch.tensor([[[0, 0], [66, 67], [0, 0]]])).logits
         b = model(ids, torch.ones_like(ids), char_ids=torch.tensor([[[0, 0], [98, 99], [0, 0]]])).logits
     assert not torch.allclose(a, b)
+
+
+def test_word_ids_are_the_lowercased_words_rows(tiny_tok):
+    ds = Dataset.from_dict({"tokens": [["Anna", "flew", "to", "OSLO"]], "tags": [["O"] * 4]})
+    row = encode_tokens(ds, tiny_tok, {"O": 0}, DataConfig(), word_rows={"anna": 2, "oslo": 3}).rows[0]
+    assert row["word_ids"][0] == row["word_ids"][-1] == 0 and len(row["word_ids"]) == len(row["input_ids"])
+    assert [row["word_ids"][p] for p in row["word_starts"]] == [2, 1, 1, 3]  # flew, to: unknown (1)
+    starts = row["word_starts"] + [len(row["input_ids"]) - 1]
+    assert all(len(set(row["word_ids"][starts[k]:starts[k + 1]])) == 1 for k in range(len(starts) - 1))
+
+
+def test_word2vec_vectors_reach_the_logits_and_stay_frozen(tiny_tok):
+    torch.manual_seed(0)
+    emitter = encoders.load_model("tiny", AutoModelForTokenClassification, tiny_tok, num_labels=len(LABELS))
+    table = WordTable.fit([["anna", "flew", "to", "oslo"], ["anna", "went", "to", "bergen"]] * 5, seed=1, dim=8)
+    assert table.vectors.shape == (2 + len(table.words), 8) and table.index["anna"] >= 2
+    model = WordFeatureTagger(emitter, LABELS, ("word2vec",), "input", word_vectors=table.vectors).eval()
+    assert not model.word_table.weight.requires_grad
+    torch.testing.assert_close(model.word_table.weight[table.index["oslo"]], torch.as_tensor(table.vectors[
+        table.index["oslo"]]))
+    ids = torch.tensor([[2, 20, 3]])
+    with torch.no_grad():
+        model.word_proj[1].weight.fill_(1.0)
+        a = model(ids, torch.ones_like(ids), word_ids=torch.tensor([[0, table.index["oslo"], 0]])).logits
+        b = model(ids, torch.ones_like(ids), word_ids=torch.tensor([[0, table.index["bergen"], 0]])).logits
+    assert not torch.allclose(a, b)
+
+
+def test_word2vec_feature_needs_its_vocabulary(tiny_tok, tmp_path):
+    task = get_task("ner", task_class("ner").Options(encoder="tiny", word_features="word2vec"))
+    ds = Dataset.from_dict({"tokens": [["Anna", "flew"]], "tags": [["B-PER", "O"]]})
+    with pytest.raises(ConfigError, match="fit_featurizers"):
+        task.encode(ds, tiny_tok, {}, DataConfig())
+    fitted = task.fit_featurizers({"train": ds}, tiny_tok, seed=1)
+    assert task.encode(ds, tiny_tok, {}, DataConfig()).rows[0]["word_ids"][1] == fitted["word_table"].index["anna"]
+    fitted["word_table"].save_pretrained(tmp_path)
+    again = get_task("ner", task.options)
+    again.load_featurizers(tmp_path)
+    assert again.word_table.index == task.word_table.index

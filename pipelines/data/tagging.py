@@ -7,7 +7,7 @@ tokenizer (pipelines.data.words.WordTokenizer) gets one position per word instea
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from datasets import Dataset
@@ -41,12 +41,14 @@ def _context(ds: Dataset, budget: int) -> tuple[list[list[str]], list[list[str]]
 
 
 def encode_tokens(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig, casing: bool = False,
-                  chars: bool = False) -> Features:
+                  chars: bool = False, word_rows: Mapping[str, int] | None = None) -> Features:
     """One feature per window: input_ids, labels (-100 off first sub-tokens and on unseen tags),
     word_starts, example_id, core_start (index of the window's first core word in its sentence) and last
     (1 when the window's core words reach the sentence's end). casing=True adds `case_ids`: per sub-token,
     1 + the casing class of its word (pipelines.data.words.CASES), 0 on [CLS], [SEP] and padding; chars=True
-    adds `char_ids`: per sub-token, its word's first MAX_CHARS UTF-8 bytes + 1 ([] on [CLS] and [SEP])."""
+    adds `char_ids`: per sub-token, its word's first MAX_CHARS UTF-8 bytes + 1 ([] on [CLS] and [SEP]);
+    `word_rows` (lower-cased word -> row, rows from 2) adds `word_ids`: per sub-token, its word's row, 1 for a
+    word not in `word_rows`, 0 on [CLS] and [SEP]."""
     tokens, tags = ds["tokens"], ds["tags"] if "tags" in ds.column_names else None
     if getattr(tokenizer, "word_level", False):
         return _encode_words(tokens, tags, tokenizer, label2id)
@@ -64,13 +66,15 @@ def encode_tokens(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataCon
                                               tokenizer.cls_token_id, tokenizer.sep_token_id):
             row: dict[str, Any] = {"input_ids": ids, "word_starts": starts, "example_id": i,
                                    "core_start": win.start - lo, "last": int(win.end - lo == len(words))}
-            if casing or chars:  # the same walk and cuts as build_windows: per sub-token, its word
+            if casing or chars or word_rows is not None:  # build_windows' walk and cuts: per sub-token, its word
                 owners = ([None] + [w for w in range(win.lo, win.hi) for _ in pieces[w][: cfg.max_length - 2]]
                           )[: cfg.max_length - 1] + [None]
             if casing:
                 row["case_ids"] = [0 if w is None else 1 + word_casing(stream[w]) for w in owners]
             if chars:
                 row["char_ids"] = [[] if w is None else word_bytes(stream[w]) for w in owners]
+            if word_rows is not None:
+                row["word_ids"] = [0 if w is None else word_rows.get(stream[w].lower(), 1) for w in owners]
             if tags is not None:  # a sentence whose tags are None is not annotated: every label -100
                 labels = [-100] * len(ids)
                 for pos, tag in zip(starts, (tags[i] or [])[win.start - lo: win.end - lo]):

@@ -152,3 +152,36 @@ class WordVectors:
 
     def save_pretrained(self, path: str | Path) -> None:
         atomic_write_text(Path(path) / self.FILE, json.dumps({**self.info, "stored_in": "the model's word_emb"}))
+
+
+class WordTable:
+    """A featurizer for the Transformer tagger's `word2vec` word feature: a lower-cased vocabulary (row 0 =
+    none, 1 = unknown, words from 2) and, while training, its word2vec vectors. The model's frozen table
+    carries the vectors once built; `save_pretrained` writes the vocabulary (`word2vec_vocab.json`), which
+    encoding needs to map words to rows."""
+
+    FILE = "word2vec_vocab.json"
+
+    def __init__(self, words: Sequence[str], vectors: np.ndarray | None = None, info: dict | None = None) -> None:
+        self.words = list(words)  # without <pad> and <unk>
+        self.index = {w: i for i, w in enumerate(["<pad>", "<unk>", *self.words])}
+        self.vectors, self.info = vectors, info or {}
+
+    @classmethod
+    def fit(cls, sentences: Sequence[Sequence[str]], seed: int = 0, unlabelled: Sequence[Sequence[str]] = (),
+            epochs: int = 10, dim: int = 100) -> WordTable:
+        """Vocabulary of the training sentences (+ unlabelled words seen 3+ times) and word2vec vectors."""
+        vocab = WordTokenizer.build(sentences)
+        vectors = WordVectors.fit(vocab, sentences, dim=dim, seed=seed, epochs=epochs, unlabelled=unlabelled)
+        return cls(vocab.words[2:], vectors.vectors, vectors.info)
+
+    def save_pretrained(self, path: str | Path) -> None:
+        atomic_write_text(Path(path) / self.FILE, json.dumps({"info": self.info, "words": self.words}))
+
+    @classmethod
+    def load(cls, path: str | Path) -> WordTable | None:
+        f = Path(path) / cls.FILE
+        if not f.exists():
+            return None
+        obj = json.loads(f.read_text(encoding="utf-8"))
+        return cls(obj["words"], info=obj["info"])

@@ -3,7 +3,10 @@
 Features (`model.word_features`, joined with "+"):
 - casing: the word's shape class (pipelines.data.words.CASES), an embedding table of 8 rows;
 - chars: the word's first MAX_CHARS UTF-8 bytes through a character CNN (byte embeddings, width-3
-  convolution, max over the characters), as in the BiLSTM-CRF; bytes need no vocabulary.
+  convolution, max over the characters), as in the BiLSTM-CRF; bytes need no vocabulary;
+- word2vec: the word's vector from a second embedding space, gensim word2vec trained on the training text (and
+  any `model.word2vec_text`), looked up by the lower-cased word in a frozen table (`word_ids`, 1 = unknown):
+  another source of word embeddings next to the encoder's own sub-token table.
 
 Every sub-token of a word carries its word's features. Two places to put them next to the encoder's space:
 
@@ -13,6 +16,9 @@ Every sub-token of a word carries its word's features. Two places to put them ne
   H" span the same models. The casing table is zero-initialised; a CNN's projection ends in a LayerNorm
   whose gain starts at zero; so training starts from the pretrained model exactly, and the LayerNorm maps
   the new space to unit scale before the learned gain sets its weight. Attention can use it in every layer.
+  The word2vec space is aligned the same way: a learned projection P (D -> H) and a LayerNorm whose gain
+  starts at zero; the table itself stays frozen, so words seen only in the unlabelled text keep vectors that
+  sit where their neighbours in that text put them.
 - fusion="head": the feature vectors concatenated to the encoder's last hidden state before the linear
   classifier. A linear map of a concatenation is the sum of two maps, W [h; v] = W_h h + W_v v, so this adds a
   per-word bias to the tag scores (zero at the start): cheap, but the encoder never sees the neighbours'.
@@ -26,6 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -34,7 +41,8 @@ from pipelines.models.crf import ConstrainedCRF
 from pipelines.models.outputs import TaskOutput
 from pipelines.models.saving import load_composite, save_composite
 
-FEATURES = ("casing", "chars")
+FEATURES = ("casing", "chars", "word2vec")
+INPUTS = {"casing": "case_ids", "chars": "char_ids", "word2vec": "word_ids"}
 FUSIONS = ("input", "head")
 HEAD_DIM = 16  # the casing vector's size with fusion="head"
 CHAR_DIM, CHAR_FILTERS = 30, 50
@@ -47,6 +55,9 @@ def parse_features(spec: str) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"unknown word feature {unknown[0]!r}: expected 'none' or {' + '.join(FEATURES)}")
     return names
+
+
+PARTS = ("case_embed", "chars", "char_proj", "word_table", "word_proj", "case_head", "crf")
 
 
 class CharCnn(nn.Module):
@@ -68,12 +79,14 @@ class CharCnn(nn.Module):
 class WordFeatureTagger(nn.Module):
     """A Hugging Face token classifier (`emitter`) that also reads word features: `case_ids` (B, T), 1 + the
     casing class of each sub-token's word, 0 on special tokens and padding; `char_ids` (B, T, C), the word's
-    bytes + 1. Optional constrained CRF over the emissions."""
+    bytes + 1; `word_ids` (B, T), the word's row in `word_vectors` (0 = none, 1 = unknown). Optional constrained
+    CRF over the emissions."""
 
     architecture = "WordFeatureTagger"
 
     def __init__(self, emitter: nn.Module, labels: Sequence[str], features: Sequence[str] = ("casing",),
-                 fusion: str = "input", crf: bool = False, dropout: float = 0.1) -> None:
+                 fusion: str = "input", crf: bool = False, dropout: float = 0.1,
+                 word_vectors: np.ndarray | tuple[int, int] | None = None) -> None:
         super().__init__()
         if fusion not in FUSIONS:
             raise ValueError(f"fusion={fusion!r}: expected one of {FUSIONS}")
@@ -81,10 +94,10 @@ class WordFeatureTagger(nn.Module):
         if not self.features:
             raise ValueError("WordFeatureTagger needs at least one feature")
         self.emitter, self.fusion = emitter, fusion
-        self.extra_inputs = tuple({"casing": "case_ids", "chars": "char_ids"}[f] for f in self.features)
+        self.extra_inputs = tuple(INPUTS[f] for f in self.features)
         hidden = emitter.config.hidden_size
         width = 0
-        self.case_embed = self.chars = self.char_proj = self.case_head = None
+        self.case_embed = self.chars = self.char_proj = self.case_head = self.word_table = self.word_proj = None
         if "casing" in self.features:
             self.case_embed = nn.Embedding(len(CASES) + 1, hidden if fusion == "input" else HEAD_DIM, padding_idx=0)
             if fusion == "input":
@@ -96,6 +109,16 @@ class WordFeatureTagger(nn.Module):
                 self.char_proj = nn.Sequential(nn.Linear(CHAR_FILTERS, hidden), nn.LayerNorm(hidden))
                 nn.init.zeros_(self.char_proj[1].weight)
             width += CHAR_FILTERS
+        if "word2vec" in self.features:
+            if word_vectors is None:
+                raise ValueError("the word2vec feature needs word_vectors: a (V, D) array or its shape")
+            table = torch.zeros(word_vectors) if isinstance(word_vectors, tuple) else torch.as_tensor(word_vectors)
+            self.word_table = nn.Embedding.from_pretrained(table.float(), freeze=True, padding_idx=0)
+            dim = self.word_table.embedding_dim
+            if fusion == "input":
+                self.word_proj = nn.Sequential(nn.Linear(dim, hidden), nn.LayerNorm(hidden))
+                nn.init.zeros_(self.word_proj[1].weight)
+            width += dim
         if fusion == "head":
             self.case_head = nn.Linear(width, len(labels), bias=False)
             nn.init.zeros_(self.case_head.weight)
@@ -107,13 +130,16 @@ class WordFeatureTagger(nn.Module):
         return self.emitter.config
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, case_ids: torch.Tensor | None = None,
-                char_ids: torch.Tensor | None = None) -> TaskOutput:
+                char_ids: torch.Tensor | None = None, word_ids: torch.Tensor | None = None) -> TaskOutput:
         parts = []
         if self.case_embed is not None:
             parts.append(self.case_embed(case_ids))
         if self.chars is not None:
             vectors = self.chars(char_ids)
             parts.append(self.char_proj(vectors) if self.fusion == "input" else vectors)
+        if self.word_table is not None:
+            vectors = self.word_table(word_ids)
+            parts.append(self.word_proj(vectors) if self.fusion == "input" else vectors)
         if self.fusion == "input":
             embeds = self.emitter.get_input_embeddings()(input_ids) + sum(parts)  # (B, T, H)
             return TaskOutput(logits=self.emitter(inputs_embeds=embeds, attention_mask=attention_mask).logits)
@@ -121,17 +147,20 @@ class WordFeatureTagger(nn.Module):
         return TaskOutput(logits=logits + self.case_head(self.dropout(torch.cat(parts, -1))))
 
     def save_pretrained(self, path: str | Path) -> None:
-        parts = {name: getattr(self, name).state_dict() for name in ("case_embed", "chars", "char_proj", "case_head",
-                                                                     "crf") if getattr(self, name) is not None}
+        parts = {name: getattr(self, name).state_dict() for name in PARTS if getattr(self, name) is not None}
+        table = list(self.word_table.weight.shape) if self.word_table is not None else None
         save_composite(path, self.architecture, self.emitter, parts,
-                       {"features": list(self.features), "fusion": self.fusion, "crf": self.crf is not None})
+                       {"features": list(self.features), "fusion": self.fusion, "crf": self.crf is not None,
+                        "word_vectors": table})
 
     @classmethod
     def from_pretrained(cls, path: str | Path, model_cls: Any) -> WordFeatureTagger:
         inner, tensors, config = load_composite(path)
         emitter = model_cls.from_pretrained(inner)
         labels = [emitter.config.id2label[i] for i in range(len(emitter.config.id2label))]
-        model = cls(emitter, labels, features=config["features"], fusion=config["fusion"], crf=config["crf"])
+        table = config.get("word_vectors")
+        model = cls(emitter, labels, features=config["features"], fusion=config["fusion"], crf=config["crf"],
+                    word_vectors=tuple(table) if table else None)
         for name, state in tensors.items():
             getattr(model, name).load_state_dict(state)
         return model.eval()
