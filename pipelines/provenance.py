@@ -14,13 +14,14 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 @lru_cache(maxsize=1)
 def code_version() -> dict[str, Any]:
-    """{"commit": sha or None, "dirty": True when tracked files differ from it (None outside a git checkout)}."""
+    """{"commit": sha or None, "dirty": True when tracked files differ from it (None outside a git checkout)}.
+    Files under reports/ do not count: benchmarks rewrite them while they run."""
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(PROJECT), *args], capture_output=True, text=True, timeout=10,
                               check=True).stdout.strip()
     try:
         commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)reports"))
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
     return {"commit": commit, "dirty": dirty}
