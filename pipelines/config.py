@@ -83,6 +83,9 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     head_lr: float = field(default=0.0, metadata={"help": "learning rate outside the pretrained encoder (heads, CRF, "
                                                           "feature embeddings); 0 = train.lr"})
+    layer_decay: float = field(default=1.0, metadata={"help": "layer-wise learning-rate decay in the pretrained "
+                                                              "encoder: layer i of L trains at lr x decay^(L - i), "
+                                                              "the embeddings at lr x decay^L; 1 = off"})
     grad_clip: float = 1.0
     accumulate_grad_batches: int = field(default=1, metadata={"help": "micro-batches per optimizer step (each "
                                                                       "loss / k; see reports/memory.md)"})
@@ -144,6 +147,8 @@ class TrainConfig:
                 raise ConfigError(f"train.{name}={getattr(self, name)}: expected >= 1")
         if self.lr <= 0 or self.head_lr < 0:
             raise ConfigError(f"train.lr={self.lr}, train.head_lr={self.head_lr}: expected lr > 0, head_lr >= 0")
+        if not 0.0 < self.layer_decay <= 1.0:
+            raise ConfigError(f"train.layer_decay={self.layer_decay}: expected in (0, 1] (1 = off)")
         if self.max_minutes < 0:
             raise ConfigError(f"train.max_minutes={self.max_minutes}: expected >= 0 (0 = no limit)")
         if self.batch_tokens < 0:

@@ -173,6 +173,26 @@ def test_head_lr_groups_cover_every_parameter_once(tiny_tok):
     assert all(rate[id(p)] == 1e-3 for n, p in named.items() if ".crf." in n)
 
 
+def test_layer_decay_rates_fall_layer_by_layer(tiny_tok):
+    module = TaskModule("intent", ["a", "b"], {"encoder": "tiny"}, tokenizer=tiny_tok)
+    named = dict(module.named_parameters())
+    rate = {id(p): g["lr"] for g in module.parameter_groups(1e-4, 0.01, 1e-3, layer_decay=0.5) for p in g["params"]}
+    depth = module.model.encoder.config.num_hidden_layers
+    assert depth >= 2
+    for i in range(depth):
+        weights = [p for n, p in named.items() if f".layer.{i}." in n]
+        assert weights and all(rate[id(p)] == pytest.approx(1e-4 * 0.5 ** (depth - 1 - i)) for p in weights)
+    assert rate[id(named["model.encoder.embeddings.word_embeddings.weight"])] == pytest.approx(1e-4 * 0.5 ** depth)
+    assert all(rate[id(p)] == 1e-3 for n, p in named.items() if not n.startswith("model.encoder."))
+    plain = module.parameter_groups(1e-4, 0.01, 1e-3)  # decay 1: the same groups as without it
+    assert sorted(g["lr"] for g in plain) == sorted(g["lr"] for g in module.parameter_groups(1e-4, 0.01, 1e-3, 1.0))
+    assert {g["lr"] for g in plain} == {1e-4, 1e-3}
+    from pipelines.config import load_config
+
+    with pytest.raises(ConfigError, match="layer_decay"):
+        load_config(None, ["train.layer_decay=0"], task="intent")
+
+
 def test_token_budget_batches():
     lengths = [int(x) for x in torch.randint(3, 60, (500,), generator=torch.Generator().manual_seed(0))]
     sampler = TokenBudgetBatchSampler(lengths, max_tokens=400, seed=1)

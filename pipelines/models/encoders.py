@@ -212,6 +212,26 @@ def pretrained_part(model: Any) -> Any:
     return None
 
 
+def layer_scales(encoder: Any, decay: float = 1.0) -> dict[int, float]:
+    """id(parameter) -> learning-rate factor for every parameter of a pretrained transformer: decay^(L - i)
+    for a parameter of layer i (1..L, found as `layer.<i-1>.` / `layers.<i-1>.` in its name), decay^L for the
+    embeddings, 1 for what sits above the layers (pooler). decay=1: every factor 1."""
+    import re
+
+    depth = int(getattr(encoder.config, "num_hidden_layers", 0) or 0)
+    scales = {}
+    for name, p in encoder.named_parameters():
+        found = re.search(r"(?:^|\.)layers?\.(\d+)\.", name)
+        if found:
+            below_top = depth - 1 - int(found.group(1))
+        elif "embed" in name:
+            below_top = depth
+        else:
+            below_top = 0
+        scales[id(p)] = decay ** max(0, below_top)
+    return scales
+
+
 def enable_checkpointing(model: Any) -> bool:
     """Turn on activation (gradient) checkpointing in the model's pretrained transformer: each layer's
     activations are recomputed in the backward pass instead of kept. Non-reentrant checkpointing, which also

@@ -55,6 +55,8 @@ class TaskModule(pl.LightningModule):
         lr, weight_decay, warmup_ratio: AdamW with linear warm-up and decay.
         head_lr: learning rate of everything outside the pretrained encoder (heads, CRF, feature embeddings);
             0 = `lr` for all. A fresh head often wants a larger rate than the weights being fine-tuned.
+        layer_decay: layer-wise learning-rate decay inside the pretrained encoder (1 = off): its top layer
+            trains at `lr`, each layer below at `layer_decay` times the one above, the embeddings lowest.
         gradient_checkpointing: recompute the encoder's activations in the backward pass instead of keeping
             them (less memory, about one more forward pass of time; reports/memory.md).
         rows_per_batch: with batches of varying size (token budgets) and a loss that is a mean over examples:
@@ -74,12 +76,14 @@ class TaskModule(pl.LightningModule):
                  criterion: Criterion | None = None, lr: float = 5e-5, weight_decay: float = 0.01,
                  warmup_ratio: float = 0.1, model: torch.nn.Module | None = None,
                  distillation: Distillation | None = None, head_lr: float = 0.0,
-                 gradient_checkpointing: bool = False, rows_per_batch: float = 0.0) -> None:
+                 gradient_checkpointing: bool = False, rows_per_batch: float = 0.0,
+                 layer_decay: float = 1.0) -> None:
         super().__init__()
         self.task = make_task(task, options)
         self.save_hyperparameters({"task": self.task.name, "labels": list(labels),
                                    "options": dataclasses.asdict(self.task.options), "lr": lr,
-                                   "weight_decay": weight_decay, "warmup_ratio": warmup_ratio, "head_lr": head_lr})
+                                   "weight_decay": weight_decay, "warmup_ratio": warmup_ratio, "head_lr": head_lr,
+                                   "layer_decay": layer_decay})
         tokenizer = tokenizer if tokenizer is not None else self.task.build_tokenizer({})
         if model is None:  # an encoder that names a finished run continues from it (head rows by label name)
             model = warm_start(self.task, list(labels), tokenizer, featurizers or {})
@@ -163,22 +167,26 @@ class TaskModule(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")
 
-    def parameter_groups(self, lr: float, weight_decay: float, head_lr: float) -> list[dict[str, Any]]:
-        """AdamW groups: encoder weights at `lr`, the rest (heads, CRF, feature embeddings) at `head_lr`;
-        no weight decay on biases, norms and CRF transitions. Empty groups are left out."""
+    def parameter_groups(self, lr: float, weight_decay: float, head_lr: float,
+                         layer_decay: float = 1.0) -> list[dict[str, Any]]:
+        """AdamW groups: encoder weights at `lr` (times layer_decay^(depth below the top layer) with
+        `layer_decay` < 1), the rest (heads, CRF, feature embeddings) at `head_lr`; no weight decay on biases,
+        norms and CRF transitions. Empty groups are left out."""
         no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
         encoder = encoders.pretrained_part(self.model)
-        in_encoder = {id(p) for p in encoder.parameters()} if encoder is not None else set()
-        groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+        scale = encoders.layer_scales(encoder, layer_decay) if encoder is not None else {}
+        groups: dict[tuple[bool, float, bool], list[torch.nn.Parameter]] = {}
         for name, p in self.named_parameters():
             decay = not (name.endswith(no_decay) or ".crf." in name)
-            groups.setdefault((id(p) in in_encoder, decay), []).append(p)
-        return [{"params": params, "lr": lr if enc else head_lr, "weight_decay": weight_decay if decay else 0.0}
-                for (enc, decay), params in sorted(groups.items(), reverse=True)]
+            enc = id(p) in scale
+            groups.setdefault((enc, lr * scale[id(p)] if enc else head_lr, decay), []).append(p)
+        return [{"params": params, "lr": rate, "weight_decay": weight_decay if decay else 0.0}
+                for (_, rate, decay), params in sorted(groups.items(), reverse=True)]
 
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams
-        groups = self.parameter_groups(hp.lr, hp.weight_decay, hp.get("head_lr", 0.0) or hp.lr)
+        groups = self.parameter_groups(hp.lr, hp.weight_decay, hp.get("head_lr", 0.0) or hp.lr,
+                                       hp.get("layer_decay", 1.0))
         try:  # the fused kernel takes an AdamW step over all 22.7M MiniLM weights ~6x faster on CPU
             optimizer = torch.optim.AdamW(groups, lr=hp.lr, fused=True)
         except (RuntimeError, ValueError):

@@ -147,7 +147,7 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
     module = TaskModule(task, dm.labels, tokenizer=tokenizer, featurizers=featurizers,
                         criterion=make_criterion(cfg.train, dm.features["train"], n_classes, target),
                         lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, warmup_ratio=cfg.train.warmup_ratio,
-                        distillation=distillation, head_lr=cfg.train.head_lr,
+                        distillation=distillation, head_lr=cfg.train.head_lr, layer_decay=cfg.train.layer_decay,
                         gradient_checkpointing=cfg.train.gradient_checkpointing, rows_per_batch=rows_per_batch)
     module.prepare(dm.splits)
     if lineage is not None:
