@@ -128,7 +128,8 @@ def finetuned_oof(name: str, splits: dict, noisy: list, labels: list[str], seed:
     from pipelines.training.find_bad_labels import out_of_fold
 
     tagging = name in TAGGING
-    cfg = load_config(None, [f"train.seed={seed}", "train.progress_bar=false", *args.overrides],
+    pinned = ["model.word_features=none"] if tagging else []  # the NER settings the report measured
+    cfg = load_config(None, [f"train.seed={seed}", "train.progress_bar=false", *pinned, *args.overrides],
                       task="ner" if tagging else "intent")
     column = "tags" if tagging else "label"
     train = splits["train"].remove_columns(column).add_column(column, noisy)

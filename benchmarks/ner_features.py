@@ -27,7 +27,7 @@ from pipelines.io import write_json
 from pipelines.provenance import portable_path
 
 VARIANTS = {
-    "plain": [],
+    "plain": ["model.word_features=none"],
     "casing_input": ["model.word_features=casing"],
     "casing_head": ["model.word_features=casing", "model.feature_fusion=head"],
     "chars_input": ["model.word_features=chars"],
@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
             m = json.loads((run / "metrics.json").read_text())
             entry = report["variants"].setdefault(" ".join([name, *extra]), {
                 "variant": name, "overrides": VARIANTS[name], "extra": extra, "runs": {}})
+            entry["overrides"] = VARIANTS[name]
             entry["runs"][str(seed)] = {"dev_f1": round(100 * m["validation"]["f1"], 2),
                                         "test_f1": round(100 * m["test"]["f1"], 2),
                                         "train_seconds": m["train_seconds"], "commit": m.get("commit")}

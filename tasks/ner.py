@@ -76,8 +76,9 @@ class NerOptions(ModelOptions):
         self.check(self.feature_fusion in {"input", "head"},
                    f"model.feature_fusion={self.feature_fusion!r}: expected input|head")
         self.check(not (self.encoder == "bilstm" and parse_features(self.word_features)),
-                   "model.word_features is for Transformer encoders; the BiLSTM-CRF reads casing and characters "
-                   "already")
+                   f"model.word_features={self.word_features} is for Transformer encoders (configs/ner.yaml sets "
+                   "casing); the BiLSTM-CRF reads casing and characters already: use configs/ner_bilstm.yaml or "
+                   "set model.word_features=none")
         self.check(self.word_vectors in {"word2vec", "random"},
                    f"model.word_vectors={self.word_vectors!r}: expected word2vec|random")
         self.check(0.0 <= self.word_dropout < 1.0, f"model.word_dropout={self.word_dropout}: expected in [0, 1)")

@@ -48,7 +48,9 @@ def test_unknown_key_in_yaml(tmp_path):
 @pytest.mark.parametrize("task, override, message", [
     ("ner", "model.pooling=mean", "unknown config key 'model.pooling' for task 'ner'"),
     ("intent", "model.head=crf", "unknown config key 'model.head' for task 'intent'"),
-    ("ner", "model.encoder=bilstm model.head=softmax", "model.encoder=bilstm always has a CRF head"),
+    ("ner", "model.encoder=bilstm model.head=softmax model.word_features=none",
+     "model.encoder=bilstm always has a CRF head"),
+    ("ner", "model.encoder=bilstm", "configs/ner_bilstm.yaml or set model.word_features=none"),
     ("ner", "model.word_dropout=0.1", "model.word_dropout applies to model.encoder=bilstm only"),
     ("ner", "model.decode=consistent", "model.decode='consistent': expected viterbi|argmax"),
     ("joint", "model.slot_weight=0", "model.slot_weight=0.0: expected > 0"),

@@ -16,8 +16,8 @@ from pipelines.training.train import run
 TASKS = known_tasks()
 # variants besides each task's shipped config
 VARIANTS = {"ner": [["model.head=softmax"], ["model.head=softmax", "model.decode=argmax"],
-                    ["model.encoder=bilstm", "model.head=crf"],
-                    ["model.encoder=bilstm", "model.head=crf", "model.word_dropout=0.1",
+                    ["model.encoder=bilstm", "model.head=crf", "model.word_features=none"],
+                    ["model.encoder=bilstm", "model.head=crf", "model.word_features=none", "model.word_dropout=0.1",
                      "model.word2vec_text=tests/fixtures/unlabelled.txt"],
                     ["model.word_features=casing+chars+word2vec"],
                     ["model.word_features=casing+chars+word2vec", "model.feature_fusion=head", "model.head=softmax",
