@@ -36,9 +36,11 @@ import torch
 
 from benchmarks.common import SHARED, machine, write_report_md
 from pipelines.io import write_json
+from pipelines.models.word_features import INPUTS
 from pipelines.provenance import resolve_portable
 
 RUNS = Path("runs/bench/distill")
+PER_TOKEN = tuple(INPUTS.values())  # a word-feature tagger's per-sub-token inputs
 DATA = {"intent": "clinc150/data_full.json", "ner": "conll2003"}
 METRIC = {"intent": "accuracy", "ner": "f1"}
 CALIBRATIONS = ("minmax", "entropy", "percentile")
@@ -66,6 +68,9 @@ def naive(predictor: Any, texts: list[str], batch_size: int) -> None:
             rows = [dict(r) for r in feats.rows[s:s + batch_size]]
             for r in rows:  # pad every row to the full window: a fixed-shape batch
                 pad = width - len(r["input_ids"])
+                for key in PER_TOKEN:  # a word-feature tagger's per-sub-token inputs, padded alike
+                    if key in r:
+                        r[key] = r[key] + [[] if key == "char_ids" else 0] * pad
                 r["input_ids"] = r["input_ids"] + [tok.pad_token_id] * pad
                 r["attention_mask_len"] = width - pad
                 if "labels" in r:
