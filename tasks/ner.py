@@ -214,15 +214,11 @@ class NerTask(Task):
 
     def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig) -> Features:
         features = parse_features(self.options.word_features)
-        words = None
-        if "word2vec" in features:
-            table = getattr(self, "word_table", None)
-            if table is None:
-                raise ConfigError("model.word_features with word2vec: the task has no word vocabulary yet; call "
-                                  "fit_featurizers (training) or load_featurizers (a saved model) first")
-            words = table.index
+        if "word2vec" in features and self.word_table is None:
+            raise ConfigError("model.word_features with word2vec: the task has no word vocabulary yet; call "
+                              "fit_featurizers (training) or load_featurizers (a saved model) first")
         return encode(ds, tokenizer, label2id, data, casing="casing" in features, chars="chars" in features,
-                      word_rows=words)
+                      word_rows=self.word_table.index if "word2vec" in features else None)
 
     def loss(self, model, out: TaskOutput, batch, criterion: Criterion) -> torch.Tensor:
         return tagging_loss(model, out.logits, batch, criterion)
