@@ -85,6 +85,37 @@ def find_or_train(task: str, overrides: list[str], run_dir: Path, config: str | 
     return run_dir
 
 
+def with_value(overrides: list[str], key: str, value: str) -> list[str]:
+    """`overrides` with `key` set to `value` (an earlier setting of `key` removed)."""
+    return [o for o in overrides if not o.startswith(f"{key}=")] + [f"{key}={value}"]
+
+
+def slug(overrides: list[str]) -> str:
+    """A run-folder name for a list of overrides: `train.lr=1e-4 train.epochs=3` -> `lr1e-4_epochs3`."""
+    return "_".join(o.split("=")[0].split(".")[-1] + o.split("=")[1] for o in overrides)
+
+
+def coordinate_search(start: list[str], stages: list[tuple[str, list[str]]], dev_score,
+                      on_stage=None) -> tuple[list[str], list[dict[str, Any]]]:
+    """One knob per stage, from `start`: each stage tries its values on top of the best overrides so far and
+    keeps the best `dev_score(overrides) -> (score, row)`; ties keep the earlier value. Returns the winning
+    overrides and one row per try (`stage`, `value`, `overrides`, `chosen` and the caller's row).
+    `on_stage(rows)` is called after every stage (write a partial report)."""
+    best, rows = list(start), []
+    for key, values in stages:
+        scored = []
+        for value in values:
+            overrides = with_value(best, key, value)
+            score, row = dev_score(overrides)
+            rows.append({"stage": key, "value": value, "overrides": overrides, **row})
+            scored.append((score, -len(scored), overrides))
+        best = max(scored)[2]
+        rows[-len(values):] = [{**row, "chosen": row["overrides"] == best} for row in rows[-len(values):]]
+        if on_stage:
+            on_stage(rows)
+    return best, rows
+
+
 def flag_if_stale(run_dir: Path) -> None:
     """Record (in STALE, which machine() reports) and print a reused run made by another commit or a dirty tree."""
     import json

@@ -17,7 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import SHARED, find_or_train, generated_by, machine, mean_sd, write_report_md
+from benchmarks.common import (SHARED, coordinate_search, find_or_train, generated_by, machine, mean_sd, slug,
+                               write_report_md)
 from benchmarks.joint import frame_scores, predictions
 from pipelines.cli import parse_args
 from pipelines.io import write_json
@@ -33,14 +34,6 @@ STAGES: list[tuple[str, list[str]]] = [
 # JointBERT (Chen et al. 2019, BERT-base) test: intent acc, slot F1, sentence acc
 ANCHORS = {"atis": (97.5, 96.1, 88.2), "snips": (98.6, 97.0, 92.8)}
 METRICS = ("intent_acc", "slot_f1", "sentence_acc")
-
-
-def with_value(overrides: list[str], key: str, value: str) -> list[str]:
-    return [o for o in overrides if not o.startswith(f"{key}=")] + [f"{key}={value}"]
-
-
-def slug(overrides: list[str]) -> str:
-    return "_".join(o.split("=")[0].split(".")[-1] + o.split("=")[1] for o in overrides)
 
 
 def run_scores(run_dir: Path) -> dict[str, float]:
@@ -74,19 +67,14 @@ def main(argv: list[str] | None = None) -> None:
         return find_or_train("joint", [f"data.path={data}", f"train.seed={seed}", *overrides, *args.overrides],
                              runs / f"{slug(overrides) or 'shipped'}-seed{seed}")
 
-    search: list[dict[str, Any]] = []
-    best = [] if args.shipped else list(START)
-    for key, values in [] if args.shipped else STAGES:
-        scored = []
-        for value in values:
-            overrides = with_value(best, key, value)
-            r = run_scores(train(overrides, args.seeds[0]))
-            search.append({"stage": key, "value": value, "overrides": overrides,
-                           **{k: v for k, v in r.items() if not k.startswith("test_")}})
-            scored.append((r["dev_sentence_acc"], -len(scored), overrides))
-        best = max(scored)[2]
-        search[-len(values):] = [{**row, "chosen": row["overrides"] == best} for row in search[-len(values):]]
-        write_json(out_json, {"data": portable_path(data), "machine": m, "search": search})
+    def dev_score(overrides: list[str]) -> tuple[float, dict[str, Any]]:
+        r = run_scores(train(overrides, args.seeds[0]))
+        return r["dev_sentence_acc"], {k: v for k, v in r.items() if not k.startswith("test_")}
+
+    def partial(rows: list[dict[str, Any]]) -> None:
+        write_json(out_json, {"data": portable_path(data), "machine": m, "search": rows})
+
+    best, search = ([], []) if args.shipped else coordinate_search(START, STAGES, dev_score, partial)
 
     # decoding of the winner, on dev, without retraining
     splits = load_splits(DataConfig(path=data), data)
