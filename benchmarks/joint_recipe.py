@@ -17,8 +17,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import (SHARED, coordinate_search, find_or_train, generated_by, machine, mean_sd, slug,
-                               write_report_md)
+from benchmarks.common import (
+    SHARED,
+    coordinate_search,
+    find_or_train,
+    generated_by,
+    machine,
+    mean_sd,
+    slug,
+    write_report_md,
+)
 from benchmarks.joint import frame_scores, predictions
 from pipelines.cli import parse_args
 from pipelines.io import write_json
