@@ -14,7 +14,7 @@ SEEDS  ?= 1 2 3
 EXPERIMENT ?= ner_compare
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval predict zero-shot few-shot chat distill quantize serve bench-fewshot bench-unseen bench-scratch bench-calibration bench-incremental bench-distill bench-inference bench-serve bench-topics bench-analogy test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-joint-recipe bench-ner-features bench-batching bench-memory bench-bad-labels bench-toxicity bench-dialogue bench-dialogue-sgd compare find-bad-labels clean
+.PHONY: help install train eval predict zero-shot few-shot chat distill quantize serve bench-fewshot bench-unseen bench-scratch bench-calibration bench-incremental bench-distill bench-inference bench-serve bench-topics bench-analogy test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-joint-recipe bench-intent-recipe bench-ner-features bench-batching bench-memory bench-bad-labels bench-toxicity bench-dialogue bench-dialogue-sgd compare find-bad-labels clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -93,6 +93,9 @@ bench-offtopic: $(STAMP) ## CLINC150 off-topic detectors, SEEDS, data_full -> re
 bench-joint: $(STAMP) ## joint intent+slots vs separate models on ATIS and SNIPS, SEEDS -> reports/joint_*.json
 	$(PY) -m benchmarks.joint train.epochs=5 --datasets atis --seeds $(SEEDS)
 	$(PY) -m benchmarks.joint --datasets snips --seeds $(SEEDS) --sweep
+
+bench-intent-recipe: $(STAMP) ## intent recipe search on CLINC150 dev, the winner x SEEDS -> reports/intent_recipe.*
+	$(PY) -m benchmarks.intent_recipe --seeds $(SEEDS)
 
 bench-joint-recipe: $(STAMP) ## joint recipe search on ATIS dev, the winner x SEEDS, then on SNIPS -> reports/joint_recipe_*
 	$(PY) -m benchmarks.joint_recipe --dataset atis --seeds $(SEEDS)
