@@ -57,8 +57,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", default=str(SHARED / "clinc150" / "data_full.json"))
     parser.add_argument("--out", default="reports/intent_recipe")
     parser.add_argument("overrides", nargs="*", help="added to every run (e.g. a cheaper setting for a smoke test)")
+    parser.add_argument("--render", action="store_true", help="only rewrite the .md from the .json")
     args = parse_args(parser, argv)
     out_json = Path(f"{args.out}.json")
+    if args.render:
+        write_report_md(out_json.with_suffix(".md"), render(json.loads(out_json.read_text())))
+        return
     runs = Path("runs/bench/intent_recipe")
     m = machine()
 
@@ -70,8 +74,11 @@ def main(argv: list[str] | None = None) -> None:
         r = run_scores(train(overrides, args.seeds[0]))
         return r["dev_accuracy"], {k: v for k, v in r.items() if not k.startswith("test_")}
 
-    def partial(rows: list[dict[str, Any]]) -> None:
-        write_json(out_json, {"data": portable_path(args.data), "machine": m, "search": rows})
+    def partial(rows: list[dict[str, Any]]) -> None:  # a stopped search still leaves its dev table
+        r = {"data": portable_path(args.data), "machine": m, "search_seed": args.seeds[0], "start": START,
+             "search": rows}
+        write_json(out_json, r)
+        write_report_md(out_json.with_suffix(".md"), render(r))
 
     best, search = coordinate_search(START, STAGES, dev_score, partial)
     rows = [run_scores(train(best, seed)) for seed in args.seeds]
@@ -92,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def render(r: dict[str, Any]) -> str:
-    f, b = r["final"], r["shipped_before"]
+    """The report; for a search still running (or stopped), the stages run so far."""
     lines = ["# Intent recipe search: CLINC150", "", generated_by("benchmarks/intent_recipe.py", r["machine"]), "",
              f"Data `{r['data']}` (150 in-scope intents; the out-of-scope queries are not used); the bundled "
              f"all-MiniLM-L6-v2, mean pooling. Search on in-scope dev with seed {r['search_seed']}, one knob per "
@@ -102,6 +109,11 @@ def render(r: dict[str, Any]) -> str:
     for row in r["search"]:
         lines.append(f"| {row['stage']} | {row['value']} | {row['dev_accuracy']:.2f} | {row['dev_macro_f1']:.2f} | "
                      f"{row['train_seconds']:.0f} | {'yes' if row['chosen'] else ''} |")
+    if "final" not in r:
+        done = {row["stage"] for row in r["search"]}
+        return "\n".join(lines + ["", f"Search incomplete: {len(done)} of {len(STAGES)} stages run; no winner, "
+                                           "test not read."]) + "\n"
+    f, b = r["final"], r["shipped_before"]
     lines += ["", f"Winner: `{' '.join(r['winner'])}`", "",
               f"## Test, seeds {' '.join(map(str, r['seeds']))} (mean ± sd)", "",
               "| recipe | dev accuracy | test accuracy | test macro F1 |", "|---|---:|---:|---:|",

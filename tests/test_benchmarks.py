@@ -219,6 +219,13 @@ def test_recipe_feature_batching_and_memory_benchmarks(bench):
     assert len(intent["search"]) == 10 and sum(row["chosen"] for row in intent["search"]) == 5
     assert intent["winner"][0] == "model.pooling=mean"
     assert "| winner |" in (work / "reports/intent_recipe.md").read_text()
+    from benchmarks.intent_recipe import render
+
+    stopped = {k: v for k, v in intent.items() if k != "final"} | {"search": intent["search"][:2]}
+    assert "Search incomplete: 1 of 5 stages run" in render(stopped)
+    (work / "reports/intent_recipe.json").write_text(json.dumps(stopped))
+    load("intent_recipe").main(["--render"])
+    assert "Search incomplete" in (work / "reports/intent_recipe.md").read_text()
     load("ner_features").main(["--variants", "plain", "casing_input", "--seeds", "1", "--data-root", str(data),
                                *TINY])
     rows = json.loads((work / "reports/ner_features.json").read_text())["variants"].values()
