@@ -36,6 +36,15 @@ def mean_sd(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def summarise(rows: list[dict[str, float]]) -> dict[str, Any]:
+    """Per key of the rows (one per seed): `key_mean` and `key_sd`, rounded to 2 decimals."""
+    out: dict[str, Any] = {}
+    for key in rows[0]:
+        m, sd = mean_sd([r[key] for r in rows])
+        out[f"{key}_mean"], out[f"{key}_sd"] = round(m, 2), round(sd, 2)
+    return out
+
+
 def run_seeds(task: str, overrides: list[str], seeds: list[int], out_dir: str, on_result=None) -> list[dict]:
     """Train `task` once per seed with `overrides`; returns the metrics.json contents of each run."""
     import json

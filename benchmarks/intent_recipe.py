@@ -23,8 +23,8 @@ from benchmarks.common import (
     find_or_train,
     generated_by,
     machine,
-    mean_sd,
     slug,
+    summarise,
     write_report_md,
 )
 from pipelines.cli import parse_args
@@ -82,10 +82,7 @@ def main(argv: list[str] | None = None) -> None:
 
     best, search = coordinate_search(START, STAGES, dev_score, partial)
     rows = [run_scores(train(best, seed)) for seed in args.seeds]
-    final = {}
-    for key in rows[0]:
-        mu, sd = mean_sd([r[key] for r in rows])
-        final[f"{key}_mean"], final[f"{key}_sd"] = round(mu, 2), round(sd, 2)
+    final = summarise(rows)
     before_path = out_json.parent / "intent_clinc150.json"
     before = json.loads(before_path.read_text()) if before_path.exists() else {}
     result = {"data": portable_path(args.data), "machine": m, "seeds": args.seeds, "search_seed": args.seeds[0],

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import SHARED, find_or_train, machine, mean_sd, write_report_md
+from benchmarks.common import SHARED, find_or_train, machine, summarise, write_report_md
 from pipelines.cli import parse_args
 from pipelines.data.tags import spans
 from pipelines.io import write_json
@@ -66,14 +66,6 @@ def dev_scores(run_dir: Path) -> dict[str, float]:
     """A joint run's validation scores (what a choice between variants may look at), from its metrics.json."""
     dev = json.loads((run_dir / "metrics.json").read_text())["validation"]
     return {f"dev_{k}": 100 * dev[k] for k in ("intent_acc", "slot_f1", "sentence_acc")}
-
-
-def summarise(rows: list[dict[str, float]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key in rows[0]:
-        m, sd = mean_sd([r[key] for r in rows])
-        out[f"{key}_mean"], out[f"{key}_sd"] = round(m, 2), round(sd, 2)
-    return out
 
 
 def main(argv: list[str] | None = None) -> None:

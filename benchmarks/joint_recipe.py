@@ -23,8 +23,8 @@ from benchmarks.common import (
     find_or_train,
     generated_by,
     machine,
-    mean_sd,
     slug,
+    summarise,
     write_report_md,
 )
 from benchmarks.joint import frame_scores, predictions
@@ -97,10 +97,7 @@ def main(argv: list[str] | None = None) -> None:
                 for mode in modes}
 
     rows = [run_scores(train(best, seed)) for seed in args.seeds]
-    final = {}
-    for key in rows[0]:
-        mu, sd = mean_sd([r[key] for r in rows])
-        final[f"{key}_mean"], final[f"{key}_sd"] = round(mu, 2), round(sd, 2)
+    final = summarise(rows)
     shipped_path = Path(args.out_dir) / f"joint_{args.dataset}.json"
     shipped = json.loads(shipped_path.read_text()) if shipped_path.exists() else {}
     result = {"data": portable_path(data), "machine": m, "seeds": args.seeds, "search_seed": args.seeds[0],
