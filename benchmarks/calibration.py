@@ -2,12 +2,12 @@
 
     .venv/bin/python -m benchmarks.calibration --datasets clinc150 snips --smoothing 0 0.05 0.1 0.2 --seeds 1 2 3
 
-Each (dataset, smoothing, seed) is one intent run (configs/intent.yaml, `train.label_smoothing`), reused when
-runs/bench holds the same config. On its saved model: test accuracy, ECE (15 bins), NLL and the mean logit gap
-between the top two classes, before and after a temperature fitted on dev NLL (what train.calibration=
-temperature folds into the head); for CLINC150 also the AUROC of MSP and Mahalanobis (on the mean-pooled
-vector, fitted on train) against the 1,000 out-of-scope test queries. Writes reports/calibration.json / .md and
-calibration_reliability.png.
+Each (dataset, smoothing, seed) is one intent run (the recipe before the CLINC150 search, pinned, with no
+temperature folded in, and `train.label_smoothing`), reused when runs/bench holds the same config. On its saved
+model: test accuracy, ECE (15 bins), NLL and the mean logit gap between the top two classes, before and after a
+temperature fitted on dev NLL (what train.calibration=temperature folds into the head); for CLINC150 also the
+AUROC of MSP and Mahalanobis (on the mean-pooled vector, fitted on train) against the 1,000 out-of-scope test
+queries. Writes reports/calibration.json / .md and calibration_reliability.png.
 """
 
 from __future__ import annotations
@@ -19,7 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import SHARED, find_or_train, generated_by, machine, mean_sd, write_report_md
+from benchmarks.common import (
+    INTENT_BEFORE_SEARCH,
+    SHARED,
+    UNCALIBRATED,
+    find_or_train,
+    generated_by,
+    machine,
+    mean_sd,
+    write_report_md,
+)
 from pipelines.cli import parse_args
 from pipelines.io import write_json
 from pipelines.methods import calibration as cal
@@ -72,7 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(parser, argv)
     out = Path(args.out)
     report: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
-    report.update({"machine": machine(), "recipe": "configs/intent.yaml + train.label_smoothing",
+    recipe = " ".join([*INTENT_BEFORE_SEARCH, *UNCALIBRATED]) + " + train.label_smoothing"
+    report.update({"machine": machine(), "recipe": recipe,
                    "anchors": {"BERT-base CLINC150 ECE (uncertainty-baselines)": 0.0218, "SNGP": 0.0104},
                    "goal": "ECE <= 0.010 on CLINC150, accuracy within 0.2 of plain cross-entropy"})
     runs = report.setdefault("runs", {})
@@ -86,8 +96,9 @@ def main(argv: list[str] | None = None) -> None:
                 key = f"{name}-ls{smoothing}-seed{seed}"
                 if key in runs:
                     continue
-                run_dir = find_or_train("intent", [f"data.path={DATA[name]}", f"train.seed={seed}",
-                                                   f"train.label_smoothing={smoothing}", *args.overrides],
+                run_dir = find_or_train("intent", [*INTENT_BEFORE_SEARCH, *UNCALIBRATED, f"data.path={DATA[name]}",
+                                                   f"train.seed={seed}", f"train.label_smoothing={smoothing}",
+                                                   *args.overrides],
                                         Path("runs/bench/calibration") / key)
                 m = json.loads((run_dir / "metrics.json").read_text())
                 runs[key] = {"dataset": name, "smoothing": smoothing, "seed": seed, "run": str(run_dir),

@@ -20,7 +20,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import SHARED, find_or_train, machine, mean_sd, write_report_md
+from benchmarks.common import (
+    INTENT_BEFORE_SEARCH,
+    NER_BEFORE_CASING,
+    SHARED,
+    UNCALIBRATED,
+    find_or_train,
+    machine,
+    mean_sd,
+    write_report_md,
+)
 from pipelines.cli import parse_args
 from pipelines.io import write_json
 
@@ -43,7 +52,8 @@ PARTS = {
 
 def teacher(part: str, data: str, extra: list[str]) -> Path:
     """The teacher run (trained here if missing; reused when a finished run has the same config)."""
-    return find_or_train(part, [f"data.path={data}", "train.seed=1", *extra], OUT / PARTS[part]["teacher"])
+    pinned = [*INTENT_BEFORE_SEARCH, *UNCALIBRATED] if part == "intent" else NER_BEFORE_CASING  # as published
+    return find_or_train(part, [*pinned, f"data.path={data}", "train.seed=1", *extra], OUT / PARTS[part]["teacher"])
 
 
 def student(part: str, variant: str, seed: int, teacher_dir: Path, data: str, extra: list[str]) -> dict[str, Any]:

@@ -24,7 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import SHARED, generated_by, machine, mean_sd, write_report_md, write_text_splits
+from benchmarks.common import (
+    INTENT_BEFORE_SEARCH,
+    SHARED,
+    generated_by,
+    machine,
+    mean_sd,
+    write_report_md,
+    write_text_splits,
+)
 from pipelines.cli import parse_args
 from pipelines.io import write_json
 from pipelines.methods import fewshot as fs
@@ -165,7 +173,8 @@ def finetune(splits: dict[str, Any], idx: np.ndarray, k: int, seed: int, overrid
     epochs = max(3, round(15000 / (k * 150)))  # ~15,000 sentence passes at every k
     run_dir = Path("runs/bench/fewshot") / f"finetune-k{k}-seed{seed}"
     if not (run_dir / "metrics.json").exists():
-        cfg = load_config(None, [f"data.path={folder}", f"train.seed={seed}", f"train.epochs={epochs}",
+        cfg = load_config(None, [*INTENT_BEFORE_SEARCH, f"data.path={folder}", f"train.seed={seed}",
+                                 f"train.epochs={epochs}",
                                  "train.progress_bar=false", f"train.out_dir={run_dir.parent}", *overrides],
                           task="intent")
         run(cfg, run_dir)

@@ -20,7 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import SHARED, find_or_train, generated_by, machine, write_report_md, write_text_splits
+from benchmarks.common import (
+    INTENT_BEFORE_SEARCH,
+    SHARED,
+    find_or_train,
+    generated_by,
+    machine,
+    write_report_md,
+    write_text_splits,
+)
 from pipelines.cli import parse_args
 from pipelines.io import write_json
 
@@ -71,12 +79,13 @@ def main(argv: list[str] | None = None) -> None:
             return write_text_splits(ROOT / "data" / f"seed{seed}-{tag}", {
                 "train": part("train", keep), "dev": splits["validation"], "test": splits["test"]})
 
-        base = find_or_train("intent", [f"data.path={data_for(base_labels, 'base')}", f"train.seed={seed}",
-                                        *args.overrides], ROOT / f"base-seed{seed}")
+        base = find_or_train("intent", [*INTENT_BEFORE_SEARCH, f"data.path={data_for(base_labels, 'base')}",
+                                        f"train.seed={seed}", *args.overrides], ROOT / f"base-seed{seed}")
         base_m = json.loads((base / "metrics.json").read_text())
         runs.setdefault(f"base-seed{seed}", {"seed": seed, **accuracies(base, part("test", base_labels), base_labels),
                                              "train_seconds": base_m["train_seconds"], "run": str(base)})
-        full = find_or_train("intent", [f"data.path={DATA}", f"train.seed={seed}", *args.overrides],
+        full = find_or_train("intent", [*INTENT_BEFORE_SEARCH, f"data.path={DATA}", f"train.seed={seed}",
+                                        *args.overrides],
                              ROOT / f"full-seed{seed}")
         if f"full-seed{seed}" not in runs:
             full_m = json.loads((full / "metrics.json").read_text())
@@ -95,7 +104,8 @@ def main(argv: list[str] | None = None) -> None:
                     for i, chunk in enumerate(chunks):
                         run_dir = ROOT / f"{key}-step{i + 1}"
                         data = data_for(chunk, f"steps{steps}-chunk{i + 1}")
-                        step = [f"data.path={data}", f"train.seed={seed}", *args.overrides,  # the parent wins
+                        step = [*INTENT_BEFORE_SEARCH, f"data.path={data}", f"train.seed={seed}",
+                                *args.overrides,  # the parent wins
                                 f"model.encoder={parent / 'model'}", f"train.replay={replay}",
                                 f"train.replay_select={select}"]
                         run_dir = find_or_train("intent", step, run_dir)

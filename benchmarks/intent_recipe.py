@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
+    INTENT_BEFORE_SEARCH,
     SHARED,
     coordinate_search,
     find_or_train,
@@ -31,8 +32,7 @@ from pipelines.cli import parse_args
 from pipelines.io import write_json
 from pipelines.provenance import portable_path
 
-START = ["model.pooling=mean", "train.lr=1e-4", "train.head_lr=0", "train.layer_decay=1.0",
-         "train.label_smoothing=0", "train.epochs=3"]
+START = INTENT_BEFORE_SEARCH
 STAGES: list[tuple[str, list[str]]] = [
     ("train.lr", ["1e-4", "2e-4"]),
     ("train.head_lr", ["0", "1e-3"]),

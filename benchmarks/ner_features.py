@@ -8,6 +8,8 @@ Variants (each the shipped NER config plus its overrides):
     casing_word2vec_input   + the casing and a gensim word2vec vector (trained on the training text), projected
                    through a zero-gain LayerNorm and added at the input
     plain_headlr / casing_input_headlr   the same with train.head_lr=1e-3 (heads and the casing table)
+    casing_input_doc   casing_input with document context: words of the neighbouring sentences fill 64-sub-token
+                   windows (benchmarks.ner_conll2003's document setting)
 
     .venv/bin/python -m benchmarks.ner_features --variants plain casing_input --seeds 1 2 3 train.epochs=1
 Writes reports/ner_features.json / .md (rows from earlier calls are kept; a row is one variant under one set of
@@ -35,6 +37,7 @@ VARIANTS = {
     "casing_word2vec_input": ["model.word_features=casing+word2vec"],
     "plain_headlr": ["train.head_lr=1e-3"],
     "casing_input_headlr": ["model.word_features=casing", "train.head_lr=1e-3"],
+    "casing_input_doc": ["model.word_features=casing", "data.doc_context=true", "data.max_length=64"],
 }
 ANCHORS = {"Lample et al. 2016, BiLSTM-CRF + pretrained vectors": 90.94, "BERT-base, sentence level": 91.5}
 

@@ -1,17 +1,19 @@
 """Off-topic detection on CLINC150: detectors x data variants x seeds, with the default encoder.
 
-Per (variant, seed) one intent model is trained on the in-scope data (reused when a finished run with the
-same config exists, e.g. from benchmarks.intent_clinc150), and every detector is fitted on it: MSP,
-energy, Mahalanobis, relative Mahalanobis and kNN on the sentence features (the vector the classifier
-reads). Thresholds are fitted on validation three ways: with `oos_val` (max accuracy; max mean of the
-in-scope and out-of-scope recalls, "balanced") and without out-of-scope data (95% in-scope recall).
-A "151st class" baseline is trained with `oos_train` as one more class.
+Per (variant, seed) one intent model is trained on the in-scope data with the shipped configs/intent.yaml
+(reused when a finished run with the same config exists, e.g. from benchmarks.intent_recipe), and every
+detector is fitted on it: MSP, energy, Mahalanobis, relative Mahalanobis and kNN on the sentence features
+(the vector the classifier reads). Thresholds are fitted on validation three ways: with `oos_val` (max
+accuracy; max mean of the in-scope and out-of-scope recalls, "balanced") and without out-of-scope data (95%
+in-scope recall). A "151st class" baseline is trained with `oos_train` as one more class (--no-151 skips it).
 
 Metrics on test (in-scope test + oos_test): in-scope accuracy (Larson et al.: an in-scope query flagged
 off-topic counts as wrong), out-of-scope recall, AUROC and AUPR (out-of-scope positive), FPR at 95% TPR.
 
     .venv/bin/python -m benchmarks.offtopic_clinc150 --seeds 1 2 3 --variants data_full data_small ...
-Writes reports/offtopic_clinc150.json, .md and offtopic_clinc150_roc.png / _hist.png (data_full, first seed).
+Writes reports/offtopic_recipe.json, .md and offtopic_recipe_roc.png / _hist.png (data_full, first seed). With
+--recipe-before the classifiers use the intent recipe shipped before the CLINC150 search (the runs of
+benchmarks.intent_clinc150), and the report goes to reports/offtopic_clinc150, as that report was made.
 """
 
 from __future__ import annotations
@@ -22,7 +24,16 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import SHARED, find_or_train, machine, mean_sd, write_report_md
+from benchmarks.common import (
+    INTENT_BEFORE_SEARCH,
+    SHARED,
+    UNCALIBRATED,
+    find_or_train,
+    generated_by,
+    machine,
+    mean_sd,
+    write_report_md,
+)
 from pipelines.cli import parse_args
 from pipelines.io import write_json
 
@@ -131,10 +142,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--data", default=str(SHARED / "clinc150"))
-    parser.add_argument("--out", default="reports/offtopic_clinc150")
+    parser.add_argument("--out", default=None, help="default: reports/offtopic_recipe "
+                                                    "(--recipe-before: reports/offtopic_clinc150)")
     parser.add_argument("--base-encoder", default="default", help="encoder of the `combined` detector's second view")
+    parser.add_argument("--recipe-before", action="store_true",
+                        help="train the classifiers with the intent recipe shipped before the CLINC150 search, as "
+                             "reports/offtopic_clinc150 was made (default: the shipped configs/intent.yaml)")
+    parser.add_argument("--no-151", dest="baseline_151", action="store_false",
+                        help="skip the 151st-class baseline (one more training per variant and seed)")
     parser.add_argument("overrides", nargs="*")
     args = parse_args(parser, argv)
+    if args.recipe_before:
+        args.overrides = [*INTENT_BEFORE_SEARCH, *UNCALIBRATED, *args.overrides]  # as the report's runs were made
+    args.out = args.out or ("reports/offtopic_clinc150" if args.recipe_before else "reports/offtopic_recipe")
     out_json = Path(f"{args.out}.json")
     # one call per variant set is allowed: variants measured by earlier calls are kept
     report: dict = json.loads(out_json.read_text()) if out_json.exists() else {"variants": {}}
@@ -157,18 +177,25 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(scores)
             if variant == "data_full" and seed == args.seeds[0]:
                 plots(raw, args.out)
-            path151 = with_oos_class(path, Path("runs/bench/offtopic/data") / f"{variant}_151.json")
-            b_dir = find_or_train("intent", [f"data.path={path151}", f"train.seed={seed}", *args.overrides],
-                                  Path("runs/bench/offtopic") / f"{variant}-151-seed{seed}")
-            base.append(baseline_151(b_dir, splits))
+            if args.baseline_151:
+                path151 = with_oos_class(path, Path("runs/bench/offtopic/data") / f"{variant}_151.json")
+                b_dir = find_or_train("intent", [f"data.path={path151}", f"train.seed={seed}", *args.overrides],
+                                      Path("runs/bench/offtopic") / f"{variant}-151-seed{seed}")
+                base.append(baseline_151(b_dir, splits))
             summary = {k: {m: [round(v, 4) for v in mean_sd([r[k][m] for r in rows])] for m in rows[0][k]}
                        for k in rows[0]}
-            summary["151st_class"] = {m: [round(v, 4) for v in mean_sd([b[m] for b in base])] for m in base[0]}
+            if base:
+                summary["151st_class"] = {m: [round(v, 4) for v in mean_sd([b[m] for b in base])] for m in base[0]}
             report["variants"][variant] = {"seeds": args.seeds[: len(rows)], "in_scope_model": str(in_scope.name),
                                            "mean_sd": summary}
             write_json(out_json, report)
-    lines = ["# Off-topic detection on CLINC150", "", "Values: mean, sd over seeds. In-scope accuracy counts an "
-             "in-scope query flagged off-topic as wrong (Larson et al.).", ""]
+    report["overrides"] = args.overrides
+    write_json(out_json, report)
+    recipe = " + ".join(["the shipped configs/intent.yaml", *(f"`{o}`" for o in args.overrides)])
+    lines = ["# Off-topic detection on CLINC150", "",
+             generated_by("benchmarks/offtopic_clinc150.py", report["machine"]), "",
+             f"In-scope classifiers: {recipe}. Values: mean, sd over seeds. In-scope accuracy counts an in-scope "
+             "query flagged off-topic as wrong (Larson et al.).", ""]
     for variant, r in report["variants"].items():
         lines += [f"## {variant} (seeds {r['seeds']})", "", "| detector / threshold | in-scope acc | OOS recall | "
                   "AUROC | AUPR | FPR@95 |", "|---|---:|---:|---:|---:|---:|"]

@@ -14,14 +14,23 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import SHARED, find_or_train, generated_by, machine, mean_sd, write_report_md, write_text_splits
+from benchmarks.common import (
+    INTENT_BEFORE_SEARCH,
+    SHARED,
+    find_or_train,
+    generated_by,
+    machine,
+    mean_sd,
+    write_report_md,
+    write_text_splits,
+)
 from pipelines.cli import parse_args
 from pipelines.io import write_json
 
 MODELS = {  # per encoder: overrides for every run (the pretrained recipe is configs/intent.yaml's)
     "scratch": ["model.encoder=scratch", "train.epochs=6", "train.lr=1e-3", "model.dropout=0.1"],
     "bilstm": ["model.encoder=bilstm", "model.pooling=max", "train.epochs=6", "train.lr=2e-3", "model.dropout=0.5"],
-    "default": [],
+    "default": INTENT_BEFORE_SEARCH,  # the recipe behind PRETRAINED
 }
 DATA = {"snips": SHARED / "snips", "clinc150": SHARED / "clinc150" / "data_full.json"}
 # the fine-tuned default encoder on all of train, 3 seeds (reports/joint_snips.json intent accuracy,
