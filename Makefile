@@ -81,13 +81,13 @@ bench-dialogue-sgd: $(STAMP) ## SGD subset, intent + slots with / without contex
 bench-ner: $(STAMP) ## CoNLL-2003 NER, SEEDS, sentence and document context -> reports/ner_conll2003.json
 	$(PY) -m benchmarks.ner_conll2003 --seeds $(SEEDS)
 
-bench-intent: $(STAMP) ## CLINC150 intents, SEEDS -> reports/intent_clinc150.json
+bench-intent: $(STAMP) ## CLINC150 intents with the recipe before the search, SEEDS -> reports/intent_clinc150.json
 	$(PY) -m benchmarks.intent_clinc150 --seeds $(SEEDS)
 
 bench-throughput: $(STAMP) ## training/inference throughput ratios -> reports/throughput.json
 	$(PY) -m benchmarks.throughput
 
-bench-offtopic: $(STAMP) ## CLINC150 off-topic detectors, SEEDS, data_full -> reports/offtopic_clinc150.*
+bench-offtopic: $(STAMP) ## CLINC150 off-topic detectors on the shipped intent recipe, SEEDS, data_full -> reports/offtopic_recipe.*
 	$(PY) -m benchmarks.offtopic_clinc150 --seeds $(SEEDS) --variants data_full
 
 bench-joint: $(STAMP) ## joint intent+slots vs separate models on ATIS and SNIPS, SEEDS -> reports/joint_*.json
@@ -104,7 +104,7 @@ bench-joint-recipe: $(STAMP) ## joint recipe search on ATIS dev, the winner x SE
 bench-ner-features: $(STAMP) ## CoNLL-2003 word-feature ablation (1 epoch softmax x SEEDS; CRF 1 epoch; the default) -> reports/ner_features.*
 	$(PY) -m benchmarks.ner_features --variants plain casing_input casing_chars_input casing_word2vec_input --seeds $(SEEDS) model.head=softmax train.epochs=1
 	$(PY) -m benchmarks.ner_features --variants plain casing_input --seeds 1 train.epochs=1
-	$(PY) -m benchmarks.ner_features --variants casing_input --seeds 1
+	$(PY) -m benchmarks.ner_features --variants casing_input --seeds $(SEEDS)
 
 bench-batching: $(STAMP) ## fixed vs token-budget batches on CoNLL and CLINC150 -> reports/batching.*
 	$(PY) -m benchmarks.batching

@@ -37,7 +37,8 @@ def test_new_label_keeps_old_rows_imprints_the_new_one_and_records_lineage(paren
     data = write(tmp_path / "new", {"train": new[::2], "dev": new[1::2], "test": new[1::2]})
     cfg = load_config(None, [f"model.encoder={parent / 'model'}", "train.epochs=1", "train.progress_bar=false",
                              f"data.path={data}", f"train.out_dir={tmp_path}", "train.replay=3",
-                             "train.replay_select=herding", "train.lr=1e-9", "train.calibration=none"], task="intent")
+                             "train.replay_select=herding", "train.lr=1e-9", "train.head_lr=0",  # head at lr too
+                             "train.calibration=none"], task="intent")
     run(cfg, tmp_path / "run")
     child = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
     labels = [child["id2label"][str(i)] for i in range(len(child["id2label"]))]

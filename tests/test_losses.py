@@ -42,7 +42,8 @@ def test_class_weights_and_smoothing_reach_a_training_run_and_a_crf_refuses_them
     run(load_config(None, [*over, "train.class_weights=balanced", "train.label_smoothing=0.1"], task="intent"),
         tmp_path / "a")
     assert (tmp_path / "a/metrics.json").exists()
-    run(load_config(None, [*over, "train.focal_gamma=2", "train.logit_adjustment=1"], task="intent"), tmp_path / "c")
+    run(load_config(None, [*over, "train.focal_gamma=2", "train.label_smoothing=0", "train.logit_adjustment=1"],
+                    task="intent"), tmp_path / "c")
     assert (tmp_path / "c/metrics.json").exists()
     with pytest.raises(ConfigError, match="has a CRF head"):
         run(load_config(None, [*over, "train.label_smoothing=0.1"], task="ner"), tmp_path / "b")
@@ -74,5 +75,8 @@ def test_focal_and_smoothing_together_is_an_error():
 
     with pytest.raises(ConfigError, match="choose one"):
         load_config(None, ["train.focal_gamma=2", "train.label_smoothing=0.1"], task="intent")
-    cfg = load_config(None, ["train.focal_gamma=2", "train.logit_adjustment=1"], task="intent")
+    with pytest.raises(ConfigError, match="needs train.label_smoothing=0"):  # the intent config smooths
+        load_config(None, ["train.focal_gamma=2"], task="intent")
+    cfg = load_config(None, ["train.focal_gamma=2", "train.label_smoothing=0", "train.logit_adjustment=1"],
+                      task="intent")
     assert cfg.train.focal_gamma == 2.0 and cfg.train.logit_adjustment == 1.0
