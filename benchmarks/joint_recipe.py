@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-root", default=str(SHARED))
     parser.add_argument("--out-dir", default="reports")
     parser.add_argument("--shipped", action="store_true",
-                        help="no search: run the shipped configs/joint.yaml (the ATIS winner) on every seed")
+                        help="no search: run the shipped configs/joint.yaml (the ATIS winner) on every seed; seeds "
+                             "of an earlier --shipped call with the same overrides are kept in the report")
     parser.add_argument("overrides", nargs="*", help="added to every run (e.g. a cheaper setting for a smoke test)")
     args = parse_args(parser, argv)
     data = str(Path(args.data_root) / args.dataset)
@@ -96,11 +97,16 @@ def main(argv: list[str] | None = None) -> None:
                                                                 *predictions(winner_dir, dev, mode), allowed).items()}
                 for mode in modes}
 
-    rows = [run_scores(train(best, seed)) for seed in args.seeds]
+    kept = earlier_seeds(out_json, args) if args.shipped else {}
+    by_seed = {**kept.get("rows", {}), **{seed: run_scores(train(best, seed)) for seed in args.seeds}}
+    seeds = sorted(by_seed)
+    rows = [by_seed[seed] for seed in seeds]
     final = summarise(rows)
     shipped_path = Path(args.out_dir) / f"joint_{args.dataset}.json"
     shipped = json.loads(shipped_path.read_text()) if shipped_path.exists() else {}
-    result = {"data": portable_path(data), "machine": m, "seeds": args.seeds, "search_seed": args.seeds[0],
+    result = {"data": portable_path(data), "machine": m, "seeds": seeds, "search_seed": args.seeds[0],
+              "seeds_from_earlier_calls": ({"seeds": sorted(kept["rows"]), "machine": kept["machine"]} if kept
+                                           else None),
               "start": START, "transferred": args.shipped, "extra_overrides": args.overrides, "search": search,
               "winner": best,
               "dev_decoding_of_winner": decoding, "per_seed": rows, "final": final,
@@ -109,6 +115,19 @@ def main(argv: list[str] | None = None) -> None:
               "anchor_jointbert": dict(zip(METRICS, ANCHORS.get(args.dataset, (None,) * 3)))}
     write_json(out_json, result)
     write_report_md(out_json.with_suffix(".md"), render(args.dataset, result))
+
+
+def earlier_seeds(out_json: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Per-seed rows of an earlier --shipped report with the same data and overrides, for the seeds this call does
+    not run (with that report's machine), or {}."""
+    if not out_json.exists():
+        return {}
+    r = json.loads(out_json.read_text())
+    if not r.get("transferred") or r.get("extra_overrides") != args.overrides:
+        return {}
+    rows = {seed: row for seed, row in zip(r["seeds"], r["per_seed"]) if seed not in args.seeds}
+    older = {int(seed): mach for seed, mach in ((r.get("seeds_from_earlier_calls") or {}).get("machine") or {}).items()}
+    return {"rows": rows, "machine": {seed: older.get(seed, r["machine"]) for seed in rows}} if rows else {}
 
 
 def render(name: str, r: dict[str, Any]) -> str:
@@ -128,7 +147,7 @@ def render(name: str, r: dict[str, Any]) -> str:
         lines.append(f"| {row['stage']} | {row['value']} | {row['dev_intent_acc']:.2f} | {row['dev_slot_f1']:.2f} | "
                      f"{row['dev_sentence_acc']:.2f} | {row['train_seconds']:.0f} | {'yes' if row['chosen'] else ''} |")
     recipe = f"Winner: `{' '.join(r['winner'])}`" if r["winner"] else "Recipe: the shipped `configs/joint.yaml`"
-    lines += ["", recipe, "", "## Decoding of the winner (dev, no retraining)", "",
+    lines += ["", recipe, "", f"## Decoding of the winner (dev, seed {r['search_seed']}, no retraining)", "",
               "| decode | intent | slot F1 | sentence | inconsistent % |", "|---|---:|---:|---:|---:|"]
     for mode, s in r["dev_decoding_of_winner"].items():
         lines.append(f"| {mode} | {s['intent_acc']:.2f} | {s['slot_f1']:.2f} | {s['sentence_acc']:.2f} | "
@@ -146,6 +165,9 @@ def render(name: str, r: dict[str, Any]) -> str:
     lines += ["", "Dev of the winner: " + ", ".join(f"{k} {f[f'dev_{k}_mean']:.2f} ± {f[f'dev_{k}_sd']:.2f}"
                                                       for k in METRICS) +
               f"; training {f['train_seconds_mean']:.0f} s per run."]
+    for seed, mach in ((r.get("seeds_from_earlier_calls") or {}).get("machine") or {}).items():
+        lines.append(f"Seed {seed} comes from an earlier call (commit {mach['code']['commit'][:10]}, {mach['cpu']}, "
+                     f"{mach['date']}).")
     return "\n".join(lines) + "\n"
 
 

@@ -220,6 +220,12 @@ def test_recipe_feature_batching_and_memory_benchmarks(bench):
     moved = json.loads((work / "moved/joint_recipe_atis.json").read_text())
     assert moved["search"] == [] and moved["winner"] == [] and moved["transferred"] and moved["final"]
     assert "No search on this dataset" in (work / "moved/joint_recipe_atis.md").read_text()
+    load("joint_recipe").main(["--dataset", "atis", "--seeds", "2", "--data-root", str(data), "--out-dir", "moved",
+                               "--shipped", *TINY])  # a later call adds seed 2 and keeps seed 1
+    both = json.loads((work / "moved/joint_recipe_atis.json").read_text())
+    assert both["seeds"] == [1, 2] and both["per_seed"][0] == moved["per_seed"][0] and both["search_seed"] == 2
+    assert list(both["seeds_from_earlier_calls"]["machine"]) == ["1"] and "final" in both
+    assert "Seed 1 comes from an earlier call" in (work / "moved/joint_recipe_atis.md").read_text()
     load("intent_recipe").main(["--seeds", "1", "--data", str(data / "clinc150/data_full.json"), *TINY])
     intent = json.loads((work / "reports/intent_recipe.json").read_text())
     assert len(intent["search"]) == 10 and sum(row["chosen"] for row in intent["search"]) == 5
