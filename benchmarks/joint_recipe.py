@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
                                                                 *predictions(winner_dir, dev, mode), allowed).items()}
                 for mode in modes}
 
-    kept = earlier_seeds(out_json, args) if args.shipped else {}
+    kept = earlier_seeds(out_json, portable_path(data), args.overrides, args.seeds) if args.shipped else {}
     by_seed = {**kept.get("rows", {}), **{seed: run_scores(train(best, seed)) for seed in args.seeds}}
     seeds = sorted(by_seed)
     rows = [by_seed[seed] for seed in seeds]
@@ -105,8 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     shipped_path = Path(args.out_dir) / f"joint_{args.dataset}.json"
     shipped = json.loads(shipped_path.read_text()) if shipped_path.exists() else {}
     result = {"data": portable_path(data), "machine": m, "seeds": seeds, "search_seed": args.seeds[0],
-              "seeds_from_earlier_calls": ({"seeds": sorted(kept["rows"]), "machine": kept["machine"]} if kept
-                                           else None),
+              "seeds_from_earlier_calls": {"machine": kept["machine"]} if kept else None,
               "start": START, "transferred": args.shipped, "extra_overrides": args.overrides, "search": search,
               "winner": best,
               "dev_decoding_of_winner": decoding, "per_seed": rows, "final": final,
@@ -117,15 +116,15 @@ def main(argv: list[str] | None = None) -> None:
     write_report_md(out_json.with_suffix(".md"), render(args.dataset, result))
 
 
-def earlier_seeds(out_json: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Per-seed rows of an earlier --shipped report with the same data and overrides, for the seeds this call does
-    not run (with that report's machine), or {}."""
+def earlier_seeds(out_json: Path, data: str, overrides: list[str], seeds: list[int]) -> dict[str, Any]:
+    """Per-seed rows of an earlier --shipped report on the same data with the same overrides, for the seeds not in
+    `seeds` (each with the machine that made it), or {}."""
     if not out_json.exists():
         return {}
     r = json.loads(out_json.read_text())
-    if not r.get("transferred") or r.get("extra_overrides") != args.overrides:
+    if not r.get("transferred") or r.get("data") != data or r.get("extra_overrides") != overrides:
         return {}
-    rows = {seed: row for seed, row in zip(r["seeds"], r["per_seed"]) if seed not in args.seeds}
+    rows = {seed: row for seed, row in zip(r["seeds"], r["per_seed"]) if seed not in seeds}
     older = {int(seed): mach for seed, mach in ((r.get("seeds_from_earlier_calls") or {}).get("machine") or {}).items()}
     return {"rows": rows, "machine": {seed: older.get(seed, r["machine"]) for seed in rows}} if rows else {}
 

@@ -142,8 +142,8 @@ class TrainConfig:
             raise ConfigError("train.focal_gamma and train.logit_adjustment must be >= 0")
         if self.focal_gamma > 0 and self.label_smoothing > 0:
             raise ConfigError(f"train.focal_gamma={self.focal_gamma} and train.label_smoothing={self.label_smoothing} "
-                              "together: choose one (the focal loss needs train.label_smoothing=0; "
-                              "configs/intent.yaml smooths by 0.1)")
+                              "together: choose one (the focal loss needs train.label_smoothing=0; a task's "
+                              "config may smooth by default)")
         for name in ("epochs", "batch_size", "eval_batch_size", "accumulate_grad_batches", "devices", "num_nodes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name}={getattr(self, name)}: expected >= 1")
