@@ -88,7 +88,7 @@ bench-throughput: $(STAMP) ## training/inference throughput ratios -> reports/th
 	$(PY) -m benchmarks.throughput
 
 bench-offtopic: $(STAMP) ## CLINC150 off-topic detectors on the shipped intent recipe, SEEDS, data_full -> reports/offtopic_recipe.*
-	$(PY) -m benchmarks.offtopic_clinc150 --seeds $(SEEDS) --variants data_full --no-151
+	$(PY) -m benchmarks.offtopic_clinc150 --seeds $(SEEDS) --variants data_full
 
 bench-joint: $(STAMP) ## joint intent+slots vs separate models on ATIS and SNIPS, SEEDS -> reports/joint_*.json
 	$(PY) -m benchmarks.joint train.epochs=5 --datasets atis --seeds $(SEEDS)

@@ -74,11 +74,14 @@ def test_intent_offtopic_and_joint_benchmarks(bench):
                                     "--base-encoder", "tiny", "--recipe-before", "--out", "reports/offtopic", *TINY])
     before = json.loads((work / "reports/offtopic.json").read_text())
     assert "151st_class" in before["variants"]["data_full"]["mean_sd"]
-    assert before["overrides"][:2] == ["model.pooling=mean", "train.lr=1e-4"]  # the recipe the old report used
+    recipe = before["variants"]["data_full"]["overrides"]  # kept per variant: one report may mix calls
+    assert recipe[:2] == ["model.pooling=mean", "train.lr=1e-4"]  # the recipe the old report used
+    assert "Overrides: `model.pooling=mean` `train.lr=1e-4`" in (work / "reports/offtopic.md").read_text()
     load("offtopic_clinc150").main(["--seeds", "1", "--variants", "data_full", "--data", str(data / "clinc150"),
                                     "--base-encoder", "tiny", "--no-151", "--out", "reports/offtopic_no151", *TINY])
     no151 = json.loads((work / "reports/offtopic_no151.json").read_text())["variants"]["data_full"]["mean_sd"]
     assert "msp/no_oos" in no151 and "151st_class" not in no151
+    assert "Overrides: `model.encoder=tiny`" in (work / "reports/offtopic_no151.md").read_text()
     load("joint").main(["--datasets", "snips", "--seeds", "1", "--sweep", "--data-root", str(data),
                         "--out-dir", "reports", *TINY])
     assert (work / "reports/joint_snips.json").exists() and (work / "reports/joint_vs_separate.md").exists()
