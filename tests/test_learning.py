@@ -73,3 +73,22 @@ def test_resume_takes_last_ckpt_not_the_newest_file(tmp_path):
     (ckpts / "last.ckpt").unlink()
     with pytest.raises(FileNotFoundError, match="last.ckpt"):
         resume_checkpoint(tmp_path)
+
+
+def test_readme_own_trainer_recipe_gets_the_shipped_defaults():
+    """README, 'Training in your own Trainer': config first, one task object for the data and the module."""
+    from pipelines.registry import get_task
+
+    cfg = load_config(task="ner", overrides=["model.encoder=tiny", "data.max_length=32"])
+    task = get_task("ner", cfg.model)
+    tok = task.build_tokenizer({})
+    dm = TaskDataModule(task, cfg.data, tok, batch_size=8)
+    dm.setup("fit")
+    module = TaskModule(task, dm.labels, tokenizer=tok, lr=cfg.train.lr, head_lr=cfg.train.head_lr,
+                        layer_decay=cfg.train.layer_decay, warmup_ratio=cfg.train.warmup_ratio)
+    assert "case_ids" in next(iter(dm.train_dataloader()))  # configs/ner.yaml's casing feature reaches the batch
+    assert module.model.crf is not None and module.model.case_embed is not None  # and its CRF head
+    before = module.model.case_embed.weight.detach().clone()
+    pl.Trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=1, accelerator="cpu", logger=False,
+               enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False).fit(module, dm)
+    assert not module.model.case_embed.weight.detach().equal(before)  # the casing table trains
