@@ -122,11 +122,16 @@ def earlier_seeds(out_json: Path, data: str, overrides: list[str], seeds: list[i
     if not out_json.exists():
         return {}
     r = json.loads(out_json.read_text())
-    if not r.get("transferred") or r.get("data") != data or r.get("extra_overrides") != overrides:
+    if not r.get("transferred") or r.get("data") != data or settings(r.get("extra_overrides")) != settings(overrides):
         return {}
     rows = {seed: row for seed, row in zip(r["seeds"], r["per_seed"]) if seed not in seeds}
     older = {int(seed): mach for seed, mach in ((r.get("seeds_from_earlier_calls") or {}).get("machine") or {}).items()}
     return {"rows": rows, "machine": {seed: older.get(seed, r["machine"]) for seed in rows}} if rows else {}
+
+
+def settings(overrides: list[str] | None) -> list[str] | None:
+    """The overrides that change results (a progress bar does not)."""
+    return None if overrides is None else [o for o in overrides if not o.startswith("train.progress_bar=")]
 
 
 def render(name: str, r: dict[str, Any]) -> str:

@@ -64,15 +64,35 @@ def main(argv: list[str] | None = None) -> None:
             entry = report["variants"].setdefault(" ".join([name, *extra]), {
                 "variant": name, "overrides": VARIANTS[name], "extra": extra, "runs": {}})
             entry["overrides"] = VARIANTS[name]
-            entry["runs"][str(seed)] = {"dev_f1": round(100 * m["validation"]["f1"], 2),
-                                        "test_f1": round(100 * m["test"]["f1"], 2),
-                                        "train_seconds": m["train_seconds"], "commit": m.get("commit")}
-            for key in ("dev_f1", "test_f1", "train_seconds"):
-                mu, sd = mean_sd([r[key] for r in entry["runs"].values()])
-                entry[f"{key}_mean"], entry[f"{key}_sd"] = round(mu, 2), round(sd, 2)
+            row = entry["runs"].setdefault(str(seed), {})
+            row.update({"dev_f1": round(100 * m["validation"]["f1"], 2), "test_f1": round(100 * m["test"]["f1"], 2),
+                        "train_seconds": m["train_seconds"], "commit": m.get("commit")})
+            if "data.doc_context=true" in VARIANTS[name] and "dev_f1_sentence" not in row:
+                row.update(sentence_level(run, data))
+            for key in ("dev_f1", "test_f1", "train_seconds", "dev_f1_sentence", "test_f1_sentence"):
+                values = [r[key] for r in entry["runs"].values() if key in r]
+                if values:
+                    mu, sd = mean_sd(values)
+                    entry.update({f"{key}_mean": round(mu, 2), f"{key}_sd": round(sd, 2), f"{key}_n": len(values)})
             entry["n_seeds"] = len(entry["runs"])
             write_json(out, report)
     write_report_md(out.with_suffix(".md"), render(report))
+
+
+def sentence_level(run: Path, data: str) -> dict[str, float]:
+    """Dev and test F1 of a document-context model scored one sentence at a time, as `Predictor.predict(texts)`
+    serves it (texts carry no document)."""
+    import dataclasses
+
+    from pipelines.data.splits import load_splits
+    from pipelines.inference.evaluate import evaluate
+    from pipelines.inference.predict import Predictor
+
+    predictor = Predictor.load(run)
+    sentence = dataclasses.replace(predictor.data, doc_context=False)
+    splits = load_splits(dataclasses.replace(predictor.data, path=data), data)
+    return {f"{key}_f1_sentence": round(100 * evaluate(predictor, splits[split], sentence)["f1"], 2)
+            for key, split in (("dev", "validation"), ("test", "test"))}
 
 
 def render(r: dict[str, Any]) -> str:
@@ -88,6 +108,14 @@ def render(r: dict[str, Any]) -> str:
                      f"{e['n_seeds']} | "
                      f"{e['dev_f1_mean']:.2f} ± {e['dev_f1_sd']:.2f} | "
                      f"{e['test_f1_mean']:.2f} ± {e['test_f1_sd']:.2f} | {e['train_seconds_mean']:.0f} |")
+    doc = [e for e in r["variants"].values() if "dev_f1_sentence_mean" in e]
+    if doc:
+        lines += ["", "Document-context models scored one sentence at a time (no neighbouring sentences), as "
+                      "`Predictor.predict(texts)` serves them:", "",
+                  "| settings | variant | n | dev F1 | test F1 |", "|---|---|---:|---:|---:|"]
+        lines += [f"| `{' '.join(e['extra']) or 'shipped'}` | {e['variant']} | {e['dev_f1_sentence_n']} | "
+                  f"{e['dev_f1_sentence_mean']:.2f} ± {e['dev_f1_sentence_sd']:.2f} | "
+                  f"{e['test_f1_sentence_mean']:.2f} ± {e['test_f1_sentence_sd']:.2f} |" for e in doc]
     lines += ["", "Published anchors (test F1): " + "; ".join(f"{k} {v}" for k, v in ANCHORS.items()) + ".", "",
               "## Adding embeddings from two spaces", "",
               "The encoder's input for sub-token t of word w is x_t = E_tok[t] + E_pos[t] (+ E_type), then a "

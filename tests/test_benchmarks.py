@@ -224,7 +224,8 @@ def test_recipe_feature_batching_and_memory_benchmarks(bench):
     assert moved["search"] == [] and moved["winner"] == [] and moved["transferred"] and moved["final"]
     assert "No search on this dataset" in (work / "moved/joint_recipe_atis.md").read_text()
     load("joint_recipe").main(["--dataset", "atis", "--seeds", "2", "--data-root", str(data), "--out-dir", "moved",
-                               "--shipped", *TINY])  # a later call adds seed 2 and keeps seed 1
+                               "--shipped", *TINY[:3], *TINY[4:]])  # a later call adds seed 2 and keeps seed 1
+    # (made without train.progress_bar=false: a progress bar is not a setting)
     both = json.loads((work / "moved/joint_recipe_atis.json").read_text())
     assert both["seeds"] == [1, 2] and both["per_seed"][0] == moved["per_seed"][0] and both["search_seed"] == 2
     assert list(both["seeds_from_earlier_calls"]["machine"]) == ["1"] and "final" in both
@@ -247,6 +248,11 @@ def test_recipe_feature_batching_and_memory_benchmarks(bench):
     assert sorted(e["variant"] for e in rows) == ["casing_input", "plain"]
     assert all(e["extra"] == TINY[:3] + TINY[4:] for e in rows)  # the progress bar is not a setting
     assert "| casing_input | `model.word_features=casing` | 1 |" in (work / "reports/ner_features.md").read_text()
+    load("ner_features").main(["--variants", "casing_input_doc", "--seeds", "1", "--data-root", str(data), *TINY])
+    doc = json.loads((work / "reports/ner_features.json").read_text())["variants"][" ".join(["casing_input_doc",
+                                                                                              *TINY[:3], *TINY[4:]])]
+    assert 0 <= doc["runs"]["1"]["test_f1_sentence"] <= 100 and doc["dev_f1_sentence_n"] == 1  # served per sentence
+    assert "scored one sentence at a time" in (work / "reports/ner_features.md").read_text()
     load("batching").main(["--datasets", "clinc150", "--encoder", "tiny", "--minutes", "0.02", "--steps", "2",
                            "train.progress_bar=false"])
     clinc = json.loads((work / "reports/batching.json").read_text())["datasets"]["clinc150"]

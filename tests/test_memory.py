@@ -144,7 +144,7 @@ def test_checkpointing_keeps_the_gradient(tiny_tok):
     plain = TaskModule("intent", ["a", "b"], {"encoder": "tiny"}, tokenizer=tiny_tok)
     checked = TaskModule("intent", ["a", "b"], {"encoder": "tiny"}, tokenizer=tiny_tok, gradient_checkpointing=True)
     checked.load_state_dict(plain.state_dict())
-    assert encoders.pretrained_part(checked.model).is_gradient_checkpointing
+    assert encoders.pretrained_part(checked.model).is_activation_checkpointing
     batch = tiny_tok(TEXTS[:4], padding=True, return_tensors="pt")
     for m in (plain, checked):
         no_dropout(m).train()

@@ -239,5 +239,9 @@ def enable_checkpointing(model: Any) -> bool:
     encoder = pretrained_part(model)
     if encoder is None or not getattr(encoder, "supports_gradient_checkpointing", False):
         return False
-    encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    kwargs = {"use_reentrant": False}
+    if hasattr(encoder, "activation_checkpointing_enable"):  # newer transformers: the old name warns
+        encoder.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
     return True
