@@ -105,7 +105,7 @@ bench-ner-features: $(STAMP) ## CoNLL-2003 word-feature ablation (1 epoch softma
 	$(PY) -m benchmarks.ner_features --variants plain casing_input casing_chars_input casing_word2vec_input --seeds $(SEEDS) model.head=softmax train.epochs=1
 	$(PY) -m benchmarks.ner_features --variants plain casing_input --seeds 1 train.epochs=1
 	$(PY) -m benchmarks.ner_features --variants casing_input --seeds $(SEEDS)
-	$(PY) -m benchmarks.ner_features --variants casing_input_doc --seeds 1
+	$(PY) -m benchmarks.ner_features --variants casing_input_doc --seeds $(SEEDS)
 
 bench-batching: $(STAMP) ## fixed vs token-budget batches on CoNLL and CLINC150 -> reports/batching.*
 	$(PY) -m benchmarks.batching
