@@ -69,6 +69,16 @@ def test_casing_reaches_the_logits_once_trained(tiny_tok):
     assert not torch.allclose(lower, title)
 
 
+def test_batches_without_the_features_get_a_clear_error(tiny_tok):
+    """A model built with casing fed batches encoded without it (a TaskDataModule from the task's plain
+    defaults) names what is missing instead of failing deep in an embedding lookup."""
+    emitter = encoders.load_model("tiny", AutoModelForTokenClassification, tiny_tok, num_labels=len(LABELS))
+    model = WordFeatureTagger(emitter, LABELS, ("casing", "chars"), "input").eval()
+    ids = torch.tensor([[2, 20, 3]])
+    with pytest.raises(ValueError, match="got no case_ids, char_ids: the batches were encoded without"):
+        model(ids, torch.ones_like(ids))
+
+
 def test_word_features_options():
     options = task_class("ner").Options
     with pytest.raises(ConfigError, match="word_features"):

@@ -131,6 +131,11 @@ class WordFeatureTagger(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, case_ids: torch.Tensor | None = None,
                 char_ids: torch.Tensor | None = None, word_ids: torch.Tensor | None = None) -> TaskOutput:
+        given = {"case_ids": case_ids, "char_ids": char_ids, "word_ids": word_ids}
+        if missing := [name for name in self.extra_inputs if given[name] is None]:
+            raise ValueError(f"WordFeatureTagger(features={'+'.join(self.features)}) got no {', '.join(missing)}: "
+                             "the batches were encoded without these word features. Encode with the options the "
+                             "model was built with (one task object for the TaskDataModule and the TaskModule).")
         parts = []
         if self.case_embed is not None:
             parts.append(self.case_embed(case_ids))
