@@ -17,7 +17,15 @@ import json
 import time
 from pathlib import Path
 
-from benchmarks.common import SHARED, find_or_train, machine, mean_sd, write_report_md
+from benchmarks.common import (
+    NER_BEFORE_CASING,
+    NER_BEFORE_CRF,
+    SHARED,
+    find_or_train,
+    machine,
+    mean_sd,
+    write_report_md,
+)
 from pipelines.cli import parse_args
 from pipelines.config import CONFIG_DIR
 from pipelines.io import write_json
@@ -27,8 +35,8 @@ from pipelines.provenance import portable_path
 UNLABELLED = f"{SHARED / 'bbc_news'},{SHARED / '20newsgroups' / 'train.jsonl.gz'}"
 BILSTM = ["model.encoder=bilstm", "model.head=crf", "train.epochs=15"]  # 15 of the config's 30: CPU budget
 VARIANTS = {
-    "softmax": ["model.head=softmax", "model.decode=argmax", "model.word_features=none"],  # argmax, as measured
-    "crf": ["model.head=crf", "model.word_features=none"],  # no word features, as measured
+    "softmax": NER_BEFORE_CRF,  # argmax, no word features, as measured
+    "crf": ["model.head=crf", *NER_BEFORE_CASING],  # no word features, one learning rate, as measured
     "softmax_viterbi": None,  # the softmax runs, decoded with model.decode=viterbi
     "softmax_viterbi_int8": None,  # the same, Linear layers quantized to INT8 (dynamic)
     "bilstm_crf_word2vec": [*BILSTM, "model.word_vectors=word2vec", f"model.word2vec_text={UNLABELLED}"],

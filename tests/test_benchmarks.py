@@ -247,7 +247,9 @@ def test_recipe_feature_batching_and_memory_benchmarks(bench):
     rows = json.loads((work / "reports/ner_features.json").read_text())["variants"].values()
     assert sorted(e["variant"] for e in rows) == ["casing_input", "plain"]
     assert all(e["extra"] == TINY[:3] + TINY[4:] for e in rows)  # the progress bar is not a setting
-    assert "| casing_input | `model.word_features=casing` | 1 |" in (work / "reports/ner_features.md").read_text()
+    line = next(x for x in (work / "reports/ner_features.md").read_text().splitlines()
+                if "| casing_input | `model.word_features=casing` | 1 |" in x)
+    assert "±" not in line  # one seed has no spread to report
     load("ner_features").main(["--variants", "casing_input_doc", "--seeds", "1", "--data-root", str(data), *TINY])
     doc = json.loads((work / "reports/ner_features.json").read_text())["variants"][" ".join(["casing_input_doc",
                                                                                               *TINY[:3], *TINY[4:]])]
