@@ -101,13 +101,14 @@ bench-joint-recipe: $(STAMP) ## joint recipe search on ATIS dev, the winner x SE
 	$(PY) -m benchmarks.joint_recipe --dataset atis --seeds $(SEEDS)
 	$(PY) -m benchmarks.joint_recipe --dataset snips --seeds $(SEEDS) --shipped
 
-bench-ner-features: $(STAMP) ## CoNLL-2003 word-feature ablation (1 epoch softmax x SEEDS; CRF 1 epoch; head lr; the default) -> reports/ner_features.*
-	$(PY) -m benchmarks.ner_features --variants plain casing_input casing_head casing_chars_input casing_word2vec_input --seeds $(SEEDS) model.head=softmax train.epochs=1 train.head_lr=0
-	$(PY) -m benchmarks.ner_features --variants casing_input casing_head --seeds 1 model.head=softmax train.epochs=1 train.head_lr=1e-3
-	$(PY) -m benchmarks.ner_features --variants plain casing_input --seeds 1 train.epochs=1 train.head_lr=0
-	$(PY) -m benchmarks.ner_features --variants casing_input casing_input_doc --seeds $(SEEDS) train.head_lr=0
-	$(PY) -m benchmarks.ner_features --variants casing_input_headlr --seeds $(SEEDS)
-	$(PY) -m benchmarks.ner_features --variants casing_input_headlr --seeds 1 train.lr=2e-4
+bench-ner-features: $(STAMP) ## CoNLL-2003 word-feature ablation (1 epoch softmax x SEEDS; CRF 1 epoch; head lr; token budget; the default) -> reports/ner_features.*
+	$(PY) -m benchmarks.ner_features --variants plain casing_input casing_head casing_chars_input casing_word2vec_input --seeds $(SEEDS) model.head=softmax train.epochs=1 train.head_lr=0 train.batch_tokens=0
+	$(PY) -m benchmarks.ner_features --variants casing_input casing_head --seeds 1 model.head=softmax train.epochs=1 train.head_lr=1e-3 train.batch_tokens=0
+	$(PY) -m benchmarks.ner_features --variants plain casing_input --seeds 1 train.epochs=1 train.head_lr=0 train.batch_tokens=0
+	$(PY) -m benchmarks.ner_features --variants casing_input casing_input_doc --seeds $(SEEDS) train.head_lr=0 train.batch_tokens=0
+	$(PY) -m benchmarks.ner_features --variants casing_input_headlr --seeds $(SEEDS) train.batch_tokens=0
+	$(PY) -m benchmarks.ner_features --variants casing_input_headlr --seeds 1 train.lr=2e-4 train.batch_tokens=0
+	$(PY) -m benchmarks.ner_features --variants casing_input_headlr --seeds $(SEEDS) train.batch_tokens=640
 
 bench-batching: $(STAMP) ## fixed vs token-budget batches on CoNLL and CLINC150, SEEDS -> reports/batching.*
 	$(PY) -m benchmarks.batching --seeds $(SEEDS)

@@ -99,6 +99,7 @@ def throughput(task: str, dm: Any, steps: int, budget: int, encoder: str = "defa
 def main(argv: list[str] | None = None) -> None:
     from pipelines.cli import parse_args
     from pipelines.config import DataConfig
+    from pipelines.data.batching import token_budget
     from pipelines.models.encoders import load_tokenizer
     from pipelines.training.datamodule import TaskDataModule
 
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         dm = TaskDataModule(task, DataConfig(path=data, max_length=max_length), tok, batch_size=BATCH, seed=1)
         dm.setup("fit")
         lengths = dm.features["train"].lengths
-        budget = int(round(BATCH * statistics.fmean(lengths), -1))
+        budget = token_budget(lengths, BATCH)  # what train.batch_tokens=auto picks
         entry: dict[str, Any] = {"task": task, "max_length": max_length, "batch_tokens": budget,
                                  "mean_length": round(statistics.fmean(lengths), 1), "shape": shapes(dm, budget),
                                  "throughput": {"fixed": throughput(task, dm, args.steps, 0, args.encoder),

@@ -17,7 +17,8 @@ STALE: list[dict[str, Any]] = []  # reused runs made by other code than this che
 # earlier default pins it, first among its overrides, so that rerunning it measures what it published.
 INTENT_BEFORE_SEARCH = ["model.pooling=mean", "train.lr=1e-4", "train.head_lr=0", "train.layer_decay=1.0",
                         "train.label_smoothing=0", "train.epochs=3"]  # configs/intent.yaml before reports/intent_recipe
-NER_BEFORE_HEAD_LR = ["train.head_lr=0"]  # configs/ner.yaml before the head learning rate (reports/ner_features)
+NER_BEFORE_BUDGET = ["train.batch_tokens=0"]  # configs/ner.yaml before token-budget batches (reports/ner_features)
+NER_BEFORE_HEAD_LR = ["train.head_lr=0", *NER_BEFORE_BUDGET]  # ... and before the head learning rate
 NER_BEFORE_CASING = ["model.word_features=none", *NER_BEFORE_HEAD_LR]  # ... and before the casing feature
 NER_BEFORE_CRF = ["model.head=softmax", "model.decode=argmax", *NER_BEFORE_CASING]  # ... and before the CRF head
 JOINT_BEFORE_RECIPE = ["model.decode=argmax", "model.slot_weight=1.0", "train.epochs=3", "train.lr=1e-4",

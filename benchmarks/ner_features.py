@@ -104,8 +104,9 @@ def render(r: dict[str, Any]) -> str:
     lines = ["# NER with word-level features (CoNLL-2003)", "", generated_by("benchmarks/ner_features.py",
                                                                              r["machine"]), "",
              f"Data `{r['data']}`; the bundled all-MiniLM-L6-v2 (uncased); the shipped NER config (CRF head, casing, "
-             f"heads at lr 1e-3, 3 epochs) plus the row's settings and the variant's overrides (`train.head_lr=0`: "
-             f"one learning rate for everything, the NER default until `casing_input_headlr` won on dev). Best "
+             f"heads at lr 1e-3, token-budget batches, 3 epochs) plus the row's settings and the variant's overrides "
+             f"(`train.head_lr=0`: one learning rate for everything, the NER default until `casing_input_headlr` "
+             f"won on dev; `train.batch_tokens=0`: 32 sentences per batch, the default before token budgets). Best "
              f"epoch on dev; mean ± sd over the seeds (n).", "",
              "| settings | variant | overrides | n | dev F1 | test F1 | train s |", "|---|---|---|---:|---:|---:|---:|"]
     for e in sorted(r["variants"].values(), key=lambda e: (e["extra"], list(VARIANTS).index(e["variant"]))):

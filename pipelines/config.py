@@ -91,8 +91,10 @@ class TrainConfig:
                                                                       "loss / k; see reports/memory.md)"})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "recompute the encoder's activations "
                                                                           "in backward: less memory, more time"})
-    batch_tokens: int = field(default=0, metadata={"help": "token-budget batches: up to this many padded tokens "
-                                                           "per batch instead of batch_size examples (0 = off)"})
+    batch_tokens: int | str = field(default=0, metadata={"help": "token-budget batches: up to this many padded "
+                                                                 "tokens per batch instead of batch_size examples "
+                                                                 "(0 = off; auto = batch_size x the mean training "
+                                                                 "length)"})
     bucketing: bool = field(default=True, metadata={"help": "length-grouped batches with dynamic padding"})
     accelerator: str = "auto"
     devices: int = 1
@@ -153,11 +155,13 @@ class TrainConfig:
             raise ConfigError(f"train.layer_decay={self.layer_decay}: expected in (0, 1] (1 = off)")
         if self.max_minutes < 0:
             raise ConfigError(f"train.max_minutes={self.max_minutes}: expected >= 0 (0 = no limit)")
-        if self.batch_tokens < 0:
-            raise ConfigError(f"train.batch_tokens={self.batch_tokens}: expected >= 0 (0 = batch_size examples)")
+        if self.batch_tokens != "auto" and (isinstance(self.batch_tokens, str) or self.batch_tokens < 0):
+            raise ConfigError(f"train.batch_tokens={self.batch_tokens!r}: expected an integer >= 0 (0 = batch_size "
+                              "examples) or auto (batch_size x the mean training length)")
         if self.batch_tokens and self.devices * self.num_nodes > 1:
-            raise ConfigError("train.batch_tokens with more than one device: token-budget batches are "
-                              "single-process for now; use train.batch_size with bucketing")
+            raise ConfigError(f"train.batch_tokens={self.batch_tokens} with more than one device: token-budget "
+                              "batches are single-process for now; set train.batch_tokens=0 (train.batch_size "
+                              "examples per batch, with bucketing)")
 
 
 @dataclass(frozen=True)

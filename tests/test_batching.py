@@ -64,5 +64,7 @@ def test_sampling_on_a_token_task_is_an_error(tmp_path):
             f"train.out_dir={tmp_path}", "data.max_length=32"]
     run(load_config(None, [*over, "train.sampling=sqrt"], task="intent"), tmp_path / "a")
     assert (tmp_path / "a/metrics.json").exists()
-    with pytest.raises(ConfigError, match="one label per example"):
+    with pytest.raises(ConfigError, match="batch_tokens=auto with train.sampling=balanced"):  # the NER default
         run(load_config(None, [*over, "train.sampling=balanced"], task="ner"), tmp_path / "b")
+    with pytest.raises(ConfigError, match="one label per example"):
+        run(load_config(None, [*over, "train.sampling=balanced", "train.batch_tokens=0"], task="ner"), tmp_path / "c")

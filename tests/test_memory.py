@@ -8,7 +8,7 @@ from datasets import Dataset
 from torch import nn
 from transformers import BertModel
 
-from pipelines.config import ConfigError, DataConfig
+from pipelines.config import ConfigError, DataConfig, load_config
 from pipelines.data.batching import TokenBudgetBatchSampler
 from pipelines.models import encoders
 from pipelines.training.datamodule import TaskDataModule
@@ -219,6 +219,21 @@ def test_datamodule_serves_token_budget_batches(tiny_tok):
     assert sum(s[0] for s in shapes) == 32 and all(s[0] * s[1] <= 64 for s in shapes)
     with pytest.raises(ConfigError, match="batch_tokens"):
         TaskDataModule("intent", DataConfig(), tiny_tok, batch_tokens=64, sampling="sqrt")
+
+
+def test_auto_token_budget_is_batch_size_times_the_mean_length(tiny_tok):
+    ds = Dataset.from_dict({"text": TEXTS * 4, "label": ["a", "b"] * 16})
+    dm = TaskDataModule("intent", DataConfig(), tiny_tok, batch_size=4, batch_tokens="auto",
+                        splits={"train": ds, "validation": ds})
+    dm.setup("fit")
+    lengths = dm.features["train"].lengths
+    assert dm.batch_tokens == round(4 * sum(lengths) / len(lengths), -1) > 0
+    shapes = [tuple(b["input_ids"].shape) for b in dm.train_dataloader()]
+    assert sum(s[0] for s in shapes) == 32 and all(s[0] * s[1] <= dm.batch_tokens for s in shapes)
+    assert load_config(None, ["train.batch_tokens=auto"], task="intent").train.batch_tokens == "auto"
+    for bad in ("lots", "-5"):
+        with pytest.raises(ConfigError, match="batch_tokens"):
+            load_config(None, [f"train.batch_tokens={bad}"], task="intent")
 
 
 def test_rows_per_batch_weighs_every_example_the_same(tiny_tok):

@@ -166,6 +166,13 @@ class _EpochOf:
         self.owner.set_epoch(epoch)
 
 
+def token_budget(lengths: Sequence[int], batch_size: int) -> int:
+    """`train.batch_tokens=auto`: `batch_size` x the mean length, rounded to tens, so that a token-budget batch
+    holds as many tokens on average as a fixed batch of `batch_size` rows (reports/batching.md)."""
+    mean = sum(lengths) / max(1, len(lengths))
+    return max(10, int(round(batch_size * mean, -1)))
+
+
 def resampling_weights(labels: Sequence[int], power: float) -> list[float]:
     """Per example 1 / count(its label)^power: 0.5 = square-root resampling, 1 = class-balanced (every class
     drawn equally often). Examples without a label (-100) keep weight 1 / (the largest count)^power."""

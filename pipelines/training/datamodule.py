@@ -17,6 +17,7 @@ from pipelines.data.batching import (
     TokenBudgetBatchSampler,
     resampling_weights,
     sorted_batches,
+    token_budget,
 )
 from pipelines.data.splits import load_splits
 from pipelines.errors import ConfigError, ReadError
@@ -58,12 +59,14 @@ class TaskDataModule(pl.LightningDataModule):
         sampling: none | sqrt | balanced: training examples drawn with replacement, 1 / count(label)^(1/2 or
             1), for class imbalance (classification tasks).
         batch_tokens: > 0 = token-budget training batches (TokenBudgetBatchSampler: up to this many padded
-            tokens each, length-grouped) instead of `batch_size` examples.
+            tokens each, length-grouped) instead of `batch_size` examples; "auto" = `batch_size` x the mean
+            length of the encoded training split (set by `setup`).
     """
 
     def __init__(self, task: str, data: DataConfig, tokenizer: Any, labels: list[str] | None = None,
                  batch_size: int = 32, eval_batch_size: int = 64, bucketing: bool = True, seed: int = 0,
-                 splits: dict[str, Dataset] | None = None, sampling: str = "none", batch_tokens: int = 0) -> None:
+                 splits: dict[str, Dataset] | None = None, sampling: str = "none",
+                 batch_tokens: int | str = 0) -> None:
         super().__init__()
         self.task = make_task(task)
         self.data, self.tokenizer, self.labels = data, tokenizer, labels
@@ -72,8 +75,8 @@ class TaskDataModule(pl.LightningDataModule):
         self.sampling = sampling
         self.batch_tokens = batch_tokens
         if batch_tokens and sampling != "none":
-            raise ConfigError(f"train.batch_tokens with train.sampling={sampling}: choose one (token-budget "
-                              "batches do not resample)")
+            raise ConfigError(f"train.batch_tokens={batch_tokens} with train.sampling={sampling}: choose one "
+                              "(token-budget batches do not resample; train.batch_tokens=0 turns them off)")
         self.features: dict[str, Features] = {}
         self.collate = Collator(tokenizer.pad_token_id)
 
@@ -105,6 +108,11 @@ class TaskDataModule(pl.LightningDataModule):
                 if n_feat > n_ex:
                     log.info("%s: %d examples became %d windows (data.max_length=%d)", name, n_ex, n_feat,
                              self.data.max_length)
+        if self.batch_tokens == "auto" and "train" in self.features:
+            lengths = self.features["train"].lengths
+            self.batch_tokens = token_budget(lengths, self.batch_size)
+            log.info("train.batch_tokens=auto: up to %d padded tokens per batch (%d x the mean length %.1f)",
+                     self.batch_tokens, self.batch_size, sum(lengths) / max(1, len(lengths)))
 
     def train_dataloader(self) -> DataLoader:
         import torch

@@ -168,6 +168,7 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
              "data": portable_path(cfg.data.path), "train_seconds": round(time.perf_counter() - start, 1),
              "epochs_run": trainer.current_epoch, "global_step": trainer.global_step,
              "best_checkpoint": os.path.relpath(ckpt, run_dir) if ckpt else "",
+             **({"batch_tokens": dm.batch_tokens} if dm.batch_tokens else {}),  # what `auto` resolved to
              **({"lineage": lineage} if lineage is not None else {}), **(facts or {})}
     return finish(cfg, run_dir, task, module.model.cpu().eval(), tokenizer, dm.splits, featurizers, facts)
 
