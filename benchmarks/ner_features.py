@@ -121,7 +121,7 @@ def render(r: dict[str, Any]) -> str:
                   "| settings | variant | n | dev F1 | test F1 |", "|---|---|---:|---:|---:|"]
         lines += [f"| `{' '.join(e['extra']) or 'shipped'}` | {e['variant']} | {e['dev_f1_sentence_n']} | "
                   f"{cell(e, 'dev_f1_sentence', e['dev_f1_sentence_n'])} | "
-                  f"{cell(e, 'test_f1_sentence', e['dev_f1_sentence_n'])} |" for e in doc]
+                  f"{cell(e, 'test_f1_sentence', e['test_f1_sentence_n'])} |" for e in doc]
     lines += ["", "Published anchors (test F1): " + "; ".join(f"{k} {v}" for k, v in ANCHORS.items()) + ".", "",
               "## Adding embeddings from two spaces", "",
               "The encoder's input for sub-token t of word w is x_t = E_tok[t] + E_pos[t] (+ E_type), then a "
