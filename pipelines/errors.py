@@ -23,3 +23,7 @@ class TagError(ValueError):
 
 class EncoderError(ValueError):
     """An encoder that cannot be loaded: a hub id while offline, a wrong path, a missing package."""
+
+
+class UnsafeModelError(ValueError):
+    """A saved model holds a file whose loading could run code (a Python pickle): it is refused, not loaded."""

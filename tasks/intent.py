@@ -38,7 +38,7 @@ from pipelines.models.bilstm import BiLstmClassifier
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput
 from pipelines.models.pooling import MeanPoolClassifier
-from pipelines.models.saving import is_composite
+from pipelines.models.saving import is_composite, load_pretrained
 from pipelines.models.transformer import ScratchClassifier
 from pipelines.task import Task, labels_of
 
@@ -220,7 +220,7 @@ class IntentTask(Task):
             return BiLstmClassifier.from_pretrained(path).eval()
         if is_composite(path):
             return MeanPoolClassifier.from_pretrained(path)
-        return MODEL_CLASS.from_pretrained(path).eval()
+        return load_pretrained(MODEL_CLASS, path).eval()
 
     def fit_after_training(self, model, tokenizer, splits, data: DataConfig, batch_size: int = 64) -> dict[str, Any]:
         """model.offtopic: a detector fitted on the in-scope train split, thresholded on validation."""

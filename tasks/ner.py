@@ -32,7 +32,7 @@ from pipelines.models.crf import CrfTokenClassifier, crf_marginals, crf_nll, pac
 from pipelines.models.decoding import make_decoder
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput, infer
-from pipelines.models.saving import composite_architectures, is_composite
+from pipelines.models.saving import composite_architectures, is_composite, load_pretrained
 from pipelines.models.word_features import WordFeatureTagger, parse_features
 from pipelines.task import Task, labels_of
 
@@ -206,7 +206,7 @@ class NerTask(Task):
             if WordFeatureTagger.architecture in composite_architectures(path):
                 return WordFeatureTagger.from_pretrained(path, MODEL_CLASS)
             return CrfTokenClassifier.from_pretrained(path, MODEL_CLASS)
-        return MODEL_CLASS.from_pretrained(path).eval()
+        return load_pretrained(MODEL_CLASS, path).eval()
 
     def load_featurizers(self, path: str | Path) -> dict[str, Any]:
         self.word_table = WordTable.load(path)

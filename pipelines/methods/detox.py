@@ -143,4 +143,4 @@ class Rewriter:
         if not (path / VOCAB_FILE).exists():
             return None
         meta = json.loads((path / VOCAB_FILE).read_text(encoding="utf-8"))
-        return cls(meta["words"], np.load(path / VECTORS_FILE), set(meta["toxic"]))
+        return cls(meta["words"], np.load(path / VECTORS_FILE, allow_pickle=False), set(meta["toxic"]))

@@ -144,7 +144,7 @@ class ChunkEncoder:
         found: dict[str, np.ndarray] = {}
         for path in sorted(self.cache_dir.glob("vectors-*.npz")):
             try:
-                with np.load(path) as z:
+                with np.load(path, allow_pickle=False) as z:
                     keys, counts, vecs = z["keys"], z["counts"], z["vectors"]
             except (OSError, ValueError, KeyError) as err:
                 log.warning("%s: unreadable cache file skipped (%s)", path, err)

@@ -22,10 +22,13 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.errors import UnsafeModelError
 from pipelines.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 FOLDER = "topics"  # inside a saved model/ folder
+DICTIONARY_FILE, ARRAYS_FILE = "dictionary.txt", "lda.safetensors"
+FORMAT = 2  # 1 (no "format" key): gensim pickles; 2: data files
 MEMO_MODELS, MEMO_TEXTS = 4, 100_000
 _MEMO: dict[str, dict[str, np.ndarray]] = {}
 
@@ -56,7 +59,8 @@ class TopicModel:
             cache_dir: str | Path | None = None) -> TopicModel:
         """LDA with `num_topics` topics on `texts` (asymmetric α and η learnt from the data: alpha="auto").
         With `cache_dir`, a model fitted before on the same texts with the same settings is loaded instead."""
-        settings = [num_topics, seed, passes, iterations, no_below, no_above, keep_n, chunksize, "shuffled"]
+        settings = [num_topics, seed, passes, iterations, no_below, no_above, keep_n, chunksize, "shuffled",
+                    f"format{FORMAT}"]
         key = hashlib.sha1(json.dumps([settings, list(texts)]).encode()).hexdigest()[:20]
         if cache_dir is not None and (cached := cls.load(Path(cache_dir) / key)) is not None:
             log.info("LDA: %d topics read from the cache (%s)", num_topics, Path(cache_dir) / key)
@@ -155,21 +159,76 @@ class TopicModel:
                 "per_topic": [x if np.isfinite(x) else None for x in per_topic]}
 
     def save_pretrained(self, path: str | Path) -> None:
+        """Data only, never a pickle: the vocabulary in gensim's text format, LDA's topic-word statistics and
+        priors as safetensors, the rest as JSON (`load` rebuilds the gensim objects from them)."""
+        from safetensors.numpy import save_file
+
         folder = Path(path) / FOLDER
         folder.mkdir(parents=True, exist_ok=True)
-        self.lda.save(str(folder / "lda"))  # written inside the export's fresh version folder
-        self.dictionary.save(str(folder / "dictionary"))
-        atomic_write_text(folder / "topics.json", json.dumps({"seed": self.seed, "num_topics": self.num_topics,
-                                                              "top_words": self.top_words()}, indent=1) + "\n")
+        self.dictionary.save_as_text(str(folder / DICTIONARY_FILE))  # "id<TAB>word<TAB>document count" lines
+        # the topics are state.eta + sstats; lda.eta is the prior learnt since (alpha/eta="auto"), which the
+        # state keeps at its initial value
+        arrays = {"sstats": self.lda.state.sstats, "state_eta": np.asarray(self.lda.state.eta),
+                  "eta": np.asarray(self.lda.eta), "alpha": np.asarray(self.lda.alpha)}
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(folder / ARRAYS_FILE))
+        atomic_write_text(folder / "topics.json", json.dumps({
+            "format": FORMAT, "seed": self.seed, "num_topics": self.num_topics, "num_terms": int(self.lda.num_terms),
+            "dtype": np.dtype(self.lda.dtype).name, "top_words": self.top_words()}, indent=1) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> TopicModel | None:
-        """The topic model saved in a model/ folder, or None when it has none."""
+        """The topic model saved in a model/ folder, or None when it has none. Reads data only: a folder in the
+        old pickled layout (gensim's `.save`) is refused, since unpickling runs whatever the file says."""
         folder = Path(path) / FOLDER
-        if not (folder / "lda").exists():
+        if not folder.is_dir():
             return None
+        meta = json.loads((folder / "topics.json").read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT:
+            raise UnsafeModelError(f"{folder}: topics saved by an older version as Python pickles, which run code "
+                                   "when loaded; it is not loaded. Retrain the run, or convert a folder you trust "
+                                   f"with `python -m pipelines.methods.topics --convert-trusted {folder}`")
+        return cls.from_arrays(folder, meta)
+
+    @classmethod
+    def from_arrays(cls, folder: Path, meta: dict[str, Any]) -> TopicModel:
         from gensim.corpora import Dictionary
         from gensim.models import LdaModel
+        from safetensors.numpy import load_file
 
-        meta = json.loads((folder / "topics.json").read_text())
-        return cls(Dictionary.load(str(folder / "dictionary")), LdaModel.load(str(folder / "lda")), int(meta["seed"]))
+        dictionary = Dictionary.load_from_text(str(folder / DICTIONARY_FILE))
+        arrays = load_file(str(folder / ARRAYS_FILE))
+        k, v = int(meta["num_topics"]), int(meta["num_terms"])
+        if arrays["sstats"].shape != (k, v) or len(dictionary) != v:
+            raise ValueError(f"{folder}: LDA arrays of shape {arrays['sstats'].shape} do not match {k} topics "
+                             f"x {v} words (the dictionary has {len(dictionary)})")
+        dtype = np.dtype(meta.get("dtype", "float32")).type
+        lda = LdaModel(num_topics=k, id2word=dictionary, alpha=arrays["alpha"], eta=arrays["eta"],
+                       random_state=int(meta["seed"]), dtype=dtype)
+        lda.state.sstats[...] = arrays["sstats"]
+        lda.state.eta = arrays["state_eta"]
+        lda.sync_state()  # expElogbeta from eta + sstats, as after the last training step
+        return cls(dictionary, lda, int(meta["seed"]))
+
+
+def convert_trusted(folder: Path) -> None:
+    """Rewrite a topics folder of the old pickled layout as data files. Unpickles: only for folders you made."""
+    from gensim.corpora import Dictionary
+    from gensim.models import LdaModel
+
+    meta = json.loads((folder / "topics.json").read_text(encoding="utf-8"))
+    old = TopicModel(Dictionary.load(str(folder / "dictionary")), LdaModel.load(str(folder / "lda")),
+                     int(meta["seed"]))
+    old.save_pretrained(folder.parent)
+    for name in folder.iterdir():
+        if name.name.startswith(("lda", "dictionary")):
+            name.unlink()
+    print(f"{folder}: converted to data files")
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Convert a topics folder saved as pickles by an older version.")
+    parser.add_argument("--convert-trusted", type=Path, required=True, metavar="MODEL/topics",
+                        help="the folder to convert (its pickles are loaded: only a folder you trust)")
+    convert_trusted(parser.parse_args().convert_trusted)

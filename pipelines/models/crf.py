@@ -16,7 +16,7 @@ from torchcrf import CRF
 
 from pipelines.models.decoding import NEG, iob2_constraints
 from pipelines.models.outputs import TaskOutput
-from pipelines.models.saving import load_composite, save_composite
+from pipelines.models.saving import load_composite, load_pretrained, save_composite
 
 
 class ConstrainedCRF(CRF):
@@ -151,7 +151,7 @@ class CrfTokenClassifier(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | Path, model_cls: Any) -> CrfTokenClassifier:
         inner, tensors, _ = load_composite(path)
-        emitter = model_cls.from_pretrained(inner)
+        emitter = load_pretrained(model_cls, inner)
         model = cls(emitter, [emitter.config.id2label[i] for i in range(len(emitter.config.id2label))])
         model.crf.load_state_dict(tensors["crf"])
         return model.eval()

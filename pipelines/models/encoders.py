@@ -113,7 +113,7 @@ def _auto_tokenizer(path: str) -> PreTrainedTokenizerBase:
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # a saved composite model's config.json ("nlp_pipelines") is no tokenizer's
     try:
-        return AutoTokenizer.from_pretrained(path, add_prefix_space=True)
+        return AutoTokenizer.from_pretrained(path, add_prefix_space=True, trust_remote_code=False)
     except OSError as err:
         raise EncoderError(f"model.encoder={path}: cannot load its tokenizer ({err})") from None
     finally:
@@ -180,10 +180,12 @@ def load_saved_encoder(path: str | Path) -> Any:
     from transformers import AutoConfig, AutoModel
     from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
-    cls = MODEL_MAPPING.get(type(AutoConfig.from_pretrained(path)), None)
+    from pipelines.models.saving import load_pretrained
+
+    cls = MODEL_MAPPING.get(type(AutoConfig.from_pretrained(path, trust_remote_code=False)), None)
     has_pooler = cls is not None and "add_pooling_layer" in inspect.signature(cls.__init__).parameters
-    model, info = AutoModel.from_pretrained(path, output_loading_info=True,
-                                            **({"add_pooling_layer": False} if has_pooler else {}))
+    model, info = load_pretrained(AutoModel, path, output_loading_info=True,
+                                   **({"add_pooling_layer": False} if has_pooler else {}))
     if info.get("missing_keys"):
         raise EncoderError(f"{path}: saved encoder lacks weights {sorted(info['missing_keys'])[:10]}")
     return model

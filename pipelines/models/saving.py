@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from pipelines.errors import UnsafeModelError
+
 MODEL_TYPE = "nlp_pipelines"
 ENCODER_DIR, HEADS_FILE = "encoder", "heads.safetensors"
 
@@ -57,6 +59,18 @@ def load_composite(path: str | Path) -> tuple[Path, dict[str, dict[str, torch.Te
                                 f"{MODEL_TYPE!r}); it may come from an older version: retrain it")
     config = json.loads((path / "config.json").read_text(encoding="utf-8"))
     return path / (config.get("encoder") or ENCODER_DIR), load_heads(path), config
+
+
+def load_pretrained(model_cls: Any, path: str | Path, **kwargs: Any) -> Any:
+    """`model_cls.from_pretrained` on a saved folder, reading safetensors only: a `pytorch_model.bin` is a
+    pickle, and a model folder from someone else must not run code when loaded (no remote code either)."""
+    if getattr(model_cls, "__module__", "").startswith("transformers.models.auto"):
+        kwargs.setdefault("trust_remote_code", False)
+    try:
+        return model_cls.from_pretrained(path, use_safetensors=True, **kwargs)
+    except OSError as err:
+        raise UnsafeModelError(f"{path}: no safetensors weights to load ({err}); pickled weights "
+                               "(pytorch_model.bin) are not loaded, since loading them can run code") from None
 
 
 def save_heads(path: str | Path, parts: dict[str, dict[str, torch.Tensor]]) -> None:

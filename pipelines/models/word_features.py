@@ -39,7 +39,7 @@ from torch import nn
 from pipelines.data.words import CASES
 from pipelines.models.crf import ConstrainedCRF
 from pipelines.models.outputs import TaskOutput
-from pipelines.models.saving import load_composite, save_composite
+from pipelines.models.saving import load_composite, load_pretrained, save_composite
 
 FEATURES = ("casing", "chars", "word2vec")
 INPUTS = {"casing": "case_ids", "chars": "char_ids", "word2vec": "word_ids"}
@@ -161,7 +161,7 @@ class WordFeatureTagger(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | Path, model_cls: Any) -> WordFeatureTagger:
         inner, tensors, config = load_composite(path)
-        emitter = model_cls.from_pretrained(inner)
+        emitter = load_pretrained(model_cls, inner)
         labels = [emitter.config.id2label[i] for i in range(len(emitter.config.id2label))]
         table = config.get("word_vectors")
         model = cls(emitter, labels, features=config["features"], fusion=config["fusion"], crf=config["crf"],
