@@ -79,7 +79,7 @@ def test_concurrent_requests_share_one_model_call():
     assert all(r[1] == 4 for r in results)
 
 
-def test_a_full_batch_does_not_wait_and_a_failing_model_answers_every_request():
+def test_a_full_batch_does_not_wait_and_a_failing_model_fails_each_request():
     async def scenario(predict, sizes):
         batcher = MicroBatcher(predict, max_batch_size=2, max_wait_ms=10_000)
         worker = asyncio.create_task(batcher.run())
@@ -122,3 +122,64 @@ def test_a_real_server_process_answers_over_loopback(run_dir):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("body,status,message", [
+    (b'{"texts": ["refund \\ud800 please"]}', 422, r"texts\[0\]: a lone UTF-16 surrogate \(\\ud800\)"),
+    (b'{"texts": ["a\\u0000b"]}', 422, r"texts\[0\]: a control character \(\\x00\) at character 1"),
+    (b'{"texts": ["ok", "bell\\u0007"]}', 422, r"texts\[1\]: a control character"),
+    (b"[" * 100_000, 400, "nested too deep|not valid JSON"),
+    (b'{"texts": ["' + b"y" * 2_000_000 + b'"]}', 413, "max_body_bytes"),
+    (b"\xff\xfe", 400, "not valid JSON"),
+])
+def test_hostile_requests_get_a_json_4xx(client, body, status, message):
+    import re
+
+    r = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == status and re.search(message, r.json()["error"]), r.text[:200]
+    assert client.post("/predict", json={"texts": ["tab\tand\nnewline pass"]}).status_code == 200
+
+
+def test_every_error_is_json_and_docs_are_off_by_default(client):
+    for r in (client.get("/nowhere"), client.get("/predict"), client.get("/docs"), client.get("/openapi.json")):
+        assert r.status_code in (404, 405) and "error" in r.json()
+
+
+def test_one_request_that_breaks_the_model_fails_alone():
+    """A text that passes the checks but makes the model raise: only its request fails, the batch's others are
+    answered (each alone)."""
+    def predict(texts):
+        if "poison" in texts:
+            raise UnicodeEncodeError("utf-8", "poison", 0, 1, "surrogates not allowed")
+        return [{"n": len(t)} for t in texts]
+
+    async def scenario():
+        batcher = MicroBatcher(predict, max_batch_size=64, max_wait_ms=50)
+        worker = asyncio.create_task(batcher.run())
+        jobs = [batcher.submit([f"ok{i}"]) for i in range(15)] + [batcher.submit(["poison"])]
+        out = await asyncio.gather(*jobs, return_exceptions=True)
+        worker.cancel()
+        return out
+
+    out = asyncio.run(scenario())
+    assert isinstance(out[-1], UnicodeEncodeError)
+    assert [r[0] for r in out[:-1]] == [[{"n": len(f"ok{i}")}] for i in range(15)]
+
+
+def test_predict_returns_the_error_at_its_position(run_dir, monkeypatch):
+    predictor = Predictor.load(run_dir)
+    out = predictor.predict(["fine", "refund \ud800 please", "a\x00b"], errors="return")
+    assert "surrogate" in out[1]["error"] and "control character" in out[2]["error"] and "label" in out[0]
+    with pytest.raises(ValueError, match="positions \\[1\\]"):
+        predictor.predict(["fine", "refund \ud800 please"])
+    real = predictor.task.predict
+
+    def flaky(model, tokenizer, texts, *args):  # the model breaks on one text the checks let through
+        if any("boom" in t for t in texts):
+            raise RuntimeError("boom")
+        return real(model, tokenizer, texts, *args)
+
+    monkeypatch.setattr(predictor.task, "predict", flaky)
+    out = predictor.predict(["fine", "boom here", "also fine"], errors="return")
+    assert out[1] == {"error": "prediction failed: RuntimeError: boom"}
+    assert out[0] == predictor.predict(["fine"])[0] and "label" in out[2]

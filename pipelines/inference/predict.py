@@ -1,9 +1,12 @@
 """Production inference without Lightning: `Predictor.load(run_dir).predict(texts)`.
 
 Contract for services:
-- `predict(texts)` returns one dict per text, in order. A text that is empty, not a string, or longer than
-  `max_chars` characters raises a ValueError naming its positions (`errors="raise"`, the default), or, with
-  `errors="return"`, gets `{"error": "<why>"}` in its place while the other texts are predicted.
+- `predict(texts)` returns one dict per text, in order. A text that is empty, not a string, longer than
+  `max_chars` characters, or holding a character no tokenizer should see (a lone UTF-16 surrogate, NUL or another
+  control character but tab, newline, carriage return, form feed and vertical tab) raises a ValueError naming its
+  positions (`errors="raise"`, the default), or, with `errors="return"`, gets `{"error": "<why>"}` in its place
+  while the other texts are predicted; should the model still fail on a batch, `errors="return"` predicts its
+  texts one at a time, so that only the text it fails on gets an error.
 - Thread safety: one call runs at a time per Predictor (a lock inside `predict`); concurrent calls from
   threads are safe and wait for each other. For parallel throughput run one Predictor per worker process.
 
@@ -18,6 +21,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import select
 import shutil
 import sys
@@ -38,6 +42,28 @@ from pipelines.registry import get_task, task_class
 
 META = "pipeline.json"
 MAX_CHARS = 10_000
+_BAD_CHARS = re.compile("[\x00-\x08\x0e-\x1f\ud800-\udfff]")
+
+
+def text_problem(text: Any, max_chars: int = MAX_CHARS) -> str | None:
+    """Why `text` cannot be predicted, or None when it can."""
+    if not isinstance(text, str):
+        return f"not a string ({type(text).__name__})"
+    if not text.strip():
+        return "empty text"
+    if len(text) > max_chars:
+        return f"text of {len(text)} characters is longer than max_chars={max_chars}"
+    return bad_characters(text)
+
+
+def bad_characters(text: str) -> str | None:
+    """Where `text` holds a lone UTF-16 surrogate (valid JSON, not valid UTF-8), NUL or another control character
+    (tab, newline, carriage return, form feed and vertical tab pass), or None."""
+    if bad := _BAD_CHARS.search(text):
+        char = bad.group()
+        kind = "a lone UTF-16 surrogate" if "\ud800" <= char <= "\udfff" else "a control character"
+        return f"{kind} ({ascii(char)[1:-1]}) at character {bad.start()}"
+    return None
 
 
 def model_dir(run_or_model_dir: str | Path) -> Path:
@@ -135,15 +161,8 @@ class Predictor:
 
     def problems(self, texts: list[Any]) -> dict[int, str]:
         """Position -> why that text cannot be predicted."""
-        bad = {}
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                bad[i] = f"not a string ({type(text).__name__})"
-            elif not text.strip():
-                bad[i] = "empty text"
-            elif len(text) > self.max_chars:
-                bad[i] = f"text of {len(text)} characters is longer than max_chars={self.max_chars}"
-        return bad
+        found = {i: text_problem(text, self.max_chars) for i, text in enumerate(texts)}
+        return {i: why for i, why in found.items() if why is not None}
 
     def predict(self, texts: str | list[str], errors: str = "raise") -> list[dict[str, Any]]:
         """Predictions for each text (a single string is taken as a list of one).
@@ -163,13 +182,35 @@ class Predictor:
         good = [i for i in range(len(texts)) if i not in bad]
         if not good:
             return [{"error": bad[i]} for i in range(len(texts))]
-        with self._lock:
-            out = self.task.predict(self.model, self.tokenizer, [texts[i] for i in good], self.batch_size,
-                                    self.max_length, self.featurizers)
+        try:
+            out = self._predict([texts[i] for i in good])
+        except Exception as err:
+            if errors == "raise":
+                raise
+            out = [failed(err)] if len(good) == 1 else [self._predict_alone(texts[i]) for i in good]
         results: list[dict[str, Any]] = [{"error": bad[i]} if i in bad else {} for i in range(len(texts))]
-        for i, res in zip(good, out):
+        for i, res in zip(good, out, strict=True):
             results[i] = res
         return results
+
+    def _predict_alone(self, text: str) -> dict[str, Any]:
+        """One text's prediction, or its error (after a batch that held it failed)."""
+        try:
+            return self._predict([text])[0]
+        except Exception as err:  # noqa: BLE001 - reported at its position
+            return failed(err)
+
+    def _predict(self, texts: list[str]) -> list[dict[str, Any]]:
+        with self._lock:
+            out = self.task.predict(self.model, self.tokenizer, texts, self.batch_size, self.max_length,
+                                    self.featurizers)
+        if len(out) != len(texts):
+            raise RuntimeError(f"task {self.task_name!r} returned {len(out)} predictions for {len(texts)} texts")
+        return out
+
+
+def failed(err: Exception) -> dict[str, str]:
+    return {"error": f"prediction failed: {type(err).__name__}: {err}"}
 
 
 def _stdin_batches(stream: Any, batch_size: int):

@@ -17,15 +17,20 @@ Micro-batching: requests wait in one queue; a worker takes the first, then whate
 the event loop keeps accepting), and answers each request with its own slice. One worker per process: the
 Predictor runs one call at a time anyway; scale out with processes.
 
-Bad requests get a 4xx with `{"error": "..."}` and the server keeps serving: malformed JSON or a missing
-`texts` (400), an empty list, an empty or non-string text (422), more than `max_texts` texts or a text over
-`max_chars` characters (413).
+Every error is a JSON `{"error": "..."}`, and one request's error never fails another's: malformed JSON, JSON
+nested too deep or a missing `texts` (400), an empty list, an empty or non-string text, a text holding a lone
+UTF-16 surrogate, NUL or another control character (422), more than `max_texts` texts, a text over `max_chars`
+characters or a body over `max_body_bytes` (413). A text that passes these checks and still makes the model fail
+fails only its own request: a micro-batch that raises is run again one request at a time, and only the request
+it fails on gets the 500. `/docs` (Swagger UI, which loads its scripts from a CDN) is off unless `docs=true`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import logging
 import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
@@ -34,10 +39,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipelines.config import CONFIG_DIR, build_section, read_raw
+from pipelines.inference.predict import bad_characters, text_problem
 from pipelines.provenance import code_version
 from pipelines.task import labels_of
+
+log = logging.getLogger(__name__)
+MAX_SESSION_ID = 64
 
 
 @dataclass(frozen=True)
@@ -54,12 +64,16 @@ class ServeConfig:
                                                                    "last turn"})
     chat_max_chars: int = field(default=500, metadata={"help": "chat: a longer message is answered 'too_long'"})
     guard: str = field(default="", metadata={"help": "chat: a toxicity run whose 'toxic' messages are refused"})
+    max_body_bytes: int = field(default=1_048_576, metadata={"help": "a larger request body is refused (413) "
+                                                                     "before it is parsed"})
+    docs: bool = field(default=False, metadata={"help": "serve /docs and /redoc (Swagger UI loads from a CDN)"})
 
     def __post_init__(self) -> None:
         from pipelines.errors import ConfigError
 
-        if self.max_batch_size < 1 or self.max_texts < 1 or self.max_chars < 1 or self.max_wait_ms < 0:
-            raise ConfigError("serve: max_batch_size, max_texts and max_chars must be >= 1, max_wait_ms >= 0")
+        if min(self.max_batch_size, self.max_texts, self.max_chars, self.max_body_bytes) < 1 or self.max_wait_ms < 0:
+            raise ConfigError("serve: max_batch_size, max_texts, max_chars and max_body_bytes must be >= 1, "
+                              "max_wait_ms >= 0")
 
 
 class BadRequest(Exception):
@@ -86,6 +100,8 @@ def check_request(body: Any, cfg: ServeConfig) -> list[str]:
             raise BadRequest(422, f"texts[{i}] is empty")
         if len(text) > cfg.max_chars:
             raise BadRequest(413, f"texts[{i}] has {len(text)} characters, more than max_chars={cfg.max_chars}")
+        if (problem := text_problem(text, cfg.max_chars)) is not None:
+            raise BadRequest(422, f"texts[{i}]: {problem}")
     return texts
 
 
@@ -122,10 +138,12 @@ class MicroBatcher:
             texts = [t for job_texts, _ in jobs for t in job_texts]
             try:
                 results = await loop.run_in_executor(None, self.predict, texts)
-            except Exception as err:  # the model failed: every waiting request hears it, the worker goes on
-                for _, future in jobs:
-                    if not future.done():
-                        future.set_exception(err)
+            except Exception as err:  # noqa: BLE001 - the model failed on one of them: each request alone
+                if len(jobs) == 1:
+                    if not jobs[0][1].done():
+                        jobs[0][1].set_exception(err)
+                else:
+                    await self.run_alone(jobs)
                 continue
             self.calls += 1
             start = 0
@@ -135,12 +153,39 @@ class MicroBatcher:
                 start += len(job_texts)
 
 
-async def json_body(request: Request) -> Any:
-    """The request's JSON, or a 400 saying it is not JSON."""
+    async def run_alone(self, jobs: list[tuple[list[str], asyncio.Future]]) -> None:
+        """Each request of a failed micro-batch in its own model call: only the one that fails hears of it."""
+        loop = asyncio.get_running_loop()
+        for job_texts, future in jobs:
+            try:
+                results = await loop.run_in_executor(None, self.predict, job_texts)
+            except Exception as err:  # noqa: BLE001 - this request's own failure
+                if not future.done():
+                    future.set_exception(err)
+                continue
+            self.calls += 1
+            if not future.done():
+                future.set_result((results, len(job_texts)))
+
+
+async def json_body(request: Request, limit: int) -> Any:
+    """The request's JSON: a 413 for a body over `limit` bytes (not read past it), a 400 for one that is not JSON
+    or is nested too deep to parse."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BadRequest(413, f"a body of {declared} bytes is larger than max_body_bytes={limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest(413, f"the body is larger than max_body_bytes={limit}")
+        chunks.append(chunk)
     try:
-        return await request.json()
+        return json.loads(b"".join(chunks))
     except ValueError as err:
         raise BadRequest(400, f"the body is not valid JSON ({err})") from None
+    except RecursionError:
+        raise BadRequest(400, "the body is JSON nested too deep to parse") from None
 
 
 def create_app(predictor: Any, cfg: ServeConfig, source: str = "", chat: Any = None) -> FastAPI:
@@ -154,7 +199,8 @@ def create_app(predictor: Any, cfg: ServeConfig, source: str = "", chat: Any = N
         yield
         worker.cancel()
 
-    app = FastAPI(title="nlp-pipelines", lifespan=lifespan)
+    app = FastAPI(title="nlp-pipelines", lifespan=lifespan, docs_url="/docs" if cfg.docs else None,
+                  redoc_url="/redoc" if cfg.docs else None, openapi_url="/openapi.json" if cfg.docs else None)
     app.state.batcher = batcher
     labels = labels_of(predictor.model)
     info = {"task": predictor.task_name, "labels": labels, "model": source, "runtime": type(predictor.model).__name__,
@@ -163,6 +209,15 @@ def create_app(predictor: Any, cfg: ServeConfig, source: str = "", chat: Any = N
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, err: BadRequest) -> JSONResponse:
         return JSONResponse({"error": err.message}, status_code=err.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:  # 404, 405 ...
+        return JSONResponse({"error": str(err.detail)}, status_code=err.status_code, headers=err.headers)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, err: Exception) -> JSONResponse:
+        log.error("%s %s failed: %s: %s", request.method, request.url.path, type(err).__name__, err)
+        return JSONResponse({"error": f"internal error: {type(err).__name__}"}, status_code=500)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -174,7 +229,7 @@ def create_app(predictor: Any, cfg: ServeConfig, source: str = "", chat: Any = N
 
     @app.post("/predict")
     async def predict(request: Request) -> dict[str, Any]:
-        body = await json_body(request)
+        body = await json_body(request, cfg.max_body_bytes)
         texts = check_request(body, cfg)
         start = time.perf_counter()
         predictions, shared = await batcher.submit(texts)
@@ -182,21 +237,27 @@ def create_app(predictor: Any, cfg: ServeConfig, source: str = "", chat: Any = N
                 "ms": round(1000 * (time.perf_counter() - start), 2)}
 
     if chat is not None:
-        add_chat_route(app, *chat)
+        add_chat_route(app, *chat, cfg)
     return app
 
 
-def add_chat_route(app: FastAPI, engine: Any, store: Any) -> None:
+def add_chat_route(app: FastAPI, engine: Any, store: Any, cfg: ServeConfig) -> None:
     from pipelines.methods.chat import SessionExpired
 
     locks: dict[str, asyncio.Lock] = {}
 
     @app.post("/chat")
     async def chat(request: Request) -> dict[str, Any]:
-        body = await json_body(request)
+        body = await json_body(request, cfg.max_body_bytes)
         if not isinstance(body, dict) or not isinstance(body.get("text", ""), str):
             raise BadRequest(422, 'expected a JSON object {"session_id"?: str, "text": str}')
         sid = body.get("session_id")
+        if sid is not None and (not isinstance(sid, str) or len(sid) > MAX_SESSION_ID):
+            raise BadRequest(422, f"session_id must be a string of at most {MAX_SESSION_ID} characters")
+        if len(body.get("text", "")) > cfg.max_chars:
+            raise BadRequest(413, f"text has {len(body['text'])} characters, more than max_chars={cfg.max_chars}")
+        if problem := bad_characters(body.get("text", "")):
+            raise BadRequest(422, f"text: {problem}")
         if sid is None:
             session = store.new()
         else:
