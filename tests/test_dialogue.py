@@ -9,7 +9,8 @@ import torch
 from pipelines.config import DataConfig
 from pipelines.data.dialogue import gate_of, read_dialogues, same_state, sgd_to_dialogues, update, user_spans
 from pipelines.errors import ReadError
-from pipelines.methods.chat import Catalogue, ChatEngine, Domain, Session, SessionExpired, SessionStore
+from pipelines.inference.sessions import SqliteSessionStore
+from pipelines.methods.chat import Catalogue, ChatEngine, Domain, Session, SessionExpired
 from pipelines.models.outputs import TaskOutput
 from tasks import dialogue as dlg
 
@@ -293,13 +294,13 @@ def test_a_guard_refuses_and_keeps_the_state():
 
 
 def test_sessions_expire_survive_a_restart_and_stay_apart(tmp_path, engine, monkeypatch):
-    store = SessionStore(tmp_path, ttl_s=60)
+    store = SqliteSessionStore(tmp_path / "s.db", ttl_s=60)
     a, b = store.new(), store.new()
     engine.reply(a, "two tickets for paper tigers")
     engine.reply(b, "one ticket for red canyon")
     store.save(a)
     store.save(b)
-    restarted = SessionStore(tmp_path, ttl_s=60)  # a new process reads the saved files
+    restarted = SqliteSessionStore(tmp_path / "s.db", ttl_s=60)  # a new process reads the saved sessions
     assert restarted.get(a.id).state == {"movie": "paper tigers", "num_tickets": "2"}
     assert restarted.get(b.id).state == {"movie": "red canyon", "num_tickets": "1"}
     for bad in ("../" + a.id, a.id.upper(), "", "0" * 31):
@@ -311,7 +312,8 @@ def test_sessions_expire_survive_a_restart_and_stay_apart(tmp_path, engine, monk
     monkeypatch.setattr(time, "time", lambda: later)
     with pytest.raises(SessionExpired):
         restarted.get(a.id)
-    assert not (tmp_path / f"{a.id}.json").exists()
+    with pytest.raises(KeyError):  # deleted once it expired
+        restarted.get(a.id)
 
 
 def test_catalogue_round_trip(tmp_path):
@@ -361,10 +363,10 @@ def chat_client(dialogue_run, tmp_path):
     from pipelines.inference.predict import Predictor
     from pipelines.inference.serve import ServeConfig, create_app
 
-    def make(ttl=60.0):
+    def make(ttl=60.0, max_sessions=10_000):
         engine = ChatEngine(rule_nlu, Domain.movies(CATALOGUE))
         app = create_app(Predictor.load(dialogue_run), ServeConfig(max_wait_ms=1), "run",
-                         chat=(engine, SessionStore(tmp_path / "sessions", ttl)))
+                         chat=(engine, SqliteSessionStore(tmp_path / "sessions.db", ttl, max_sessions)))
         return TestClient(app)
 
     return make
@@ -387,8 +389,28 @@ def test_chat_route_sessions_restart_and_expiry(chat_client, monkeypatch):
         assert r["state"] == {"movie": "paper tigers", "num_tickets": "2", "date": "tomorrow"}
     import time
 
-    later = time.time() + 120
+    later = time.time() + 90  # expired (ttl 60), not yet swept (2 x ttl)
     monkeypatch.setattr(time, "time", lambda: later)
     with chat_client() as client:
         r = client.post("/chat", json={"session_id": sid, "text": "7 pm"}).json()
         assert r["action"] == "expired" and r["state"] == {} and r["session_id"] != sid
+        forgotten = r["session_id"]
+    much_later = later + 121
+    monkeypatch.setattr(time, "time", lambda: much_later)
+    with chat_client() as client:  # swept when the store opens: an id like any unknown one
+        assert client.post("/chat", json={"session_id": forgotten, "text": "hi"}).status_code == 404
+
+
+def test_chat_route_caps_sessions_and_never_echoes_a_long_id(chat_client):
+    with chat_client(max_sessions=2) as client:
+        assert client.post("/chat", json={}).status_code == 200
+        assert client.post("/chat", json={"text": "two tickets"}).status_code == 200
+        full = client.post("/chat", json={})
+        assert full.status_code == 503 and "max_sessions" in full.json()["error"]
+        long_id = client.post("/chat", json={"session_id": "a" * 1_000_000, "text": "hi"})
+        assert long_id.status_code == 422 and len(long_id.text) < 200
+        unknown = client.post("/chat", json={"session_id": "f" * 32, "text": "hi"})
+        assert unknown.status_code == 404 and "f" * 32 not in unknown.text
+        bad = client.post("/chat", content=b'{"text": "two \\ud800 tickets"}',
+                          headers={"content-type": "application/json"})
+        assert bad.status_code == 422 and "surrogate" in bad.json()["error"]

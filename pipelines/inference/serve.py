@@ -7,10 +7,11 @@
                    ->  {"session_id", "reply", "action", "state"}
 
 The chat route runs the bot of pipelines.methods.chat over a dialogue run: no session id starts a session;
-an unknown id is a 404; an expired one (`session_ttl_s` since its last turn) starts a new session and answers
-action "expired" without reading the message. Sessions are saved after every turn, one JSON file each under
-`session_dir` (default: <run>/sessions), so they survive a restart; ids are 128 random bits, and one session's
-requests run one at a time.
+an unknown id is a 404; an expired one (`session_ttl_s` since its last turn) that is still stored starts a new
+session and answers action "expired" without reading the message. Sessions are saved after every turn in
+`session_store` (pipelines.inference.sessions: a SQLite file, default <run>/sessions.sqlite3, or Redis for
+several replicas), so they survive a restart; expired ones are deleted in bulk, at most `max_sessions` are live
+(then a 503); ids are 128 random bits, and one session's turns run one at a time.
 
 Micro-batching: requests wait in one queue; a worker takes the first, then whatever else arrives within
 `max_wait_ms` up to `max_batch_size` texts, runs them through `Predictor.predict` as one call (in a thread, so
@@ -59,7 +60,9 @@ class ServeConfig:
     max_texts: int = field(default=64, metadata={"help": "texts per request, at most"})
     max_chars: int = field(default=2000, metadata={"help": "characters per text, at most"})
     threads: int = field(default=0, metadata={"help": "torch / ONNX Runtime threads (0 = all cores)"})
-    session_dir: str = field(default="", metadata={"help": "chat: where sessions are saved ('' = <run>/sessions)"})
+    session_store: str = field(default="", metadata={"help": "chat: a SQLite file, or redis://host:port/db for "
+                                                              "several replicas ('' = <run>/sessions.sqlite3)"})
+    max_sessions: int = field(default=10_000, metadata={"help": "chat: live sessions at most (then 503)"})
     session_ttl_s: float = field(default=1800.0, metadata={"help": "chat: a session expires this long after its "
                                                                    "last turn"})
     chat_max_chars: int = field(default=500, metadata={"help": "chat: a longer message is answered 'too_long'"})
@@ -242,9 +245,35 @@ def create_app(predictor: Any, cfg: ServeConfig, source: str = "", chat: Any = N
 
 
 def add_chat_route(app: FastAPI, engine: Any, store: Any, cfg: ServeConfig) -> None:
+    """POST /chat over `store` (pipelines.inference.sessions): each turn runs in a worker thread under the
+    session's lock, reading the session inside the lock, so turns of one session never interleave (across
+    replicas too, with Redis)."""
+    from pipelines.inference.sessions import SessionLimit
     from pipelines.methods.chat import SessionExpired
 
-    locks: dict[str, asyncio.Lock] = {}
+    def turn(sid: str | None, text: str) -> dict[str, Any]:
+        if sid is None:
+            session = store.new()
+            with store.lock(session.id):
+                if not text:
+                    store.save(session)
+                    return {"session_id": session.id, "action": "greet", "state": {}, "reply": engine.greeting()}
+                reply = engine.reply(session, text)
+                store.save(session)
+        else:
+            with store.lock(sid):
+                try:
+                    session = store.get(sid)
+                except SessionExpired:
+                    session = store.new()
+                    store.save(session)
+                    return {"session_id": session.id, "action": "expired", "state": {},
+                            "reply": "That conversation expired; let's start again. " + engine.greeting()}
+                except KeyError:
+                    raise BadRequest(404, "unknown or expired session_id: omit it to start a session") from None
+                reply = engine.reply(session, text)
+                store.save(session)
+        return {"session_id": session.id, "reply": reply.text, "action": reply.action, "state": reply.state}
 
     @app.post("/chat")
     async def chat(request: Request) -> dict[str, Any]:
@@ -254,30 +283,15 @@ def add_chat_route(app: FastAPI, engine: Any, store: Any, cfg: ServeConfig) -> N
         sid = body.get("session_id")
         if sid is not None and (not isinstance(sid, str) or len(sid) > MAX_SESSION_ID):
             raise BadRequest(422, f"session_id must be a string of at most {MAX_SESSION_ID} characters")
-        if len(body.get("text", "")) > cfg.max_chars:
-            raise BadRequest(413, f"text has {len(body['text'])} characters, more than max_chars={cfg.max_chars}")
-        if problem := bad_characters(body.get("text", "")):
+        text = body.get("text", "")
+        if len(text) > cfg.max_chars:
+            raise BadRequest(413, f"text has {len(text)} characters, more than max_chars={cfg.max_chars}")
+        if problem := bad_characters(text):
             raise BadRequest(422, f"text: {problem}")
-        if sid is None:
-            session = store.new()
-        else:
-            try:
-                session = store.get(sid)
-            except SessionExpired:
-                session = store.new()
-                store.save(session)
-                return {"session_id": session.id, "action": "expired", "state": {},
-                        "reply": "That conversation expired; let's start again. " + engine.greeting()}
-            except KeyError:
-                raise BadRequest(404, f"unknown session_id {sid!r}: omit it to start a session") from None
-        lock = locks.setdefault(session.id, asyncio.Lock())
-        async with lock:
-            if sid is None and not body.get("text"):
-                store.save(session)
-                return {"session_id": session.id, "action": "greet", "state": {}, "reply": engine.greeting()}
-            reply = await asyncio.get_running_loop().run_in_executor(None, engine.reply, session, body.get("text", ""))
-            store.save(session)
-        return {"session_id": session.id, "reply": reply.text, "action": reply.action, "state": reply.state}
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, turn, sid, text)
+        except SessionLimit as err:
+            raise BadRequest(503, str(err)) from None
 
 
 def load_config(path: str | Path | None, overrides: list[str]) -> ServeConfig:
@@ -303,10 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     chat = None
     if predictor.task_name == "dialogue":
         from pipelines.inference.chat import build_engine
-        from pipelines.methods.chat import SessionStore
+        from pipelines.inference.sessions import open_store
 
-        folder = cfg.session_dir or str(Path(args.run) / "sessions")
-        chat = (build_engine(predictor, cfg.guard, cfg.chat_max_chars), SessionStore(folder, cfg.session_ttl_s))
+        where = cfg.session_store or str(Path(args.run) / "sessions.sqlite3")
+        chat = (build_engine(predictor, cfg.guard, cfg.chat_max_chars),
+                open_store(where, cfg.session_ttl_s, cfg.max_sessions))
     uvicorn.run(create_app(predictor, cfg, str(args.run), chat), host=cfg.host, port=cfg.port, log_level="warning")
     return 0
 

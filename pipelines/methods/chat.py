@@ -1,4 +1,5 @@
-"""A task-oriented bot over a dialogue state tracker: sessions, guards, a rule policy, and a session store.
+"""A task-oriented bot over a dialogue state tracker: sessions, guards and a rule policy (the session stores are
+in pipelines.inference.sessions).
 
     engine = ChatEngine(nlu, Domain.movies(catalogue))
     session = Session.new()
@@ -31,7 +32,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -195,52 +196,6 @@ class ChatEngine:
 
 class SessionExpired(KeyError):
     pass
-
-
-class SessionStore:
-    """Sessions by id, with an expiry, optionally saved to `folder` (one JSON file per session, written
-    atomically after every turn) so that a conversation survives a restart of the server. Ids are 128 random
-    bits in hex; an id of any other form is refused, so a request can name no file but its own session's."""
-
-    def __init__(self, folder: str | Path | None = None, ttl_s: float = 1800.0) -> None:
-        self.folder = Path(folder) if folder else None
-        self.ttl_s = ttl_s
-        self.sessions: dict[str, Session] = {}
-        if self.folder:
-            self.folder.mkdir(parents=True, exist_ok=True)
-
-    def new(self) -> Session:
-        session = Session.new()
-        self.sessions[session.id] = session
-        return session
-
-    def get(self, session_id: str) -> Session:
-        """The live session; KeyError for an unknown id, SessionExpired for one older than the ttl."""
-        if not isinstance(session_id, str) or not SESSION_ID.match(session_id):
-            raise KeyError(session_id)
-        session = self.sessions.get(session_id)
-        if session is None and self.folder and (self.folder / f"{session_id}.json").exists():
-            try:
-                session = Session(**json.loads((self.folder / f"{session_id}.json").read_text(encoding="utf-8")))
-            except (ValueError, TypeError):  # unreadable (another version's layout): treated as unknown
-                session = None
-        if session is None:
-            raise KeyError(session_id)
-        if time.time() - session.updated > self.ttl_s:
-            self.drop(session_id)
-            raise SessionExpired(session_id)
-        self.sessions[session_id] = session
-        return session
-
-    def save(self, session: Session) -> None:
-        self.sessions[session.id] = session
-        if self.folder:
-            atomic_write_text(self.folder / f"{session.id}.json", json.dumps(asdict(session)))
-
-    def drop(self, session_id: str) -> None:
-        self.sessions.pop(session_id, None)
-        if self.folder:
-            (self.folder / f"{session_id}.json").unlink(missing_ok=True)
 
 
 @dataclass
