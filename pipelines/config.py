@@ -107,6 +107,9 @@ class TrainConfig:
                                             metadata={"help": "int = every N batches, float = share of an epoch"})
     limit_train_batches: int | float = field(default=1.0, metadata={"help": "int = batches, float = share"})
     progress_bar: bool = True
+    keep_checkpoints: str = field(default="last", metadata={"help": "what checkpoints/ keeps once training ends: "
+                                                                    "last (resumable) | both (+ best.ckpt) | none "
+                                                                    "(model/ only); each holds the optimizer state"})
     label_smoothing: float = field(default=0.0, metadata={"help": "softmax heads: label smoothing of the loss"})
     class_weights: str = field(default="none", metadata={"help": "none | balanced (softmax heads: weight each "
                                                                  "label by n / (labels * count) in train)"})
@@ -153,6 +156,8 @@ class TrainConfig:
             raise ConfigError(f"train.lr={self.lr}, train.head_lr={self.head_lr}: expected lr > 0, head_lr >= 0")
         if not 0.0 < self.layer_decay <= 1.0:
             raise ConfigError(f"train.layer_decay={self.layer_decay}: expected in (0, 1] (1 = off)")
+        if self.keep_checkpoints not in {"last", "both", "none"}:
+            raise ConfigError(f"train.keep_checkpoints={self.keep_checkpoints!r}: expected last|both|none")
         if self.max_minutes < 0:
             raise ConfigError(f"train.max_minutes={self.max_minutes}: expected >= 0 (0 = no limit)")
         if self.batch_tokens != "auto" and (isinstance(self.batch_tokens, str) or self.batch_tokens < 0):
@@ -306,13 +311,13 @@ def default_config_path(task: str) -> Path:
 
 
 def same_run(a: RunConfig, b: RunConfig) -> bool:
-    """True when two configs train the same model: where the run is written, the progress bar and how the data
-    path is spelled aside."""
+    """True when two configs train the same model: where the run is written, the progress bar, which checkpoints
+    are kept and how the data path is spelled aside."""
     def norm(cfg: RunConfig) -> dict[str, Any]:
         c = to_dict(cfg)
         path = c["data"]["path"]
         c["data"]["path"] = str(Path(path).resolve()) if path and not path.startswith("hub:") else path
-        c["train"] = {k: v for k, v in c["train"].items() if k not in {"out_dir", "progress_bar"}}
+        c["train"] = {k: v for k, v in c["train"].items() if k not in {"out_dir", "progress_bar", "keep_checkpoints"}}
         return c
     return norm(a) == norm(b)
 

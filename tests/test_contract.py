@@ -56,8 +56,8 @@ def trained(request, tmp_path_factory):
     task, extra = request.param
     out = tmp_path_factory.mktemp(task)
     cfg = load_config(None, ["model.encoder=tiny", "train.limit_train_batches=3", "train.epochs=1",
-                             "train.progress_bar=false", f"train.out_dir={out}", "train.batch_size=8",
-                             "data.max_length=32", *extra], task=task)
+                             "train.keep_checkpoints=both", "train.progress_bar=false", f"train.out_dir={out}",
+                             "train.batch_size=8", "data.max_length=32", *extra], task=task)
     results = run(cfg, out / "run")
     return task, out / "run", results
 

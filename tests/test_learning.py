@@ -57,6 +57,45 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path):
     assert second["global_step"] == 8 and second["epochs_run"] == 2
 
 
+@pytest.mark.parametrize("keep,left", [("last", {"last.ckpt"}), ("both", {"last.ckpt", "best.ckpt"}),
+                                       ("none", set())])
+def test_last_ckpt_follows_every_epoch_and_only_the_kept_checkpoints_stay(tmp_path, keep, left):
+    """last.ckpt is the state after the final epoch (a resume never re-runs finished epochs); once the model is
+    exported, train.keep_checkpoints decides what stays."""
+    import lightning.pytorch as pl_
+
+    seen = []
+
+    class Spy(pl_.Callback):
+        def on_save_checkpoint(self, trainer, module, checkpoint):
+            seen.append(checkpoint["epoch"])
+
+    from pipelines.training import train as train_mod
+
+    real = train_mod.build_trainer
+
+    def with_spy(cfg, run_dir, monitor):
+        trainer, best = real(cfg, run_dir, monitor)
+        trainer.callbacks.append(Spy())
+        return trainer, best
+
+    over = ["model.encoder=tiny", "train.limit_train_batches=2", "train.batch_size=8", "train.progress_bar=false",
+            "data.max_length=32", f"train.out_dir={tmp_path}", "train.epochs=3", f"train.keep_checkpoints={keep}"]
+    run_dir = tmp_path / "run"
+    import unittest.mock
+
+    with unittest.mock.patch.object(train_mod, "build_trainer", with_spy):
+        run(load_config(None, over, task="intent"), run_dir)
+    assert {0, 1, 2} <= set(seen)  # a save after each of the three epochs
+    assert {f.name for f in (run_dir / "checkpoints").iterdir()} == left
+    if "last.ckpt" in left:
+        import torch
+
+        assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 2
+    with pytest.raises(Exception, match="keep_checkpoints"):
+        load_config(None, [*over[:-1], "train.keep_checkpoints=some"], task="intent")
+
+
 def test_resume_takes_last_ckpt_not_the_newest_file(tmp_path):
     import os
     import time

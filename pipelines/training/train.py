@@ -58,9 +58,11 @@ def print_results(results: dict[str, Any], run_dir: Path) -> None:
     print(f"run dir: {run_dir}\n  model:  {run_dir / 'model'}\n  report: {run_dir / 'report.md'}")
 
 
-def resume_checkpoint(run_dir: Path) -> Path:
-    """The run's `last.ckpt` (written atomically at every save), never whichever file is newest."""
+def resume_checkpoint(run_dir: Path, missing_ok: bool = False) -> Path | str:
+    """The run's `last.ckpt` (written atomically after every epoch), never whichever file is newest."""
     last = run_dir / "checkpoints" / "last.ckpt"
+    if missing_ok and not last.exists():
+        return ""
     if not last.is_file():
         raise FileNotFoundError(f"{run_dir}/checkpoints/last.ckpt: no checkpoint to resume from")
     return last
@@ -89,14 +91,17 @@ def build_trainer(cfg: RunConfig, run_dir: Path, monitor: str) -> tuple[Any, Any
     from pipelines.training.checkpoint_io import AtomicCheckpointIO
 
     best = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="max",
-                           save_top_k=1, save_last=True, enable_version_counter=False)
+                           save_top_k=1, enable_version_counter=False)
+    # the resumable state after every training epoch (validation of that epoch included), whatever `best` does
+    last = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1, every_n_epochs=1,
+                           save_on_train_epoch_end=True, enable_version_counter=False)
     t = cfg.train
     limit = datetime.timedelta(minutes=t.max_minutes) if t.max_minutes else None
     trainer = pl.Trainer(max_epochs=t.epochs, max_steps=t.max_steps, max_time=limit, accelerator=t.accelerator,
                          devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy, precision=t.precision,
                          accumulate_grad_batches=t.accumulate_grad_batches, gradient_clip_val=t.grad_clip,
                          val_check_interval=t.val_check_interval, limit_train_batches=t.limit_train_batches,
-                         callbacks=[best], logger=CSVLogger(run_dir, name="logs"), default_root_dir=run_dir,
+                         callbacks=[best, last], logger=CSVLogger(run_dir, name="logs"), default_root_dir=run_dir,
                          enable_progress_bar=t.progress_bar, log_every_n_steps=10, num_sanity_val_steps=0,
                          enable_model_summary=False, plugins=[AtomicCheckpointIO()])
     return trainer, best
@@ -161,7 +166,10 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
     trainer.fit(module, datamodule=dm, ckpt_path=str(resume_checkpoint(run_dir)) if resume else None)
     if not trainer.is_global_zero:
         return {}
-    ckpt = best.best_model_path or best.last_model_path
+    ckpt = best.best_model_path if best.best_model_path and Path(best.best_model_path).exists() else ""
+    if not ckpt and best.best_model_path:  # resumed after an earlier end deleted best.ckpt
+        log.warning("%s is gone (train.keep_checkpoints): exporting the last state", best.best_model_path)
+    ckpt = ckpt or resume_checkpoint(run_dir, missing_ok=True)
     if ckpt:
         module.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"])
     facts = {"task": cfg.task, "encoder": cfg.model.encoder, "seed": cfg.train.seed, **code_version(),
@@ -170,13 +178,25 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
              "best_checkpoint": os.path.relpath(ckpt, run_dir) if ckpt else "",
              **({"batch_tokens": dm.batch_tokens} if dm.batch_tokens else {}),  # what `auto` resolved to
              **({"lineage": lineage} if lineage is not None else {}), **(facts or {})}
-    return finish(cfg, run_dir, task, module.model.cpu().eval(), tokenizer, dm.splits, featurizers, facts)
+    results = finish(cfg, run_dir, task, module.model.cpu().eval(), tokenizer, dm.splits, featurizers, facts)
+    prune_checkpoints(run_dir, cfg.train.keep_checkpoints)
+    return results
+
+
+def prune_checkpoints(run_dir: Path, keep: str) -> None:
+    """Once the model is exported: keep last.ckpt (resumable), both, or none (each holds AdamW state, about 3x
+    the weights)."""
+    folder = run_dir / "checkpoints"
+    doomed = {"last": ["best.ckpt"], "both": [], "none": ["best.ckpt", "last.ckpt"]}[keep]
+    for name in doomed:
+        (folder / name).unlink(missing_ok=True)
 
 
 def finish(cfg: RunConfig, run_dir: Path, task: Any, model: Any, tokenizer: Any, splits: dict[str, Any],
            featurizers: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
     """Fit what the task fits after training (an off-topic detector), export the model with its tokenizer,
     featurizers and pipeline.json in one atomic step, then score the saved model on validation and test."""
+    from pipelines.data.splits import split_record
     from pipelines.inference.evaluate import evaluate
     from pipelines.inference.predict import Predictor, export, pipeline_meta
 
@@ -187,7 +207,8 @@ def finish(cfg: RunConfig, run_dir: Path, task: Any, model: Any, tokenizer: Any,
                                                    cfg.train.eval_batch_size)}
     featurizers = {**featurizers, **task.fit_after_training(model, tokenizer, splits, cfg.data,
                                                             cfg.train.eval_batch_size)}
-    export(model, tokenizer, run_dir / "model", pipeline_meta(task, cfg.data), featurizers)
+    split = split_record(splits, cfg.train.seed) if "validation" in splits else None
+    export(model, tokenizer, run_dir / "model", pipeline_meta(task, cfg.data, split), featurizers)
     predictor = Predictor.load(run_dir)
     results = {name: evaluate(predictor, splits[name], predictor.data) for name in ("validation", "test")
                if name in splits}
