@@ -128,3 +128,39 @@ def test_an_export_that_does_not_hold_for_other_inputs_is_caught(runs, tmp_path)
     b = Collator(0)(Features([{"input_ids": [1, 2, 3, 4, 5]}]).rows)
     with pytest.raises(ValueError, match="differ from PyTorch"):
         export_onnx(Shape(), a, tmp_path / "s.onnx", check=b)
+
+
+def test_the_gate_scores_exactly_the_dev_rows_training_held_out(tmp_path, monkeypatch):
+    """One CSV without a dev split, held out with train.seed=13: quantize, eval and distill must take those rows
+    (the gate once re-split with its own seed 0 and scored rows the model had trained on)."""
+    from pipelines.config import DataConfig
+    from pipelines.data.splits import load_splits
+    from pipelines.inference.predict import run_splits
+
+    labels = ["book", "weather", "alarm"]
+    words = {"book": "table restaurant seats", "weather": "rain sun forecast", "alarm": "wake alarm clock"}
+    rows = [f"{words[lab].split()[i % 3]} {lab} request number {i}" for i in range(60) for lab in [labels[i % 3]]]
+    csv = tmp_path / "mine.csv"
+    csv.write_text("text,label\n" + "".join(f"{t},{labels[i % 3]}\n" for i, t in enumerate(rows)))
+    run(load_config(None, ["model.encoder=tiny", "train.epochs=1", "train.progress_bar=false", "train.threads=1",
+                           f"train.out_dir={tmp_path}", f"data.path={csv}", "train.seed=13"], task="intent"),
+        tmp_path / "run")
+    held_out = sorted(load_splits(DataConfig(path=str(csv)), "", seed=13)["validation"]["text"])
+    assert held_out != sorted(load_splits(DataConfig(path=str(csv)), "", seed=0)["validation"]["text"])
+    seen = []
+    import pipelines.inference.evaluate as ev
+
+    original = ev.evaluate
+
+    def spy(predictor, ds, *args, **kwargs):
+        seen.append(sorted(ds["text"]))
+        return original(predictor, ds, *args, **kwargs)
+
+    monkeypatch.setattr(ev, "evaluate", spy)
+    q.quantize(tmp_path / "run", q.QuantizeConfig(method="dynamic", max_drop=100.0), tmp_path / "int8",
+               log=lambda _: None)
+    assert len(seen) == 2 and all(texts == held_out for texts in seen)  # the FP32 and the INT8 score
+    assert sorted(run_splits(tmp_path / "run")["validation"]["text"]) == held_out
+    csv.write_text(csv.read_text() + "one more alarm row,alarm\n")  # the data changed since training
+    with pytest.raises(ValueError, match="not the one"):
+        run_splits(tmp_path / "run")

@@ -147,6 +147,20 @@ def load_splits(cfg: DataConfig, default_path: str | Path, seed: int = 0) -> dic
     return splits
 
 
+def fingerprint(ds: Dataset) -> str:
+    """A hash of a split's rows (every column, in order): equal when the same examples were held out."""
+    import hashlib
+
+    return hashlib.sha1(json.dumps(ds.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def split_record(splits: dict[str, Dataset], seed: int) -> dict:
+    """What a run records of its splits (pipeline.json "split"): the seed that carved any held-out dev set, the
+    sizes, and the validation rows' fingerprint, so later tools take exactly the same dev set."""
+    return {"seed": seed, "sizes": {k: len(v) for k, v in splits.items()},
+            "validation": fingerprint(splits["validation"])}
+
+
 def drop_duplicates(ds: Dataset, column: str = "text") -> tuple[Dataset, int]:
     """`ds` without exact repeats of `column` (the first occurrence kept) and how many were dropped. Run it
     before splitting: a duplicate on both sides of a split leaks the answer into the test."""

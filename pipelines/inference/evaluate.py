@@ -12,7 +12,7 @@ from datasets import Dataset
 
 from pipelines.config import DataConfig
 from pipelines.data.batching import Collator
-from pipelines.data.splits import load_splits, read_file
+from pipelines.data.splits import read_file
 from pipelines.inference import reports
 from pipelines.models.outputs import infer
 from pipelines.provenance import code_version, portable_path
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # no "Loading weights" bar in CLI output
-    from pipelines.inference.predict import Predictor
+    from pipelines.inference.predict import Predictor, run_splits
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("run", help="run dir")
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         read = read_file(path, data)
         splits = read if isinstance(read, dict) else {"test": read}
     else:
-        splits = load_splits(data, args.data)
+        splits = run_splits(args.run, data)  # a dev set carved from it: the one the run held out, if its data
     names = args.split or [s for s in ("validation", "test") if s in splits] or ["train"]
     results = {name: evaluate(predictor, splits[name], data) for name in names}
     reports.write(Path(args.run), args.name, f"{predictor.task_name} on {args.data}", results,

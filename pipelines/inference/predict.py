@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import os
 import re
 import select
@@ -40,6 +41,7 @@ from pipelines.models.encoders import load_saved_tokenizer
 from pipelines.provenance import code_version, portable_path
 from pipelines.registry import get_task, task_class
 
+log = logging.getLogger(__name__)
 META = "pipeline.json"
 MAX_CHARS = 10_000
 _BAD_CHARS = re.compile("[\x00-\x08\x0e-\x1f\ud800-\udfff]")
@@ -78,11 +80,42 @@ def model_dir(run_or_model_dir: str | Path) -> Path:
                             "a run writes it when training ends")
 
 
-def pipeline_meta(task: Any, data: DataConfig) -> dict[str, Any]:
+def pipeline_meta(task: Any, data: DataConfig, split: dict[str, Any] | None = None) -> dict[str, Any]:
     """pipeline.json: the task, its whole options and the whole data config the model was trained with (so
-    evaluation and prediction encode as training did), and the code version."""
+    evaluation and prediction encode as training did), how its splits were made (`split`:
+    pipelines.data.splits.split_record), and the code version."""
     data_dict = {**dataclasses.asdict(data), "path": portable_path(data.path)}
-    return {"task": task.name, "options": dataclasses.asdict(task.options), "data": data_dict, **code_version()}
+    return {"task": task.name, "options": dataclasses.asdict(task.options), "data": data_dict,
+            **({"split": split} if split else {}), **code_version()}
+
+
+def run_splits(run: str | Path, data: str | DataConfig | None = None) -> dict[str, Any]:
+    """The splits of the data a run trained on, with the dev set it held out: every tool that needs "the dev
+    split of this run" (quantize, distill, eval) reads it here. `data` (a path, or a whole DataConfig) reads
+    other data; a dev set carved from it uses the run's seed too. On the run's own data, a dev set that differs
+    from the one training recorded (the file changed since) is an error."""
+    from pipelines.data.splits import fingerprint, load_splits
+    from pipelines.provenance import resolve_portable
+
+    path = model_dir(run)
+    meta = json.loads((path / META).read_text(encoding="utf-8"))
+    trained = DataConfig(**meta["data"])
+    own = data is None or (isinstance(data, str) and data == resolve_portable(trained.path))
+    if isinstance(data, DataConfig):
+        dcfg = data
+        own = resolve_portable(trained.path) == data.path
+    else:
+        dcfg = dataclasses.replace(trained, path=data if data is not None else resolve_portable(trained.path))
+    record = meta.get("split")
+    if record is None:
+        log.warning("%s/%s records no split (trained by an older version): a dev set carved from the data uses "
+                    "seed 0, which need not be the one training held out", path, META)
+    splits = load_splits(dcfg, task_class(meta["task"]).sample, seed=record["seed"] if record else 0)
+    if own and record and fingerprint(splits["validation"]) != record["validation"]:
+        raise ValueError(f"{dcfg.path or 'the shipped sample'}: its dev split is not the one {path.parent} held "
+                         f"out in training ({record['sizes'].get('validation')} rows then, "
+                         f"{len(splits['validation'])} now): the data changed since; retrain, or give the dev data")
+    return splits
 
 
 def export(model: torch.nn.Module, tokenizer: Any, out_dir: str | Path, meta: dict[str, Any],

@@ -37,7 +37,7 @@ from pipelines.data.batching import Collator, Features, sorted_batches
 from pipelines.errors import ConfigError
 from pipelines.inference.onnx import GRAPH, SPEC, export_onnx, save_heads
 from pipelines.io import atomic_write_text, make_readable_dir
-from pipelines.provenance import code_version, portable_path, resolve_portable
+from pipelines.provenance import code_version, portable_path
 
 WEIGHTS = {"model.safetensors", "heads.safetensors", "encoder", "config.json", "crf.safetensors"}
 
@@ -55,7 +55,8 @@ class QuantizeConfig:
     ops: str = field(default="MatMul,Gemm", metadata={"help": "static: operator types quantised (comma-separated)"})
     max_drop: float = field(default=1.0, metadata={"help": "points of the validation metric the INT8 model may "
                                                            "lose; more, and nothing is saved"})
-    seed: int = 0
+    seed: int = field(default=0, metadata={"help": "static: which training examples calibrate (the dev set "
+                                                   "that gates is the one the run recorded)"})
 
     def __post_init__(self) -> None:
         if self.method not in {"fp32", "dynamic", "static"}:
@@ -147,19 +148,14 @@ def write_folder(predictor: Any, source: Path, staging: Path, spec: dict[str, An
 def quantize(run: str | Path, qcfg: QuantizeConfig, out: str | Path | None = None, data: str | None = None,
              log=print) -> dict[str, Any]:
     """Export, quantise, gate and publish; returns the quantize.json report. Raises QuantizationRefused."""
-    from pipelines.data.splits import load_splits
     from pipelines.inference.evaluate import evaluate
-    from pipelines.inference.predict import Predictor, model_dir
+    from pipelines.inference.predict import Predictor, model_dir, run_splits
 
     source = model_dir(run)
     out = Path(out) if out else Path(run) / f"model-{qcfg.method}"
     predictor = Predictor.load(run)
     task, tok = predictor.task, predictor.tokenizer
-    path = data if data is not None else resolve_portable(predictor.data.path)  # pipeline.json: project-relative
-    dcfg = dataclasses.replace(predictor.data, path=path)
-    splits = load_splits(dcfg, task.sample, seed=qcfg.seed)
-    if "validation" not in splits:
-        raise ConfigError(f"{dcfg.path or task.sample}: no validation split to check the quantised model on")
+    splits = run_splits(run, data)  # the dev set training held out, never rows it trained on
     label2id = {v: int(k) for k, v in predictor.model.config.id2label.items()}
     train_feats = task.encode(splits["train"], tok, label2id, predictor.data)
     calib = batches(train_feats, tok.pad_token_id, count=qcfg.calibration_size, seed=qcfg.seed)

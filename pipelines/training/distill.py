@@ -142,8 +142,7 @@ def transfer_set(teacher: Any, train: Any, dcfg: DistillConfig, seed: int) -> An
 
 def distill(teacher_run: str | Path, dcfg: DistillConfig, cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
     """Build the transfer set with the teacher, train the student into `run_dir`; returns its scores."""
-    from pipelines.data.splits import load_splits
-    from pipelines.inference.predict import Predictor
+    from pipelines.inference.predict import Predictor, run_splits
     from pipelines.models.losses import Distillation
     from pipelines.registry import get_task
     from pipelines.training.train import run
@@ -151,7 +150,8 @@ def distill(teacher_run: str | Path, dcfg: DistillConfig, cfg: RunConfig, run_di
     task = get_task(cfg.task, cfg.model)
     if not task.distillable:
         raise ConfigError(f"task {cfg.task!r} cannot be distilled yet (its model has more than one score head)")
-    splits = load_splits(cfg.data, task.sample, seed=cfg.train.seed)
+    # the teacher's dev set: a student scored on rows the teacher trained on would learn them from its logits
+    splits = run_splits(teacher_run, cfg.data)
     teacher = None
     if dcfg.loss != "none":
         teacher = Predictor.load(teacher_run, batch_size=dcfg.teacher_batch_size)
