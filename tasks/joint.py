@@ -10,6 +10,7 @@ Metrics: intent accuracy, slot F1 (seqeval strict IOB2), sentence accuracy (inte
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from pipelines.models.saving import load_composite, save_composite
 from pipelines.task import Task
 from tasks import ner
 
+log = logging.getLogger(__name__)
 PREFIX = "intent:"
 
 
@@ -84,6 +86,8 @@ class JointModel(nn.Module):
         self.crf = ConstrainedCRF(self.tags) if crf else None
         # (K, L) slot tags seen with each intent in training (set by prepare_model; all False = unknown)
         self.register_buffer("slot_mask", torch.zeros(len(self.intents), len(self.tags), dtype=torch.bool))
+        # heads that saw no training targets ("intent", "slots"): predict returns None for them, never a guess
+        self.untrained: list[str] = []
         encoder.config.id2label = dict(enumerate(labels))
         encoder.config.label2id = {x: i for i, x in enumerate(labels)}
         self.config = encoder.config
@@ -102,7 +106,7 @@ class JointModel(nn.Module):
     def save_pretrained(self, path: str | Path) -> None:
         heads = {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
         save_composite(path, self.architecture, self.encoder, {"heads": heads},
-                       {"crf": self.crf is not None, "pooling": self.pooling})
+                       {"crf": self.crf is not None, "pooling": self.pooling, "untrained": self.untrained})
 
 
 def load_model(path: str | Path, model_class: type[JointModel] = JointModel,
@@ -117,6 +121,10 @@ def load_model(path: str | Path, model_class: type[JointModel] = JointModel,
     missing = [k for k in missing if not k.startswith("encoder.") and k not in may_lack]
     if missing or unexpected:
         raise ValueError(f"{path}: joint heads do not match the model (missing {missing}, unexpected {unexpected})")
+    model.untrained = list(config.get("untrained", []))
+    if model.untrained:
+        log.warning("%s: the %s head(s) saw no labels in training: predictions leave them out (None)", path,
+                    " and ".join(model.untrained))
     return model.eval()
 
 

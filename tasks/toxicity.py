@@ -35,6 +35,7 @@ from pipelines.config import DataConfig, ModelOptions
 from pipelines.data.align import split_words
 from pipelines.data.batching import Collator, Features
 from pipelines.data.spans import SPAN, tags_to_offsets
+from pipelines.errors import ConfigError
 from pipelines.inference import metrics, tagging
 from pipelines.methods import detox
 from pipelines.models import encoders
@@ -256,7 +257,23 @@ class ToxicityTask(Task):
         tags O, B-SPAN, I-SPAN."""
         train = splits["train"]
         posts = sorted({x for x in train["label"] if x is not None}) if "label" in train.column_names else []
+        if posts and self.options.clean_label not in posts:
+            raise ConfigError(f"model.clean_label={self.options.clean_label!r} is not one of the post labels "
+                              f"{posts}: set model.clean_label to the label that means not toxic (every post "
+                              "would be called toxic otherwise)")
         return [joint.PREFIX + x for x in posts] + TAGS
+
+    def prepare_model(self, model: ToxicityModel, splits: dict[str, Dataset]) -> None:
+        """Note the heads the training split gives no targets to: predict leaves their outputs out (None)."""
+        train = splits["train"]
+        model.untrained = []
+        if not model.intents:
+            model.untrained.append("intent")
+        if "tags" not in train.column_names or all(t is None for t in train["tags"]):
+            model.untrained.append("slots")
+        if "slots" in model.untrained:
+            log.warning("no post in the training data has span annotation: the span head is not trained, and "
+                        "predict returns no spans, masked, removed or rewritten text (None)")
 
     def build_model(self, labels: Sequence[str], tokenizer, featurizers=None) -> ToxicityModel:
         opts = self.options
@@ -357,7 +374,7 @@ class ToxicityTask(Task):
     def predict(self, model, tokenizer, texts, batch_size=64, max_length=128, featurizers=None):
         """Per text: {"label", "probability", "toxic", "spans": [{"start", "end", "text", "score"}],
         "offsets", "masked", "removed", "rewritten", "rewrite_accepted"}; label, probability and toxic are
-        None when the model has no post labels."""
+        None when the model has no post labels, the span outputs None when no training post had spans."""
         opts = self.options
         words, records, _ = ner.predict_words(self, model, tokenizer, texts, batch_size, max_length)
         tags, probs = tagging.stitch(records, "pred"), tagging.stitch(records, "prob")
@@ -378,6 +395,10 @@ class ToxicityTask(Task):
                         "offsets": [c for a, b in cut for c in range(a, b)],
                         "masked": detox.mask(text, cut, opts.mask), "removed": detox.remove(text, cut)})
             out.append(res)
+        if "slots" in getattr(model, "untrained", []):  # a span head that never saw a span: no spans at all
+            for res in out:
+                res.update(dict.fromkeys(("spans", "offsets", "masked", "removed", "rewritten", "rewrite_accepted")))
+            return out
         rewriter = (featurizers or {}).get("rewriter")
         if rewriter is None:
             for res in out:

@@ -121,3 +121,61 @@ def test_clinc_file_is_recognised_by_load_splits():
     # data_full.json is pretty-printed and its first key is oos_val: detection must not rely on the head
     splits = load_splits(DataConfig(path=str(SHARED / "clinc150" / "data_full.json")), "unused")
     assert len(splits["train"]) == 15000 and len(splits["oos_validation"]) == 100
+
+
+def test_a_record_without_its_label_is_named_by_file_and_line(tmp_path):
+    """The check runs after the dev set is carved out of a shuffled train split: the message still names the
+    line of the file, not a position in the shuffled split."""
+    from pipelines.config import load_config
+    from pipelines.registry import get_task
+    from pipelines.training.datamodule import TaskDataModule
+
+    rows = [f"text number {i},{'a' if i % 2 else 'b'}" for i in range(40)]
+    rows[14] = "text number 14,"  # file line 16 (the header is line 1)
+    csv = tmp_path / "mine.csv"
+    csv.write_text("text,label\n" + "\n".join(rows) + "\n")
+    cfg = load_config(None, ["model.encoder=tiny", f"data.path={csv}"], task="intent")
+    task = get_task("intent", cfg.model)
+    dm = TaskDataModule(task, cfg.data, task.build_tokenizer({}), seed=13)
+    with pytest.raises(ReadError, match=rf"{csv}:16: no 'label' in this record"):
+        dm.setup("fit")
+
+
+@pytest.mark.parametrize("line,message", [
+    ('{"text": 12345, "label": "a"}', r":2: 'text' must be a string, got int"),
+    ('{"text": "fine", "label": ["a", "b"]}', r":2: 'label' must be one label"),
+    ('{"tokens": ["a", 3], "tags": ["O", "O"]}', r":2: 'tokens' must be a list of strings"),
+])
+def test_jsonl_fields_of_the_wrong_type_name_the_line(tmp_path, line, message):
+    first = '{"tokens": ["x"], "tags": ["O"]}' if "tokens" in line else '{"text": "ok", "label": "a"}'
+    path = tmp_path / "x.jsonl"
+    path.write_text(first + "\n" + line + "\n")
+    with pytest.raises(ReadError, match=message):
+        read_jsonl(path)
+
+
+def test_one_label_only_is_refused(tmp_path):
+    from pipelines.config import load_config
+    from pipelines.registry import get_task
+    from pipelines.training.datamodule import TaskDataModule
+
+    csv = tmp_path / "one.csv"
+    csv.write_text("text,label\n" + "".join(f"row {i},same\n" for i in range(30)))
+    cfg = load_config(None, ["model.encoder=tiny", f"data.path={csv}"], task="intent")
+    task = get_task("intent", cfg.model)
+    with pytest.raises(ReadError, match=r"only the label\(s\) \['same'\]"):
+        TaskDataModule(task, cfg.data, task.build_tokenizer({})).setup("fit")
+
+
+def test_iob1_reading_and_nul_bytes_are_said(tmp_path, caplog):
+    path = tmp_path / "x.conll"
+    path.write_text("Tom B-PER\nmet O\n\nin O\nOslo I-LOC\nand O\nBergen I-LOC\n")
+    with caplog.at_level("WARNING"):
+        ds = read_conll(path)
+    assert ds["tags"][1] == ["O", "B-LOC", "O", "B-LOC"] and ds["line"] == [1, 4]
+    assert "2 entities start with I- (the first at line 5, 'I-LOC')" in caplog.text
+    jsonl = tmp_path / "n.jsonl"
+    jsonl.write_text('{"text": "a\\u0000b", "label": "x"}\n{"text": "fine", "label": "y"}\n')
+    with caplog.at_level("WARNING"):
+        ds = read_jsonl(jsonl)
+    assert ds["text"][0] == "a b" and "1 records hold NUL bytes in their text (the first at line 1)" in caplog.text

@@ -203,7 +203,7 @@ def test_a_task_that_needs_a_field_stops_on_records_without_it(tmp_path, tiny_to
     (tmp_path / "train.jsonl").write_text('{"text": "hi", "label": "greet"}\n{"text": "yo", "label": null}\n')
     (tmp_path / "dev.jsonl").write_text('{"text": "hi", "label": "greet"}\n')
     dm = TaskDataModule("intent", DataConfig(path=str(tmp_path)), tiny_tok)
-    with pytest.raises(ReadError, match=r"split 'train': 1 records have no 'label' \(the first is record 2\)"):
+    with pytest.raises(ReadError, match=r"train.jsonl:2: no 'label' in this record \(split 'train': 1 such"):
         dm.setup("fit")
 
 
@@ -228,3 +228,32 @@ def test_prior_correction_picks_the_smallest_tau_that_is_best_on_dev(tiny_tok):
     torch.manual_seed(0)
     model.post_bias.zero_()
     assert torch.allclose(train_out, model(**batch).intent_logits)  # training: never shifted
+
+
+def test_post_labels_only_name_their_clean_label_and_give_no_spans(tmp_path, caplog):
+    """A corpus of post labels only (NOT / OFF, not Davidson's names): an unknown clean_label stops training
+    with the labels listed; with the right one, `toxic` follows the label and the untrained span head returns
+    nothing (None), saying so at training and at load."""
+    from pipelines.config import load_config
+    from pipelines.errors import ConfigError
+    from pipelines.inference.predict import Predictor
+    from pipelines.training.train import run
+
+    rows = [("you are an idiot and a fool", "OFF"), ("have a nice day friend", "NOT")] * 20
+    csv = tmp_path / "posts.csv"
+    csv.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in rows))
+    over = ["model.encoder=tiny", "train.epochs=1", "train.progress_bar=false", f"train.out_dir={tmp_path}",
+            f"data.path={csv}", "data.max_length=32"]
+    with pytest.raises(ConfigError, match=r"model.clean_label='neither' is not one of the post labels \['NOT', "
+                                          r"'OFF'\]"):
+        run(load_config(None, over, task="toxicity"), tmp_path / "bad")
+    with caplog.at_level("WARNING"):
+        run(load_config(None, [*over, "model.clean_label=NOT"], task="toxicity"), tmp_path / "run")
+        assert "span head is not trained" in caplog.text
+        caplog.clear()
+        predictor = Predictor.load(tmp_path / "run")
+        assert "saw no labels in training" in caplog.text
+    out = predictor.predict(["have a nice day friend", "you are an idiot"])
+    for res in out:
+        assert res["toxic"] == (res["label"] != "NOT")
+        assert all(res[k] is None for k in ("spans", "offsets", "masked", "removed", "rewritten"))

@@ -5,9 +5,13 @@ Columns produced (a task picks what it needs):
   format has a sentence label too (ATIS/SNIPS layout);
 - sentence data: `text` (str), `label` (str).
 Every dataset also has an `id` column (int, the example's position in its file); a record's own `id` field
-is kept as `source_id`. In CSV/JSONL records an
-empty or null `label` is None and empty or null `spans` leave `tags` None (not annotated); only tasks that
-train on partly annotated data accept them (the data module stops on a missing required field).
+is kept as `source_id`. CoNLL, CSV and JSONL data carry `line` (the record's, or the sentence's first, line in
+the file) and the file's path in `ds.info.description`, so that any later check names both (`source_of`).
+In CSV/JSONL records an empty or null `label` is None and empty or null `spans` leave `tags` None (not
+annotated); only tasks that train on partly annotated data accept them (the data module stops on a missing
+required field). A text, label, tokens or tags field of the wrong type stops with its line; NUL bytes in a text
+are read as spaces and counted; a file of IOB2 tags where some entity starts with I- is read as IOB1, and the
+count and the first line are logged.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import csv
 import gzip
 import io
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +28,8 @@ from datasets import Dataset
 
 from pipelines.data.tags import TagError, detect_scheme, split_tag, to_iob2
 from pipelines.errors import ReadError  # noqa: F401  (re-exported)
+
+log = logging.getLogger(__name__)
 
 
 def read_text(path: str | Path) -> str:
@@ -55,6 +62,13 @@ def _finish_tags(path: Path, sentences: list[list[str] | None], lines: list[list
                 raise ReadError(path, num, str(err)) from None
     if scheme == "auto":
         scheme = detect_scheme([t for t in sentences if t is not None])
+        if scheme == "iob1":
+            starts = [(nums[i], tag) for tags, nums in zip(sentences, lines, strict=True)
+                      for i, tag in enumerate(tags or []) if tag.startswith("I-")
+                      and (i == 0 or tags[i - 1] == "O" or tags[i - 1][2:] != tag[2:])]
+            log.warning("%s: %d entities start with I- (the first at line %s, %r): the file is read as IOB1 and "
+                        "those tags become B-; set data.scheme=iob2 if they are errors to see them as such",
+                        path, len(starts), starts[0][0], starts[0][1])
     out: list[list[str] | None] = []
     for tags, nums in zip(sentences, lines):
         if tags is None:
@@ -108,7 +122,8 @@ def read_conll(path: str | Path, tag_column: int = -1, scheme: str = "auto") -> 
     if not tokens:
         raise ReadError(path, None, "no sentences found")
     tags = _finish_tags(path, tags, lines, scheme)
-    return Dataset.from_dict({"id": list(range(len(tokens))), "tokens": tokens, "tags": tags, "doc_id": docs})
+    return described(Dataset.from_dict({"id": list(range(len(tokens))), "tokens": tokens, "tags": tags,
+                                        "doc_id": docs, "line": [nums[0] for nums in lines]}), path)
 
 
 def read_seq_dir(path: str | Path, scheme: str = "auto") -> Dataset:
@@ -144,8 +159,13 @@ def _rows_to_dataset(path: Path, rows: list[tuple[int, dict[str, Any]]], text_fi
         raise ReadError(path, None, "no records found")
     cols: dict[str, list[Any]] = {"id": []}
     tag_lines: list[list[int]] = []
+    nul_lines: list[int] = []
     for num, row in rows:
         rec = dict(row)
+        _check_types(path, num, rec, text_field, label_field)
+        if isinstance(rec.get(text_field), str) and "\x00" in rec[text_field]:
+            rec[text_field] = rec[text_field].replace("\x00", " ")
+            nul_lines.append(num)
         if "id" in rec:  # the record's own id (20 Newsgroups' "group/number"); `id` is the position in the file
             rec["source_id"] = rec.pop("id")
         if text_field in rec and text_field != "text":
@@ -167,16 +187,49 @@ def _rows_to_dataset(path: Path, rows: list[tuple[int, dict[str, Any]]], text_fi
             rec["text"] = " ".join(rec["tokens"])
         if "label" in rec:  # an empty or null label: the record has none (only tasks that allow it accept it)
             rec["label"] = str(rec["label"]) if rec["label"] not in (None, "") else None
-        if cols["id"] and set(rec) != set(cols) - {"id"}:
-            differ = sorted((set(cols) - {"id"}) ^ set(rec))
+        if cols["id"] and set(rec) != set(cols) - {"id", "line"}:
+            differ = sorted((set(cols) - {"id", "line"}) ^ set(rec))
             raise ReadError(path, num, f"fields differ from the first record's: {differ}")
         cols["id"].append(len(cols["id"]))
+        cols.setdefault("line", []).append(num)
         for key, value in rec.items():
             cols.setdefault(key, []).append(value)
+    if nul_lines:
+        log.warning("%s: %d records hold NUL bytes in their text (the first at line %d): read as spaces",
+                    path, len(nul_lines), nul_lines[0])
     if "tags" in cols:
         cols["tags"] = _finish_tags(path, cols["tags"], tag_lines, scheme)
         cols.setdefault("doc_id", list(cols["id"]))
-    return Dataset.from_dict(cols)
+    return described(Dataset.from_dict(cols), path)
+
+
+def _check_types(path: Path, num: int, rec: dict[str, Any], text_field: str, label_field: str) -> None:
+    """One line that names the field, for a value of the wrong type (pyarrow would fail far from the file)."""
+    text = rec.get(text_field)
+    if text is not None and not isinstance(text, str):
+        raise ReadError(path, num, f"{text_field!r} must be a string, got {type(text).__name__} {text!r:.60}")
+    label = rec.get(label_field)
+    if isinstance(label, (list, dict, bool)):
+        raise ReadError(path, num, f"{label_field!r} must be one label (a string or a number), got "
+                                   f"{type(label).__name__} {label!r:.60}")
+    for key in ("tokens", "tags"):
+        value = rec.get(key)
+        if value is not None and not isinstance(value, str) and not (
+                isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise ReadError(path, num, f"{key!r} must be a list of strings (or one space-separated string), "
+                                       f"got {value!r:.60}")
+
+
+def described(ds: Dataset, path: Path) -> Dataset:
+    """`ds` with the file it came from in its info, so that later checks can name file and line."""
+    ds.info.description = str(path)
+    return ds
+
+
+def source_of(ds: Dataset, row: int, fallback: str) -> str:
+    """"file:line" of a record of `ds` (its `line` column and the file its reader noted), else `fallback`."""
+    where = ds.info.description or fallback
+    return f"{where}:{ds[row]['line']}" if "line" in ds.column_names else f"{fallback} (record {row + 1})"
 
 
 def _spans_to_tags(path: Path, num: int, rec: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from pipelines.data.batching import (
     sorted_batches,
     token_budget,
 )
+from pipelines.data.readers import source_of
 from pipelines.data.splits import load_splits
 from pipelines.errors import ConfigError, ReadError
 from pipelines.training.module import make_task
@@ -94,10 +95,14 @@ class TaskDataModule(pl.LightningDataModule):
             for col in self.task.columns if ds is not None else ():
                 empty = [i for i, v in enumerate(ds[col]) if v is None]
                 if empty:
-                    raise ReadError(spec, None, f"split {name!r}: {len(empty)} records have no {col!r} (the first "
-                                    f"is record {empty[0] + 1}); task {self.task.name!r} needs it on every record")
+                    raise ReadError(source_of(ds, empty[0], spec), None,
+                                    f"no {col!r} in this record (split {name!r}: {len(empty)} such records); task "
+                                    f"{self.task.name!r} needs it on every record")
         if self.labels is None:
             self.labels = self.task.label_list(self.splits)
+            if len([lab for lab in self.labels if lab != "O"]) < (1 if "O" in self.labels else 2):
+                raise ReadError(spec, None, f"the training data has only the label(s) {self.labels}: a model needs "
+                                "at least two classes (or one entity type) to learn anything")
         label2id = {lab: i for i, lab in enumerate(self.labels)}
         for name in SPLITS:
             if name in self.splits:
