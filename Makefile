@@ -35,9 +35,9 @@ eval: $(STAMP) ## score RUN on DATA (dev/test splits, or the whole file): writes
 	@test -n "$(RUN)" -a -n "$(DATA)" || (echo "usage: make eval RUN=<run dir> DATA=<dir or file>"; exit 2)
 	$(PY) -m pipelines.inference.evaluate $(RUN) $(DATA)
 
-predict: $(STAMP) ## predict with RUN: one text per stdin line, JSON lines out
-	@test -n "$(RUN)" || (echo "usage: make predict RUN=<run dir> < texts.txt"; exit 2)
-	@$(PY) -m pipelines.inference.predict $(RUN)
+predict: $(STAMP) ## predict with RUN: one text per stdin line, JSON lines out (ARGS="--input x.jsonl --out y.jsonl --resume"; --help)
+	@test -n "$(RUN)" || (echo "usage: make predict RUN=<run dir> < texts.txt   (or ARGS=\"--input texts.jsonl --out preds.jsonl\")"; exit 2)
+	@$(PY) -m pipelines.inference.predict $(RUN) $(ARGS)
 
 zero-shot: $(STAMP) ## intents with no training examples: DATA by similarity to label texts (LABELS=labels.yaml)
 	@test -n "$(DATA)" || (echo "usage: make zero-shot DATA=<intent data> [LABELS=labels.yaml] [ARGS=\"--out preds.jsonl\"]"; exit 2)

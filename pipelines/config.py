@@ -34,8 +34,15 @@ class DataConfig:
     dev_fraction: float = field(default=0.1, metadata={"help": "share of train held out when no dev split"})
     encoding_fallback: str = field(default="", metadata={"help": "folders: decode a non-UTF-8 file with this "
                                                                  "codec (e.g. latin-1) instead of stopping"})
+    train: str = field(default="", metadata={"help": "the training file by name, for split files named otherwise "
+                                                     "than train.* (e.g. wnut17train.conll); relative to data.path "
+                                                     "when that is a folder"})
+    dev: str = field(default="", metadata={"help": "the dev file by name (with data.train)"})
+    test: str = field(default="", metadata={"help": "the test file by name (with data.train)"})
 
     def __post_init__(self) -> None:
+        if (self.dev or self.test) and not self.train:
+            raise ConfigError("data.dev / data.test name split files: give data.train too")
         if self.format not in {"auto", "conll", "seq", "csv", "jsonl", "clinc", "inline", "folders", "dialogue", "hub"}:
             raise ConfigError(f"data.format={self.format!r}: expected "
                               "auto|conll|seq|csv|jsonl|clinc|inline|folders|dialogue|hub")

@@ -136,9 +136,12 @@ def test_fast_inference_benchmarks(bench):
     assert (work / "reports/inference_calibration.png").exists() and len(inference["calibration"]["tensors"]) == 3
     load("serve_load").main(["--run", distill["intent"]["teacher"]["run"],
                              "--data", str(data / "clinc150" / "data_full.json"), "--seconds", "1",
-                             "--concurrency", "1", "4"])
+                             "--concurrency", "1", "4", "--hostile", "0.3"])
     serve = json.loads((work / "reports/serve.json").read_text())
     assert serve["valid_request_errors"] == 0 and set(serve["micro_batching_speedup"]) == {"1", "4"}
+    hostile = serve["hostile_traffic"]
+    assert hostile["valid_request_errors"] == 0 and hostile["valid_requests"] > 0
+    assert hostile["hostile_responses"] and all(s in {"400", "413", "422"} for s in hostile["hostile_responses"])
 
 
 def test_topics_and_analogy_benchmarks(bench):

@@ -130,3 +130,29 @@ def test_overrides_after_a_list_option_stay_overrides():
     assert args.seeds == [1, 2] and args.sweep == [0.5]
     assert args.overrides == ["train.epochs=5", "model.head=crf"]
     assert parse_args(parser, ["--sweep"]).sweep == []
+
+
+def test_predict_cli_reads_records_writes_a_file_and_resumes(ddp_run, tmp_path):
+    """JSONL records keep a text with a newline whole; --out + --resume skips what a stopped run wrote (a torn
+    last line is cut off and redone)."""
+    run_dir, _ = ddp_run
+    src = tmp_path / "in.jsonl"
+    texts = ["book a table\nfor two", "weather in oslo", "wake me up", "play jazz", "book a taxi"]
+    src.write_text("".join(json.dumps({"id": i, "body": t}) + "\n" for i, t in enumerate(texts)))
+    out = tmp_path / "out.jsonl"
+    args = ["pipelines.inference.predict", str(run_dir), "--input", str(src), "--text-field", "body", "--out",
+            str(out), "--batch-size", "2"]
+    full = _run(*args)
+    assert full.returncode == 0, full.stderr[-2000:]
+    first = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["line"] for r in first] == [1, 2, 3, 4, 5] and first[0]["text"] == texts[0]
+    out.write_text("".join(json.dumps(r) + "\n" for r in first[:2]) + '{"line": 3, "te')  # stopped mid-write
+    again = _run(*args, "--resume")
+    assert again.returncode == 0 and "resumed: 2 records" in again.stderr
+    assert [json.loads(x) for x in out.read_text().splitlines()] == first
+    csv = tmp_path / "in.csv"
+    csv.write_text('text,id\n"two lines\nof text",1\n')
+    lines = _run("pipelines.inference.predict", str(run_dir), "--input", str(csv))
+    [rec] = [json.loads(x) for x in lines.stdout.splitlines()]
+    assert rec["text"] == "two lines\nof text" and rec["line"] == 3
+    assert "--resume" in _run("pipelines.inference.predict", "--help").stdout

@@ -414,3 +414,24 @@ def test_chat_route_caps_sessions_and_never_echoes_a_long_id(chat_client):
         bad = client.post("/chat", content=b'{"text": "two \\ud800 tickets"}',
                           headers={"content-type": "application/json"})
         assert bad.status_code == 422 and "surrogate" in bad.json()["error"]
+
+
+def test_a_yes_to_what_should_i_change_is_asked_again_not_redirected():
+    """The real tracker flags a bare "yes" as off topic; after "What should I change?" it is an answer."""
+    def flags_yes(turns):
+        out = rule_nlu(turns)
+        for t, o in zip(turns, out):
+            o["off_topic"] = o["off_topic"] or " ".join(t["tokens"]).lower() in {"yes", "no"}
+        return out
+
+    session = Session.new()
+    play(ChatEngine(flags_yes, Domain.movies(CATALOGUE)), session, [
+        ("two tickets for paper tigers tomorrow at the strand", "request", None),
+        ("7 pm", "confirm", FULL),
+        ("no", "ask_change", FULL),
+        ("yes", "ask_change", FULL),
+        ("no", "confirm", FULL),
+        ("no", "ask_change", FULL),
+        ("8 pm", "confirm", {**FULL, "time": "8 pm"}),
+        ("yes", "book", None),
+    ])

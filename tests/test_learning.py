@@ -74,8 +74,8 @@ def test_last_ckpt_follows_every_epoch_and_only_the_kept_checkpoints_stay(tmp_pa
 
     real = train_mod.build_trainer
 
-    def with_spy(cfg, run_dir, monitor):
-        trainer, best = real(cfg, run_dir, monitor)
+    def with_spy(*args):
+        trainer, best = real(*args)
         trainer.callbacks.append(Spy())
         return trainer, best
 
@@ -131,3 +131,21 @@ def test_readme_own_trainer_recipe_gets_the_shipped_defaults():
     pl.Trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=1, accelerator="cpu", logger=False,
                enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False).fit(module, dm)
     assert not module.model.case_embed.weight.detach().equal(before)  # the casing table trains
+
+
+def test_a_log_that_is_no_terminal_gets_plain_progress_lines_and_a_train_loss(tmp_path, capsys, caplog):
+    """Four batches an epoch: the train loss is still logged (every 10 steps logged nothing), progress comes as
+    lines (a bar in a file prints nothing until the end), and so few steps are said in one line."""
+    csv = tmp_path / "few.csv"
+    csv.write_text("text,label\n" + "".join(f"{w} number {i},{w}\n" for i in range(18) for w in ("up", "down")))
+    over = ["model.encoder=tiny", "train.batch_size=8", "train.progress_bar=true", "data.max_length=32",
+            f"train.out_dir={tmp_path}", "train.epochs=2", f"data.path={csv}"]
+    with caplog.at_level("WARNING"):
+        run(load_config(None, over, task="intent"), tmp_path / "run")
+    err = capsys.readouterr().err
+    assert "training: 2 epochs of" in err and "epoch 2/2 validated: {'val/" in err
+    assert "optimizer steps" in caplog.text and "raise train.epochs" in caplog.text
+    logged = (tmp_path / "run" / "logs" / "version_0" / "metrics.csv").read_text()
+    assert "train/loss" in logged.splitlines()[0]
+    rows = [r for r in logged.splitlines()[1:] if r.split(",")[logged.splitlines()[0].split(",").index("train/loss")]]
+    assert rows

@@ -179,3 +179,37 @@ def test_iob1_reading_and_nul_bytes_are_said(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         ds = read_jsonl(jsonl)
     assert ds["text"][0] == "a b" and "1 records hold NUL bytes in their text (the first at line 1)" in caplog.text
+
+
+def test_split_files_named_otherwise_are_named_in_the_config(tmp_path, fixtures):
+    import shutil
+
+    from pipelines.errors import ConfigError
+
+    for name in ("wnut17train.conll", "emerging.dev.conll", "emerging.test.annotated"):
+        shutil.copy(fixtures / "ner_iob2.conll", tmp_path / name)
+    cfg = DataConfig(path=str(tmp_path), train="wnut17train.conll", dev="emerging.dev.conll",
+                     test="emerging.test.annotated", format="conll")
+    splits = load_splits(cfg, "")
+    assert set(splits) == {"train", "validation", "test"} and len(splits["test"]) == len(splits["train"])
+    only_train = load_splits(DataConfig(train=str(tmp_path / "wnut17train.conll")), "", seed=1)
+    assert set(only_train) == {"train", "validation"}  # a dev set carved as usual
+    with pytest.raises(ReadError, match="no such file"):
+        load_splits(DataConfig(path=str(tmp_path), train="nope.conll"), "")
+    with pytest.raises(ConfigError, match="give data.train too"):
+        DataConfig(dev="x.conll")
+
+
+def test_a_missing_label_column_names_the_option_that_maps_one(tmp_path):
+    from pipelines.config import load_config
+    from pipelines.registry import get_task
+    from pipelines.training.datamodule import TaskDataModule
+
+    csv = tmp_path / "news.csv"
+    csv.write_text("text,category\n" + "".join(f"row {i},{'ab'[i % 2]}\n" for i in range(30)))
+    cfg = load_config(None, ["model.encoder=tiny", f"data.path={csv}"], task="intent")
+    task = get_task("intent", cfg.model)
+    with pytest.raises(ReadError, match=r"lacks \['label'\] \(has \['text', 'category'\]\).*data.label_field=<column>"):
+        TaskDataModule(task, cfg.data, task.build_tokenizer({})).setup("fit")
+    cfg = load_config(None, ["model.encoder=tiny", f"data.path={csv}", "data.label_field=category"], task="intent")
+    TaskDataModule(task, cfg.data, task.build_tokenizer({})).setup("fit")

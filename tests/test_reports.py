@@ -23,3 +23,12 @@ def test_reports_name_data_relative_to_the_project():
     for path in REPORTS.glob("*"):
         if path.suffix in {".json", ".md"}:
             assert "/work/" not in path.read_text() and "/root/" not in path.read_text(), path.name
+
+
+def test_console_and_report_show_calibration_and_jga():
+    from pipelines.inference import reports
+
+    scores = {"accuracy": 0.9, "ece": 0.0312, "nll": 0.41234, "jga": 0.75}
+    assert reports.headline(scores) == {"accuracy": 90.0, "jga": 75.0, "ece": 0.0312, "nll": 0.4123}
+    md = reports.markdown("x", {"test": scores})
+    assert "- ece: 0.0312" in md and "- nll: 0.4123" in md and "- jga: **75.00**" in md

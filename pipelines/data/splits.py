@@ -118,7 +118,10 @@ def _load_hub(name: str) -> dict[str, Dataset]:
 def load_splits(cfg: DataConfig, default_path: str | Path, seed: int = 0) -> dict[str, Dataset]:
     """Read every split of `cfg.path` (or `default_path` when it is empty)."""
     spec = cfg.path or str(default_path)
-    if spec.startswith("hub:") or cfg.format == "hub":
+    if cfg.train:
+        splits = named_splits(cfg)
+        spec = cfg.train
+    elif spec.startswith("hub:") or cfg.format == "hub":
         splits = _load_hub(spec.removeprefix("hub:"))
     else:
         path = Path(spec)
@@ -159,6 +162,24 @@ def split_record(splits: dict[str, Dataset], seed: int) -> dict:
     sizes, and the validation rows' fingerprint, so later tools take exactly the same dev set."""
     return {"seed": seed, "sizes": {k: len(v) for k, v in splits.items()},
             "validation": fingerprint(splits["validation"])}
+
+
+def named_splits(cfg: DataConfig) -> dict[str, Dataset]:
+    """The split files `data.train` / `data.dev` / `data.test` name (relative to `data.path` when that is a
+    folder and the name is not a path found as it is)."""
+    base = Path(cfg.path) if cfg.path and Path(cfg.path).is_dir() else None
+    splits = {}
+    for split, name in (("train", cfg.train), ("validation", cfg.dev), ("test", cfg.test)):
+        if not name:
+            continue
+        path = Path(name)
+        if not path.exists() and base is not None:
+            path = base / name
+        if not path.exists():
+            raise ReadError(path, None, f"no such file (data.{'dev' if split == 'validation' else split})")
+        data = read_file(path, cfg)
+        splits[split] = data if not isinstance(data, dict) else data.get(split, data.get("train"))
+    return splits
 
 
 def drop_duplicates(ds: Dataset, column: str = "text") -> tuple[Dataset, int]:

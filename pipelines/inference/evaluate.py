@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="eval", help="output files: <run>/<name>.json and .md")
     args = parser.parse_args(argv)
     predictor = Predictor.load(args.run)
-    data = dataclasses.replace(predictor.data, path=args.data)  # the training run's settings, other data
+    # the training run's settings, other data
+    data = dataclasses.replace(predictor.data, path=args.data, train="", dev="", test="")
     path = Path(args.data)
     if path.is_file() or (path / "seq.in").exists():  # one file or folder: score all of it
         read = read_file(path, data)
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     reports.write(Path(args.run), args.name, f"{predictor.task_name} on {args.data}", results,
                   extra={"data": portable_path(args.data), **code_version()})
     for name, scores in results.items():
-        head = {k: round(100 * scores[k], 2) for k in reports.HEADLINE if k in scores}
+        head = reports.headline(scores)
         print(f"{name}: {head}  (unseen gold labels: {scores['unseen_gold_labels'] or 'none'})")
     print(f"wrote {Path(args.run) / args.name}.md")
     return 0

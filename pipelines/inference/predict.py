@@ -11,14 +11,17 @@ Contract for services:
   threads are safe and wait for each other. For parallel throughput run one Predictor per worker process.
 
 CLI (`make predict RUN=runs/X`): one text per stdin line, one JSON object per output line, answered as lines
-arrive (a batch is whatever is waiting, up to --batch-size lines). An empty line, a line that is not UTF-8
-or one over the length cap yields {"line": N, "error": "..."} and is counted on stderr.
+arrive (a batch is whatever is waiting, up to --batch-size lines); or `--input FILE` (JSONL / CSV records with a
+text field, so a text may hold newlines) and `--out FILE`, with progress on stderr and `--resume` to continue a
+stopped run. An empty line, a line that is not UTF-8 or one over the length cap yields
+{"line": N, "error": "..."} and is counted on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import json
 import logging
 import os
@@ -84,7 +87,8 @@ def pipeline_meta(task: Any, data: DataConfig, split: dict[str, Any] | None = No
     """pipeline.json: the task, its whole options and the whole data config the model was trained with (so
     evaluation and prediction encode as training did), how its splits were made (`split`:
     pipelines.data.splits.split_record), and the code version."""
-    data_dict = {**dataclasses.asdict(data), "path": portable_path(data.path)}
+    named = {k: portable_path(v) for k in ("train", "dev", "test") if (v := getattr(data, k)) and Path(v).exists()}
+    data_dict = {**dataclasses.asdict(data), "path": portable_path(data.path), **named}  # names inside path stay
     return {"task": task.name, "options": dataclasses.asdict(task.options), "data": data_dict,
             **({"split": split} if split else {}), **code_version()}
 
@@ -99,13 +103,16 @@ def run_splits(run: str | Path, data: str | DataConfig | None = None) -> dict[st
 
     path = model_dir(run)
     meta = json.loads((path / META).read_text(encoding="utf-8"))
-    trained = DataConfig(**meta["data"])
+    named = {k: resolve_portable(v) for k in ("train", "dev", "test") if (v := meta["data"].get(k))
+             and Path(resolve_portable(v)).exists()}
+    trained = DataConfig(**{**meta["data"], **named})
     own = data is None or (isinstance(data, str) and data == resolve_portable(trained.path))
     if isinstance(data, DataConfig):
         dcfg = data
         own = resolve_portable(trained.path) == data.path
     else:
-        dcfg = dataclasses.replace(trained, path=data if data is not None else resolve_portable(trained.path))
+        dcfg = trained if data is None else dataclasses.replace(trained, path=data, train="", dev="", test="")
+        dcfg = dataclasses.replace(dcfg, path=resolve_portable(dcfg.path)) if data is None else dcfg
     record = meta.get("split")
     if record is None:
         log.warning("%s/%s records no split (trained by an older version): a dev set carved from the data uses "
@@ -173,6 +180,14 @@ class Predictor:
              max_chars: int = MAX_CHARS, threads: int = 0) -> Predictor:
         """The model of a run dir or a model folder: PyTorch, or an ONNX graph (then `threads` sets ONNX
         Runtime's, 0 = all cores)."""
+        from transformers.utils import logging as hf_logging
+
+        if hf_logging.is_progress_bar_enabled():  # no "Loading weights" bar on every load; restored after
+            hf_logging.disable_progress_bar()
+            try:
+                return cls.load(run_dir, device, batch_size, max_chars, threads)
+            finally:
+                hf_logging.enable_progress_bar()
         path = model_dir(run_dir)
         meta = json.loads((path / META).read_text(encoding="utf-8"))
         if "options" not in meta or "data" not in meta:
@@ -267,35 +282,132 @@ def _stdin_batches(stream: Any, batch_size: int):
         yield batch
 
 
+def _records(path: Path, fmt: str, field_name: str):
+    """(line, text or UnicodeError) from a JSONL or CSV file, one record each; a text with newlines stays one."""
+    import csv
+
+    from pipelines.data.readers import ReadError, read_text
+
+    if fmt == "jsonl":
+        for num, line in enumerate(read_text(path).splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as err:
+                yield num, UnicodeError(f"not valid JSON: {err.msg}")
+                continue
+            text = rec.get(field_name) if isinstance(rec, dict) else None
+            yield num, text if isinstance(text, str) else UnicodeError(f"no string field {field_name!r}")
+        return
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+    if field_name not in (reader.fieldnames or []):
+        raise ReadError(path, 1, f"no column {field_name!r} (columns: {reader.fieldnames}); name it with --text-field")
+    for rec in reader:
+        yield reader.line_num, rec[field_name]
+
+
+def _batches_of(records, size: int):
+    batch = []
+    for item in records:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _stdin_records(stream: Any, batch_size: int):
+    """Batches of (line, text or UnicodeError) from stdin lines, answered as they arrive."""
+    number = 0
+    for raw in _stdin_batches(stream, batch_size):
+        batch = []
+        for line in raw:
+            number += 1
+            try:
+                batch.append((number, line.decode("utf-8").rstrip("\r\n")))
+            except UnicodeDecodeError as err:
+                batch.append((number, UnicodeError(f"not UTF-8 (byte {line[err.start]:#04x} at column "
+                                                   f"{err.start + 1})")))
+        yield batch
+
+
+def _done_lines(out: Path) -> int:
+    """Complete JSON lines already in `out` (a torn last line, from a killed run, is cut off)."""
+    if not out.exists():
+        return 0
+    data = out.read_bytes()
+    keep = data[: data.rfind(b"\n") + 1]
+    if len(keep) != len(data):
+        with open(out, "r+b") as fh:
+            fh.truncate(len(keep))
+    return keep.count(b"\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # no "Loading weights" bar in CLI output
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0],
+        epilog="Input: one text per line on stdin (answered as lines arrive), or --input FILE: .jsonl / .csv "
+               "records with a text field (--text-field; a text may hold newlines), or any other file as lines. "
+               "Output: one JSON object per input record, with its line number, on stdout or --out FILE; "
+               "--resume continues an --out file, skipping the records already in it.")
     parser.add_argument("run", help="run dir (or its model/ folder)")
+    parser.add_argument("--input", type=Path, help="a file to read instead of stdin")
+    parser.add_argument("--format", choices=["auto", "lines", "jsonl", "csv"], default="auto",
+                        help="of --input (auto: by its extension)")
+    parser.add_argument("--text-field", default="text", help="JSONL / CSV field holding the text")
+    parser.add_argument("--out", type=Path, help="write here instead of stdout")
+    parser.add_argument("--resume", action="store_true", help="with --out: skip records already in it")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--max-chars", type=int, default=MAX_CHARS, help="longest text accepted")
     args = parser.parse_args(argv)
+    if args.resume and not args.out:
+        parser.error("--resume needs --out (the file to continue)")
     predictor = Predictor.load(args.run, batch_size=args.batch_size, max_chars=args.max_chars)
-    number, failed = 0, 0
-    for raw in _stdin_batches(sys.stdin.buffer, args.batch_size):
-        texts: list[Any] = []
-        for line in raw:
-            try:
-                texts.append(line.decode("utf-8").rstrip("\r\n"))
-            except UnicodeDecodeError as err:
-                texts.append(UnicodeError(f"not UTF-8 (byte {line[err.start]:#04x} at column {err.start + 1})"))
-        decoded = [t if isinstance(t, str) else "" for t in texts]
-        results = predictor.predict(decoded, errors="return")
-        for text, res in zip(texts, results):
-            number += 1
-            if isinstance(text, UnicodeError):
-                res = {"error": str(text)}
-            failed += "error" in res
-            body = res if "error" in res else {"text": text, **res}
-            print(json.dumps({"line": number, **body}, ensure_ascii=False), flush=True)
+    fmt = args.format
+    if args.input is not None and fmt == "auto":
+        fmt = {".jsonl": "jsonl", ".csv": "csv"}.get(args.input.suffix, "lines")
+    if args.input is None:
+        batches = _stdin_records(sys.stdin.buffer, args.batch_size)
+    elif fmt == "lines":
+        batches = _stdin_records(open(args.input, "rb"), args.batch_size)  # noqa: SIM115 - read to the end
+    else:
+        batches = _batches_of(_records(args.input, fmt, args.text_field), args.batch_size)
+    skip = _done_lines(args.out) if args.resume else 0
+    out = open(args.out, "a" if args.resume else "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+    progress = args.out is not None or not sys.stdin.isatty()
+    number = failed = 0
+    start = last = time.monotonic()
+    try:
+        for batch in batches:
+            if number + len(batch) <= skip:
+                number += len(batch)
+                continue
+            batch = batch[max(0, skip - number):]
+            number = max(number, skip)
+            texts = [t if isinstance(t, str) else "" for _, t in batch]
+            for (line, text), res in zip(batch, predictor.predict(texts, errors="return"), strict=True):
+                number += 1
+                if isinstance(text, UnicodeError):
+                    res = {"error": str(text)}
+                failed += "error" in res
+                body = res if "error" in res else {"text": text, **res}
+                out.write(json.dumps({"line": line, **body}, ensure_ascii=False) + "\n")
+            out.flush()
+            if progress and time.monotonic() - last > 10:
+                last = time.monotonic()
+                print(f"{number} records done ({(number - skip) / (last - start):.1f}/s)", file=sys.stderr, flush=True)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if skip:
+        print(f"resumed: {min(skip, number)} records were already in {args.out}", file=sys.stderr)
     if failed:
-        print(f"{failed} of {number} line(s) not predicted (see their 'error')", file=sys.stderr)
+        print(f"{failed} of {number - skip} line(s) not predicted (see their 'error')", file=sys.stderr)
     return 0
 
 

@@ -7,8 +7,15 @@ from typing import Any
 
 from pipelines.io import atomic_write_bytes, atomic_write_text, write_json
 
-HEADLINE = ("f1", "accuracy", "sentence_acc", "intent_acc", "slot_f1", "precision", "recall", "macro_f1",
+HEADLINE = ("f1", "accuracy", "jga", "sentence_acc", "intent_acc", "slot_f1", "precision", "recall", "macro_f1",
             "weighted_f1", "char_f1", "invalid_rate")
+CALIBRATION = ("ece", "nll")  # a classifier's confidence (pipelines.methods.calibration): shown as they are
+
+
+def headline(scores: dict[str, Any]) -> dict[str, float]:
+    """The console line of a split: headline metrics in percent, calibration metrics as they are."""
+    return {**{k: round(100 * scores[k], 2) for k in HEADLINE if k in scores},
+            **{k: round(float(scores[k]), 4) for k in CALIBRATION if k in scores}}
 
 
 def _pct(x: float) -> str:
@@ -28,6 +35,9 @@ def markdown(title: str, results: dict[str, dict[str, Any]], notes: list[str] | 
                 ci = scores.get(f"{key}_ci95")
                 extra = f" (95% bootstrap CI {_pct(ci[0])}-{_pct(ci[1])})" if ci else ""
                 lines.append(f"- {key}: **{_pct(scores[key])}**{extra}")
+        for key in CALIBRATION:
+            if key in scores:
+                lines.append(f"- {key}: {float(scores[key]):.4f}")
         if scores.get("unseen_gold_labels"):
             lines.append(f"- gold labels the model never saw (counted as errors): {scores['unseen_gold_labels']}")
         per = scores.get("per_type") or scores.get("per_class") or {}

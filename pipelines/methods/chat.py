@@ -21,7 +21,8 @@ One turn, in order:
    emptied and some known values offered;
 6. the policy: ask for the next missing slot ('request'); with every slot filled, read the summary back
    ('confirm'); a yes to it books ('book', a summary; the session is done); a no without a new value asks
-   what to change ('ask_change'); a new value re-confirms.
+   what to change ('ask_change'); then a new value re-confirms, a no reads the booking back again, and anything
+   else (a yes) is asked again with the slots that can change, never redirected as off topic.
 Yes / no are read from words (`AFFIRM`, `NEGATE`): the tracker has no dialogue-act head.
 """
 
@@ -90,7 +91,7 @@ class Session:
     history: list[str] = field(default_factory=list)  # "user : ..." / "system : ..." (the reader's format)
     system: list[str] = field(default_factory=list)   # the words of the bot's last message
     offered: dict[str, str] = field(default_factory=dict)  # values the bot's last message confirmed/offered
-    phase: str = "collecting"  # collecting | confirming | done
+    phase: str = "collecting"  # collecting | confirming | changing (asked what to change) | done
     turns: int = 0
     updated: float = field(default_factory=time.time)
 
@@ -139,7 +140,8 @@ class ChatEngine:
         changed = {k for k in set(new_state) | set(session.state) if new_state.get(k) != session.state.get(k)}
         unknown = [s for s in self.domain.checked if s in changed and self._unknown(s, new_state.get(s))]
         lowered = {w.lower() for w in words}
-        answers = session.phase == "confirming" and bool(lowered & (AFFIRM | NEGATE))  # a yes / no is on topic
+        # a yes / no to the read-back, or to "what should I change?", is on topic
+        answers = session.phase in {"confirming", "changing"} and bool(lowered & (AFFIRM | NEGATE))
         if pred.get("off_topic") and (not changed or unknown) and not answers:
             msg = self.domain.redirect.format(name=self.domain.name)
             return self._say(session, f"{msg} {self._next_question(session)}", "redirect", True)
@@ -155,9 +157,15 @@ class ChatEngine:
                                  f"Showing now: {options}. Which one?", "unknown_value", True, slot)
         if session.phase == "done":
             return self._say(session, "Your booking is done. Start a new session for another one.", "done", True)
+        if session.phase == "changing" and not changed:  # asked what to change, and told no new value
+            if lowered & NEGATE:  # nothing to change after all: read the booking back again
+                session.phase = "confirming"
+                return self._say(session, f"To confirm: {self.domain.summary(session.state)}. Shall I book it?",
+                                 "confirm", True)
+            return self._say(session, f"Tell me the new value: {self._changeable()}.", "ask_change", True)
         if session.phase == "confirming" and not changed:
             if lowered & NEGATE:
-                session.phase = "collecting"
+                session.phase = "changing"
                 return self._say(session, "What should I change?", "ask_change", True)
             if lowered & AFFIRM:
                 session.phase = "done"
@@ -174,11 +182,17 @@ class ChatEngine:
         session.offered = {k: v for k, v in session.state.items() if v != "dontcare"}
         return reply
 
+    def _changeable(self) -> str:
+        names = [s.replace("_", " ") for s in self.domain.required]
+        return ", ".join(f"the {n}" for n in names[:-1]) + f" or the {names[-1]}" if len(names) > 1 else names[0]
+
     def _unknown(self, slot: str, value: str | None) -> bool:
         known = {k.lower() for k in self.domain.catalogue.get(slot, [])}
         return bool(value) and value != "dontcare" and value.lower() not in known
 
     def _next_question(self, session: Session) -> str:
+        if session.phase == "changing":
+            return f"What should I change: {self._changeable()}?"
         if session.phase == "confirming":
             return f"Shall I book {self.domain.summary(session.state)}?"
         if session.phase == "done":

@@ -11,7 +11,9 @@ import argparse
 import datetime
 import logging
 import os
+import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +40,20 @@ def _new_run_dir(cfg: RunConfig, kind: str = "") -> Path:
     return path
 
 
+def _quiet_lightning(record: logging.LogRecord) -> bool:
+    text = record.getMessage()
+    return not ("Tip:" in text or "was configured so" in text or "to estimate number of stepping batches" in text)
+
+
 def setup_logging() -> None:
     """The entry points' log: the pipelines' and tasks' INFO lines on stderr, no transformers progress bars."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # no "Loading weights" / "Writing model shards" bars in the run's log
+    # Lightning's advertising tip and its "Trainer(...) was configured so ..." notes, and a deprecation inside it
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).addFilter(_quiet_lightning)
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     for name in ("pipelines", "tasks"):
@@ -53,7 +64,7 @@ def setup_logging() -> None:
 def print_results(results: dict[str, Any], run_dir: Path) -> None:
     """The headline scores per split and where the run went."""
     for split, scores in results.items():
-        head = {k: round(100 * scores[k], 2) for k in reports.HEADLINE if k in scores}
+        head = reports.headline(scores)
         print(f"{split}: {head}")
     print(f"run dir: {run_dir}\n  model:  {run_dir / 'model'}\n  report: {run_dir / 'report.md'}")
 
@@ -82,8 +93,10 @@ def make_criterion(train: Any, features: Any, n_labels: int, target: str = "labe
                      log_priors=log_priors(ids, n_labels) if train.logit_adjustment > 0 else None)
 
 
-def build_trainer(cfg: RunConfig, run_dir: Path, monitor: str) -> tuple[Any, Any]:
-    """A Lightning Trainer from `cfg.train`, checkpointing the best `monitor` value and the last state."""
+def build_trainer(cfg: RunConfig, run_dir: Path, monitor: str, batches_per_epoch: int = 0) -> tuple[Any, Any]:
+    """A Lightning Trainer from `cfg.train`, checkpointing the best `monitor` value and the last state. The
+    train loss is logged at least once an epoch (every 10 steps, or fewer when an epoch is shorter); with
+    `train.progress_bar` and an output that is no terminal, progress comes as plain lines instead of a bar."""
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
@@ -97,12 +110,19 @@ def build_trainer(cfg: RunConfig, run_dir: Path, monitor: str) -> tuple[Any, Any
                            save_on_train_epoch_end=True, enable_version_counter=False)
     t = cfg.train
     limit = datetime.timedelta(minutes=t.max_minutes) if t.max_minutes else None
+    callbacks: list[Any] = [best, last]
+    bar = t.progress_bar and sys.stderr.isatty()
+    if t.progress_bar and not bar:
+        from pipelines.training.progress import PlainProgress
+
+        callbacks.append(PlainProgress())
+    steps = max(1, batches_per_epoch // t.accumulate_grad_batches) if batches_per_epoch else 10
     trainer = pl.Trainer(max_epochs=t.epochs, max_steps=t.max_steps, max_time=limit, accelerator=t.accelerator,
                          devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy, precision=t.precision,
                          accumulate_grad_batches=t.accumulate_grad_batches, gradient_clip_val=t.grad_clip,
                          val_check_interval=t.val_check_interval, limit_train_batches=t.limit_train_batches,
-                         callbacks=[best, last], logger=CSVLogger(run_dir, name="logs"), default_root_dir=run_dir,
-                         enable_progress_bar=t.progress_bar, log_every_n_steps=10, num_sanity_val_steps=0,
+                         callbacks=callbacks, logger=CSVLogger(run_dir, name="logs"), default_root_dir=run_dir,
+                         enable_progress_bar=bar, log_every_n_steps=min(10, steps), num_sanity_val_steps=0,
                          enable_model_summary=False, plugins=[AtomicCheckpointIO()])
     return trainer, best
 
@@ -158,7 +178,11 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
     if lineage is not None:
         lineage["imprinted_rows"] = incremental.imprint(task, module.model, tokenizer, dm.splits["train"], cfg.data,
                                                         lineage["new_labels"])
-    trainer, best = build_trainer(cfg, run_dir, task.monitor)
+    batches = len(dm.train_dataloader())
+    if isinstance(cfg.train.limit_train_batches, int):
+        batches = min(batches, cfg.train.limit_train_batches)
+    warn_if_few_steps(cfg, batches)
+    trainer, best = build_trainer(cfg, run_dir, task.monitor, batches)
     if trainer.is_global_zero:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
@@ -181,6 +205,22 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
     results = finish(cfg, run_dir, task, module.model.cpu().eval(), tokenizer, dm.splits, featurizers, facts)
     prune_checkpoints(run_dir, cfg.train.keep_checkpoints)
     return results
+
+
+FEW_STEPS = 50
+
+
+def warn_if_few_steps(cfg: RunConfig, batches_per_epoch: int) -> None:
+    """One line when the whole run takes so few optimizer steps that a pretrained encoder barely moves (60 NER
+    sentences x 3 epochs = 9 steps: test F1 0; 15 epochs: 96.55)."""
+    t = cfg.train
+    steps = t.epochs * max(1, batches_per_epoch // t.accumulate_grad_batches)
+    if t.max_steps > 0:
+        steps = min(steps, t.max_steps)
+    if steps < FEW_STEPS and t.limit_train_batches == 1.0:
+        log.warning("this run takes only %d optimizer steps (%d epochs x %d batches): too few for a model to learn "
+                    "much; raise train.epochs to about %d, or lower train.batch_size", steps, t.epochs,
+                    batches_per_epoch, -(-FEW_STEPS // max(1, batches_per_epoch // t.accumulate_grad_batches)))
 
 
 def prune_checkpoints(run_dir: Path, keep: str) -> None:
