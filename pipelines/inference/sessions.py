@@ -73,6 +73,15 @@ def decode(raw: str | bytes, session_id: str) -> Session:
         raise KeyError(session_id) from None
 
 
+def unexpired(store: SessionStore, raw: str | bytes, session_id: str) -> Session:
+    """The stored session, or SessionExpired (and it is deleted) when its last turn is older than the ttl."""
+    session = decode(raw, session_id)
+    if time.time() - session.updated > store.ttl_s:
+        store.drop(session_id)
+        raise SessionExpired(session_id)
+    return session
+
+
 class SqliteSessionStore:
     """Sessions in one SQLite file (`path`), or in memory for `path=None` (tests, a one-off chat)."""
 
@@ -123,11 +132,7 @@ class SqliteSessionStore:
             row = self._db.execute("SELECT data FROM sessions WHERE id = ?", (session_id,)).fetchone()
         if row is None:
             raise KeyError(session_id)
-        session = decode(row[0], session_id)
-        if time.time() - session.updated > self.ttl_s:
-            self.drop(session_id)
-            raise SessionExpired(session_id)
-        return session
+        return unexpired(self, row[0], session_id)
 
     def save(self, session: Session) -> None:
         """One transaction: the whole session or, if the process dies first, the previous turn's."""
@@ -184,11 +189,7 @@ class RedisSessionStore:
         raw = self.client.get(self.key(check_id(session_id)))
         if raw is None:  # never issued, or expired long ago and gone with its key
             raise KeyError(session_id)
-        session = decode(raw, session_id)
-        if time.time() - session.updated > self.ttl_s:
-            self.drop(session_id)
-            raise SessionExpired(session_id)
-        return session
+        return unexpired(self, raw, session_id)
 
     def save(self, session: Session) -> None:
         session.updated = time.time()
