@@ -39,8 +39,14 @@ class DataConfig:
                                                      "when that is a folder"})
     dev: str = field(default="", metadata={"help": "the dev file by name (with data.train)"})
     test: str = field(default="", metadata={"help": "the test file by name (with data.train)"})
+    splitter: str = field(default="auto", metadata={"help": "how raw text is split into words at prediction: "
+                                                           "treebank | regex | auto (the one that gives back most "
+                                                           "training sentences' own tokens; regex for text-only "
+                                                           "data); the run records the choice"})
 
     def __post_init__(self) -> None:
+        if self.splitter not in {"auto", "treebank", "regex"}:
+            raise ConfigError(f"data.splitter={self.splitter!r}: expected auto|treebank|regex")
         if (self.dev or self.test) and not self.train:
             raise ConfigError("data.dev / data.test name split files: give data.train too")
         if self.format not in {"auto", "conll", "seq", "csv", "jsonl", "clinc", "inline", "folders", "dialogue", "hub"}:
@@ -319,11 +325,12 @@ def default_config_path(task: str) -> Path:
 
 def same_run(a: RunConfig, b: RunConfig) -> bool:
     """True when two configs train the same model: where the run is written, the progress bar, which checkpoints
-    are kept and how the data path is spelled aside."""
+    are kept, the prediction-time word splitter and how the data path is spelled aside."""
     def norm(cfg: RunConfig) -> dict[str, Any]:
         c = to_dict(cfg)
         path = c["data"]["path"]
         c["data"]["path"] = str(Path(path).resolve()) if path and not path.startswith("hub:") else path
+        c["data"].pop("splitter", None)  # how raw text is split at prediction: no change to the model
         c["train"] = {k: v for k, v in c["train"].items() if k not in {"out_dir", "progress_bar", "keep_checkpoints"}}
         return c
     return norm(a) == norm(b)

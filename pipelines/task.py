@@ -117,8 +117,9 @@ class Task(ABC):
 
     @abstractmethod
     def predict(self, model: torch.nn.Module, tokenizer: Any, texts: Sequence[str], batch_size: int,
-                max_length: int, featurizers: dict[str, Any]) -> Records:
-        """One prediction dict per raw text."""
+                data: DataConfig | None, featurizers: dict[str, Any]) -> Records:
+        """One prediction dict per raw text, encoded as the run's data config (pipeline.json) says: its window
+        length, its word splitter (`data.splitter`), its features."""
         raise NotImplementedError
 
     # optional hooks ------------------------------------------------------------------------------------

@@ -434,11 +434,12 @@ class DialogueTask(Task):
         found = {"offtopic": offtopic_lib.OffTopic.load(path), "catalogue": Catalogue.load(path)}
         return {k: v for k, v in found.items() if v is not None}
 
-    def predict(self, model: DSTModel, tokenizer, texts, batch_size=64, max_length=128, featurizers=None):
+    def predict(self, model: DSTModel, tokenizer, texts, batch_size=64, data=None, featurizers=None):
         """Each text as the first turn of a dialogue (no context): intent, probability, gates, the values said
         and the state it starts. A dialogue's later turns go through `predict_turns` with their context
         (pipelines.methods.chat does that)."""
-        return predict_turns(model, tokenizer, [{"text": t} for t in texts], batch_size, max_length, featurizers)
+        return predict_turns(model, tokenizer, [{"text": t} for t in texts], batch_size,
+                             (data or DataConfig()).max_length, featurizers)
 
     def predict_turns(self, model: DSTModel, tokenizer, turns, batch_size=64, max_length=128, featurizers=None):
         """Turns with their context (see the module function `predict_turns`)."""

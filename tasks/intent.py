@@ -252,12 +252,12 @@ class IntentTask(Task):
     def score(self, records, id2label, gold=None) -> dict[str, Any]:
         return score(records, id2label, gold)
 
-    def predict(self, model, tokenizer, texts, batch_size=64, max_length=128, featurizers=None):
+    def predict(self, model, tokenizer, texts, batch_size=64, data=None, featurizers=None):
         """Per text: {"label", "probability", "top_k": [{"label", "probability"}, ...]}, plus "off_topic" and
         "off_topic_score" when the model carries an off-topic detector (pipelines.methods.offtopic)."""
         detector = (featurizers or {}).get("offtopic")
         ds = Dataset.from_dict({"text": list(texts)})
-        logits, vectors = class_outputs(model, tokenizer, ds, DataConfig(max_length=max_length), batch_size,
+        logits, vectors = class_outputs(model, tokenizer, ds, data or DataConfig(), batch_size,
                                         pooled=detector is not None)
         labels = labels_of(model)
         probs = torch.from_numpy(logits).softmax(-1)  # (N, K)

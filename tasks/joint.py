@@ -258,9 +258,9 @@ class JointTask(Task):
     def head_labels(self, model: JointModel) -> dict[str, list[str]]:
         return {"intent_head": model.intents, "slot_head": model.tags, "crf": model.tags}
 
-    def predict(self, model: JointModel, tokenizer, texts, batch_size=64, max_length=128, featurizers=None):
+    def predict(self, model: JointModel, tokenizer, texts, batch_size=64, data=None, featurizers=None):
         """Per text: {"intent", "probability", "entities": [{"type", "text", "start", "end", "score"}]}."""
-        words, records, _ = ner.predict_words(self, model, tokenizer, texts, batch_size, max_length)
+        words, records, _ = ner.predict_words(self, model, tokenizer, texts, batch_size, data)
         tags, probs = tagging.stitch(records, "pred"), tagging.stitch(records, "prob")
         first = {r["example_id"]: r for r in sorted(records, key=lambda r: -r["core_start"])}
         out = []

@@ -9,6 +9,7 @@ left 3.2% of CoNLL-2003 test sentences invalid, reports/ner_compare.md).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +21,8 @@ from datasets import Dataset
 from transformers import AutoModelForTokenClassification
 
 from pipelines.config import DataConfig, ModelOptions
-from pipelines.data.align import split_words
 from pipelines.data.batching import Collator, Features
+from pipelines.data.rawtext import get_splitter
 from pipelines.data.tagging import encode_tokens
 from pipelines.data.words import VOCAB_FILE, WordTable, WordTokenizer, WordVectors, read_unlabelled
 from pipelines.errors import ConfigError
@@ -120,12 +121,16 @@ def tagging_loss(model: torch.nn.Module, logits: torch.Tensor, batch: dict[str, 
 
 
 def predict_words(task: Task, model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size: int,
-                  max_length: int) -> tuple[list[Any], list[dict[str, Any]], Any]:
-    """Split raw texts into words, encode, run, gather and join windows: (words per text, records, decoder)."""
+                  data: DataConfig | None = None) -> tuple[list[Any], list[dict[str, Any]], Any]:
+    """Split raw texts into words (with the run's recorded splitter), encode them as training encoded its data
+    (the run's data config: window length, features), run, gather and join windows: (words per text, records,
+    decoder). A text is a sentence of its own: no document context."""
+    data = dataclasses.replace(data or DataConfig(), doc_context=False)
     decode_fn = task.decoder(model)
-    words = [split_words(t) for t in texts]
+    split = get_splitter("regex" if data.splitter == "auto" else data.splitter)
+    words = [split(t) for t in texts]
     ds = Dataset.from_dict({"tokens": [[w for w, _, _ in ws] for ws in words]})
-    feats = task.encode(ds, tokenizer, {}, DataConfig(max_length=max_length))
+    feats = task.encode(ds, tokenizer, {}, data)
     records = [r for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
                                          next(model.parameters()).device)
                for r in task.gather(batch, out, decode_fn)]
@@ -239,11 +244,11 @@ class NerTask(Task):
         labels = labels_of(model)
         return {p: labels for p in ("classifier", "emitter.classifier", "proj", "crf", "case_head")}
 
-    def predict(self, model, tokenizer, texts, batch_size=64, max_length=128, featurizers=None):
+    def predict(self, model, tokenizer, texts, batch_size=64, data=None, featurizers=None):
         """Entities per text: [{"type", "text", "start", "end", "score"}] with character offsets."""
         if (featurizers or {}).get("word_table") is not None:  # the word2vec feature's vocabulary
             self.word_table = featurizers["word_table"]
-        words, records, _ = predict_words(self, model, tokenizer, texts, batch_size, max_length)
+        words, records, _ = predict_words(self, model, tokenizer, texts, batch_size, data)
         id2label = model.config.id2label
         tags, probs = stitch(records, "pred"), stitch(records, "prob")
         return [{"entities": entities(text, ws, [id2label[k] for k in tags.get(i, [])], probs.get(i, []))}

@@ -215,14 +215,14 @@ class TopicsTask(Task):
     def score(self, records, id2label, gold=None) -> dict[str, Any]:
         return intent.score(records, id2label, gold)
 
-    def predict(self, model, tokenizer, texts, batch_size=64, max_length=256, featurizers=None):
+    def predict(self, model, tokenizer, texts, batch_size=64, data=None, featurizers=None):
         """Per text: {"label", "probability", "top_k", "topics": [{"topic", "weight", "words"}, ...]} (topics
         when the model reads them)."""
         from pipelines.data.batching import Collator
         from pipelines.models.outputs import infer
 
         self.topic_model = (featurizers or {}).get("topics", self.topic_model)
-        feats = Features(self.features(texts, tokenizer, DataConfig(max_length=max_length), cache=False))
+        feats = Features(self.features(texts, tokenizer, data or DataConfig(max_length=256), cache=False))
         logits = np.zeros((len(texts), len(labels_of(model))), dtype=np.float32)
         for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size):
             logits[batch["example_id"].numpy()] = out.logits.numpy()

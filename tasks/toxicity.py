@@ -371,12 +371,13 @@ class ToxicityTask(Task):
                     probs[int(batch["example_id"][b])] = p[b]
         return probs
 
-    def predict(self, model, tokenizer, texts, batch_size=64, max_length=128, featurizers=None):
+    def predict(self, model, tokenizer, texts, batch_size=64, data=None, featurizers=None):
         """Per text: {"label", "probability", "toxic", "spans": [{"start", "end", "text", "score"}],
         "offsets", "masked", "removed", "rewritten", "rewrite_accepted"}; label, probability and toxic are
         None when the model has no post labels, the span outputs None when no training post had spans."""
         opts = self.options
-        words, records, _ = ner.predict_words(self, model, tokenizer, texts, batch_size, max_length)
+        max_length = (data or DataConfig()).max_length
+        words, records, _ = ner.predict_words(self, model, tokenizer, texts, batch_size, data)
         tags, probs = tagging.stitch(records, "pred"), tagging.stitch(records, "prob")
         first = {r["example_id"]: r for r in sorted(records, key=lambda r: -r["core_start"])}
         out, spans = [], []

@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data", help="dir, file or hub:name")
     parser.add_argument("--split", action="append", help="splits to score (default: validation and test)")
     parser.add_argument("--name", default="eval", help="output files: <run>/<name>.json and .md")
+    parser.add_argument("--from-text", action="store_true",
+                        help="token tasks: also score the served path, Predictor.predict on raw text made from each "
+                             "sentence's tokens, against gold character spans (pipelines.inference.served)")
     args = parser.parse_args(argv)
     predictor = Predictor.load(args.run)
     # the training run's settings, other data
@@ -72,11 +75,18 @@ def main(argv: list[str] | None = None) -> int:
         splits = run_splits(args.run, data)  # a dev set carved from it: the one the run held out, if its data
     names = args.split or [s for s in ("validation", "test") if s in splits] or ["train"]
     results = {name: evaluate(predictor, splits[name], data) for name in names}
+    if args.from_text:
+        from pipelines.inference.served import served_scores
+
+        for name in names:
+            if "tokens" not in splits[name].column_names or "tags" not in splits[name].column_names:
+                raise SystemExit(f"--from-text: split {name!r} has no tokens and tags to make raw text from")
+            results[f"{name} (raw text)"] = served_scores(predictor, splits[name])
     reports.write(Path(args.run), args.name, f"{predictor.task_name} on {args.data}", results,
                   extra={"data": portable_path(args.data), **code_version()})
     for name, scores in results.items():
         head = reports.headline(scores)
-        print(f"{name}: {head}  (unseen gold labels: {scores['unseen_gold_labels'] or 'none'})")
+        print(f"{name}: {head}  (unseen gold labels: {scores.get('unseen_gold_labels') or 'none'})")
     print(f"wrote {Path(args.run) / args.name}.md")
     return 0
 

@@ -194,7 +194,7 @@ class Predictor:
             raise FileNotFoundError(f"{path}/{META} was written by an older version of this project (no model "
                                     "options or data config in it): retrain the run")
         task = get_task(meta["task"], task_class(meta["task"]).Options(**meta["options"]))
-        data = DataConfig(**meta["data"])
+        data = DataConfig(**{"splitter": "regex", **meta["data"]})  # runs before data.splitter split with the regex
         if is_onnx(path):  # an ONNX Runtime graph (pipelines.inference.quantize)
             model = OnnxModel.load(path, threads=threads)
         else:
@@ -206,6 +206,11 @@ class Predictor:
         options = dataclasses.replace(self.task.options, **changes)
         return Predictor(get_task(self.task.name, options), self.model, self.tokenizer, self.data, self.batch_size,
                          self.featurizers, self.max_chars)
+
+    def with_data(self, **changes: Any) -> Predictor:
+        """The same model with some data settings changed (e.g. `splitter="regex"`), sharing weights."""
+        return Predictor(self.task, self.model, self.tokenizer, dataclasses.replace(self.data, **changes),
+                         self.batch_size, self.featurizers, self.max_chars)
 
     def problems(self, texts: list[Any]) -> dict[int, str]:
         """Position -> why that text cannot be predicted."""
@@ -250,8 +255,7 @@ class Predictor:
 
     def _predict(self, texts: list[str]) -> list[dict[str, Any]]:
         with self._lock:
-            out = self.task.predict(self.model, self.tokenizer, texts, self.batch_size, self.max_length,
-                                    self.featurizers)
+            out = self.task.predict(self.model, self.tokenizer, texts, self.batch_size, self.data, self.featurizers)
         if len(out) != len(texts):
             raise RuntimeError(f"task {self.task_name!r} returned {len(out)} predictions for {len(texts)} texts")
         return out

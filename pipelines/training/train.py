@@ -8,6 +8,7 @@ tokenizer, pipeline.json), `metrics.json`, `report.md` and, for classification, 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import logging
 import os
@@ -154,6 +155,13 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
         raise ConfigError(f"train.calibration={cfg.train.calibration}: task {cfg.task!r} has no class head to "
                           "calibrate (classification tasks: intent, topics)")
     splits = splits or load_splits(cfg.data, task.sample, seed=cfg.train.seed)
+    if cfg.data.splitter == "auto":  # what finds the training data's own words in raw text (pipeline.json)
+        from pipelines.data.rawtext import choose_splitter
+
+        chosen, agreement = choose_splitter(splits["train"])
+        if agreement:
+            log.info("data.splitter=auto: %s (training sentences given back exactly: %s)", chosen, agreement)
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, splitter=chosen))
     splits, labels, lineage = incremental.prepare(cfg, task, splits)  # continuing a run: its labels, replay
     tokenizer = task.build_tokenizer(splits)
     augmented = task.augment(splits["train"], tokenizer, cfg.train.seed)

@@ -1,0 +1,85 @@
+"""Served = scored: raw text made from tokens, the word splitter a run records, and the served path (predict on
+raw text) scoring what the gold-token path scores when the splitter gives back the tokens."""
+
+import json
+
+import pytest
+from datasets import Dataset
+
+from pipelines.config import DataConfig, load_config
+from pipelines.data.rawtext import SPLITTERS, choose_splitter, detokenize, plain_join, treebank_words
+from pipelines.inference.evaluate import evaluate
+from pipelines.inference.predict import Predictor
+from pipelines.inference.served import raw_examples, served_scores
+from pipelines.training.train import run
+
+CONLL_LIKE = [["Anna", "Keller", "'s", "firm", "in", "the", "U.S.", "--", "said", "(", "Reuters", ")", "."],
+              ["Shares", "rose", "1/2", "to", "$", "12", "."], ["\"", "We", "won", "\"", ",", "he", "said", "."]]
+
+
+def test_detokenized_text_holds_every_token_at_its_span():
+    for tokens in CONLL_LIKE:
+        for join in (detokenize, plain_join):
+            text, spans = join(tokens)
+            assert [text[a:b] for a, b in spans] == tokens
+    text, _ = detokenize(CONLL_LIKE[0])
+    assert text == "Anna Keller's firm in the U.S. -- said (Reuters)."
+
+
+def test_splitters_give_offsets_into_the_text_and_treebank_keeps_conll_tokens():
+    text, spans = detokenize(CONLL_LIKE[0])
+    for split in SPLITTERS.values():
+        assert all(text[a:b] == w for w, a, b in split(text))
+    assert [(a, b) for _, a, b in treebank_words(text)] == spans
+    assert [w for w, _, _ in treebank_words("a\nb. c")] == ["a", "b.", "c"]  # lines split apart
+
+
+def test_auto_chooses_the_splitter_that_gives_back_the_training_tokens():
+    conll = Dataset.from_dict({"tokens": CONLL_LIKE * 3})
+    assert choose_splitter(conll)[0] == "treebank"
+    cut = Dataset.from_dict({"text": ["I'd like 2 tickets, please."], "tokens": [["I'd", "like", "2", "tickets",
+                                                                                ",", "please", "."]]})
+    assert choose_splitter(cut)[0] == "regex"  # words cut from the text by the regex: the model knows no other
+    assert choose_splitter(Dataset.from_dict({"text": ["x"]}))[0] == "regex"
+
+
+@pytest.fixture(scope="module")
+def ner_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("served")
+    run(load_config(None, ["model.encoder=tiny", "train.epochs=2", "train.progress_bar=false", f"train.out_dir={out}",
+                           "data.max_length=16", "model.head=softmax"], task="ner"), out / "run")
+    return out / "run"
+
+
+def test_the_run_records_its_splitter_and_predict_uses_the_run_data_config(ner_run):
+    meta = json.loads((ner_run / "model" / "pipeline.json").read_text())
+    assert meta["data"]["splitter"] in {"treebank", "regex"} and meta["data"]["max_length"] == 16
+    predictor = Predictor.load(ner_run)
+    assert predictor.data.splitter == meta["data"]["splitter"]
+    old = json.loads((ner_run / "model" / "pipeline.json").read_text())
+    del old["data"]["splitter"]  # a run made before the splitter was recorded served with the regex
+    (ner_run / "model" / "pipeline.json").write_text(json.dumps(old))
+    try:
+        assert Predictor.load(ner_run).data.splitter == "regex"
+    finally:
+        (ner_run / "model" / "pipeline.json").write_text(json.dumps(meta))
+
+
+def test_served_path_scores_what_the_gold_token_path_scores_when_the_words_agree(ner_run):
+    """Long sentences in windows of 16 sub-tokens: if predict encoded otherwise than training (another window
+    length, no features), the two paths would differ."""
+    words = "Anna Keller flew from Oslo to Bergen with Tom Berg and Vireo Labs on Monday".split()
+    tags = ["B-PER", "I-PER", "O", "O", "B-LOC", "O", "B-LOC", "O", "B-PER", "I-PER", "O", "B-ORG", "I-ORG", "O", "O"]
+    ds = Dataset.from_dict({"tokens": [words, words[:6], words[6:]], "tags": [tags, tags[:6], tags[6:]]})
+    predictor = Predictor.load(ner_run)
+    gold_path = evaluate(predictor, ds)
+    for splitter in SPLITTERS:
+        served = served_scores(predictor.with_data(splitter=splitter), ds, detok="plain")
+        assert served["failed"] == 0 and served["examples"] == 3 and served["splitter"] == splitter
+        assert served["f1"] == pytest.approx(gold_path["f1"]) and served["recall"] == pytest.approx(
+            gold_path["recall"])
+    texts, gold = raw_examples(ds, "plain")
+    assert texts[1] == "Anna Keller flew from Oslo to" and gold[1] == {("PER", 0, 11), ("LOC", 22, 26)}
+    assert DataConfig(splitter="treebank").splitter == "treebank"
+    with pytest.raises(Exception, match="data.splitter"):
+        DataConfig(splitter="spacy")
