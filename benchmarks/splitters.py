@@ -56,8 +56,11 @@ def render(report: dict[str, Any]) -> str:
     names = list(report["splitters"])
     lines = ["# Word splitters: which one finds the training data's words in raw text", "",
              "Raw text from each sentence's tokens by the Moses detokenizer; a sentence agrees when the splitter "
-             "gives back exactly its tokens. Per cell: sentences that agree (%) / word-boundary F1. Chosen on the "
-             f"train splits: **{report['chosen']}** (`data.splitter`, the default for new runs).", "",
+             "gives back exactly its tokens. Per cell: sentences that agree (%) / word-boundary F1. Best over the "
+             f"train splits together: **{report['chosen']}**. `data.splitter=auto` (the default) makes this choice "
+             "per run, on up to 2,000 of its own training sentences, and records it in pipeline.json: "
+             + ", ".join(f"{d} -> {max(r['train'], key=lambda n: r['train'][n]['sentences_agree'])}"
+                         for d, r in report["results"].items()) + ".", "",
              "| data | split | " + " | ".join(names) + " |", "|---|---|" + "---:|" * len(names)]
     for data, splits in report["results"].items():
         for split, per in splits.items():

@@ -267,3 +267,20 @@ def test_recipe_feature_batching_and_memory_benchmarks(bench):
                          "--in-process"])
     memory = json.loads((work / "reports/memory.json").read_text())
     assert len(memory["results"]) == 4 and memory["results"][1]["grad_rel_diff_vs_one_graph"] < 1e-4
+
+
+def test_served_vs_scored_and_splitters(bench):
+    from pipelines.config import load_config
+    from pipelines.training.train import run
+
+    work, data, load = bench
+    run(load_config(None, [*TINY, f"data.path={data / 'conll2003'}", f"train.out_dir={work / 'runs'}"], task="ner"),
+        work / "runs" / "served-ner")
+    load("served_vs_scored").main(["--run", str(work / "runs" / "served-ner"), "--data-root", str(data),
+                                   "--limit", "20"])
+    report = json.loads((work / "reports/served_vs_scored.json").read_text())
+    ner = report["tasks"]["ner"]["conll2003"]
+    assert {"gold_tokens", "raw_text", "gap", "split_cost"} <= set(ner) and len(ner["variants"]) == 4
+    load("splitters").main(["--data-root", str(data)])
+    splitters = json.loads((work / "reports/splitters.json").read_text())
+    assert splitters["chosen"] in {"treebank", "regex"} and (work / "reports/splitters.md").exists()
