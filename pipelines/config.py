@@ -45,8 +45,8 @@ class DataConfig:
                                                            "data); the run records the choice"})
 
     def __post_init__(self) -> None:
-        if self.splitter not in {"auto", "treebank", "regex"}:
-            raise ConfigError(f"data.splitter={self.splitter!r}: expected auto|treebank|regex")
+        if self.splitter not in {"auto", "treebank", "regex", "whitespace"}:
+            raise ConfigError(f"data.splitter={self.splitter!r}: expected auto|treebank|regex|whitespace")
         if (self.dev or self.test) and not self.train:
             raise ConfigError("data.dev / data.test name split files: give data.train too")
         if self.format not in {"auto", "conll", "seq", "csv", "jsonl", "clinc", "inline", "folders", "dialogue", "hub"}:

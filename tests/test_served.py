@@ -83,3 +83,18 @@ def test_served_path_scores_what_the_gold_token_path_scores_when_the_words_agree
     assert DataConfig(splitter="treebank").splitter == "treebank"
     with pytest.raises(Exception, match="data.splitter"):
         DataConfig(splitter="spacy")
+
+
+def test_pre_split_tokens_are_predicted_as_given(ner_run):
+    predictor = Predictor.load(ner_run)
+    words = "Anna Keller 's firm in the U.S. -- said".split()
+    [out] = predictor.predict(tokens=[words])
+    text = " ".join(words)
+    assert all(text[e["start"]:e["end"]] == e["text"] for e in out["entities"])
+    starts = {text.index(w) for w in words}  # every entity starts at one of the given words
+    assert all(e["start"] in starts for e in out["entities"])
+    assert out == predictor.with_data(splitter="whitespace").predict([text])[0]
+    with pytest.raises(ValueError, match="whitespace inside a word"):
+        predictor.predict(tokens=[["New York", "is"]])
+    with pytest.raises(ValueError, match="texts or tokens"):
+        predictor.predict(["a"], tokens=[["a"]])

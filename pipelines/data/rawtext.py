@@ -10,12 +10,14 @@
     CoNLL-2003's Reuters text ("Keller" "'s", "U.S.", "--", "1/2" kept whole); chosen by token agreement
     (reports/splitters.md);
   - `regex`: the splitter written here before (`pipelines.data.align.split_words`), kept for runs that
-    recorded it.
+    recorded it;
+  - `whitespace`: words between spaces, for text that is already tokens (`Predictor.predict(tokens=...)`).
 Both return [(word, start, end), ...] with `text[start:end] == word`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
@@ -84,14 +86,21 @@ def _lines(text: str):
         pos += len(line)
 
 
+def whitespace_words(text: str) -> Words:
+    """Words between whitespace: text that is already tokens joined by spaces (`Predictor.predict(tokens=...)`)."""
+    return [(m.group(), m.start(), m.end()) for m in _NON_SPACE.finditer(text)]
+
+
+_NON_SPACE = re.compile(r"\S+")
 SPLITTERS: dict[str, Callable[[str], Words]] = {"treebank": treebank_words, "regex": split_words}
+ALL_SPLITTERS: dict[str, Callable[[str], Words]] = {**SPLITTERS, "whitespace": whitespace_words}
 
 
 def get_splitter(name: str) -> Callable[[str], Words]:
     try:
-        return SPLITTERS[name]
+        return ALL_SPLITTERS[name]
     except KeyError:
-        raise ValueError(f"data.splitter={name!r}: expected one of {sorted(SPLITTERS)}") from None
+        raise ValueError(f"data.splitter={name!r}: expected one of {sorted(ALL_SPLITTERS)}") from None
 
 
 def agreement(sentences: Sequence[Sequence[str]], splitter: str) -> float:

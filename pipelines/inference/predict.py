@@ -217,8 +217,10 @@ class Predictor:
         found = {i: text_problem(text, self.max_chars) for i, text in enumerate(texts)}
         return {i: why for i, why in found.items() if why is not None}
 
-    def predict(self, texts: str | list[str], errors: str = "raise") -> list[dict[str, Any]]:
-        """Predictions for each text (a single string is taken as a list of one).
+    def predict(self, texts: str | list[str] | None = None, errors: str = "raise",
+                tokens: list[list[str]] | None = None) -> list[dict[str, Any]]:
+        """Predictions for each text (a single string is taken as a list of one), or for each pre-split sentence
+        in `tokens` (its words kept as given, joined by single spaces; offsets refer to that joined text).
 
         Args:
             errors: "raise": a ValueError names the positions of unusable texts; "return": those positions
@@ -226,6 +228,15 @@ class Predictor:
         """
         if errors not in {"raise", "return"}:
             raise ValueError(f"errors={errors!r}: expected raise|return")
+        if tokens is not None:
+            if texts is not None:
+                raise ValueError("give texts or tokens, not both")
+            spaced = [i for i, words in enumerate(tokens) if any(not w or w.split() != [w] for w in words)]
+            if spaced:
+                raise ValueError(f"tokens at positions {spaced[:10]} hold an empty word or whitespace inside a word")
+            return self.with_data(splitter="whitespace").predict([" ".join(words) for words in tokens], errors)
+        if texts is None:
+            raise ValueError("give texts (raw strings) or tokens (pre-split sentences)")
         texts = [texts] if isinstance(texts, str) else list(texts)
         bad = self.problems(texts)
         if bad and errors == "raise":
