@@ -123,22 +123,26 @@ def test_clinc_file_is_recognised_by_load_splits():
     assert len(splits["train"]) == 15000 and len(splits["oos_validation"]) == 100
 
 
-def test_a_record_without_its_label_is_named_by_file_and_line(tmp_path):
-    """The check runs after the dev set is carved out of a shuffled train split: the message still names the
-    line of the file, not a position in the shuffled split."""
+def intent_module(csv, *overrides, seed=13):
+    """The intent task's data module over one CSV, set up as training sets it up."""
     from pipelines.config import load_config
     from pipelines.registry import get_task
     from pipelines.training.datamodule import TaskDataModule
 
+    cfg = load_config(None, ["model.encoder=tiny", f"data.path={csv}", *overrides], task="intent")
+    task = get_task("intent", cfg.model)
+    TaskDataModule(task, cfg.data, task.build_tokenizer({}), seed=seed).setup("fit")
+
+
+def test_a_record_without_its_label_is_named_by_file_and_line(tmp_path):
+    """The check runs after the dev set is carved out of a shuffled train split: the message still names the
+    line of the file, not a position in the shuffled split."""
     rows = [f"text number {i},{'a' if i % 2 else 'b'}" for i in range(40)]
     rows[14] = "text number 14,"  # file line 16 (the header is line 1)
     csv = tmp_path / "mine.csv"
     csv.write_text("text,label\n" + "\n".join(rows) + "\n")
-    cfg = load_config(None, ["model.encoder=tiny", f"data.path={csv}"], task="intent")
-    task = get_task("intent", cfg.model)
-    dm = TaskDataModule(task, cfg.data, task.build_tokenizer({}), seed=13)
     with pytest.raises(ReadError, match=rf"{csv}:16: no 'label' in this record"):
-        dm.setup("fit")
+        intent_module(csv)
 
 
 @pytest.mark.parametrize("line,message", [
@@ -155,16 +159,10 @@ def test_jsonl_fields_of_the_wrong_type_name_the_line(tmp_path, line, message):
 
 
 def test_one_label_only_is_refused(tmp_path):
-    from pipelines.config import load_config
-    from pipelines.registry import get_task
-    from pipelines.training.datamodule import TaskDataModule
-
     csv = tmp_path / "one.csv"
     csv.write_text("text,label\n" + "".join(f"row {i},same\n" for i in range(30)))
-    cfg = load_config(None, ["model.encoder=tiny", f"data.path={csv}"], task="intent")
-    task = get_task("intent", cfg.model)
     with pytest.raises(ReadError, match=r"only the label\(s\) \['same'\]"):
-        TaskDataModule(task, cfg.data, task.build_tokenizer({})).setup("fit")
+        intent_module(csv)
 
 
 def test_iob1_reading_and_nul_bytes_are_said(tmp_path, caplog):
@@ -201,15 +199,8 @@ def test_split_files_named_otherwise_are_named_in_the_config(tmp_path, fixtures)
 
 
 def test_a_missing_label_column_names_the_option_that_maps_one(tmp_path):
-    from pipelines.config import load_config
-    from pipelines.registry import get_task
-    from pipelines.training.datamodule import TaskDataModule
-
     csv = tmp_path / "news.csv"
     csv.write_text("text,category\n" + "".join(f"row {i},{'ab'[i % 2]}\n" for i in range(30)))
-    cfg = load_config(None, ["model.encoder=tiny", f"data.path={csv}"], task="intent")
-    task = get_task("intent", cfg.model)
     with pytest.raises(ReadError, match=r"lacks \['label'\] \(has \['text', 'category'\]\).*data.label_field=<column>"):
-        TaskDataModule(task, cfg.data, task.build_tokenizer({})).setup("fit")
-    cfg = load_config(None, ["model.encoder=tiny", f"data.path={csv}", "data.label_field=category"], task="intent")
-    TaskDataModule(task, cfg.data, task.build_tokenizer({})).setup("fit")
+        intent_module(csv)
+    intent_module(csv, "data.label_field=category")
