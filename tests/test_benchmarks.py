@@ -253,6 +253,15 @@ def test_recipe_feature_batching_and_memory_benchmarks(bench):
     line = next(x for x in (work / "reports/ner_features.md").read_text().splitlines()
                 if "| casing_input | `model.word_features=casing` | 1 |" in x)
     assert "±" not in line  # one seed has no spread to report
+    # every seed's row is its own run's metrics (three seeds once showed one test F1 with three dev F1s)
+    load("ner_features").main(["--variants", "plain", "--seeds", "1", "2", "--data-root", str(data), *TINY])
+    plain = next(e for e in json.loads((work / "reports/ner_features.json").read_text())["variants"].values()
+                 if e["variant"] == "plain")
+    for seed in ("1", "2"):
+        [run] = (work / "runs/bench/ner_features").glob(f"*/plain-seed{seed}")
+        m = json.loads((run / "metrics.json").read_text())
+        assert m["seed"] == int(seed) and plain["runs"][seed]["test_f1"] == round(100 * m["test"]["f1"], 2)
+        assert plain["runs"][seed]["dev_f1"] == round(100 * m["validation"]["f1"], 2)
     load("ner_features").main(["--variants", "casing_input_doc", "--seeds", "1", "--data-root", str(data), *TINY])
     doc = json.loads((work / "reports/ner_features.json").read_text())["variants"][" ".join(["casing_input_doc",
                                                                                               *TINY[:3], *TINY[4:]])]
