@@ -55,6 +55,7 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path):
     run(cfg, run_dir, resume=True)
     second = json.loads((run_dir / "metrics.json").read_text())
     assert second["global_step"] == 8 and second["epochs_run"] == 2
+    assert second["resumed"] is True and "resumed" not in first  # reports can tell a resumed run apart
 
 
 @pytest.mark.parametrize("keep,left", [("last", {"last.ckpt"}), ("both", {"last.ckpt", "best.ckpt"}),

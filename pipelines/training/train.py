@@ -207,6 +207,7 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
     facts = {"task": cfg.task, "encoder": cfg.model.encoder, "seed": cfg.train.seed, **code_version(),
              "data": portable_path(cfg.data.path), "train_seconds": round(time.perf_counter() - start, 1),
              "epochs_run": trainer.current_epoch, "global_step": trainer.global_step,
+             **({"resumed": True} if resume else {}),  # a resumed run need not retrace an uninterrupted one
              "best_checkpoint": os.path.relpath(ckpt, run_dir) if ckpt else "",
              **({"batch_tokens": dm.batch_tokens} if dm.batch_tokens else {}),  # what `auto` resolved to
              **({"lineage": lineage} if lineage is not None else {}), **(facts or {})}
