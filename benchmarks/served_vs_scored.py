@@ -41,6 +41,25 @@ def split_cost(predictor: Any, texts: list[str]) -> dict[str, float]:
     return {"split_s": round(splitting, 3), "predict_s": round(total, 2), "split_share": round(splitting / total, 4)}
 
 
+def intent_paths(run: Path, root: Path, limit: int = 0) -> dict[str, Any]:
+    """CLINC150 in-scope test accuracy of one intent run, scored by `evaluate` and by `Predictor.predict` on the
+    same strings (the texts are raw already; the two paths must agree)."""
+    from pipelines.config import DataConfig
+    from pipelines.data.splits import load_splits
+    from pipelines.inference.evaluate import evaluate
+    from pipelines.inference.predict import Predictor
+
+    predictor = Predictor.load(run)
+    test = load_splits(DataConfig(path=str(root / "clinc150" / "data_full.json")), "")["test"]
+    if limit:
+        test = test.select(range(min(limit, len(test))))
+    scored = round(100 * evaluate(predictor, test)["accuracy"], 2)
+    preds = predictor.predict(list(test["text"]))
+    served = round(100 * sum(p["label"] == g for p, g in zip(preds, test["label"], strict=True)) / len(test), 2)
+    return {"run": portable_path(str(run)), "gold_tokens": scored, "raw_text": served,
+            "gap": round(served - scored, 2), "examples": len(test)}
+
+
 def render(report: dict[str, Any]) -> str:
     ner = report["tasks"]["ner"]["conll2003"]
     lines = ["# Served = scored: Predictor.predict on raw text vs the gold-token score", "",
@@ -56,7 +75,13 @@ def render(report: dict[str, Any]) -> str:
               f"**{ner['gap']:+.2f}** points (goal: at most {GOAL_GAP}: "
               f"{'met' if abs(ner['gap']) <= GOAL_GAP else 'missed'}).",
               f"Splitting the {cost['texts']} test texts takes {cost['split_s']} s of {cost['predict_s']} s of "
-              f"`predict` ({100 * cost['split_share']:.1f}%; goal at most 10%).", "",
+              f"`predict` ({100 * cost['split_share']:.1f}%; goal at most 10%).", ""]
+    if "intent" in report["tasks"]:
+        it = report["tasks"]["intent"]["clinc150"]
+        lines += [f"Intent, CLINC150 in-scope test ({it['examples']} texts), run `{it['run']}`: accuracy "
+                  f"{it['gold_tokens']:.2f} through `evaluate`, {it['raw_text']:.2f} through `Predictor.predict` "
+                  f"(gap {it['gap']:+.2f}; the texts are raw already, so the two paths must agree).", ""]
+    lines += [
               f"Machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, commit "
               f"{report['machine']['code']['commit'][:10]}. Script: `benchmarks/served_vs_scored.py`."]
     return "\n".join(lines) + "\n"
@@ -75,6 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-root", default=str(SHARED))
     parser.add_argument("--out-dir", default="reports")
     parser.add_argument("--limit", type=int, default=0, help="score the first N test sentences only (smoke runs)")
+    parser.add_argument("--intent-run", help="also an intent run on CLINC150 data_full: accuracy through evaluate "
+                                             "and through Predictor.predict on the same raw test texts")
     args = parser.parse_args(argv)
     data = str(Path(args.data_root) / "conll2003")
     run = Path(args.run) if args.run else find_or_train(
@@ -104,6 +131,8 @@ def main(argv: list[str] | None = None) -> None:
                                               "splitter": predictor.data.splitter, "variants": variants,
                                               "split_cost": cost, "goal_gap": GOAL_GAP}}},
               "machine": machine()}
+    if args.intent_run:
+        report["tasks"]["intent"] = {"clinc150": intent_paths(Path(args.intent_run), Path(args.data_root), args.limit)}
     out = Path(args.out_dir) / "served_vs_scored.json"
     write_json(out, report)
     write_report_md(out.with_suffix(".md"), render(report))

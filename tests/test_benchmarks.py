@@ -285,9 +285,12 @@ def test_served_vs_scored_and_splitters(bench):
     work, data, load = bench
     run(load_config(None, [*TINY, f"data.path={data / 'conll2003'}", f"train.out_dir={work / 'runs'}"], task="ner"),
         work / "runs" / "served-ner")
+    run(load_config(None, [*TINY, f"data.path={data / 'clinc150' / 'data_full.json'}",
+                           f"train.out_dir={work / 'runs'}"], task="intent"), work / "runs" / "served-intent")
     load("served_vs_scored").main(["--run", str(work / "runs" / "served-ner"), "--data-root", str(data),
-                                   "--limit", "20"])
+                                   "--limit", "20", "--intent-run", str(work / "runs" / "served-intent")])
     report = json.loads((work / "reports/served_vs_scored.json").read_text())
+    assert report["tasks"]["intent"]["clinc150"]["gap"] == 0.0  # raw texts both ways: the paths must agree
     ner = report["tasks"]["ner"]["conll2003"]
     assert {"gold_tokens", "raw_text", "gap", "split_cost"} <= set(ner) and len(ner["variants"]) == 4
     load("splitters").main(["--data-root", str(data)])
