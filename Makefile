@@ -14,7 +14,7 @@ SEEDS  ?= 1 2 3
 EXPERIMENT ?= ner_compare
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval predict zero-shot few-shot chat distill quantize serve bench-fewshot bench-unseen bench-scratch bench-calibration bench-incremental bench-distill bench-inference bench-serve bench-splitters bench-served bench-topics bench-analogy test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-joint-recipe bench-intent-recipe bench-ner-features bench-batching bench-memory bench-bad-labels bench-toxicity bench-dialogue bench-dialogue-sgd compare find-bad-labels clean
+.PHONY: help install train eval predict zero-shot few-shot chat distill quantize serve bench-fewshot bench-unseen bench-scratch bench-calibration bench-incremental bench-distill bench-inference bench-serve bench-splitters bench-served bench-disk bench-topics bench-analogy test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-joint-recipe bench-intent-recipe bench-ner-features bench-batching bench-memory bench-bad-labels bench-toxicity bench-dialogue bench-dialogue-sgd compare find-bad-labels clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -168,6 +168,9 @@ bench-splitters: $(STAMP) ## which word splitter gives back CoNLL-2003 / ATIS / 
 
 bench-served: $(STAMP) ## served = scored: predict on raw text vs gold tokens, NER CoNLL-2003 (RUN=, or trains the default) -> reports/served_vs_scored.*
 	$(PY) -m benchmarks.served_vs_scored $(if $(RUN),--run $(RUN))
+
+bench-disk: $(STAMP) ## disk use of a run: model/ and each checkpoint (RUN=, default the bench-served NER run) -> reports/disk_use.json
+	$(PY) -m benchmarks.disk_use $(if $(RUN),--run $(RUN))
 
 bench-serve: $(STAMP) ## the HTTP service under 1/8/32 concurrent clients -> reports/serve.json
 	$(PY) -m benchmarks.serve_load

@@ -34,11 +34,10 @@ def sentences(root: Path, name: str, split: str) -> list[list[str]]:
     return list(ds["tokens"])
 
 
-def agreement(sents: list[list[str]], split) -> dict[str, Any]:
+def agreement(sents: list[list[str]], detokenized: list[tuple[str, list[tuple[int, int]]]], split) -> dict[str, Any]:
     same, tp, n_gold, n_pred = 0, 0, 0, 0
     misses: Counter = Counter()
-    for tokens in sents:
-        text, gold = detokenize(tokens)
+    for tokens, (text, gold) in zip(sents, detokenized, strict=True):
         words = split(text)
         pred = [(a, b) for _, a, b in words]
         same += pred == gold
@@ -86,7 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.datasets:
         for split in DATASETS[name][1]:
             sents = sentences(Path(args.data_root), name, split)
-            results.setdefault(name, {})[split] = {s: agreement(sents, fn) for s, fn in SPLITTERS.items()}
+            detokenized = [detokenize(tokens) for tokens in sents]  # once, for every splitter
+            results.setdefault(name, {})[split] = {s: agreement(sents, detokenized, fn) for s, fn in SPLITTERS.items()}
             print(name, split, {s: r["sentences_agree"] for s, r in results[name][split].items()}, flush=True)
     train_agree = {s: sum(results[d]["train"][s]["sentences_agree"] for d in results) for s in SPLITTERS}
     report = {"data": {d: portable_path(Path(args.data_root) / d) for d in results}, "detokenizer": "sacremoses "

@@ -291,6 +291,9 @@ def test_served_vs_scored_and_splitters(bench):
                                    "--limit", "20", "--intent-run", str(work / "runs" / "served-intent")])
     report = json.loads((work / "reports/served_vs_scored.json").read_text())
     assert report["tasks"]["intent"]["clinc150"]["gap"] == 0.0  # raw texts both ways: the paths must agree
+    load("disk_use").main(["--run", str(work / "runs" / "served-ner"), "--out", "reports/disk.json"])
+    disk = json.loads((work / "reports/disk.json").read_text())
+    assert disk["run_mb"]["both"] > disk["run_mb"]["last"] > disk["run_mb"]["none"] == disk["model_mb"] > 0
     ner = report["tasks"]["ner"]["conll2003"]
     assert {"gold_tokens", "raw_text", "gap", "split_cost"} <= set(ner) and len(ner["variants"]) == 4
     load("splitters").main(["--data-root", str(data)])

@@ -12,7 +12,7 @@
   - `regex`: the splitter written here before (`pipelines.data.align.split_words`), kept for runs that
     recorded it;
   - `whitespace`: words between spaces, for text that is already tokens (`Predictor.predict(tokens=...)`).
-Both return [(word, start, end), ...] with `text[start:end] == word`.
+Each returns [(word, start, end), ...] with `text[start:end] == word`.
 """
 
 from __future__ import annotations
@@ -103,14 +103,12 @@ def get_splitter(name: str) -> Callable[[str], Words]:
         raise ValueError(f"data.splitter={name!r}: expected one of {sorted(ALL_SPLITTERS)}") from None
 
 
-def agreement(sentences: Sequence[Sequence[str]], splitter: str) -> float:
-    """Share of `sentences` whose Moses-detokenized text `splitter` splits back into exactly their tokens."""
+def agreement(detokenized: Sequence[tuple[str, list[tuple[int, int]]]], splitter: str) -> float:
+    """Share of (text, token spans) pairs (from `detokenize`) that `splitter` splits back into exactly those
+    spans."""
     split = get_splitter(splitter)
-    same = 0
-    for tokens in sentences:
-        text, spans = detokenize(tokens)
-        same += [(a, b) for _, a, b in split(text)] == spans
-    return same / max(1, len(sentences))
+    same = sum([(a, b) for _, a, b in split(text)] == spans for text, spans in detokenized)
+    return same / max(1, len(detokenized))
 
 
 def choose_splitter(train: Any, sample: int = 2000) -> tuple[str, dict[str, float]]:
@@ -124,5 +122,6 @@ def choose_splitter(train: Any, sample: int = 2000) -> tuple[str, dict[str, floa
         cut = [[w for w, _, _ in split_words(x)] == t for x, t in zip(rows["text"], rows["tokens"]) if x and t]
         if cut and sum(cut) / len(cut) >= 0.99:
             return "regex", {"regex": round(sum(cut) / len(cut), 4)}
-    scores = {name: round(agreement(sentences, name), 4) for name in SPLITTERS}
+    detokenized = [detokenize(tokens) for tokens in sentences]  # once, for every splitter
+    scores = {name: round(agreement(detokenized, name), 4) for name in SPLITTERS}
     return max(scores, key=lambda n: (scores[n], n == DEFAULT_SPLITTER)), scores

@@ -254,17 +254,25 @@ def read_jsonl(path: str | Path, text_field: str = "text", label_field: str = "l
     """JSON Lines: one object per line, e.g. {"text": ..., "label": ...} or {"tokens": [...], "tags": [...]}."""
     path = Path(path)
     rows = []
-    for num, line in enumerate(read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ReadError(path, num, f"not valid JSON: {err.msg}") from None
+    for num, rec, problem in jsonl_lines(path):
+        if problem:
+            raise ReadError(path, num, problem)
         if not isinstance(rec, dict):
             raise ReadError(path, num, f"expected a JSON object, got {type(rec).__name__}")
         rows.append((num, rec))
     return _rows_to_dataset(path, rows, text_field, label_field, scheme)
+
+
+def jsonl_lines(path: Path):
+    """(line number, the parsed value or None, what is wrong with the line or None) per non-blank line of a JSON
+    Lines file; `read_jsonl` stops at a bad line, `make predict` answers it in place."""
+    for num, line in enumerate(read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield num, json.loads(line), None
+        except json.JSONDecodeError as err:
+            yield num, None, f"not valid JSON: {err.msg}"
 
 
 def read_csv(path: str | Path, text_field: str = "text", label_field: str = "label",

@@ -20,6 +20,7 @@ stopped run. An empty line, a line that is not UTF-8 or one over the length cap 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import io
 import json
@@ -180,14 +181,6 @@ class Predictor:
              max_chars: int = MAX_CHARS, threads: int = 0) -> Predictor:
         """The model of a run dir or a model folder: PyTorch, or an ONNX graph (then `threads` sets ONNX
         Runtime's, 0 = all cores)."""
-        from transformers.utils import logging as hf_logging
-
-        if hf_logging.is_progress_bar_enabled():  # no "Loading weights" bar on every load; restored after
-            hf_logging.disable_progress_bar()
-            try:
-                return cls.load(run_dir, device, batch_size, max_chars, threads)
-            finally:
-                hf_logging.enable_progress_bar()
         path = model_dir(run_dir)
         meta = json.loads((path / META).read_text(encoding="utf-8"))
         if "options" not in meta or "data" not in meta:
@@ -195,11 +188,13 @@ class Predictor:
                                     "options or data config in it): retrain the run")
         task = get_task(meta["task"], task_class(meta["task"]).Options(**meta["options"]))
         data = DataConfig(**{"splitter": "regex", **meta["data"]})  # runs before data.splitter split with the regex
-        if is_onnx(path):  # an ONNX Runtime graph (pipelines.inference.quantize)
-            model = OnnxModel.load(path, threads=threads)
-        else:
-            model = task.load_model(path).to(device)
-        return cls(task, model, load_saved_tokenizer(path), data, batch_size, task.load_featurizers(path), max_chars)
+        with _no_progress_bars():  # no "Loading weights" bar on every load
+            if is_onnx(path):  # an ONNX Runtime graph (pipelines.inference.quantize)
+                model = OnnxModel.load(path, threads=threads)
+            else:
+                model = task.load_model(path).to(device)
+            return cls(task, model, load_saved_tokenizer(path), data, batch_size, task.load_featurizers(path),
+                       max_chars)
 
     def with_options(self, **changes: Any) -> Predictor:
         """The same model with some task options changed (e.g. `decode="argmax"`), sharing weights."""
@@ -272,6 +267,20 @@ class Predictor:
         return out
 
 
+@contextlib.contextmanager
+def _no_progress_bars():
+    """transformers' progress bars off for the block, as they were after it."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
 def failed(err: Exception) -> dict[str, str]:
     return {"error": f"prediction failed: {type(err).__name__}: {err}"}
 
@@ -301,16 +310,12 @@ def _records(path: Path, fmt: str, field_name: str):
     """(line, text or UnicodeError) from a JSONL or CSV file, one record each; a text with newlines stays one."""
     import csv
 
-    from pipelines.data.readers import ReadError, read_text
+    from pipelines.data.readers import ReadError, jsonl_lines, read_text
 
     if fmt == "jsonl":
-        for num, line in enumerate(read_text(path).splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as err:
-                yield num, UnicodeError(f"not valid JSON: {err.msg}")
+        for num, rec, problem in jsonl_lines(path):
+            if problem:
+                yield num, UnicodeError(problem)
                 continue
             text = rec.get(field_name) if isinstance(rec, dict) else None
             yield num, text if isinstance(text, str) else UnicodeError(f"no string field {field_name!r}")

@@ -43,7 +43,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipelines.config import CONFIG_DIR, build_section, read_raw
-from pipelines.inference.predict import bad_characters, text_problem
+from pipelines.inference.predict import bad_characters
 from pipelines.provenance import code_version
 from pipelines.task import labels_of
 
@@ -103,7 +103,7 @@ def check_request(body: Any, cfg: ServeConfig) -> list[str]:
             raise BadRequest(422, f"texts[{i}] is empty")
         if len(text) > cfg.max_chars:
             raise BadRequest(413, f"texts[{i}] has {len(text)} characters, more than max_chars={cfg.max_chars}")
-        if (problem := text_problem(text, cfg.max_chars)) is not None:
+        if problem := bad_characters(text):
             raise BadRequest(422, f"texts[{i}]: {problem}")
     return texts
 
@@ -252,14 +252,13 @@ def add_chat_route(app: FastAPI, engine: Any, store: Any, cfg: ServeConfig) -> N
     from pipelines.methods.chat import SessionExpired
 
     def turn(sid: str | None, text: str) -> dict[str, Any]:
-        if sid is None:
+        if sid is None:  # a new id: no other request can hold it yet
             session = store.new()
-            with store.lock(session.id):
-                if not text:
-                    store.save(session)
-                    return {"session_id": session.id, "action": "greet", "state": {}, "reply": engine.greeting()}
-                reply = engine.reply(session, text)
+            if not text:
                 store.save(session)
+                return {"session_id": session.id, "action": "greet", "state": {}, "reply": engine.greeting()}
+            reply = engine.reply(session, text)
+            store.save(session)
         else:
             with store.lock(sid):
                 try:

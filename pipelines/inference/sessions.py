@@ -1,8 +1,10 @@
 """Where the chat bot's sessions live: SQLite by default (standard library), Redis for several server replicas.
 
     store = open_store("runs/X/sessions.sqlite3", ttl_s=1800, max_sessions=10_000)   # or "redis://host:6379/0"
-    with store.turn(session_id) as session:    # the session, locked for this turn; saved when the block ends
+    with store.lock(session_id):               # one turn of a session at a time
+        session = store.get(session_id)        # read inside the lock
         engine.reply(session, text)
+        store.save(session)                    # one transaction
 
 Both stores hold nothing per session in this process, so memory stays flat however many sessions come and go,
 and both bound what they hold on disk:

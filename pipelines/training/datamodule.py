@@ -90,9 +90,8 @@ class TaskDataModule(pl.LightningDataModule):
         for name in SPLITS:
             ds = self.splits.get(name)
             if ds is not None and (missing := [c for c in self.task.columns if c not in ds.column_names]):
-                hint = "; name the column that holds it with " + ", ".join(
-                    f"data.{c}_field=<column>" for c in ("text", "label") if c in missing) if {"text", "label"} & set(
-                    missing) else ""
+                mapped = [f"data.{c}_field=<column>" for c in ("text", "label") if c in missing]
+                hint = f"; name the column that holds it with {', '.join(mapped)}" if mapped else ""
                 raise ReadError(ds.info.description or spec, None, f"split {name!r} lacks {missing} (has "
                                 f"{[c for c in ds.column_names if c not in ('id', 'line')]}); task "
                                 f"{self.task.name!r} needs {list(self.task.columns)}{hint}")
