@@ -156,6 +156,17 @@ class Task(ABC):
         """Merge the records of an example split into windows (token tasks); classification keeps them."""
         return records
 
+    def entity_tags(self, model: torch.nn.Module) -> list[str]:
+        """The IOB2 tags whose word scores `gather` keeps (`scores`) and whose entities `predict` scores with
+        `tagging.entity_probs`, gold in the `gold` column as tag strings; [] = the task predicts no entities.
+        train.calibration=temperature fits their temperature on dev."""
+        return []
+
+    @property
+    def scores_entities(self) -> bool:
+        """Whether the task overrides `entity_tags` (its predictions carry scored entities)."""
+        return type(self).entity_tags is not Task.entity_tags
+
     def class_targets(self, labels: Sequence[str]) -> tuple[str, int]:
         """The feature field whose class ids class weights, label priors and resampling count, and the size of
         that label set. Default: `labels` over the whole vocabulary."""

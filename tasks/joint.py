@@ -255,13 +255,16 @@ class JointTask(Task):
     def score(self, records, id2label, gold=None) -> dict[str, Any]:
         return score(records, id2label, gold)
 
+    def entity_tags(self, model: JointModel) -> list[str]:
+        return list(model.tags)
+
     def head_labels(self, model: JointModel) -> dict[str, list[str]]:
         return {"intent_head": model.intents, "slot_head": model.tags, "crf": model.tags}
 
     def predict(self, model: JointModel, tokenizer, texts, batch_size=64, data=None, featurizers=None):
         """Per text: {"intent", "probability", "entities": [{"type", "text", "start", "end", "score"}]}."""
         words, records, _ = ner.predict_words(self, model, tokenizer, texts, batch_size, data)
-        tags, probs = tagging.stitch(records, "pred"), tagging.stitch(records, "prob")
+        found = tagging.sentence_entities(records, self.entity_tags(model), model)
         first = {r["example_id"]: r for r in sorted(records, key=lambda r: -r["core_start"])}
         out = []
         for i, (text, ws) in enumerate(zip(texts, words)):
@@ -269,8 +272,7 @@ class JointTask(Task):
                  else np.full(len(model.intents), 1 / len(model.intents)))
             k = int(p.argmax())
             out.append({"intent": model.intents[k], "probability": round(float(p[k]), 4),
-                        "entities": tagging.entities(text, ws, [model.tags[j] for j in tags.get(i, [])],
-                                                 probs.get(i, []))})
+                        "entities": tagging.entities(text, ws, *found.get(i, ([], [])))})
         return out
 
 

@@ -378,12 +378,11 @@ class ToxicityTask(Task):
         opts = self.options
         max_length = (data or DataConfig()).max_length
         words, records, _ = ner.predict_words(self, model, tokenizer, texts, batch_size, data)
-        tags, probs = tagging.stitch(records, "pred"), tagging.stitch(records, "prob")
+        found_by_text = tagging.sentence_entities(records, model.tags, model)
         first = {r["example_id"]: r for r in sorted(records, key=lambda r: -r["core_start"])}
         out, spans = [], []
         for i, (text, ws) in enumerate(zip(texts, words)):
-            word_tags = [model.tags[k] for k in tags.get(i, [])]
-            found = tagging.entities(text, ws, word_tags, probs.get(i, []))
+            found = tagging.entities(text, ws, *found_by_text.get(i, ([], [])))
             res: dict[str, Any] = {"label": None, "probability": None, "toxic": None}
             if model.intents and i in first:
                 p = np.asarray(first[i]["intent_probs"])

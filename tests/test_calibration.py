@@ -111,12 +111,54 @@ def _validation(cfg):
     return load_splits(cfg.data, get_task("intent").sample, seed=cfg.train.seed)["validation"]
 
 
-def test_calibration_of_a_task_without_a_class_head_is_a_config_error(tmp_path):
+def test_calibration_of_a_task_without_a_class_head_or_entities_is_a_config_error(tmp_path):
     from pipelines.training.train import run
 
     cfg = load_config(None, ["model.encoder=tiny", f"train.out_dir={tmp_path}", "train.calibration=temperature"],
-                      task="ner")
-    with pytest.raises(ConfigError, match="no class head"):
+                      task="dialogue")
+    with pytest.raises(ConfigError, match="neither a class head nor entity scores"):
         run(cfg, tmp_path / "run")
-    with pytest.raises(ConfigError, match="calibration"):
-        load_config(None, ["train.calibration=platt"], task="intent")
+
+
+def test_an_overconfident_tagger_gets_an_entity_temperature_above_one():
+    """Entities scored near 1 of which half are wrong: the fitted T softens them and the ECE of the entity
+    scores falls; the predicted tags are the same at any T."""
+    from pipelines.inference.tagging import entity_probs
+    from pipelines.training.calibrate import entity_confidences, fit_entity_temperature
+
+    labels = ["O", "B-X", "I-X"]
+    rng = np.random.default_rng(0)
+    outcomes = []
+    for k in range(200):
+        scores = torch.tensor(rng.normal(0, 0.3, (3, 3)), dtype=torch.float32)
+        scores[0, 1] += 4.0  # a confident one-word entity at word 0, then O O
+        scores[1:, 0] += 4.0
+        outcomes.append((scores, [1, 0, 0], [k % 2 == 0]))
+    before, right = entity_confidences(outcomes, labels, None, 1.0)
+    t = fit_entity_temperature(outcomes, labels, None)
+    after, _ = entity_confidences(outcomes, labels, None, t)
+    assert before.mean() > 0.9 and t > 1.5
+    assert cal.ece_of(after, right) < 0.1 < cal.ece_of(before, right)
+    assert entity_probs(outcomes[0][0], [1, 0, 0], labels, None, t)[0] == pytest.approx(after[0])
+
+
+def test_train_calibration_of_a_tagger_saves_the_entity_temperature(tmp_path):
+    """train.calibration=temperature on NER: the fitted T is in metrics.json and in the saved model's config,
+    where predict reads it, and it is the one that minimises the dev NLL of the saved model's entities."""
+    from pipelines.data.splits import load_splits
+    from pipelines.inference.predict import Predictor
+    from pipelines.training.calibrate import entity_outcomes, fit_entity_temperature
+    from pipelines.training.train import run
+
+    cfg = load_config(None, ["model.encoder=tiny", "train.epochs=2", "train.progress_bar=false", "train.lr=3e-3",
+                             f"train.out_dir={tmp_path}", "train.calibration=temperature"], task="ner")
+    run(cfg, tmp_path / "run")
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    pred = Predictor.load(tmp_path / "run")
+    assert pred.model.config.entity_temperature == metrics["temperature"]
+    dev = load_splits(cfg.data, pred.task.sample, seed=cfg.train.seed)["validation"]
+    outcomes = entity_outcomes(pred.task, pred.model, pred.tokenizer, dev, pred.data)
+    right = [r for _, _, rs in outcomes for r in rs]
+    assert any(right) and not all(right)  # the sample's dev has right and wrong entities to fit on
+    refit = fit_entity_temperature(outcomes, pred.task.entity_tags(pred.model), pred.model)
+    assert refit == pytest.approx(metrics["temperature"], rel=0.01)

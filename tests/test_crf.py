@@ -1,4 +1,5 @@
 import itertools
+import math
 
 import pytest
 import torch
@@ -143,7 +144,7 @@ def test_long_sentences_decode_to_valid_iob2_across_their_windows(head, decode):
     joined = ner.stitch(records, "pred")
     assert not all(is_valid_iob2([labels[k] for k in alone[i]]) for i in alone)  # the bug this guards against
     assert all(is_valid_iob2([labels[k] for k in joined[i]]) and len(joined[i]) == 40 for i in joined)
-    assert all("scores" not in r for r in records)
+    assert all(len(r["scores"]) == len(r["pred"]) for r in records)  # each window keeps its word scores
 
 
 def test_training_loss_of_a_continuation_window_has_no_start_penalty():
@@ -183,3 +184,89 @@ def test_crf_marginals_match_brute_force(seed):
                 total[t, tag] += score.exp()
         assert torch.allclose(got[b, :n], total / z, atol=1e-5)
         assert torch.all(got[b, n:] == 0)
+
+
+def _brute_segment_prob(trans, start, end, emissions, s, path, cont):
+    """p(words s.. carry `path` and the next word is not `cont`) by summing over every tag path."""
+    n, labels = emissions.shape[0], emissions.shape[1]
+    hit, z = 0.0, 0.0
+    for tags in itertools.product(range(labels), repeat=n):
+        score = start[tags[0]] + emissions[0, tags[0]] + end[tags[-1]]
+        score = score + sum(trans[tags[t - 1], tags[t]] + emissions[t, tags[t]] for t in range(1, n))
+        p = float(score.exp())
+        z += p
+        e = s + len(path)
+        if tuple(tags[s:e]) == tuple(path) and (e == n or tags[e] != cont):
+            hit += p
+    return hit / z
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_entity_probability_is_the_chain_probability_of_exactly_that_span(seed):
+    """segment_log_probs equals the brute-force sum over every tag path that has exactly this entity: at the
+    start, in the middle, at the end of the sentence, one word and several."""
+    from pipelines.models.crf import chain_potentials, segment_log_probs
+
+    torch.manual_seed(seed)
+    crf = ConstrainedCRF(["O", "B-X", "I-X", "B-Y", "I-Y"])
+    with torch.no_grad():
+        crf.transitions.add_(torch.randn(5, 5) * (crf.transitions > -1e3))
+        crf.end_transitions.normal_()
+    emissions = torch.randn(4, 5) * 2
+    trans, start, end = chain_potentials(crf, 5)
+    segments = [(0, [1], 2), (0, [1, 2], 2), (1, [3, 4, 4], 4), (3, [3], 4), (2, [1, 2], 2)]
+    got = segment_log_probs(emissions, segments, trans, start, end)
+    for (s, path, cont), value in zip(segments, got, strict=True):
+        assert math.exp(value) == pytest.approx(_brute_segment_prob(trans, start, end, emissions, s, path, cont),
+                                                abs=1e-5)
+
+
+def test_without_a_crf_an_entity_probability_is_the_product_of_its_words():
+    """A softmax head: p(B-X) p(I-X) (1 - p(next word is I-X)); a temperature above 1 moves it toward chance
+    and never changes which tags were predicted."""
+    from pipelines.inference.tagging import entity_probs
+
+    labels = ["O", "B-X", "I-X"]
+    scores = torch.tensor([[0.0, 3.0, 0.0], [0.0, 0.0, 2.5], [1.0, 0.0, 0.5]])
+    p = scores.softmax(-1)
+    (got,) = entity_probs(scores, [1, 2, 0], labels)
+    assert got == pytest.approx(float(p[0, 1] * p[1, 2] * (1 - p[2, 2])), abs=1e-6)
+    (soft,) = entity_probs(scores, [1, 2, 0], labels, temperature=3.0)
+    assert 1 / 3 ** 2 < soft < got
+
+
+def test_predict_scores_an_entity_with_its_span_probability(tmp_path):
+    """The served entity score is the probability, under the model's CRF at the temperature saved in its
+    config (which survives save and load), that exactly this span is an entity of this type."""
+    from pipelines.config import DataConfig
+    from pipelines.inference.predict import Predictor
+    from pipelines.models.crf import chain_potentials
+
+    torch.manual_seed(0)
+    tok = tiny_tokenizer()
+    task = make_task("ner", encoder="tiny", head="crf")
+    model = task.build_model(LABELS, tok).eval()
+    with torch.no_grad():  # entities likely, and a chain that matters
+        model.emitter.classifier.bias.copy_(torch.tensor([0.0, 2.0, 1.0, 1.5, 1.0]))
+        model.crf.transitions.add_(torch.randn(5, 5).masked_fill(model.crf.forbid, 0))
+    model.config.entity_temperature = 2.0
+    model.save_pretrained(tmp_path)
+    loaded = task.load_model(tmp_path)
+    assert loaded.config.entity_temperature == 2.0
+    predictor = Predictor(task, loaded, tok, DataConfig(max_length=32))
+    texts = ["anna keller oslo", "x bergen the anna"]
+    words, records, _ = ner.predict_words(task, loaded, tok, texts, 8, predictor.data)
+    trans, start, end = chain_potentials(loaded.crf, len(LABELS), 2.0)
+    n_entities = 0
+    for i, pred in enumerate(predictor.predict(texts)):
+        (rec,) = [r for r in records if r["example_id"] == i]
+        emissions = rec["scores"] / 2.0
+        for ent in pred["entities"]:
+            s = next(k for k, w in enumerate(words[i]) if w[1] == ent["start"])
+            e = next(k for k, w in enumerate(words[i]) if w[2] == ent["end"]) + 1
+            path = rec["pred"][s:e]
+            cont = LABELS.index("I-" + ent["type"])
+            want = _brute_segment_prob(trans, start, end, emissions, s, path, cont)
+            assert ent["score"] == pytest.approx(want, abs=1e-4)
+            n_entities += 1
+    assert n_entities >= 2

@@ -3,6 +3,7 @@ sentences, score with seqeval (strict IOB2) and turn word tags into character-of
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -11,14 +12,15 @@ import torch
 
 from pipelines.data.tags import is_valid_iob2, spans
 from pipelines.inference import metrics
+from pipelines.models.crf import chain_potentials, segment_log_probs
 from pipelines.models.decoding import make_decoder
 
 
 def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, decode_fn=None) -> list[dict[str, Any]]:
-    """Per window: predicted label ids and their probabilities at the core words' first sub-tokens;
-    `logits` (B, T, L) are the sub-token tag scores.
-    A window of a sentence that has several also keeps its word scores (`scores`, (W, L)) for
-    `join_windows`, which decodes them again as one sequence.
+    """Per window: predicted label ids and their probabilities at the core words' first sub-tokens, and the
+    word scores (`scores`, (W, L)): `join_windows` decodes a sentence's windows again as one sequence from
+    them, and `entity_probs` reads an entity's probability off them; `logits` (B, T, L) are the sub-token
+    tag scores.
 
     decode_fn: from `decoder(model, ...)`; None = per-word argmax.
     """
@@ -31,9 +33,7 @@ def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, decode_fn=None)
         ids = torch.tensor(decode_fn(logits[b, starts], int(batch["core_start"][b]) > 0), dtype=torch.long)
         p = probs[b, starts].gather(-1, ids[:, None]).squeeze(-1)  # (W,)
         rec = {"example_id": int(batch["example_id"][b]), "core_start": int(batch["core_start"][b]),
-               "pred": ids.tolist(), "prob": p.tolist()}
-        if int(batch["core_start"][b]) > 0 or ("last" in batch and not int(batch["last"][b])):
-            rec["scores"] = logits[b, starts].float()
+               "pred": ids.tolist(), "prob": p.tolist(), "scores": logits[b, starts].float()}
         if "labels" in batch:
             rec["gold"] = batch["labels"][b, starts].tolist()
         out.append(rec)
@@ -47,9 +47,10 @@ def join_windows(records: list[dict[str, Any]], decode_fn=None) -> list[dict[str
     decode_fn = decode_fn or make_decoder((), "argmax")
     parts: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)
     for r in records:
-        if "scores" in r:
-            parts[r["example_id"]].setdefault(r["core_start"], r)
+        parts[r["example_id"]].setdefault(r["core_start"], r)
     for windows in parts.values():
+        if len(windows) < 2:
+            continue
         ordered = [windows[k] for k in sorted(windows)]
         scores = torch.cat([r["scores"] for r in ordered])  # (W, L) of the whole sentence
         ids = torch.tensor(decode_fn(scores, False), dtype=torch.long)
@@ -59,8 +60,6 @@ def join_windows(records: list[dict[str, Any]], decode_fn=None) -> list[dict[str
             n = len(r["pred"])
             r["pred"], r["prob"] = ids[pos:pos + n].tolist(), probs[pos:pos + n].tolist()
             pos += n
-    for r in records:
-        r.pop("scores", None)
     return records
 
 
@@ -95,8 +94,47 @@ def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
     return result
 
 
+def entity_probs(scores: torch.Tensor, tag_ids: Sequence[int], labels: Sequence[str], crf: Any = None,
+                 temperature: float = 1.0) -> list[float]:
+    """The probability of each entity of a sentence's predicted tags (in `spans` order): that exactly these
+    words form an entity of this type (`pipelines.models.crf.segment_log_probs`), under the model's CRF, or
+    under independent per-word softmaxes without one, every score divided by `temperature` (fitted on dev
+    by `fit_entity_temperature`). scores: (W, L) word scores of the whole sentence."""
+    found = spans([labels[k] for k in tag_ids])
+    if not found:
+        return []
+    index = {name: k for k, name in enumerate(labels)}
+    trans, start, end = chain_potentials(crf, len(labels), temperature)
+    emissions = scores.float() / temperature
+    if crf is None:  # a softmax head: each word's own distribution (no chain)
+        emissions = emissions.log_softmax(-1)
+    segments = [(s, list(tag_ids[s:e]), index.get(f"I-{kind}", -1)) for kind, s, e in found]
+    return [math.exp(v) for v in segment_log_probs(emissions, segments, trans, start, end)]
+
+
+def entity_temperature(model: Any) -> float:
+    """The entity-score temperature a run fitted on dev (`model.config.entity_temperature`; 1 = none)."""
+    return float(getattr(model.config, "entity_temperature", None) or 1.0)
+
+
+def sentence_entities(records: Sequence[dict[str, Any]], labels: Sequence[str], model: Any = None,
+                      temperature: float | None = None) -> dict[int, tuple[list[str], list[float]]]:
+    """Per example id: its predicted word tags and the probability of each predicted entity, under `model`'s
+    CRF if it has one, at `temperature` (default: the one the model carries)."""
+    crf = getattr(model, "crf", None)
+    if temperature is None:
+        temperature = entity_temperature(model) if model is not None else 1.0
+    tags, scores = stitch(records, "pred"), stitch(records, "scores")
+    out = {}
+    for i, ids in tags.items():
+        word_scores = torch.stack(scores[i]) if ids else torch.zeros(0, len(labels))
+        out[i] = ([labels[k] for k in ids], entity_probs(word_scores, ids, labels, crf, temperature))
+    return out
+
+
 def entities(text: str, words: Sequence[tuple[str, int, int]], tags: Sequence[str],
-             probs: Sequence[float]) -> list[dict[str, Any]]:
-    """Entities of one text from its word tags: type, text, character start/end, mean word probability."""
+             scores: Sequence[float]) -> list[dict[str, Any]]:
+    """Entities of one text from its word tags: type, text, character start/end and `scores` (one per entity,
+    in `spans` order: `entity_probs`)."""
     return [{"type": kind, "text": text[words[s][1]:words[e - 1][2]], "start": words[s][1], "end": words[e - 1][2],
-             "score": round(sum(probs[s:e]) / (e - s), 4)} for kind, s, e in spans(tags)]
+             "score": round(score, 4)} for (kind, s, e), score in zip(spans(tags), scores, strict=True)]

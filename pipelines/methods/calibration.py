@@ -3,7 +3,8 @@
 - `ece`: expected calibration error with equal-width confidence bins (15, as Guo et al.): the mean gap
   between a bin's accuracy and its mean confidence, weighted by the bin's share of examples;
 - `nll`: mean negative log-likelihood of the gold class;
-- `reliability`: per bin (confidence, accuracy, count), for a reliability diagram;
+- `reliability`: per bin (confidence, accuracy, count), for a reliability diagram; `reliability_of` and
+  `ece_of` take confidences and right/wrong outcomes directly (an entity's probability of being right);
 - `fit_temperature`: the T > 0 that minimises validation NLL of softmax(z / T). One scalar changes no
   argmax, so accuracy is untouched; T > 1 softens an over-confident model.
 - `fold_temperature`: divide a linear head's weight and bias by T, so that every consumer of the saved model
@@ -28,7 +29,13 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
 def reliability(probs: np.ndarray, gold: np.ndarray, bins: int = 15) -> list[tuple[float, float, int]]:
     """(N, K) probabilities, (N,) gold ids -> per confidence bin (mean confidence, accuracy, count); empty bins
     are (nan, nan, 0)."""
-    conf, correct = probs.max(1), (probs.argmax(1) == gold).astype(np.float64)
+    return reliability_of(probs.max(1), probs.argmax(1) == gold, bins)
+
+
+def reliability_of(conf: np.ndarray, correct: np.ndarray, bins: int = 15) -> list[tuple[float, float, int]]:
+    """(N,) confidences of N predictions and whether each was right -> per confidence bin (mean confidence,
+    accuracy, count): a classifier's top class, or an entity's probability of being exactly right."""
+    conf, correct = np.asarray(conf, dtype=np.float64), np.asarray(correct, dtype=np.float64)
     which = np.minimum((conf * bins).astype(int), bins - 1)  # bin i holds confidences in [i/bins, (i+1)/bins)
     out = []
     for b in range(bins):
@@ -40,7 +47,21 @@ def reliability(probs: np.ndarray, gold: np.ndarray, bins: int = 15) -> list[tup
 
 def ece(probs: np.ndarray, gold: np.ndarray, bins: int = 15) -> float:
     """Expected calibration error: sum over bins of count / N * |accuracy - confidence|."""
-    return float(sum(n * abs(acc - conf) for conf, acc, n in reliability(probs, gold, bins) if n) / len(gold))
+    return ece_of(probs.max(1), probs.argmax(1) == gold, bins)
+
+
+def ece_of(conf: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
+    """`ece` of (N,) confidences and right/wrong outcomes (see `reliability_of`)."""
+    if not len(conf):
+        return 0.0
+    return float(sum(n * abs(acc - c) for c, acc, n in reliability_of(conf, correct, bins) if n) / len(conf))
+
+
+def binary_nll(conf: np.ndarray, correct: np.ndarray) -> float:
+    """Mean negative log-likelihood of right/wrong outcomes under their confidences."""
+    conf = np.clip(np.asarray(conf, dtype=np.float64), 1e-12, 1 - 1e-12)
+    correct = np.asarray(correct, dtype=bool)
+    return float(-np.where(correct, np.log(conf), np.log1p(-conf)).mean())
 
 
 def nll(log_probs: np.ndarray, gold: np.ndarray) -> float:

@@ -91,6 +91,40 @@ def crf_nll(crf: CRF, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.T
     return (log_z - score).mean()
 
 
+def chain_potentials(crf: CRF | None, n_labels: int, temperature: float = 1.0
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(transitions (L, L), start (L,), end (L,)) of a CRF divided by `temperature`; zeros without a CRF, which
+    makes the chain's marginals the per-word softmax and a path's probability the product of its words'."""
+    if crf is None:
+        return torch.zeros(n_labels, n_labels), torch.zeros(n_labels), torch.zeros(n_labels)
+    return tuple(p.detach().float().cpu() / temperature  # type: ignore[return-value]
+                 for p in (crf.transitions, crf.start_transitions, crf.end_transitions))
+
+
+def forward_backward(emissions: torch.Tensor, mask: torch.Tensor, trans: torch.Tensor, start: torch.Tensor,
+                     end: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Forward and backward log-scores of a linear chain, batched.
+
+    Args:
+        emissions: (B, W, L); mask: (B, W) bool, first column on; trans (L, L); start, end (L,).
+    Returns:
+        alpha (B, W, L): log-sum over the paths up to word t ending in label l, emission at t included;
+        beta (B, W, L): log-sum over the continuations after t (end transition included, emission at t not);
+        log_z (B,).
+    """
+    b, w, n = emissions.shape
+    alphas = [start + emissions[:, 0]]  # each (B, L)
+    for t in range(1, w):
+        nxt = torch.logsumexp(alphas[-1][:, :, None] + trans[None], dim=1) + emissions[:, t]  # (B, L)
+        alphas.append(torch.where(mask[:, t, None], nxt, alphas[-1]))
+    stop = end.expand(b, n)  # (B, L)
+    betas = [stop] * w
+    for t in range(w - 2, -1, -1):
+        nxt = torch.logsumexp(trans[None] + (emissions[:, t + 1] + betas[t + 1])[:, None, :], dim=2)  # (B, L)
+        betas[t] = torch.where(mask[:, t + 1, None], nxt, stop)
+    return torch.stack(alphas, 1), torch.stack(betas, 1), torch.logsumexp(alphas[-1] + stop, dim=1)
+
+
 def crf_marginals(crf: CRF, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Per-word label marginals p(y_t = l | x) of a linear-chain CRF, by the forward-backward algorithm in log
     space: what a CRF teacher's per-token distribution is (the softmax of its emissions is not one).
@@ -101,20 +135,42 @@ def crf_marginals(crf: CRF, emissions: torch.Tensor, mask: torch.Tensor) -> torc
     Returns:
         (B, W, L) probabilities; rows past a sequence's end are 0.
     """
-    b, w, n = emissions.shape
-    trans = crf.transitions[None]  # (1, L, L)
-    alphas = [crf.start_transitions + emissions[:, 0]]  # each (B, L)
-    for t in range(1, w):
-        nxt = torch.logsumexp(alphas[-1][:, :, None] + trans, dim=1) + emissions[:, t]  # (B, L)
-        alphas.append(torch.where(mask[:, t, None], nxt, alphas[-1]))
-    end = crf.end_transitions.expand(b, n)  # (B, L)
-    betas = [end] * w  # beta_t: log-sum over the continuations after t, end transition included
-    for t in range(w - 2, -1, -1):
-        nxt = torch.logsumexp(trans + (emissions[:, t + 1] + betas[t + 1])[:, None, :], dim=2)  # (B, L)
-        betas[t] = torch.where(mask[:, t + 1, None], nxt, end)
-    alpha, beta = torch.stack(alphas, 1), torch.stack(betas, 1)  # (B, W, L)
-    log_z = torch.logsumexp(alphas[-1] + end, dim=1)  # (B,)
+    alpha, beta, log_z = forward_backward(emissions, mask, crf.transitions, crf.start_transitions,
+                                          crf.end_transitions)
     return (alpha + beta - log_z[:, None, None]).exp() * mask[..., None]
+
+
+def segment_log_probs(emissions: torch.Tensor, segments: Sequence[tuple[int, Sequence[int], int]],
+                      trans: torch.Tensor, start: torch.Tensor, end: torch.Tensor) -> list[float]:
+    """log p(these words form exactly this entity | x) for each segment (s, path, cont) of one sentence: the
+    chain's probability that words s, s+1, ... carry the labels `path` (B-X, I-X, ...) and that the next
+    word is not `cont` (I-X, so the entity does not go on; -1 when no label continues it) or the sentence
+    ends, summed over every labelling of the other words. That is the probability that the entity with this
+    type and these boundaries is right, which is what a user thresholds on; the mean of its words'
+    probabilities is not a probability of anything.
+
+    emissions: (W, L) word scores of the sentence; trans, start, end: from `chain_potentials`.
+    """
+    if not segments:
+        return []
+    w = emissions.shape[0]
+    alpha, beta, log_z = forward_backward(emissions[None], torch.ones(1, w, dtype=torch.bool), trans, start, end)
+    alpha, beta, log_z = alpha[0], beta[0], log_z[0]
+    out = []
+    for s, path, cont in segments:
+        score = alpha[s, path[0]]
+        for t in range(1, len(path)):
+            score = score + trans[path[t - 1], path[t]] + emissions[s + t, path[t]]
+        e, last = s + len(path), path[-1]
+        if e < w:
+            tail = trans[last] + emissions[e] + beta[e]  # (L,): every label of the next word ...
+            if cont >= 0:  # ... but one that continues the entity (-1: no label does)
+                tail = torch.cat([tail[:cont], tail[cont + 1:]])
+            score = score + torch.logsumexp(tail, 0)
+        else:
+            score = score + end[last]
+        out.append(float(score - log_z))
+    return out
 
 
 def word_log_marginals(crf: CRF, logits: torch.Tensor, word_starts: torch.Tensor) -> torch.Tensor:

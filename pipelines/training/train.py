@@ -151,9 +151,9 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
         torch.set_num_threads(cfg.train.threads)
     pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
     task = get_task(cfg.task, cfg.model)
-    if cfg.train.calibration != "none" and not task.class_head:
-        raise ConfigError(f"train.calibration={cfg.train.calibration}: task {cfg.task!r} has no class head to "
-                          "calibrate (classification tasks: intent, topics)")
+    if cfg.train.calibration != "none" and not task.class_head and not task.scores_entities:
+        raise ConfigError(f"train.calibration={cfg.train.calibration}: task {cfg.task!r} has neither a class head "
+                          "nor entity scores to calibrate (intent, topics; ner, joint)")
     splits = splits or load_splits(cfg.data, task.sample, seed=cfg.train.seed)
     if cfg.data.splitter == "auto":  # what finds the training data's own words in raw text (pipeline.json)
         from pipelines.data.rawtext import choose_splitter
