@@ -26,7 +26,7 @@ from pipelines.data.rawtext import get_splitter
 from pipelines.data.tagging import encode_tokens
 from pipelines.data.words import VOCAB_FILE, WordTable, WordTokenizer, WordVectors, read_unlabelled
 from pipelines.errors import ConfigError
-from pipelines.inference.tagging import entities, gather, join_windows, score, stitch
+from pipelines.inference.tagging import entities, gather, join_windows, score, sentence_entities, stitch
 from pipelines.models import encoders
 from pipelines.models.bilstm import BiLstmCrf
 from pipelines.models.crf import CrfTokenClassifier, crf_marginals, crf_nll, pack_words
@@ -121,21 +121,43 @@ def tagging_loss(model: torch.nn.Module, logits: torch.Tensor, batch: dict[str, 
 
 
 def predict_words(task: Task, model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size: int,
-                  data: DataConfig | None = None) -> tuple[list[Any], list[dict[str, Any]], Any]:
+                  data: DataConfig | None = None, doc_ids: Sequence[int] | None = None
+                  ) -> tuple[list[Any], list[dict[str, Any]], Any]:
     """Split raw texts into words (with the run's recorded splitter), encode them as training encoded its data
     (the run's data config: window length, features), run, gather and join windows: (words per text, records,
-    decoder). A text is a sentence of its own: no document context."""
-    data = dataclasses.replace(data or DataConfig(), doc_context=False)
+    decoder). Each text is a sentence; with `doc_ids` (one per text, the same id for the sentences of one
+    document, in order) a model trained with document context (`data.doc_context`) reads the neighbouring
+    sentences too, and without them it gets none."""
+    data = data or DataConfig()
+    if doc_ids is None:
+        data = dataclasses.replace(data, doc_context=False)
     decode_fn = task.decoder(model)
     split = get_splitter("regex" if data.splitter == "auto" else data.splitter)
     words = [split(t) for t in texts]
-    ds = Dataset.from_dict({"tokens": [[w for w, _, _ in ws] for ws in words]})
-    feats = task.encode(ds, tokenizer, {}, data)
+    columns: dict[str, list[Any]] = {"tokens": [[w for w, _, _ in ws] for ws in words]}
+    if doc_ids is not None:
+        columns["doc_id"] = list(doc_ids)
+    feats = task.encode(Dataset.from_dict(columns), tokenizer, {}, data)
     records = [r for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
                                          next(model.parameters()).device)
                for r in task.gather(batch, out, decode_fn)]
     task.join_windows(records, decode_fn)
     return words, records, decode_fn
+
+
+def document_lines(texts: Sequence[str]) -> tuple[list[str], list[int], list[int]]:
+    """Each text as a document of sentences, one per non-blank line: (sentences, the text each came from, the
+    character offset of each in its text)."""
+    sentences, owner, shift = [], [], []
+    for i, text in enumerate(texts):
+        start = 0
+        for line in text.split("\n"):
+            if line.strip():
+                sentences.append(line)
+                owner.append(i)
+                shift.append(start)
+            start += len(line) + 1
+    return sentences, owner, shift
 
 
 class NerTask(Task):
@@ -240,19 +262,30 @@ class NerTask(Task):
     def score(self, records, id2label, gold=None) -> dict[str, Any]:
         return score(records, id2label, gold)
 
+    def entity_tags(self, model: torch.nn.Module) -> list[str]:
+        return list(labels_of(model))
+
     def head_labels(self, model: torch.nn.Module) -> dict[str, list[str]]:
         labels = labels_of(model)
         return {p: labels for p in ("classifier", "emitter.classifier", "proj", "crf", "case_head")}
 
     def predict(self, model, tokenizer, texts, batch_size=64, data=None, featurizers=None):
-        """Entities per text: [{"type", "text", "start", "end", "score"}] with character offsets."""
+        """Entities per text: [{"type", "text", "start", "end", "score"}] with character offsets; the score is the
+        probability that exactly this entity is right (`tagging.entity_probs`). A text is a document whose
+        lines are its sentences (a sentence per text is the common case): a model trained with document
+        context (`data.doc_context=true`) reads each sentence with its neighbours, as in training; no entity
+        crosses a line break."""
         if (featurizers or {}).get("word_table") is not None:  # the word2vec feature's vocabulary
             self.word_table = featurizers["word_table"]
-        words, records, _ = predict_words(self, model, tokenizer, texts, batch_size, data)
-        id2label = model.config.id2label
-        tags, probs = stitch(records, "pred"), stitch(records, "prob")
-        return [{"entities": entities(text, ws, [id2label[k] for k in tags.get(i, [])], probs.get(i, []))}
-                for i, (text, ws) in enumerate(zip(texts, words))]
+        sentences, owner, shift = document_lines(texts)
+        words, records, _ = predict_words(self, model, tokenizer, sentences, batch_size, data, doc_ids=owner)
+        found = sentence_entities(records, self.entity_tags(model), model)
+        out: list[dict[str, Any]] = [{"entities": []} for _ in texts]
+        for k, (line, ws) in enumerate(zip(sentences, words)):
+            for ent in entities(line, ws, *found.get(k, ([], []))):
+                out[owner[k]]["entities"].append({**ent, "start": ent["start"] + shift[k],
+                                                  "end": ent["end"] + shift[k]})
+        return out
 
     def distributions(self, model, tokenizer, ds: Dataset, data: DataConfig, batch_size: int = 64) -> list[np.ndarray]:
         """Per sentence, (W, L) label probabilities of each word (at its first sub-token), in order: the

@@ -98,3 +98,57 @@ def test_pre_split_tokens_are_predicted_as_given(ner_run):
         predictor.predict(tokens=[["New York", "is"]])
     with pytest.raises(ValueError, match="texts or tokens"):
         predictor.predict(["a"], tokens=[["a"]])
+
+
+DOC_WORDS = ["Anna Keller flew from Oslo to Bergen .".split(), "She met Tom Berg of Vireo Labs .".split(),
+             "Keller said the talks went well .".split()]
+DOC_TAGS = [["B-PER", "I-PER", "O", "O", "B-LOC", "O", "B-LOC", "O"],
+            ["O", "O", "B-PER", "I-PER", "O", "B-ORG", "I-ORG", "O"], ["B-PER", "O", "O", "O", "O", "O", "O"]]
+
+
+@pytest.fixture(scope="module")
+def doc_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("served_doc")
+    run(load_config(None, ["model.encoder=tiny", "train.epochs=1", "train.progress_bar=false", f"train.out_dir={out}",
+                           "data.max_length=24", "data.doc_context=true"], task="ner"), out / "run")
+    return out / "run"
+
+
+def test_a_document_is_served_with_the_context_training_gave_its_sentences(doc_run):
+    """A text whose lines are a document's sentences gets the features training gave those sentences with
+    their doc_id (neighbouring words in the window), and `predict` scores as `evaluate` does."""
+    from tasks.ner import predict_words
+
+    predictor = Predictor.load(doc_run)
+    assert predictor.data.doc_context
+    ds = Dataset.from_dict({"tokens": DOC_WORDS * 2, "tags": DOC_TAGS * 2, "doc_id": [0, 0, 0, 1, 1, 1]})
+    trained = predictor.task.encode(ds, predictor.tokenizer, {}, predictor.data)
+    texts = [" ".join(w) for w in DOC_WORDS]
+    served = predictor.task.encode(Dataset.from_dict({"tokens": [t.split() for t in texts], "doc_id": [0, 0, 0]}),
+                                   predictor.tokenizer, {}, predictor.data)
+    assert [r["input_ids"] for r in served.rows] == [r["input_ids"] for r in trained.rows[:len(served.rows)]]
+    alone = predictor.task.encode(Dataset.from_dict({"tokens": [texts[1].split()]}), predictor.tokenizer, {},
+                                  predictor.data)
+    assert len(alone.rows[0]["input_ids"]) < len(served.rows[1]["input_ids"])  # the context is really there
+    words, records, _ = predict_words(predictor.task, predictor.model, predictor.tokenizer, texts, 8,
+                                      predictor.data, doc_ids=[0, 0, 0])
+    assert len(words) == 3 and sorted({r["example_id"] for r in records}) == [0, 1, 2]
+    gold_path = evaluate(predictor, ds)
+    as_documents = served_scores(predictor.with_data(splitter="whitespace"), ds, detok="plain", documents=True)
+    assert as_documents["examples"] == 2 and as_documents["failed"] == 0
+    assert as_documents["f1"] == pytest.approx(gold_path["f1"])
+    assert as_documents["precision"] == pytest.approx(gold_path["precision"])
+
+
+def test_a_text_with_line_breaks_is_its_lines_as_sentences(ner_run):
+    """Without document context, each line is predicted as if sent alone; offsets point into the whole text."""
+    predictor = Predictor.load(ner_run)
+    lines = ["Anna Keller flew from Oslo .", "", "Vireo Labs hired Tom in Bergen ."]
+    [doc] = predictor.predict(["\n".join(lines)])
+    alone = [predictor.predict([line])[0] if line else {"entities": []} for line in lines]
+    shifts = [0, len(lines[0]) + 1, len(lines[0]) + len(lines[1]) + 2]
+    want = [{**e, "start": e["start"] + shift, "end": e["end"] + shift} for out, shift in zip(alone, shifts)
+            for e in out["entities"]]
+    assert doc["entities"] == want and want
+    text = "\n".join(lines)
+    assert all(text[e["start"]:e["end"]] == e["text"] for e in doc["entities"])

@@ -30,13 +30,27 @@ def raw_examples(ds: Dataset, detok: str = "moses") -> tuple[list[str], list[set
     return texts, gold
 
 
-def served_scores(predictor: Any, ds: Dataset, detok: str = "moses") -> dict[str, Any]:
-    """Entity P/R/F1 (and, for joint runs, intent and sentence accuracy) of `predictor.predict` on raw text."""
+def raw_documents(ds: Dataset, detok: str = "moses") -> tuple[list[str], list[set[tuple[str, int, int]]]]:
+    """(texts, gold entity character spans per text) with one text per document (`doc_id`): its sentences'
+    texts, one per line, as `predict` reads a document."""
     texts, gold = raw_examples(ds, detok)
+    docs: dict[Any, tuple[list[str], set[tuple[str, int, int]]]] = {}
+    for doc, text, spans in zip(ds["doc_id"], texts, gold, strict=True):
+        lines, found = docs.setdefault(doc, ([], set()))
+        shift = sum(len(line) + 1 for line in lines)
+        lines.append(text)
+        found.update((kind, s + shift, e + shift) for kind, s, e in spans)
+    return ["\n".join(lines) for lines, _ in docs.values()], [found for _, found in docs.values()]
+
+
+def served_scores(predictor: Any, ds: Dataset, detok: str = "moses", documents: bool = False) -> dict[str, Any]:
+    """Entity P/R/F1 (and, for joint runs, intent and sentence accuracy) of `predictor.predict` on raw text;
+    `documents`: one text per document (NER; lines are sentences) instead of one per sentence."""
+    texts, gold = raw_documents(ds, detok) if documents else raw_examples(ds, detok)
     preds = predictor.predict(texts, errors="return")
     tp = n_pred = n_gold = 0
     exact = intent_right = sentences = failed = 0
-    labels = ds["label"] if "label" in ds.column_names else None  # joint runs predict an intent to check
+    labels = ds["label"] if "label" in ds.column_names and not documents else None  # joint: the intent too
     for i, (pred, want) in enumerate(zip(preds, gold, strict=True)):
         if "error" in pred:
             failed += 1
