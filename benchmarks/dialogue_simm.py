@@ -53,7 +53,7 @@ def offtopic_rates(run_dir: Path, test: Any, oos: list[str], seed: int = 0) -> d
 
     def flag(ts: list[dict[str, Any]]) -> np.ndarray:
         return np.array([bool(x.get("off_topic"))
-                         for x in predict_turns(p.model, p.tokenizer, ts, 64, p.max_length, p.featurizers)])
+                         for x in predict_turns(p.model, p.tokenizer, ts, 64, p.data, p.featurizers)])
 
     in_scope, out_scope = flag(turns), flag(fake)
     return {"in_scope_flagged": float(in_scope.mean()), "oos_caught": float(out_scope.mean()),

@@ -29,7 +29,7 @@ from torch import nn
 from transformers import AutoModel
 
 from pipelines.config import DataConfig, ModelOptions
-from pipelines.data.align import PieceCache, split_words
+from pipelines.data.align import PieceCache
 from pipelines.data.batching import Collator, Features
 from pipelines.data.dialogue import (
     AUGMENTED,
@@ -42,6 +42,7 @@ from pipelines.data.dialogue import (
     update,
     user_spans,
 )
+from pipelines.data.rawtext import get_splitter
 from pipelines.inference import metrics, tagging
 from pipelines.methods import offtopic as offtopic_lib
 from pipelines.methods.chat import Catalogue
@@ -295,20 +296,24 @@ def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
 
 
 def predict_turns(model: DSTModel, tokenizer, turns: Sequence[dict[str, Any]], batch_size: int = 64,
-                  max_length: int = 128, featurizers: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Per turn (a dict with `tokens` or `text`, and optionally `system` words, `history`, `system_values`):
-    intent, probability, gates by slot, the values the user said, the update applied to `prev_state` (if
-    the turn carries one), and off-topic flags when the run has a detector."""
+                  data: DataConfig | None = None, featurizers: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Per turn (a dict with `tokens` or raw `text`, and optionally the system's `system` words or raw
+    `system_text`, `history`, `system_values`): intent, probability, gates by slot, the values the user said,
+    the update applied to `prev_state` (if the turn carries one), and off-topic flags when the run has a
+    detector. Raw text is split into words by the run's splitter (`data.splitter`), as training's words were."""
+    data = data or DataConfig()
+    split = get_splitter("regex" if data.splitter == "auto" else data.splitter)
     rows = []
     for t in turns:
-        words = t.get("tokens") or [w for w, _, _ in split_words(t.get("text", ""))]
+        words = t.get("tokens") or [w for w, _, _ in split(t.get("text", ""))]
+        system = t.get("system") or [w for w, _, _ in split(t.get("system_text", ""))]
         rows.append({"dialogue_id": str(len(rows)), "turn": 0, "tokens": list(words), "tags": None,
-                     "system": list(t.get("system") or []), "history": list(t.get("history") or []),
+                     "system": list(system), "history": list(t.get("history") or []),
                      "system_values": [{"slot": k, "value": v} for k, v in (t.get("system_values") or {}).items()],
                      "label": "", "state": [], "gates": []})
     ds = Dataset.from_list(rows, features=FEATURES).remove_columns(["state", "gates", "tags"])
     label2id = {v: int(k) for k, v in model.config.id2label.items()}
-    feats = encode(ds, tokenizer, label2id, DataConfig(max_length=max_length), model.context)
+    feats = encode(ds, tokenizer, label2id, data, model.context)
     decode_fn = make_decoder(model.tags, "viterbi")
     records = [r for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
                                          next(model.parameters()).device) for r in gather(batch, out, decode_fn)]
@@ -438,12 +443,11 @@ class DialogueTask(Task):
         """Each text as the first turn of a dialogue (no context): intent, probability, gates, the values said
         and the state it starts. A dialogue's later turns go through `predict_turns` with their context
         (pipelines.methods.chat does that)."""
-        return predict_turns(model, tokenizer, [{"text": t} for t in texts], batch_size,
-                             (data or DataConfig()).max_length, featurizers)
+        return predict_turns(model, tokenizer, [{"text": t} for t in texts], batch_size, data, featurizers)
 
-    def predict_turns(self, model: DSTModel, tokenizer, turns, batch_size=64, max_length=128, featurizers=None):
+    def predict_turns(self, model: DSTModel, tokenizer, turns, batch_size=64, data=None, featurizers=None):
         """Turns with their context (see the module function `predict_turns`)."""
-        return predict_turns(model, tokenizer, turns, batch_size, max_length, featurizers)
+        return predict_turns(model, tokenizer, turns, batch_size, data, featurizers)
 
 
 TASK = DialogueTask

@@ -25,7 +25,14 @@ class TrackerNLU:
 
     def __call__(self, turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
         p = self.predictor
-        return p.task.predict_turns(p.model, p.tokenizer, turns, p.batch_size, p.max_length, p.featurizers)
+        return p.task.predict_turns(p.model, p.tokenizer, turns, p.batch_size, p.data, p.featurizers)
+
+    def split(self, text: str) -> list[str]:
+        """The words of a message, by the run's splitter (the one its training words came from)."""
+        from pipelines.data.rawtext import get_splitter
+
+        name = self.predictor.data.splitter
+        return [w for w, _, _ in get_splitter("regex" if name == "auto" else name)(text)]
 
 
 def toxicity_guard(run: str | Path, threshold: float = 0.5) -> Any:
@@ -48,7 +55,8 @@ def build_engine(predictor: Any, guard: str = "", max_chars: int = 500) -> ChatE
     catalogue = predictor.featurizers.get("catalogue")
     domain = Domain.movies(catalogue.values if isinstance(catalogue, Catalogue) else None)
     guards = [toxicity_guard(guard)] if guard else []
-    return ChatEngine(TrackerNLU(predictor), domain, guards, max_chars)
+    nlu = TrackerNLU(predictor)
+    return ChatEngine(nlu, domain, guards, max_chars, split=nlu.split)
 
 
 def _lines():

@@ -112,8 +112,12 @@ class ChatEngine:
     """The bot: guards, the tracker (`nlu`), the off-topic redirect and the rule policy (module docstring)."""
 
     def __init__(self, nlu: Callable[[list[dict[str, Any]]], list[dict[str, Any]]], domain: Domain,
-                 guards: Sequence[Guard] = (), max_chars: int = 500) -> None:
+                 guards: Sequence[Guard] = (), max_chars: int = 500,
+                 split: Callable[[str], list[str]] | None = None) -> None:
+        """split: a message's words, as the tracker's training data has them (the run's splitter; default
+        the regex splitter)."""
         self.nlu, self.domain, self.guards, self.max_chars = nlu, domain, list(guards), max_chars
+        self.split = split or (lambda text: [w for w, _, _ in split_words(text)])
 
     def greeting(self) -> str:
         return f"Hello! I can book {self.domain.name}. What would you like to see?"
@@ -130,7 +134,7 @@ class ChatEngine:
             if guard(text):
                 return self._say(session, "I'd rather keep this friendly. " + self._next_question(session),
                                  "refuse", False)
-        words = [w for w, _, _ in split_words(text)]
+        words = self.split(text)
         [pred] = self.nlu([{"tokens": words, "system": session.system, "history": session.history,
                             "system_values": session.offered, "prev_state": session.state}])
         session.history += ([history_entry("system", session.system)] if session.system else []) + \
@@ -203,7 +207,7 @@ class ChatEngine:
     def _say(self, session: Session, text: str, action: str, heard: bool, slot: str = "") -> Reply:
         """The reply; when the tracker read the message (`heard`), it becomes the context of the next turn."""
         if heard:
-            session.system = [w.lower() for w, _, _ in split_words(text)]
+            session.system = [w.lower() for w in self.split(text)]
             session.offered = {}
         return Reply(text, action, dict(session.state), slot)
 
