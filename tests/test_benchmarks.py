@@ -283,14 +283,37 @@ def test_served_vs_scored_and_splitters(bench):
     from pipelines.training.train import run
 
     work, data, load = bench
-    run(load_config(None, [*TINY, f"data.path={data / 'conll2003'}", f"train.out_dir={work / 'runs'}"], task="ner"),
-        work / "runs" / "served-ner")
-    run(load_config(None, [*TINY, f"data.path={data / 'clinc150' / 'data_full.json'}",
-                           f"train.out_dir={work / 'runs'}"], task="intent"), work / "runs" / "served-intent")
-    load("served_vs_scored").main(["--run", str(work / "runs" / "served-ner"), "--data-root", str(data),
-                                   "--limit", "20", "--intent-run", str(work / "runs" / "served-intent")])
+    runs = work / "runs"
+
+    def tiny(task, name, path, *extra, splits=None):
+        run(load_config(None, [*TINY, f"data.path={path}", f"train.out_dir={runs}", *extra], task=task),
+            runs / name, splits=splits)
+        return f"{'ner' if name == 'served-ner' else name.split('-')[1]}={runs / name}"
+
+    tox = load("toxicity")
+    davidson = tox.davidson_for("plain", load("toxicity_data").davidson_splits())
+    given = [tiny("ner", "served-ner", data / "conll2003"),
+             tiny("intent", "served-intent", data / "clinc150" / "data_full.json"),
+             tiny("joint", "served-atis", data / "atis"),
+             tiny("dialogue", "served-simm", data / "sim_m"),
+             tiny("toxicity", "served-davidson", "davidson", "model.prior_correction=none", splits=davidson),
+             tiny("ner", "served-ner_doc", data / "conll2003", "data.doc_context=true")]
+    load("served_vs_scored").main(["--data-root", str(data), "--limit", "20",
+                                   "--parts", "ner", "intent", "atis", "davidson", "simm", "ner_doc",
+                                   *[x for g in given for x in ("--run", g)]])
     report = json.loads((work / "reports/served_vs_scored.json").read_text())
-    assert report["tasks"]["intent"]["clinc150"]["gap"] == 0.0  # raw texts both ways: the paths must agree
+    tasks = report["tasks"]
+    assert tasks["intent"]["clinc150"]["gap"] == 0.0  # raw texts both ways: the paths must agree
+    assert tasks["toxicity"]["davidson"]["labels_differ"] == 0  # tweets are raw text: the same labels
+    atis = tasks["joint"]["atis"]
+    assert {"gold_tokens", "raw_text", "gap"} <= set(atis) and 0 <= atis["raw_text"]["slot_f1"] <= 100
+    assert 0 <= tasks["dialogue"]["sim_m"]["raw_text"]["jga"] <= 100 and tasks["dialogue"]["sim_m"]["turns"] > 0
+    ece = report["ner_entity_ece"]
+    assert ece["temperature"] > 0 and {"before", "after", "served"} <= set(ece)
+    assert (work / "reports/served_entity_reliability.png").exists()
+    assert set(report["run_commits"]) == {"ner", "intent", "atis", "davidson", "simm", "ner_doc"}
+    doc = report["ner_doc_context"]
+    assert {"gold_tokens", "raw_documents", "raw_sentences"} <= set(doc["dev"]) <= set(doc["test"])
     load("disk_use").main(["--run", str(work / "runs" / "served-ner"), "--out", "reports/disk.json"])
     disk = json.loads((work / "reports/disk.json").read_text())
     assert disk["run_mb"]["both"] > disk["run_mb"]["last"] > disk["run_mb"]["none"] == disk["model_mb"] > 0
