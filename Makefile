@@ -166,8 +166,8 @@ bench-inference: $(STAMP) ## speed methods side by side (FP32, ONNX, INT8, stude
 bench-splitters: $(STAMP) ## which word splitter gives back CoNLL-2003 / ATIS / SNIPS tokens from raw text -> reports/splitters.*
 	$(PY) -m benchmarks.splitters
 
-bench-served: $(STAMP) ## served = scored: predict on raw text vs gold tokens, NER CoNLL-2003 (RUN=, or trains the default) -> reports/served_vs_scored.*
-	$(PY) -m benchmarks.served_vs_scored $(if $(RUN),--run $(RUN))
+bench-served: $(STAMP) ## served = scored: predict on raw text vs gold tokens, every task (ARGS="--parts ner --run ner=RUN"; trains missing defaults) -> reports/served_vs_scored.*
+	$(PY) -m benchmarks.served_vs_scored $(ARGS)
 
 bench-disk: $(STAMP) ## disk use of a run: model/ and each checkpoint (RUN=, default the bench-served NER run) -> reports/disk_use.json
 	$(PY) -m benchmarks.disk_use $(if $(RUN),--run $(RUN))
