@@ -7,9 +7,9 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 
-from pipelines.errors import ConfigError, EncoderError, ReadError, TagError
+from pipelines.errors import PipelineError
 
-USER_ERRORS = (ReadError, ConfigError, TagError, EncoderError, FileNotFoundError)
+USER_ERRORS = (PipelineError, FileNotFoundError)  # a missing data file is the user's too
 
 
 OVERRIDE = re.compile(r"[A-Za-z_]\w*\.[\w.]+=.*")

@@ -1,15 +1,32 @@
-"""The errors a user's mistake raises; entry points print them as one line (pipelines.cli)."""
+"""The errors a user's input or action raises, under one base class, `PipelineError`: entry points print
+them as one line (pipelines.cli), a service can catch them apart from its own bugs.
+
+    PipelineError
+      ConfigError        a config or override that does not fit, a task that does not exist
+      ReadError          malformed data: file, line and problem
+      TagError           a tag that fits no scheme
+      EncoderError       an encoder that cannot be loaded
+      ModelFormatError   a folder that is not a model this version loads (another format, an older layout)
+      UnsafeModelError   a model folder whose loading could run code (pickles): refused
+      ModelNotFoundError no model or checkpoint where one was named (also a FileNotFoundError)
+
+All but `ModelNotFoundError` are also `ValueError`s, as they were before the base class existed.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 
-class ConfigError(ValueError):
+class PipelineError(Exception):
+    """Base of every error a user's mistake raises here (not of this project's own bugs)."""
+
+
+class ConfigError(PipelineError, ValueError):
     """A config file or override that does not fit the run config, or a task that does not exist."""
 
 
-class ReadError(ValueError):
+class ReadError(PipelineError, ValueError):
     """Malformed input: the message names the file, the line and the problem."""
 
     def __init__(self, path: str | Path, line: int | None, problem: str) -> None:
@@ -17,13 +34,22 @@ class ReadError(ValueError):
         super().__init__(f"{where}: {problem}")
 
 
-class TagError(ValueError):
+class TagError(PipelineError, ValueError):
     """A tag that fits no supported scheme."""
 
 
-class EncoderError(ValueError):
+class EncoderError(PipelineError, ValueError):
     """An encoder that cannot be loaded: a hub id while offline, a wrong path, a missing package."""
 
 
-class UnsafeModelError(ValueError):
+class ModelFormatError(PipelineError, ValueError):
+    """A folder that is not a model this version can load: not one of ours, or written by an older version in
+    a layout it no longer reads (the message says what to do)."""
+
+
+class UnsafeModelError(PipelineError, ValueError):
     """A saved model holds a file whose loading could run code (a Python pickle): it is refused, not loaded."""
+
+
+class ModelNotFoundError(PipelineError, FileNotFoundError):
+    """No trained model, or no checkpoint, where one was named."""

@@ -35,7 +35,7 @@ from transformers import AutoModel
 
 from pipelines.config import DataConfig, ModelOptions
 from pipelines.data.batching import Features
-from pipelines.errors import ReadError
+from pipelines.errors import ModelFormatError, ReadError
 from pipelines.methods.documents import POOLINGS, ChunkEncoder
 from pipelines.methods.topics import TopicModel
 from pipelines.models import encoders
@@ -154,7 +154,7 @@ class TopicsTask(Task):
 
     def load_model(self, path: str | Path) -> TopicFusionClassifier:
         if not is_composite(path):
-            raise FileNotFoundError(f"{path}: not a saved topics model (config.json of model_type nlp_pipelines)")
+            raise ModelFormatError(f"{path}: not a saved topics model (config.json of model_type nlp_pipelines)")
         return TopicFusionClassifier.from_pretrained(path)
 
     def check_documents(self, ds: Dataset, data: DataConfig) -> None:

@@ -39,6 +39,7 @@ from typing import Any
 import torch
 
 from pipelines.config import DataConfig
+from pipelines.errors import ModelFormatError, ModelNotFoundError
 from pipelines.inference.onnx import OnnxModel, is_onnx
 from pipelines.io import atomic_write_text, make_readable_dir
 from pipelines.models.encoders import load_saved_tokenizer
@@ -80,7 +81,7 @@ def model_dir(run_or_model_dir: str | Path) -> Path:
         return (path / "model").resolve()
     if (path / META).exists():
         return path.resolve()
-    raise FileNotFoundError(f"{path}: no trained model here (expected {path}/model/{META}); "
+    raise ModelNotFoundError(f"{path}: no trained model here (expected {path}/model/{META}); "
                             "a run writes it when training ends")
 
 
@@ -184,7 +185,7 @@ class Predictor:
         path = model_dir(run_dir)
         meta = json.loads((path / META).read_text(encoding="utf-8"))
         if "options" not in meta or "data" not in meta:
-            raise FileNotFoundError(f"{path}/{META} was written by an older version of this project (no model "
+            raise ModelFormatError(f"{path}/{META} was written by an older version of this project (no model "
                                     "options or data config in it): retrain the run")
         task = get_task(meta["task"], task_class(meta["task"]).Options(**meta["options"]))
         data = DataConfig(**{"splitter": "regex", **meta["data"]})  # runs before data.splitter split with the regex

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from pipelines.errors import UnsafeModelError
+from pipelines.errors import ModelFormatError, UnsafeModelError
 
 MODEL_TYPE = "nlp_pipelines"
 ENCODER_DIR, HEADS_FILE = "encoder", "heads.safetensors"
@@ -55,7 +55,7 @@ def load_composite(path: str | Path) -> tuple[Path, dict[str, dict[str, torch.Te
     """(the encoder's folder, the head tensors by part, config.json) of a folder written by `save_composite`."""
     path = Path(path)
     if not is_composite(path):
-        raise FileNotFoundError(f"{path}: not a saved nlp_pipelines model (config.json with model_type "
+        raise ModelFormatError(f"{path}: not a saved nlp_pipelines model (config.json with model_type "
                                 f"{MODEL_TYPE!r}); it may come from an older version: retrain it")
     config = json.loads((path / "config.json").read_text(encoding="utf-8"))
     return path / (config.get("encoder") or ENCODER_DIR), load_heads(path), config

@@ -22,6 +22,7 @@ import yaml
 
 from pipelines.cli import parse_args
 from pipelines.config import ConfigError, RunConfig, load_config, to_dict
+from pipelines.errors import ModelNotFoundError
 from pipelines.inference import reports
 from pipelines.provenance import code_version, portable_path
 
@@ -76,7 +77,7 @@ def resume_checkpoint(run_dir: Path, missing_ok: bool = False) -> Path | str:
     if missing_ok and not last.exists():
         return ""
     if not last.is_file():
-        raise FileNotFoundError(f"{run_dir}/checkpoints/last.ckpt: no checkpoint to resume from")
+        raise ModelNotFoundError(f"{run_dir}/checkpoints/last.ckpt: no checkpoint to resume from")
     return last
 
 
