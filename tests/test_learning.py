@@ -150,3 +150,30 @@ def test_a_log_that_is_no_terminal_gets_plain_progress_lines_and_a_train_loss(tm
     assert "train/loss" in logged.splitlines()[0]
     rows = [r for r in logged.splitlines()[1:] if r.split(",")[logged.splitlines()[0].split(",").index("train/loss")]]
     assert rows
+
+
+def test_the_readme_own_trainer_snippet_trains_what_make_train_trains(tmp_path, monkeypatch):
+    """The README's own-Trainer snippet, run as written (intent instead of NER, a tiny encoder, two batches):
+    its module has the loss options of configs/intent.yaml and its export is calibrated like make train's."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme[readme.index("Training in your own `Trainer`"):]
+    code = re.search(r"```python\n(.*?)```", block, re.S).group(1)
+    assert "prepare(cfg)" in code and "ready.export(" in code
+    code = code.replace('task="ner", overrides=["data.path=data/my_conll"]',
+                        'task="intent", overrides=["model.encoder=tiny", "train.progress_bar=false"]')
+    code = code.replace("pl.Trainer(max_epochs=cfg.train.epochs)",
+                        "pl.Trainer(max_epochs=1, limit_train_batches=2, logger=False, enable_checkpointing=False)")
+    code = code.replace('"runs/my-ner"', repr(str(tmp_path / "run")))
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - the README's own code
+    from pipelines.config import load_config
+
+    shipped = load_config(task="intent")
+    assert shipped.train.label_smoothing > 0 and shipped.train.calibration == "temperature"
+    assert scope["ready"].module.criterion.label_smoothing == shipped.train.label_smoothing
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["temperature"] > 0 and (tmp_path / "run" / "model" / "pipeline.json").exists()

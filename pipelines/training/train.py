@@ -129,25 +129,47 @@ def build_trainer(cfg: RunConfig, run_dir: Path, monitor: str, batches_per_epoch
     return trainer, best
 
 
-def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, Any] | None = None,
-        distillation: Any = None, facts: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Fit, export the best model, score it on validation and test; returns the scores per split.
+@dataclasses.dataclass
+class Prepared:
+    """Everything a Trainer needs for one config, built the one way `make train` builds it: the task, the data
+    module (splits read, augmented, encoded), the LightningModule with the loss options of `cfg.train`
+    (label smoothing, class weights, focal loss, logit adjustment, the learning-rate groups), the tokenizer,
+    the fitted featurizers and the config with `data.splitter=auto` resolved. Fit `module` with
+    `datamodule=dm` in your own `lightning.pytorch.Trainer`, then `export(run_dir)`."""
 
-    `splits` (already read datasets) replaces reading `cfg.data.path`, e.g. for cross-validation folds, or a
-    transfer set with teacher scores (`teacher_logits`), which `distillation` (losses.Distillation) reads.
-    `facts` are added to metrics.json.
-    """
+    cfg: RunConfig
+    task: Any
+    dm: Any
+    module: Any
+    tokenizer: Any
+    featurizers: dict[str, Any]
+    lineage: dict[str, Any] | None = None
+
+    def export(self, run_dir: str | Path, facts: dict[str, Any] | None = None) -> dict[str, Any]:
+        """What `make train` does after fitting: temperature calibration (`train.calibration`), the model
+        folder `Predictor.load` reads (pipeline.json, tokenizer, featurizers), scores on validation and test in
+        metrics.json; returns the scores per split. The module's current weights are exported (load the best
+        checkpoint first if you want that one)."""
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        facts = {"task": self.cfg.task, "encoder": self.cfg.model.encoder, "seed": self.cfg.train.seed,
+                 **code_version(), "data": portable_path(self.cfg.data.path), **(facts or {})}
+        return finish(self.cfg, run_dir, self.task, self.module.model.cpu().eval(), self.tokenizer, self.dm.splits,
+                      self.featurizers, facts)
+
+
+def prepare(cfg: RunConfig, splits: dict[str, Any] | None = None, distillation: Any = None) -> Prepared:
+    """Build the task, data module and LightningModule of `cfg` (see `Prepared`); `run` and a user's own Trainer
+    both start here, so both get the same loss options, batching and calibration."""
     import lightning.pytorch as pl
     import torch
 
     from pipelines.data.splits import load_splits
-    from pipelines.io import atomic_write_text
     from pipelines.registry import get_task
     from pipelines.training import incremental
     from pipelines.training.datamodule import TaskDataModule
     from pipelines.training.module import TaskModule
 
-    os.environ[RUN_DIR_ENV] = str(run_dir)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
@@ -187,11 +209,29 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
     if lineage is not None:
         lineage["imprinted_rows"] = incremental.imprint(task, module.model, tokenizer, dm.splits["train"], cfg.data,
                                                         lineage["new_labels"])
+    return Prepared(cfg, task, dm, module, tokenizer, featurizers, lineage)
+
+
+def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, Any] | None = None,
+        distillation: Any = None, facts: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fit, export the best model, score it on validation and test; returns the scores per split.
+
+    `splits` (already read datasets) replaces reading `cfg.data.path`, e.g. for cross-validation folds, or a
+    transfer set with teacher scores (`teacher_logits`), which `distillation` (losses.Distillation) reads.
+    `facts` are added to metrics.json.
+    """
+    import torch
+
+    from pipelines.io import atomic_write_text
+
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    ready = prepare(cfg, splits, distillation)
+    cfg, dm, module = ready.cfg, ready.dm, ready.module
     batches = len(dm.train_dataloader())
     if isinstance(cfg.train.limit_train_batches, int):
         batches = min(batches, cfg.train.limit_train_batches)
     warn_if_few_steps(cfg, batches)
-    trainer, best = build_trainer(cfg, run_dir, task.monitor, batches)
+    trainer, best = build_trainer(cfg, run_dir, ready.task.monitor, batches)
     if trainer.is_global_zero:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
@@ -205,14 +245,13 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
     ckpt = ckpt or resume_checkpoint(run_dir, missing_ok=True)
     if ckpt:
         module.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"])
-    facts = {"task": cfg.task, "encoder": cfg.model.encoder, "seed": cfg.train.seed, **code_version(),
-             "data": portable_path(cfg.data.path), "train_seconds": round(time.perf_counter() - start, 1),
+    facts = {"train_seconds": round(time.perf_counter() - start, 1),
              "epochs_run": trainer.current_epoch, "global_step": trainer.global_step,
              **({"resumed": True} if resume else {}),  # a resumed run need not retrace an uninterrupted one
              "best_checkpoint": os.path.relpath(ckpt, run_dir) if ckpt else "",
              **({"batch_tokens": dm.batch_tokens} if dm.batch_tokens else {}),  # what `auto` resolved to
-             **({"lineage": lineage} if lineage is not None else {}), **(facts or {})}
-    results = finish(cfg, run_dir, task, module.model.cpu().eval(), tokenizer, dm.splits, featurizers, facts)
+             **({"lineage": ready.lineage} if ready.lineage is not None else {}), **(facts or {})}
+    results = ready.export(run_dir, facts)
     prune_checkpoints(run_dir, cfg.train.keep_checkpoints)
     return results
 
