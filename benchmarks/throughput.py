@@ -201,7 +201,8 @@ def inference(texts: list[str], model_dir: str | None, encoder: str = "default")
         from pipelines.registry import get_task, task_class
 
         # argmax decoding, as the Hugging Face pipeline decodes (and as the published ratio was measured)
-        task = get_task("ner", task_class("ner").Options(encoder=encoder, decode="argmax"))
+        task = get_task("ner", task_class("ner").Options(encoder=encoder, decode="argmax", head="softmax",
+                                                          word_features="none"))
         tok = load_tokenizer(encoder)
         labels = ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
         predictor = Predictor(task, task.build_model(labels, tok), tok, DataConfig(max_length=MAX_LEN))

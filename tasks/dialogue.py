@@ -16,6 +16,7 @@ words), intent accuracy, gate accuracy, and `jga_oracle` (gold gates and spans: 
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,8 @@ INTENT, SLOT = "intent:", "slot:"
 CONTEXTS = ("user", "system", "history")
 SAMPLE = ner.SAMPLE.parent / "dialogue"
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class DialogueOptions(ModelOptions):
@@ -66,7 +69,7 @@ class DialogueOptions(ModelOptions):
                                                                 "it) | history (that and the earlier turns)"})
     gate_weight: float = field(default=1.0, metadata={"help": "weight of the gate loss"})
     slot_weight: float = field(default=1.0, metadata={"help": "weight of the slot tag loss"})
-    augment_slots: str = field(default="", metadata={"help": "comma-separated slots whose values training also "
+    augment_slots: str = field(default="movie", metadata={"help": "comma-separated slots whose values training also "
                                                              "sees replaced by made-up ones (open-ended values "
                                                              "such as movie titles; data.dialogue.replace_values)"})
     augment_copies: int = field(default=2, metadata={"help": "augmented copies of the training dialogues"})
@@ -383,7 +386,12 @@ class DialogueTask(Task):
     def augment(self, train: Dataset, tokenizer, seed: int) -> Dataset:
         """With model.augment_slots: the training dialogues plus `augment_copies` copies whose values of those
         slots are made up of random words (the tokenizer's whole-word vocabulary, else the training words)."""
-        slots = [s.strip() for s in self.options.augment_slots.split(",") if s.strip()]
+        asked = [s.strip() for s in self.options.augment_slots.split(",") if s.strip()]
+        present = {p["slot"] for st in train["state"] for p in st}
+        slots = [s for s in asked if s in present]
+        if asked and not slots:
+            log.warning("model.augment_slots=%s: no such slot in the training states (%s); no augmentation",
+                        ",".join(asked), ", ".join(sorted(present)) or "none")
         if not slots or not self.options.augment_copies:
             return train
         words = sorted(w for w in getattr(tokenizer, "get_vocab", dict)() if w.isalpha() and w.islower() and len(w) > 2)

@@ -45,7 +45,7 @@ SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "ner"
 
 @dataclass(frozen=True)
 class NerOptions(ModelOptions):
-    head: str = field(default="softmax", metadata={"help": "softmax | crf (a constrained CRF; encoder=bilstm: crf)"})
+    head: str = field(default="crf", metadata={"help": "softmax | crf (a constrained CRF; encoder=bilstm: crf)"})
     decode: str = field(default="viterbi", metadata={"help": "viterbi (most probable valid IOB2 path; the CRF's "
                                                                "own with head=crf) | argmax (softmax head only)"})
     word_vectors: str = field(default="word2vec", metadata={"help": "encoder=bilstm: word2vec (trained on the "
@@ -57,7 +57,7 @@ class NerOptions(ModelOptions):
                                                              "join the vocabulary"})
     word_dropout: float = field(default=0.0, metadata={"help": "encoder=bilstm: share of words read as <unk> in "
                                                                "training, so the unknown-word vector is trained"})
-    word_features: str = field(default="none", metadata={"help": "none, or casing, chars, word2vec joined by '+': "
+    word_features: str = field(default="casing", metadata={"help": "none, or casing, chars, word2vec joined by '+': "
                                                                  "the Transformer also reads each word's casing, "
                                                                  "characters, word2vec vector "
                                                                  "(pipelines/models/word_features.py)"})
@@ -76,10 +76,10 @@ class NerOptions(ModelOptions):
             raise ConfigError(f"model.word_features={self.word_features!r}: {err}") from None
         self.check(self.feature_fusion in {"input", "head"},
                    f"model.feature_fusion={self.feature_fusion!r}: expected input|head")
-        self.check(not (self.encoder == "bilstm" and parse_features(self.word_features)),
-                   f"model.word_features={self.word_features} is for Transformer encoders (configs/ner.yaml sets "
-                   "casing); the BiLSTM-CRF reads casing and characters already: use configs/ner_bilstm.yaml or "
-                   "set model.word_features=none")
+        # the BiLSTM-CRF reads each word's casing itself, so the default `casing` holds for it as it is
+        self.check(not (self.encoder == "bilstm" and set(parse_features(self.word_features)) - {"casing"}),
+                   f"model.word_features={self.word_features} is for Transformer encoders; the BiLSTM-CRF reads "
+                   "casing and characters already: use configs/ner_bilstm.yaml or set model.word_features=none")
         self.check(self.word_vectors in {"word2vec", "random"},
                    f"model.word_vectors={self.word_vectors!r}: expected word2vec|random")
         self.check(0.0 <= self.word_dropout < 1.0, f"model.word_dropout={self.word_dropout}: expected in [0, 1)")

@@ -50,7 +50,8 @@ def test_unknown_key_in_yaml(tmp_path):
     ("intent", "model.head=crf", "unknown config key 'model.head' for task 'intent'"),
     ("ner", "model.encoder=bilstm model.head=softmax model.word_features=none",
      "model.encoder=bilstm always has a CRF head"),
-    ("ner", "model.encoder=bilstm", "configs/ner_bilstm.yaml or set model.word_features=none"),
+    ("ner", "model.encoder=bilstm model.word_features=casing+chars",
+     "configs/ner_bilstm.yaml or set model.word_features=none"),
     ("ner", "model.word_dropout=0.1", "model.word_dropout applies to model.encoder=bilstm only"),
     ("ner", "model.decode=consistent", "model.decode='consistent': expected viterbi|argmax"),
     ("joint", "model.slot_weight=0", "model.slot_weight=0.0: expected > 0"),
@@ -80,3 +81,18 @@ def test_missing_config_file_and_unknown_task_are_errors(tmp_path, monkeypatch):
     monkeypatch.setattr(config, "CONFIG_DIR", tmp_path)  # as after `pip install .` outside the repository
     with pytest.raises(ConfigError, match="no config for task 'ner'.*pass a config file"):
         load_config(None, [], task="ner")
+
+
+def test_each_task_options_defaults_are_its_shipped_config():
+    """One source of model defaults: a task's Options() (what TaskModule("ner", labels, {...}) starts from) is
+    the model section of configs/<task>.yaml (what make train trains)."""
+    import dataclasses
+
+    from pipelines.config import load_config
+    from pipelines.registry import known_tasks, task_class
+
+    for name in known_tasks():
+        shipped, code = load_config(task=name).model, task_class(name).Options()
+        differ = {f.name: (getattr(code, f.name), getattr(shipped, f.name)) for f in dataclasses.fields(code)
+                  if getattr(code, f.name) != getattr(shipped, f.name)}
+        assert not differ, f"{name}: Options() defaults differ from configs/{name}.yaml: {differ}"

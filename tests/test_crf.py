@@ -59,7 +59,7 @@ def test_pack_words_moves_first_subtokens_left():
 def test_padding_changes_neither_loss_nor_emissions():
     torch.manual_seed(0)
     tok = tiny_tokenizer()
-    task = make_task("ner", encoder="tiny", dropout=0.0, head="crf")
+    task = make_task("ner", encoder="tiny", dropout=0.0, head="crf", word_features="none")
     model = task.build_model(LABELS, tok).eval()
     ids = torch.tensor([[2, 10, 11, 12, 3]])
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.tensor([[-100, 1, 2, 0, -100]]),
@@ -76,7 +76,7 @@ def test_padding_changes_neither_loss_nor_emissions():
 
 def test_save_and_load_keep_the_transitions(tmp_path):
     tok = tiny_tokenizer()
-    task = make_task("ner", encoder="tiny", head="crf")
+    task = make_task("ner", encoder="tiny", head="crf", word_features="none")
     model = task.build_model(LABELS, tok)
     with torch.no_grad():
         model.crf.transitions.add_(0.5)
@@ -127,7 +127,7 @@ def test_long_sentences_decode_to_valid_iob2_across_their_windows(head, decode):
     torch.manual_seed(0)
     labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
     tok = encoders.load_tokenizer("tiny")
-    task = make_task("ner", encoder="tiny", head=head, decode=decode)
+    task = make_task("ner", encoder="tiny", head=head, decode=decode, word_features="none")
     model = task.build_model(labels, tok).eval()
     classifier = model.emitter.classifier if head == "crf" else model.classifier
     with torch.no_grad():  # emissions that favour I- tags: an invalid start of a window is then likely
@@ -151,7 +151,7 @@ def test_training_loss_of_a_continuation_window_has_no_start_penalty():
     """The task's loss, as TaskModule computes it: a window that continues a sentence inside an entity."""
     torch.manual_seed(0)
     tok = tiny_tokenizer()
-    task = make_task("ner", encoder="tiny", dropout=0.0, head="crf")
+    task = make_task("ner", encoder="tiny", dropout=0.0, head="crf", word_features="none")
     model = task.build_model(LABELS, tok).eval()
     ids = torch.tensor([[2, 10, 11, 12, 3]])
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.tensor([[-100, 2, 2, 0, -100]]),

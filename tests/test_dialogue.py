@@ -435,3 +435,14 @@ def test_a_yes_to_what_should_i_change_is_asked_again_not_redirected():
         ("8 pm", "confirm", {**FULL, "time": "8 pm"}),
         ("yes", "book", None),
     ])
+
+
+def test_augmentation_copies_only_dialogues_with_a_slot_it_can_replace(tokenizer, caplog):
+    """The default augments `movie` values; data without that slot is not copied for nothing (a warning)."""
+    from helpers import make_task
+
+    ds = read_dialogues(SAMPLE / "train.json")
+    assert "movie" in {p["slot"] for st in ds["state"] for p in st}
+    assert len(make_task("dialogue").augment(ds, tokenizer, 0)) == 3 * len(ds)  # the default: 2 copies
+    other = make_task("dialogue", augment_slots="song")
+    assert other.augment(ds, tokenizer, 0) is ds and "no such slot" in caplog.text

@@ -6,10 +6,12 @@ from helpers import make_task
 from pipelines.models.encoders import tiny_tokenizer
 from tasks import intent, ner
 
+PLAIN_NER = {"head": "softmax", "word_features": "none"}  # a bare token classifier, whose bias is set by hand
+
 
 def _rigged(name, labels, bias, **options):
     tok = tiny_tokenizer()
-    task = make_task(name, encoder="tiny", **options)
+    task = make_task(name, encoder="tiny", **{**(PLAIN_NER if name == "ner" else {}), **options})
     model = task.build_model(labels, tok).eval()
     with torch.no_grad():
         model.classifier.weight.zero_()
@@ -20,7 +22,7 @@ def _rigged(name, labels, bias, **options):
 def test_ner_entities_have_character_offsets():
     model, tok = _rigged("ner", ["O", "B-LOC", "I-LOC"], [0.0, 0.0, 5.0], decode="argmax")  # every word I-LOC
     text = "Hi  New York!"
-    [out] = make_task("ner", encoder="tiny", decode="argmax").predict(model, tok, [text])
+    [out] = make_task("ner", encoder="tiny", decode="argmax", **PLAIN_NER).predict(model, tok, [text])
     # all words I-LOC -> read leniently as one LOC entity spanning the whole text
     assert out["entities"] == [{"type": "LOC", "text": "Hi  New York!", "start": 0, "end": 13,
                                 "score": out["entities"][0]["score"]}]
@@ -57,7 +59,7 @@ def test_viterbi_decoding_turns_a_run_of_inside_tags_into_a_valid_entity():
 
     labels = ["O", "B-LOC", "I-LOC"]
     model, tok = _rigged("ner", labels, [0.0, 4.0, 5.0])  # argmax: I-LOC everywhere (invalid start)
-    task = make_task("ner", encoder="tiny")
+    task = make_task("ner", encoder="tiny", **PLAIN_NER)
     feats = ner.encode(Dataset.from_dict({"tokens": [["new", "york", "city"]]}), tok, {}, DataConfig())
     [(batch, out)] = list(infer(model, feats, Collator(tok.pad_token_id), 8))
     assert task.gather(batch, out, task.decoder(model, "argmax"))[0]["pred"] == [2, 2, 2]

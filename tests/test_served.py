@@ -43,12 +43,15 @@ def test_auto_chooses_the_splitter_that_gives_back_the_training_tokens():
     assert choose_splitter(Dataset.from_dict({"text": ["x"]}))[0] == "regex"
 
 
+def tiny_ner_run(out, *overrides):
+    run(load_config(None, ["model.encoder=tiny", "train.progress_bar=false", f"train.out_dir={out}", *overrides],
+                    task="ner"), out / "run")
+    return out / "run"
+
+
 @pytest.fixture(scope="module")
 def ner_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("served")
-    run(load_config(None, ["model.encoder=tiny", "train.epochs=2", "train.progress_bar=false", f"train.out_dir={out}",
-                           "data.max_length=16", "model.head=softmax"], task="ner"), out / "run")
-    return out / "run"
+    return tiny_ner_run(tmp_path_factory.mktemp("served"), "train.epochs=2", "data.max_length=16", "model.head=softmax")
 
 
 def test_the_run_records_its_splitter_and_predict_uses_the_run_data_config(ner_run):
@@ -108,10 +111,8 @@ DOC_TAGS = [["B-PER", "I-PER", "O", "O", "B-LOC", "O", "B-LOC", "O"],
 
 @pytest.fixture(scope="module")
 def doc_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("served_doc")
-    run(load_config(None, ["model.encoder=tiny", "train.epochs=1", "train.progress_bar=false", f"train.out_dir={out}",
-                           "data.max_length=24", "data.doc_context=true"], task="ner"), out / "run")
-    return out / "run"
+    return tiny_ner_run(tmp_path_factory.mktemp("served_doc"), "train.epochs=1", "data.max_length=24",
+                        "data.doc_context=true")
 
 
 def test_a_document_is_served_with_the_context_training_gave_its_sentences(doc_run):
