@@ -3,7 +3,7 @@ import pytest
 
 from pipelines.config import load_config
 from pipelines.inference.predict import Predictor
-from pipelines.methods.dialogue import DialogueTracker
+from pipelines.methods.intent_tracker import IntentTracker
 from pipelines.methods.offtopic import METHODS, OffTopic, fit
 from pipelines.training.train import run
 
@@ -19,7 +19,7 @@ class ScriptedPredictor:
 
 
 def test_scripted_conversation_flags_the_off_topic_turn():
-    bot = DialogueTracker(ScriptedPredictor([
+    bot = IntentTracker(ScriptedPredictor([
         {"label": "book_table", "probability": 0.97, "off_topic": False},
         {"label": "set_alarm", "probability": 0.41, "off_topic": False},   # "at 7 pm": unsure, stays
         {"label": "weather", "probability": 0.55, "off_topic": True},      # "what's the weather?"

@@ -1,6 +1,7 @@
-"""Keep the active task across the turns of a dialogue and say when a message leaves it.
+"""Keep the active intent across the turns of a dialogue and say when a message leaves it (an intent run;
+the slot-filling state tracker is the dialogue task, tasks/dialogue.py).
 
-    tracker = DialogueTracker(Predictor.load("runs/intent-..."))
+    tracker = IntentTracker(Predictor.load("runs/intent-..."))
     tracker.turn("book a table for two")      # event 'start',     active 'book_table'
     tracker.turn("at 7 pm please")            # event 'continue' (in-scope but unsure: stays on the task)
     tracker.turn("what's the weather today?") # event 'off_topic', active stays 'book_table'
@@ -26,7 +27,7 @@ class Turn:
 
 
 @dataclass
-class DialogueTracker:
+class IntentTracker:
     """Turn-by-turn intent tracking over any intent Predictor (with or without an off-topic detector).
 
     Args:
