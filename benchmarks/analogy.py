@@ -19,6 +19,7 @@ Failures are explained with the training-corpus frequency of the words of failed
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import time
 from collections import Counter
@@ -117,7 +118,7 @@ def num(x: float | None, digits: int = 2) -> str:
 def by_frequency(solved: list[int], failed: list[int]) -> dict[str, Any]:
     edges = [0, 100, 1000, 10000, float("inf")]
     out = {}
-    for lo, hi in zip(edges, edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         s = sum(lo <= c < hi for c in solved)
         f = sum(lo <= c < hi for c in failed)
         out[f"{lo}-{hi}"] = {"questions": s + f, "accuracy": round(100 * s / (s + f), 2) if s + f else None}

@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
                 scores[kind].append({"dev": 100 * m["validation"][metric], "steps": m["global_step"],
                                      "train_seconds": m["train_seconds"]})
         entry["same_wall_time"] = {kind: {"metric": metric, **{f"{k}_{s}": round(v, 2) for k in rows[0]
-                                          for s, v in zip(("mean", "sd"), mean_sd([r[k] for r in rows]))},
+                                          for s, v in zip(("mean", "sd"), mean_sd([r[k] for r in rows]), strict=True)},
                                           "n_seeds": len(rows)} for kind, rows in scores.items()}
         report["datasets"][name] = entry
         write_json(out, report)

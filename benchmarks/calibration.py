@@ -163,7 +163,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
             first[k] = r
     datasets = sorted({k[0] for k in first})
     fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 4.2), squeeze=False)
-    for ax, name in zip(axes[0], datasets):
+    for ax, name in zip(axes[0], datasets, strict=True):
         ax.plot([0, 1], [0, 1], color="grey", ls=":")
         for (dname, smoothing), r in sorted(first.items()):
             if dname != name:
@@ -173,7 +173,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
                 if stage == "scaled" and smoothing != 0.0:
                     continue
                 label = f"smoothing {smoothing}" + (" + temperature" if stage == "scaled" else "")
-                ax.plot(*zip(*pts), style, marker="o", ms=3, label=label)
+                ax.plot(*zip(*pts, strict=True), style, marker="o", ms=3, label=label)
         ax.set(title=f"{name} (seed {min(r['seed'] for r in first.values())})", xlabel="confidence",
                ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
         ax.legend(fontsize=7)

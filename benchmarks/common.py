@@ -161,7 +161,7 @@ def write_text_splits(folder: Path, splits: dict[str, Any]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name, ds in splits.items():
         atomic_write_text(folder / f"{name}.jsonl", "".join(json.dumps({"text": t, "label": g}) + "\n"
-                                                            for t, g in zip(ds["text"], ds["label"])))
+                                                            for t, g in zip(ds["text"], ds["label"], strict=True)))
     return folder
 
 

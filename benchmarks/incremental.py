@@ -41,7 +41,7 @@ def accuracies(run_dir: Path, test: Any, old: set[str]) -> dict[str, float]:
 
     pred = [p["label"] for p in Predictor.load(run_dir).predict(list(test["text"]))]
     gold = list(test["label"])
-    hit = np.array([p == g for p, g in zip(pred, gold)])
+    hit = np.array([p == g for p, g in zip(pred, gold, strict=True)])
     is_old = np.array([g in old for g in gold])
     return {"old": round(100 * float(hit[is_old].mean()), 2),
             "new": round(100 * float(hit[~is_old].mean()), 2) if (~is_old).any() else float("nan"),

@@ -177,9 +177,10 @@ def measure_part(part: str, args: argparse.Namespace, log) -> dict[str, Any]:
         for n in timed:
             base = rounds["teacher_fp32"]
             med = {k: statistics.median(r[k] for r in rounds[n]) for k in rounds[n][0]}
-            med["speedup_batch1"] = statistics.median(b["p50_ms"] / r["p50_ms"] for b, r in zip(base, rounds[n]))
+            med["speedup_batch1"] = statistics.median(b["p50_ms"] / r["p50_ms"]
+                                                      for b, r in zip(base, rounds[n], strict=True))
             med["speedup_batch64"] = statistics.median(r["texts_per_s"] / b["texts_per_s"]
-                                                       for b, r in zip(base, rounds[n]))
+                                                       for b, r in zip(base, rounds[n], strict=True))
             result["variants"][n]["timings"][str(threads)] = {k: round(v, 2) for k, v in med.items()}
             log(f"{part} {n} threads={threads}: {result['variants'][n]['timings'][str(threads)]}")
     return result
@@ -246,7 +247,7 @@ def plot_calibration(teacher: Path, out: Path, log) -> dict[str, Any]:
     chosen = [ranked[-1], ranked[len(ranked) // 2], ranked[0]]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     colours = {"minmax": "tab:red", "entropy": "tab:green", "percentile": "tab:purple"}
-    for ax, name in zip(axes, chosen):
+    for ax, name in zip(axes, chosen, strict=True):
         hist, edges = hists[name][:2]
         ax.bar(edges[:-1], np.maximum(hist, 0.5), width=np.diff(edges), color="0.6", log=True)
         for c in CALIBRATIONS:

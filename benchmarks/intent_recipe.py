@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     before = json.loads(before_path.read_text()) if before_path.exists() else {}
     result = {"data": portable_path(args.data), "machine": m, "seeds": args.seeds, "search_seed": args.seeds[0],
               "start": START, "extra_overrides": args.overrides, "search": search, "winner": best,
-              "per_seed": [{"seed": s, **r} for s, r in zip(args.seeds, rows)], "final": final,
+              "per_seed": [{"seed": s, **r} for s, r in zip(args.seeds, rows, strict=True)], "final": final,
               "shipped_before": {k: before.get(k) for k in ("test_accuracy_mean", "test_accuracy_sd",
                                                              "dev_accuracy_mean", "seeds")},
               "anchor_bert_base_test_accuracy": ANCHOR}

@@ -63,9 +63,10 @@ def predictions(run_dir: Path, ds: Any, decode: str | None = None) -> tuple[list
 def frame_scores(gold_intents, gold_tags, intents, tags, allowed: dict[str, set[str]]) -> dict[str, float]:
     from pipelines.inference.metrics import entity_scores
 
-    intent_ok = np.array([a == b for a, b in zip(intents, gold_intents)])
-    slots_ok = np.array([list(a) == list(b) for a, b in zip(tags, gold_tags)])
-    inconsistent = [any(kind not in allowed.get(i, set()) for kind, _, _ in spans(t)) for i, t in zip(intents, tags)]
+    intent_ok = np.array([a == b for a, b in zip(intents, gold_intents, strict=True)])
+    slots_ok = np.array([list(a) == list(b) for a, b in zip(tags, gold_tags, strict=True)])
+    inconsistent = [any(kind not in allowed.get(i, set()) for kind, _, _ in spans(t))
+                    for i, t in zip(intents, tags, strict=True)]
     return {"intent_acc": 100 * intent_ok.mean(), "slot_f1": 100 * entity_scores(gold_tags, tags)["f1"],
             "sentence_acc": 100 * (intent_ok & slots_ok).mean(),
             "inconsistent_rate": 100 * float(np.mean(inconsistent))}
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         data = str(Path(args.data_root) / name)
         splits = load_splits(DataConfig(path=data), data)
         allowed: dict[str, set[str]] = defaultdict(set)
-        for intent, tags in zip(splits["train"]["label"], splits["train"]["tags"]):
+        for intent, tags in zip(splits["train"]["label"], splits["train"]["tags"], strict=True):
             allowed[intent] |= {kind for kind, _, _ in spans(tags)}
         test = splits["test"]
         gold = (test["label"], test["tags"])

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     # decoding of the winner, on dev, without retraining
     splits = load_splits(DataConfig(path=data), data)
     allowed: dict[str, set[str]] = defaultdict(set)
-    for intent, tags in zip(splits["train"]["label"], splits["train"]["tags"]):
+    for intent, tags in zip(splits["train"]["label"], splits["train"]["tags"], strict=True):
         allowed[intent] |= {kind for kind, _, _ in spans(tags)}
     dev = splits["validation"]
     winner_dir = train(best, args.seeds[0])
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
               "dev_decoding_of_winner": decoding, "per_seed": rows, "final": final,
               "shipped_before": {**{k: shipped.get(f"{k}_mean") for k in METRICS},
                                  "overrides": shipped.get("overrides")},
-              "anchor_jointbert": dict(zip(METRICS, ANCHORS.get(args.dataset, (None,) * 3)))}
+              "anchor_jointbert": dict(zip(METRICS, ANCHORS.get(args.dataset, (None,) * 3), strict=True))}
     write_json(out_json, result)
     write_report_md(out_json.with_suffix(".md"), render(args.dataset, result))
 
@@ -124,7 +124,7 @@ def earlier_seeds(out_json: Path, data: str, overrides: list[str], seeds: list[i
     r = json.loads(out_json.read_text())
     if not r.get("transferred") or r.get("data") != data or settings(r.get("extra_overrides")) != settings(overrides):
         return {}
-    rows = {seed: row for seed, row in zip(r["seeds"], r["per_seed"]) if seed not in seeds}
+    rows = {seed: row for seed, row in zip(r["seeds"], r["per_seed"], strict=True) if seed not in seeds}
     older = {int(seed): mach for seed, mach in ((r.get("seeds_from_earlier_calls") or {}).get("machine") or {}).items()}
     return {"rows": rows, "machine": {seed: older.get(seed, r["machine"]) for seed in rows}} if rows else {}
 

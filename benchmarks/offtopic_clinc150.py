@@ -95,7 +95,8 @@ def baseline_151(run_dir: Path, splits: dict) -> dict:
     p = Predictor.load(run_dir)
     ins = p.predict(list(splits["test"]["text"]))
     outs = p.predict(list(splits["oos_test"]["text"]))
-    return {"in_scope_acc": 100 * float(np.mean([r["label"] == g for r, g in zip(ins, splits["test"]["label"])])),
+    return {"in_scope_acc": 100 * float(np.mean([r["label"] == g
+                                                 for r, g in zip(ins, splits["test"]["label"], strict=True)])),
             "oos_recall": 100 * float(np.mean([r["label"] == "oos" for r in outs]))}
 
 
@@ -125,7 +126,7 @@ def plots(raw: dict, prefix: str) -> None:
     ax.legend()
     fig.savefig(f"{prefix}_roc.png", dpi=100)
     fig, axes = plt.subplots(1, len(raw), figsize=(4 * len(raw), 3))
-    for ax, (name, (ins, outs)) in zip(axes, raw.items()):
+    for ax, (name, (ins, outs)) in zip(axes, raw.items(), strict=True):
         ax.hist(ins, bins=50, alpha=0.6, density=True, label="in-scope")
         ax.hist(outs, bins=50, alpha=0.6, density=True, label="out-of-scope")
         ax.set_title(name)

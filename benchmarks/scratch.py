@@ -162,7 +162,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
     names = list(report["summary"])
     fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 3.8), squeeze=False)
-    for ax, name in zip(axes[0], names):
+    for ax, name in zip(axes[0], names, strict=True):
         for model, by_frac in report["summary"][name].items():
             fr = sorted(by_frac, key=float)
             ax.errorbar([by_frac[f]["train_examples"] for f in fr], [by_frac[f]["test_mean"] for f in fr],

@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name}: {level}", flush=True)
     on, off = report["settings"]["micro_batching"]["levels"], report["settings"]["batch_size_1"]["levels"]
     report["micro_batching_speedup"] = {str(a["clients"]): round(a["requests_per_s"] / b["requests_per_s"], 2)
-                                        for a, b in zip(on, off) if b["requests_per_s"]}
+                                        for a, b in zip(on, off, strict=True) if b["requests_per_s"]}
     report["valid_request_errors"] = sum(level["errors"] for s in report["settings"].values()
                                          for level in s["levels"])
     if args.hostile:

@@ -84,7 +84,7 @@ def plot_reliability(ece: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5, 4.4))
     ax.plot([0, 1], [0, 1], color="grey", ls=":")
     for name, row in ece["rows"].items():
-        conf, acc, _ = zip(*row["reliability"])
+        conf, acc, _ = zip(*row["reliability"], strict=True)
         ax.plot(conf, acc, marker="o", ms=3, label=f"{name}: ECE {row['ece']:.3f}")
     ax.set(title="NER entity scores, CoNLL-2003 test", xlabel="entity score", ylabel="share of entities right",
            xlim=(0, 1), ylim=(0, 1))

@@ -43,7 +43,7 @@ def agreement(sents: list[list[str]], detokenized: list[tuple[str, list[tuple[in
         same += pred == gold
         hit = set(pred) & set(gold)
         tp, n_gold, n_pred = tp + len(hit), n_gold + len(gold), n_pred + len(pred)
-        for (a, b), tok in zip(gold, tokens):
+        for (a, b), tok in zip(gold, tokens, strict=True):
             if (a, b) not in hit:
                 misses[tok] += 1
     f1 = 2 * tp / (n_gold + n_pred) if n_gold + n_pred else 0.0

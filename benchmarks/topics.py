@@ -208,7 +208,8 @@ def variants(corpus: str, seeds: list[int], fusions: tuple[str, ...] = FUSIONS) 
             f"model.fusion={fusion}", f"model.pooling={how}", f"model.num_topics={k}"], s) for s in seeds])
     paired = {}
     for fusion in [f for f in ("concat", "gate") if f in rows and "text" in rows]:
-        diffs = [a["test_accuracy"] - b["test_accuracy"] for a, b in zip(rows[fusion]["runs"], rows["text"]["runs"])]
+        diffs = [a["test_accuracy"] - b["test_accuracy"]
+                 for a, b in zip(rows[fusion]["runs"], rows["text"]["runs"], strict=True)]
         m, s = mean_sd(diffs)
         paired[f"{fusion}_minus_text"] = {"test_accuracy_diffs": [round(d, 2) for d in diffs], "mean": round(m, 2),
                                           "sd": round(s, 2)}

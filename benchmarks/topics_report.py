@@ -124,7 +124,7 @@ def plots(report: dict[str, Any], out_dir: Path) -> list[str]:
     with_lda = [c for c in corpora if "lda" in corpora[c]]
     if with_lda:
         fig, axes = plt.subplots(1, len(with_lda), figsize=(7 * len(with_lda), 8), squeeze=False)
-        for ax, corpus in zip(axes[0], with_lda):
+        for ax, corpus in zip(axes[0], with_lda, strict=True):
             lda = corpora[corpus]["lda"]
             k = lda["chosen_num_topics"]
             splits, _ = topics_data.load(corpus)
@@ -142,7 +142,7 @@ def plots(report: dict[str, Any], out_dir: Path) -> list[str]:
             ax.set_title(f"{NAMES[corpus]}: mean θ per class (dev), {k} topics", fontsize=9)
         written.append(save(fig, out_dir / "topics_heatmap.png"))
         fig, axes = plt.subplots(1, len(with_lda), figsize=(7 * len(with_lda), 3.4), squeeze=False)
-        for ax, corpus in zip(axes[0], with_lda):
+        for ax, corpus in zip(axes[0], with_lda, strict=True):
             lda = corpora[corpus]["lda"]
             row = lda["by_num_topics"][str(lda["chosen_num_topics"])]
             npmi = [x if x is not None and np.isfinite(x) else -np.inf for x in row["npmi_per_topic"]]
@@ -156,7 +156,7 @@ def plots(report: dict[str, Any], out_dir: Path) -> list[str]:
     runs = {c: best_run(corpora[c]) for c in corpora if best_run(corpora[c])}
     if runs:
         fig, axes = plt.subplots(1, len(runs), figsize=(7 * len(runs), 6.5), squeeze=False)
-        for ax, (corpus, run) in zip(axes[0], runs.items()):
+        for ax, (corpus, run) in zip(axes[0], runs.items(), strict=True):
             conf = json.loads((Path(run) / "metrics.json").read_text())["test"]["confusion"]
             m = np.array(conf["matrix"], dtype=float)
             m = m / m.sum(1, keepdims=True).clip(min=1)

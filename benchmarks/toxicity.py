@@ -280,7 +280,8 @@ def occlusion(predictor, texts: list[str], batch_size: int = 128) -> list[tuple[
     task, model, tok = predictor.task, predictor.model, predictor.tokenizer
     clean = model.intents.index("neither")
     words = [split_words(t) for t in texts]
-    variants = [t for t, ws in zip(texts, words) for t in [t] + [remove(t, [(s, e)]) or "." for _, s, e in ws]]
+    variants = [t for t, ws in zip(texts, words, strict=True)
+                for t in [t] + [remove(t, [(s, e)]) or "." for _, s, e in ws]]
     p_toxic = 1 - task.post_probs(model, tok, variants, batch_size, max_length=128)[:, clean]
     out, pos = [], 0
     for ws in words:
@@ -295,7 +296,7 @@ def occlusion_offsets(ws, drops: np.ndarray, rule: str, value: float) -> list[in
     if not len(ws):
         return []
     cut = value if rule == "abs" else max(value * float(drops.max()), 1e-6)
-    return [c for (_, s, e), d in zip(ws, drops) if d >= cut for c in range(s, e)]
+    return [c for (_, s, e), d in zip(ws, drops, strict=True) if d >= cut for c in range(s, e)]
 
 
 def part_attribution(recipe: str, dev_posts: int) -> None:
@@ -368,8 +369,8 @@ def part_removal(recipe: str, head: str, judge_run: str, sim_encoder: str = "def
 
     rewriter = tagger.featurizers["rewriter"]
     rewritten = rewriter.rewrite(toxic, spans, judge=accept)
-    outputs = {"original": toxic, "masked": [detox.mask(t, s) for t, s in zip(toxic, spans)],
-               "removed": [detox.remove(t, s) for t, s in zip(toxic, spans)],
+    outputs = {"original": toxic, "masked": [detox.mask(t, s) for t, s in zip(toxic, spans, strict=True)],
+               "removed": [detox.remove(t, s) for t, s in zip(toxic, spans, strict=True)],
                "rewritten": [r for r, _ in rewritten]}
     judge, judge_dev = tfidf_judge(davidson)
     second = Predictor.load(judge_run, batch_size=128)  # another fine-tuned classifier: not the one rewrites met
@@ -493,7 +494,7 @@ def plot_detection(report: dict[str, Any], path: Path) -> None:
 
     parts = [(k, report[k]["results"]) for k in ("detection_frozen", "detection_finetuned") if k in report]
     fig, axes = plt.subplots(1, len(parts), figsize=(6 * len(parts), 4), squeeze=False)
-    for ax, (key, results) in zip(axes[0], parts):
+    for ax, (key, results) in zip(axes[0], parts, strict=True):
         names = list(results)
         x = np.arange(len(names))
         for k, (mode, color, label) in enumerate((("raw", "tab:orange", "argmax"),

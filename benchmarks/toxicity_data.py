@@ -65,6 +65,6 @@ def split_manifest(splits: dict[str, Dataset], source: Path, seed: int, id_field
                            "splits": {}}
     for name, ds in splits.items():
         ids = list(ds[id_field])
-        lines = "".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in zip(ids, ds["text"]))
+        lines = "".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in zip(ids, ds["text"], strict=True))
         out["splits"][name] = {"n": len(ids), "sha256": sha256(lines.encode("utf-8")), "ids": ids}
     return out

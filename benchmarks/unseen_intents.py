@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         key = f"contrastive{args.contrastive_epochs}-seed{seed}"
         if args.contrastive_epochs and key not in runs:
             tr = known[y["train"]]
-            tuned = fit_contrastive([t for t, k in zip(texts["train"], tr) if k], list(y["train"][tr]),
+            tuned = fit_contrastive([t for t, k in zip(texts["train"], tr, strict=True) if k], list(y["train"][tr]),
                                     encoder=args.encoder, epochs=args.contrastive_epochs, seed=seed, progress_bar=False)
             xt = {s: tuned.sentences(texts[s], 128) for s in names}
             runs[key] = {"held_out": unseen, **evaluate(xt, y, known)}

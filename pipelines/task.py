@@ -34,6 +34,8 @@ from pipelines.models.outputs import TaskOutput
 Records = list[dict[str, Any]]
 Decoder = Callable[..., list[int]] | None
 
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"  # the shipped sample data, one folder per task
+
 
 class Featurizer(Protocol):
     """Something fitted on the training split and saved with the model (word vectors, topics, a detector)."""

@@ -56,7 +56,7 @@ def ner_sentence(rng: random.Random) -> list[tuple[str, str]]:
             if words[0] == "the":
                 out.append(("the", "O"))
                 words = words[1:]
-            out.extend(zip(words, entity_tags(kind, words)))
+            out.extend(zip(words, entity_tags(kind, words), strict=True))
         else:
             out.append((piece, "O"))
     return out

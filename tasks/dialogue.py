@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset, concatenate_datasets
-from torch import nn
 from transformers import AutoModel
 
 from pipelines.config import DataConfig, ModelOptions
@@ -44,20 +43,18 @@ from pipelines.data.dialogue import (
     user_spans,
 )
 from pipelines.data.rawtext import get_splitter
+from pipelines.data.tags import INTENT, SLOT, label_sets, tag_list
 from pipelines.inference import metrics, tagging
 from pipelines.methods import offtopic as offtopic_lib
 from pipelines.methods.chat import Catalogue
 from pipelines.models import encoders
 from pipelines.models.decoding import make_decoder
+from pipelines.models.dialogue import DSTModel, load_dst_model
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput, infer
-from pipelines.models.saving import load_composite, save_composite
-from pipelines.task import Task
-from tasks import ner
+from pipelines.task import SAMPLES, Task
 
-INTENT, SLOT = "intent:", "slot:"
 CONTEXTS = ("user", "system", "history")
-SAMPLE = ner.SAMPLE.parent / "dialogue"
 
 log = logging.getLogger(__name__)
 
@@ -90,66 +87,6 @@ class DialogueOptions(ModelOptions):
         self.check(0 < self.offtopic_recall <= 1, f"model.offtopic_recall={self.offtopic_recall}: expected in (0, 1]")
 
 
-def split_labels(labels: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
-    """(intents, slots, tags) of the one label list."""
-    intents = [x[len(INTENT):] for x in labels if x.startswith(INTENT)]
-    slots = [x[len(SLOT):] for x in labels if x.startswith(SLOT)]
-    return intents, slots, [x for x in labels if not x.startswith((INTENT, SLOT))]
-
-
-class DSTModel(nn.Module):
-    """Encoder + intent head and gate head on [CLS] + slot tag head on the tokens.
-    Returns `intent_logits` (B, K), `gate_logits` (B, S, G), `slot_logits` (B, T, L) and `pooled` (B, H)."""
-
-    architecture = "DialogueStateTracker"
-    extra_inputs = ("token_type_ids",)
-
-    def __init__(self, encoder: nn.Module, labels: Sequence[str], dropout: float = 0.1, context: str = "history",
-                 span_copy: bool = False) -> None:
-        super().__init__()
-        self.span_copy = span_copy
-        self.encoder = encoders.without_pooler(encoder)
-        self.intents, self.slots, self.tags = split_labels(labels)
-        self.context = context
-        hidden = encoder.config.hidden_size
-        self.dropout = nn.Dropout(dropout)
-        self.intent_head = nn.Linear(hidden, max(len(self.intents), 1))
-        self.gate_head = nn.Linear(hidden, max(len(self.slots), 1) * len(GATES))
-        self.slot_head = nn.Linear(hidden, len(self.tags))
-        encoder.config.id2label = dict(enumerate(labels))
-        encoder.config.label2id = {x: i for i, x in enumerate(labels)}
-        self.config = encoder.config
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor | None = None) -> TaskOutput:
-        kwargs = {}
-        if token_type_ids is not None and getattr(self.config, "type_vocab_size", 0) > 1:
-            kwargs["token_type_ids"] = token_type_ids
-        h = self.dropout(self.encoder(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state)
-        cls = h[:, 0]  # (B, H)
-        gates = self.gate_head(cls).view(len(cls), -1, len(GATES))  # (B, S, G)
-        return TaskOutput(intent_logits=self.intent_head(cls), gate_logits=gates, slot_logits=self.slot_head(h),
-                          pooled=cls)
-
-    def save_pretrained(self, path: str | Path) -> None:
-        heads = {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
-        save_composite(path, self.architecture, self.encoder, {"heads": heads},
-                       {"context": self.context, "span_copy": self.span_copy})
-
-
-def load_model(path: str | Path) -> DSTModel:
-    inner, parts, config = load_composite(path)
-    encoder = encoders.load_saved_encoder(inner)
-    labels = [encoder.config.id2label[i] for i in range(len(encoder.config.id2label))]
-    model = DSTModel(encoder, labels, context=config.get("context", "history"),
-                     span_copy=config.get("span_copy", False))
-    missing, unexpected = model.load_state_dict(parts["heads"], strict=False)
-    missing = [k for k in missing if not k.startswith("encoder.")]
-    if missing or unexpected:
-        raise ValueError(f"{path}: dialogue heads do not match the model (missing {missing}, unexpected {unexpected})")
-    return model.eval()
-
-
 def context_text(row: dict[str, Any], context: str) -> str:
     """The context segment of a turn: nothing, the system turn, or the system turn then the earlier utterances
     most recent first (so that cutting the end of the window drops the oldest)."""
@@ -173,7 +110,7 @@ def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig, co
     """One row per turn (a user turn longer than the window keeps its first words). Besides ids, token types,
     word starts, tag / gate / intent targets, each row carries what scoring a state needs: its dialogue and
     turn, the user's words, the system's offered values and the gold state, as character codes."""
-    intents, slots, tags = split_labels(sorted(label2id, key=label2id.get))
+    intents, slots, tags = label_sets(sorted(label2id, key=label2id.get))
     intent2id, tag2id = {x: i for i, x in enumerate(intents)}, {t: i for i, t in enumerate(tags)}
     gate2id = {g: i for i, g in enumerate(GATES)}
     cache = PieceCache(tokenizer)
@@ -182,7 +119,7 @@ def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig, co
     dialogues: dict[str, int] = {}
     labelled = "state" in ds.column_names
     rows = []
-    for i, (r, ctx) in enumerate(zip(rows_in, ctx_ids)):
+    for i, (r, ctx) in enumerate(zip(rows_in, ctx_ids, strict=True)):
         words = list(r["tokens"])
         pieces = cache(words)
         budget = cfg.max_length - 3
@@ -205,7 +142,7 @@ def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig, co
         }
         if r.get("tags") is not None and "tags" in ds.column_names:
             labels = [-100] * len(ids)
-            for pos, tag in zip(starts, r["tags"]):
+            for pos, tag in zip(starts, r["tags"][:len(starts)], strict=True):  # the words the window kept
                 labels[pos] = tag2id.get(tag, -100)
             row["labels"] = labels
         if labelled:
@@ -241,11 +178,11 @@ def turn_update(slots: Sequence[str], tags: Sequence[str], gate_ids: Sequence[in
                 ) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     """(gates by slot, values the user said, values the system offered) of one turn; `span_copy` turns the
     carry gate of a slot the user said a value of into copy."""
-    gates = {s: GATES[g] for s, g in zip(slots, gate_ids) if 0 <= g < len(GATES)}
+    gates = {s: GATES[g] for s, g in zip(slots, gate_ids, strict=True) if 0 <= g < len(GATES)}
     said = user_spans(words, tags)
     if span_copy:
         gates.update({s: "copy" for s in said if gates.get(s, "carry") == "carry"})
-    return gates, said, {s: v for s, v in zip(slots, offered) if v}
+    return gates, said, {s: v for s, v in zip(slots, offered, strict=True) if v}
 
 
 def track(records: Sequence[dict[str, Any]], slots: Sequence[str], tags: Sequence[str],
@@ -271,7 +208,7 @@ def track(records: Sequence[dict[str, Any]], slots: Sequence[str], tags: Sequenc
 def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
           gold: Sequence[Any] | None = None, span_copy: bool = False) -> dict[str, Any]:
     """JGA, per-slot accuracy, slot F1 (turn level), intent and gate accuracy, oracle JGA."""
-    intents, slots, tags = split_labels([id2label[i] for i in range(len(id2label))])
+    intents, slots, tags = label_sets([id2label[i] for i in range(len(id2label))])
     result = tagging.score(records, dict(enumerate(tags)))
     result["slot_f1"] = result.pop("f1")
     recs = {r["example_id"]: r for r in records}
@@ -280,14 +217,16 @@ def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
         return result
     for name, source in (("jga", "pred"), ("jga_oracle", "gold")):
         states = track(list(recs.values()), slots, tags, source, span_copy)
-        right = np.array([same_state(states[i], {s: v for s, v in zip(slots, recs[i]["state"]) if v}) for i in ids])
+        right = np.array([same_state(states[i], {s: v for s, v in zip(slots, recs[i]["state"], strict=True) if v})
+                          for i in ids])
         result[name] = float(right.mean())
         if source == "pred":
             result["jga_ci95"] = metrics.bootstrap_ci(lambda v: float(v.mean()), right.astype(float))
             result["slot_acc"] = {s: float(np.mean([norm(states[i].get(s, "")) == norm(recs[i]["state"][k])
                                                     for i in ids])) for k, s in enumerate(slots)}
             result["slot_acc_mean"] = float(np.mean(list(result["slot_acc"].values()))) if slots else 0.0
-    gate_pairs = [(p, g) for i in ids for p, g in zip(recs[i]["gate_pred"], recs[i]["gate_gold"]) if g >= 0]
+    gate_pairs = [(p, g) for i in ids for p, g in zip(recs[i]["gate_pred"], recs[i]["gate_gold"], strict=True)
+                  if g >= 0]
     result["gate_acc"] = float(np.mean([p == g for p, g in gate_pairs])) if gate_pairs else 0.0
     changed = [(p, g) for p, g in gate_pairs if g != 0]
     result["gate_acc_updates"] = float(np.mean([p == g for p, g in changed])) if changed else 0.0
@@ -328,7 +267,7 @@ def predict_turns(model: DSTModel, tokenizer, turns: Sequence[dict[str, Any]], b
         flags = offtopic_lib.apply(det, np.log(probs + 1e-12), np.stack([r["pooled"] for r in records]),
                                    [" ".join(r["words"]) for r in records])
     out = []
-    for k, (t, r) in enumerate(zip(turns, records)):
+    for k, (t, r) in enumerate(zip(turns, records, strict=True)):
         gates, said, offered = turn_update(model.slots, [model.tags[j] for j in r["pred"]], r["gate_pred"],
                                            r["words"], r["offered"], model.span_copy)
         p = np.asarray(r["intent_probs"])
@@ -369,7 +308,7 @@ class DialogueTask(Task):
     optional_columns = ("system", "history", "system_values", "dialogue_id", "turn")
     gold = "state"
     monitor = "val/jga"
-    sample = SAMPLE
+    sample = SAMPLES / "dialogue"
     report_notes = ("JGA: the whole state right after a turn, the tracker feeding on its own predictions. Slot F1: "
                     "seqeval strict IOB2 over the user's words of each turn.",)
     options: DialogueOptions
@@ -378,7 +317,7 @@ class DialogueTask(Task):
         """Intents "intent:<name>" (from train), tracked slots "slot:<name>" (state and tag types of every
         split), then the slot tags."""
         intents = sorted(set(splits["train"]["label"]))
-        tags = ner.label_list(splits)
+        tags = tag_list(splits)
         slots = sorted({p["slot"] for name in ("train", "validation", "test") if name in splits
                         for st in splits[name]["state"] for p in st} | {t[2:] for t in tags if t != "O"})
         return [INTENT + x for x in intents] + [SLOT + s for s in slots] + tags
@@ -406,7 +345,7 @@ class DialogueTask(Task):
                         opts.span_copy)
 
     def load_model(self, path: str | Path) -> DSTModel:
-        return load_model(path)
+        return load_dst_model(path)
 
     def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig) -> Features:
         return encode(ds, tokenizer, label2id, data, self.options.context)
@@ -437,7 +376,8 @@ class DialogueTask(Task):
         """The slot values of the training states (the bot's catalogue) and, with model.offtopic, the
         off-topic detector."""
         train = splits["train"]
-        real = [st for d, st in zip(train["dialogue_id"], train["state"]) if AUGMENTED not in d]  # no made-up titles
+        # no made-up titles
+        real = [st for d, st in zip(train["dialogue_id"], train["state"], strict=True) if AUGMENTED not in d]
         fitted: dict[str, Any] = {"catalogue": Catalogue.from_states(real)}
         if self.options.offtopic:
             fitted["offtopic"] = fit_offtopic(self, model, tokenizer, splits, data, batch_size)

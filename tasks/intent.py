@@ -29,8 +29,7 @@ from pipelines.data.align import split_words
 from pipelines.data.batching import Features
 from pipelines.data.words import VOCAB_FILE, WordTokenizer, WordVectors
 from pipelines.errors import ConfigError
-from pipelines.inference import metrics
-from pipelines.methods import calibration
+from pipelines.inference import classify
 from pipelines.methods.offtopic import METHODS as OFFTOPIC_METHODS
 from pipelines.methods.offtopic import OffTopic, apply, fit_on_splits, logits_and_features
 from pipelines.models import encoders
@@ -44,7 +43,6 @@ from pipelines.task import Task, labels_of
 
 MODEL_CLASS = AutoModelForSequenceClassification
 WORD_LEVEL = ("bilstm", "scratch")  # encoders over a word vocabulary built from the training split
-TOP_K = 3
 log = logging.getLogger(__name__)
 
 
@@ -104,7 +102,7 @@ def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) ->
     if getattr(tokenizer, "word_level", False):
         rows = []
         for i, words in enumerate(words_of(ds["text"])):
-            ids, chars, cases = zip(*(tokenizer.encode_word(w) for w in words or ["<unk>"]))
+            ids, chars, cases = zip(*(tokenizer.encode_word(w) for w in words or ["<unk>"]), strict=True)
             rows.append({"input_ids": list(ids), "char_ids": list(chars), "case_ids": list(cases), "example_id": i})
     else:
         enc = tokenizer(list(ds["text"]))["input_ids"]
@@ -118,46 +116,6 @@ def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) ->
         for row in rows:
             row["labels"] = label2id.get(labels[row["example_id"]], -100)
     return Features(rows)
-
-
-def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
-          gold: Sequence[str] | None = None) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-class scores, confusion matrix; `gold` (label strings) replaces the ids."""
-    recs = sorted({r["example_id"]: r for r in records}.values(), key=lambda r: r["example_id"])
-    pred = [id2label[int(np.argmax(r["probs"]))] for r in recs]
-    if gold is None:
-        golds = [id2label.get(r["gold"], "<unseen>") for r in recs]
-    else:
-        golds = [gold[r["example_id"]] for r in recs]
-    result = metrics.classification_scores(golds, pred, [id2label[i] for i in sorted(id2label)])
-    correct = np.array([g == p for g, p in zip(golds, pred)], dtype=np.float64)
-    result["accuracy_ci95"] = metrics.bootstrap_ci(lambda v: float(v.mean()), correct)
-    label2id = {v: k for k, v in id2label.items()}
-    known = [(r["probs"], label2id[g]) for r, g in zip(recs, golds) if g in label2id]
-    if known:  # confidence calibration (pipelines.methods.calibration), on the examples of known labels
-        probs, ids = np.array([p for p, _ in known]), np.array([i for _, i in known])
-        result["ece"] = calibration.ece(probs, ids)
-        result["nll"] = calibration.nll(np.log(np.clip(probs, 1e-12, None)), ids)
-    return result
-
-
-def ranked(probs: torch.Tensor, labels: Sequence[str], k: int = TOP_K) -> dict[str, Any]:
-    """{"label", "probability", "top_k": the k best [{"label", "probability"}]} from one (L,) probability row."""
-    top = probs.argsort(descending=True)[:k].tolist()
-    best = [{"label": labels[i], "probability": round(float(probs[i]), 4)} for i in top]
-    return {"label": best[0]["label"], "probability": best[0]["probability"], "top_k": best}
-
-
-def gather(batch: dict[str, torch.Tensor], out: TaskOutput) -> list[dict[str, Any]]:
-    """Per row: example_id, the class probabilities and, in a labelled batch, the gold id."""
-    probs = out.logits.float().softmax(-1)  # (B, L)
-    records = []
-    for b in range(probs.shape[0]):
-        rec = {"example_id": int(batch["example_id"][b]), "probs": probs[b].tolist()}
-        if "labels" in batch:
-            rec["gold"] = int(batch["labels"][b])
-        records.append(rec)
-    return records
 
 
 def class_outputs(model: torch.nn.Module, tokenizer, ds: Dataset, data: DataConfig, batch_size: int = 64,
@@ -247,10 +205,10 @@ class IntentTask(Task):
         return None
 
     def gather(self, batch, out: TaskOutput, decode_fn=None) -> list[dict[str, Any]]:
-        return gather(batch, out)
+        return classify.gather(batch, out)
 
     def score(self, records, id2label, gold=None) -> dict[str, Any]:
-        return score(records, id2label, gold)
+        return classify.score(records, id2label, gold)
 
     def predict(self, model, tokenizer, texts, batch_size=64, data=None, featurizers=None):
         """Per text: {"label", "probability", "top_k": [{"label", "probability"}, ...]}, plus "off_topic" and
@@ -261,9 +219,9 @@ class IntentTask(Task):
                                         pooled=detector is not None)
         labels = labels_of(model)
         probs = torch.from_numpy(logits).softmax(-1)  # (N, K)
-        results = [ranked(row, labels) for row in probs]
+        results = [classify.ranked(row, labels) for row in probs]
         if detector is not None and len(texts):
-            for res, flag in zip(results, apply(detector, logits, vectors, list(texts))):
+            for res, flag in zip(results, apply(detector, logits, vectors, list(texts)), strict=True):
                 res.update(flag)
         return results
 

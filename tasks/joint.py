@@ -19,26 +19,22 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset
-from torch import nn
 from transformers import AutoModel
 
 from pipelines.config import DataConfig, ModelOptions
 from pipelines.data.batching import Features
-from pipelines.data.tagging import encode_tokens
-from pipelines.data.tags import spans
+from pipelines.data.tagging import encode_with_intents
+from pipelines.data.tags import INTENT, label_sets, spans, tag_list
 from pipelines.inference import metrics, tagging
 from pipelines.models import encoders
-from pipelines.models.crf import ConstrainedCRF
+from pipelines.models.crf import tagging_loss
 from pipelines.models.decoding import NEG, make_decoder
+from pipelines.models.joint import JointModel, load_joint_model
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput
-from pipelines.models.pooling import masked_mean
-from pipelines.models.saving import load_composite, save_composite
-from pipelines.task import Task
-from tasks import ner
+from pipelines.task import SAMPLES, Task
 
 log = logging.getLogger(__name__)
-PREFIX = "intent:"
 
 
 @dataclass(frozen=True)
@@ -59,97 +55,16 @@ class JointOptions(ModelOptions):
         self.check(self.slot_weight > 0, f"model.slot_weight={self.slot_weight}: expected > 0")
 
 
-def split_labels(labels: Sequence[str]) -> tuple[list[str], list[str]]:
-    intents = [x[len(PREFIX):] for x in labels if x.startswith(PREFIX)]
-    return intents, [x for x in labels if not x.startswith(PREFIX)]
-
-
-class JointModel(nn.Module):
-    """Encoder + intent head ([CLS], or the masked mean of the token vectors with pooling="mean") + slot head
-    (first sub-tokens), optional constrained CRF over the slots.
-    Returns `intent_logits` (B, K), `slot_logits` (B, T, L) and `pooled` (B, H), the vector the intent head read."""
-
-    architecture = "JointIntentSlotModel"
-
-    def __init__(self, encoder: nn.Module, labels: Sequence[str], dropout: float = 0.1, crf: bool = False,
-                 pooling: str = "cls") -> None:
-        super().__init__()
-        if pooling not in {"cls", "mean"}:
-            raise ValueError(f"pooling={pooling!r}: expected cls|mean")
-        self.pooling = pooling
-        self.encoder = encoders.without_pooler(encoder)
-        self.intents, self.tags = split_labels(labels)
-        hidden = encoder.config.hidden_size
-        self.dropout = nn.Dropout(dropout)
-        self.intent_head = nn.Linear(hidden, len(self.intents))
-        self.slot_head = nn.Linear(hidden, len(self.tags))
-        self.crf = ConstrainedCRF(self.tags) if crf else None
-        # (K, L) slot tags seen with each intent in training (set by prepare_model; all False = unknown)
-        self.register_buffer("slot_mask", torch.zeros(len(self.intents), len(self.tags), dtype=torch.bool))
-        # heads that saw no training targets ("intent", "slots"): predict returns None for them, never a guess
-        self.untrained: list[str] = []
-        encoder.config.id2label = dict(enumerate(labels))
-        encoder.config.label2id = {x: i for i, x in enumerate(labels)}
-        self.config = encoder.config
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> TaskOutput:
-        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
-        if self.pooling == "mean":
-            pooled = masked_mean(h, attention_mask)  # (B, H)
-            intent_in, h = self.dropout(pooled), self.dropout(h)
-        else:  # one dropout over all positions, [CLS] read from it (as before pooling became an option)
-            h = self.dropout(h)
-            pooled = intent_in = h[:, 0]
-        return TaskOutput(intent_logits=self.intent_head(intent_in),  # (B, K)
-                          slot_logits=self.slot_head(h), pooled=pooled)  # (B, T, L), (B, H)
-
-    def save_pretrained(self, path: str | Path) -> None:
-        heads = {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
-        save_composite(path, self.architecture, self.encoder, {"heads": heads},
-                       {"crf": self.crf is not None, "pooling": self.pooling, "untrained": self.untrained})
-
-
-def load_model(path: str | Path, model_class: type[JointModel] = JointModel,
-               may_lack: tuple[str, ...] = ()) -> JointModel:
-    """A saved JointModel (or subclass); its heads load strictly, except the tensors named in `may_lack`
-    (added to the class after some models were saved), which keep their initial values."""
-    inner, parts, config = load_composite(path)
-    encoder = encoders.load_saved_encoder(inner)
-    model = model_class(encoder, [encoder.config.id2label[i] for i in range(len(encoder.config.id2label))],
-                        crf=config["crf"], pooling=config.get("pooling", "cls"))
-    missing, unexpected = model.load_state_dict(parts["heads"], strict=False)
-    missing = [k for k in missing if not k.startswith("encoder.") and k not in may_lack]
-    if missing or unexpected:
-        raise ValueError(f"{path}: joint heads do not match the model (missing {missing}, unexpected {unexpected})")
-    model.untrained = list(config.get("untrained", []))
-    if model.untrained:
-        log.warning("%s: the %s head(s) saw no labels in training: predictions leave them out (None)", path,
-                    " and ".join(model.untrained))
-    return model.eval()
-
-
 def prepare_model(model: JointModel, splits: dict[str, Dataset]) -> None:
     """Record which slot types occur with each intent in the training split (for decode='consistent')."""
     types = {t[2:] for t in model.tags if t != "O"}
     seen: dict[str, set[str]] = {i: set() for i in model.intents}
-    for intent, tags in zip(splits["train"]["label"], splits["train"]["tags"]):
+    for intent, tags in zip(splits["train"]["label"], splits["train"]["tags"], strict=True):
         seen.setdefault(intent, set()).update(kind for kind, _, _ in spans(tags))
     with torch.no_grad():
         for k, intent in enumerate(model.intents):
             for j, tag in enumerate(model.tags):
                 model.slot_mask[k, j] = tag == "O" or (tag[2:] in seen[intent] and tag[2:] in types)
-
-
-def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) -> Features:
-    """The shared token-task windows (slot ids index the slot head), each also carrying its sentence's intent id
-    (-100 when unknown)."""
-    intents, tags = split_labels(sorted(label2id, key=label2id.get))
-    feats = encode_tokens(ds, tokenizer, {t: i for i, t in enumerate(tags)}, cfg)
-    if "label" in ds.column_names:
-        intent2id, gold = {x: i for i, x in enumerate(intents)}, ds["label"]
-        for row in feats.rows:
-            row["intent_labels"] = intent2id.get(gold[row["example_id"]], -100)
-    return feats
 
 
 class SlotDecoder:
@@ -187,7 +102,7 @@ def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
           gold: Sequence[Sequence[str]] | None = None) -> dict[str, Any]:
     """Intent accuracy, slot scores (seqeval strict IOB2) and sentence accuracy. `gold`: slot tag strings."""
     labels = [id2label[i] for i in range(len(id2label))]
-    intents, tags = split_labels(labels)
+    intents, _, tags = label_sets(labels)
     tag_map = dict(enumerate(tags))
     result = tagging.score(records, tag_map, gold)
     first = {r["example_id"]: r for r in sorted(records, key=lambda r: -r["core_start"])}  # core_start 0 wins
@@ -213,14 +128,14 @@ class JointTask(Task):
     columns = ("tokens", "label", "tags")
     gold = "tags"  # per-word slot tags; the intent gold rides in the records
     monitor = "val/sentence_acc"
-    sample = ner.SAMPLE.parent / "joint"
+    sample = SAMPLES / "joint"
     report_notes = ("Slot scores: seqeval mode='strict', scheme=IOB2. Sentence accuracy: intent and every slot "
                     "tag right.",)
     options: JointOptions
 
     def label_list(self, splits: dict[str, Dataset]) -> list[str]:
         """Intents as "intent:<name>" (sorted, from train), then the slot tags."""
-        return [PREFIX + x for x in sorted(set(splits["train"]["label"]))] + ner.label_list(splits)
+        return [INTENT + x for x in sorted(set(splits["train"]["label"]))] + tag_list(splits)
 
     def build_model(self, labels: Sequence[str], tokenizer, featurizers=None) -> JointModel:
         opts = self.options
@@ -228,19 +143,19 @@ class JointTask(Task):
                           crf=opts.head == "crf")
 
     def load_model(self, path: str | Path) -> JointModel:
-        return load_model(path)
+        return load_joint_model(path)
 
     def prepare_model(self, model: JointModel, splits: dict[str, Dataset]) -> None:
         prepare_model(model, splits)
 
     def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig) -> Features:
-        return encode(ds, tokenizer, label2id, data)
+        return encode_with_intents(ds, tokenizer, label2id, data)
 
     def loss(self, model: JointModel, out: TaskOutput, batch, criterion: Criterion) -> torch.Tensor:
         """Intent cross-entropy + slot_weight * slot loss (the CRF's likelihood with head=crf); class weights
         apply to the slot tags (the `labels` targets)."""
         intent = criterion(out.intent_logits, batch["intent_labels"], weighted=False)
-        return intent + self.options.slot_weight * ner.tagging_loss(model, out.slot_logits, batch, criterion)
+        return intent + self.options.slot_weight * tagging_loss(model, out.slot_logits, batch, criterion)
 
     def decoder(self, model: JointModel, decode: str | None = None) -> SlotDecoder:
         return SlotDecoder(model, decode or self.options.decode)
@@ -263,11 +178,11 @@ class JointTask(Task):
 
     def predict(self, model: JointModel, tokenizer, texts, batch_size=64, data=None, featurizers=None):
         """Per text: {"intent", "probability", "entities": [{"type", "text", "start", "end", "score"}]}."""
-        words, records, _ = ner.predict_words(self, model, tokenizer, texts, batch_size, data)
+        words, records, _ = tagging.predict_words(self, model, tokenizer, texts, batch_size, data)
         found = tagging.sentence_entities(records, self.entity_tags(model), model)
         first = {r["example_id"]: r for r in sorted(records, key=lambda r: -r["core_start"])}
         out = []
-        for i, (text, ws) in enumerate(zip(texts, words)):
+        for i, (text, ws) in enumerate(zip(texts, words, strict=True)):
             p = (np.asarray(first[i]["intent_probs"]) if i in first
                  else np.full(len(model.intents), 1 / len(model.intents)))
             k = int(p.argmax())

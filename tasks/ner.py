@@ -9,7 +9,6 @@ left 3.2% of CoNLL-2003 test sentences invalid, reports/ner_compare.md).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,25 +21,33 @@ from transformers import AutoModelForTokenClassification
 
 from pipelines.config import DataConfig, ModelOptions
 from pipelines.data.batching import Collator, Features
-from pipelines.data.rawtext import get_splitter
 from pipelines.data.tagging import encode_tokens
+from pipelines.data.tags import tag_list
 from pipelines.data.words import VOCAB_FILE, WordTable, WordTokenizer, WordVectors, read_unlabelled
 from pipelines.errors import ConfigError
-from pipelines.inference.tagging import entities, gather, join_windows, score, sentence_entities, stitch
+from pipelines.inference.tagging import (
+    document_lines,
+    entities,
+    gather,
+    join_windows,
+    predict_words,
+    score,
+    sentence_entities,
+    stitch,
+    word_decoder,
+)
 from pipelines.models import encoders
 from pipelines.models.bilstm import BiLstmCrf
-from pipelines.models.crf import CrfTokenClassifier, crf_marginals, crf_nll, pack_words
-from pipelines.models.decoding import make_decoder
+from pipelines.models.crf import CrfTokenClassifier, crf_marginals, pack_words, tagging_loss
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput, infer
 from pipelines.models.saving import composite_architectures, is_composite, load_pretrained
 from pipelines.models.word_features import WordFeatureTagger, parse_features
-from pipelines.task import Task, labels_of
+from pipelines.task import SAMPLES, Task, labels_of
 
 encode = encode_tokens  # the shared token-task encoder (pipelines.data.tagging)
 
 MODEL_CLASS = AutoModelForTokenClassification
-SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "ner"
 
 
 @dataclass(frozen=True)
@@ -94,86 +101,20 @@ class NerOptions(ModelOptions):
                            f"model.{name} applies to model.encoder=bilstm only (encoder is {self.encoder!r})")
 
 
-def label_list(splits: dict[str, Dataset]) -> list[str]:
-    """'O' first, then B-/I- of each type, types sorted; taken from every split so dev/test types are known."""
-    kinds = sorted({t[2:] for name in ("train", "validation", "test") if name in splits
-                    for tags in splits[name]["tags"] for t in tags if t != "O"})
-    return ["O"] + [f"{p}-{k}" for k in kinds for p in ("B", "I")]
-
-
-def make_word_decoder(model: torch.nn.Module, decode: str):
-    """Its CRF's Viterbi when the model has one, else `decode` (argmax | viterbi) over the tag scores."""
-    crf = getattr(model, "crf", None)
-    return make_decoder(labels_of(model), "crf" if crf is not None else decode, crf)
-
-
-def tagging_loss(model: torch.nn.Module, logits: torch.Tensor, batch: dict[str, torch.Tensor],
-                 criterion: Criterion) -> torch.Tensor:
-    """Tag loss of (B, T, L) sub-token scores: the CRF's likelihood over first sub-tokens when the model has a
-    CRF (continuation windows get no start transition), else the criterion at the labelled positions."""
-    crf = getattr(model, "crf", None)
-    if crf is None:
-        return criterion(logits, batch["labels"], soft=batch.get("soft_targets"))
-    if "word_starts" in batch:
-        emissions, mask, tags = pack_words(logits, batch["word_starts"], batch["labels"])
-        return crf_nll(crf, emissions, tags, mask, batch["core_start"] > 0)
-    return crf_nll(crf, logits, batch["labels"].clamp(min=0), batch["attention_mask"].bool())  # word-level
-
-
-def predict_words(task: Task, model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size: int,
-                  data: DataConfig | None = None, doc_ids: Sequence[int] | None = None
-                  ) -> tuple[list[Any], list[dict[str, Any]], Any]:
-    """Split raw texts into words (with the run's recorded splitter), encode them as training encoded its data
-    (the run's data config: window length, features), run, gather and join windows: (words per text, records,
-    decoder). Each text is a sentence; with `doc_ids` (one per text, the same id for the sentences of one
-    document, in order) a model trained with document context (`data.doc_context`) reads the neighbouring
-    sentences too, and without them it gets none."""
-    data = data or DataConfig()
-    if doc_ids is None:
-        data = dataclasses.replace(data, doc_context=False)
-    decode_fn = task.decoder(model)
-    split = get_splitter("regex" if data.splitter == "auto" else data.splitter)
-    words = [split(t) for t in texts]
-    columns: dict[str, list[Any]] = {"tokens": [[w for w, _, _ in ws] for ws in words]}
-    if doc_ids is not None:
-        columns["doc_id"] = list(doc_ids)
-    feats = task.encode(Dataset.from_dict(columns), tokenizer, {}, data)
-    records = [r for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
-                                         next(model.parameters()).device)
-               for r in task.gather(batch, out, decode_fn)]
-    task.join_windows(records, decode_fn)
-    return words, records, decode_fn
-
-
-def document_lines(texts: Sequence[str]) -> tuple[list[str], list[int], list[int]]:
-    """Each text as a document of sentences, one per non-blank line: (sentences, the text each came from, the
-    character offset of each in its text)."""
-    sentences, owner, shift = [], [], []
-    for i, text in enumerate(texts):
-        start = 0
-        for line in text.split("\n"):
-            if line.strip():
-                sentences.append(line)
-                owner.append(i)
-                shift.append(start)
-            start += len(line) + 1
-    return sentences, owner, shift
-
-
 class NerTask(Task):
     name = "ner"
     Options = NerOptions
     columns = ("tokens", "tags")
     gold = "tags"
     monitor = "val/f1"
-    sample = SAMPLE
+    sample = SAMPLES / "ner"
     report_notes = ("Entity scores: seqeval mode='strict', scheme=IOB2.",)
     distillable = True
     options: NerOptions
     word_table: WordTable | None = None  # the word2vec feature's vocabulary (fit_featurizers / load_featurizers)
 
     def label_list(self, splits: dict[str, Dataset]) -> list[str]:
-        return label_list(splits)
+        return tag_list(splits)
 
     def build_tokenizer(self, splits: dict[str, Dataset]) -> Any:
         if self.options.encoder == "bilstm":
@@ -251,7 +192,7 @@ class NerTask(Task):
         return tagging_loss(model, out.logits, batch, criterion)
 
     def decoder(self, model: torch.nn.Module, decode: str | None = None):
-        return make_word_decoder(model, decode or self.options.decode)
+        return word_decoder(model, decode or self.options.decode)
 
     def gather(self, batch, out: TaskOutput, decode_fn) -> list[dict[str, Any]]:
         return gather(batch, out.logits, decode_fn)
@@ -281,7 +222,7 @@ class NerTask(Task):
         words, records, _ = predict_words(self, model, tokenizer, sentences, batch_size, data, doc_ids=owner)
         found = sentence_entities(records, self.entity_tags(model), model)
         out: list[dict[str, Any]] = [{"entities": []} for _ in texts]
-        for k, (line, ws) in enumerate(zip(sentences, words)):
+        for k, (line, ws) in enumerate(zip(sentences, words, strict=True)):
             for ent in entities(line, ws, *found.get(k, ([], []))):
                 out[owner[k]]["entities"].append({**ent, "start": ent["start"] + shift[k],
                                                   "end": ent["end"] + shift[k]})

@@ -36,6 +36,7 @@ from transformers import AutoModel
 from pipelines.config import DataConfig, ModelOptions
 from pipelines.data.batching import Features
 from pipelines.errors import ModelFormatError, ReadError
+from pipelines.inference import classify
 from pipelines.methods.documents import POOLINGS, ChunkEncoder
 from pipelines.methods.topics import TopicModel
 from pipelines.models import encoders
@@ -44,7 +45,6 @@ from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput
 from pipelines.models.saving import is_composite
 from pipelines.task import Task, labels_of
-from tasks import intent
 
 TOP_TOPICS, TOP_WORDS = 3, 8
 log = logging.getLogger(__name__)
@@ -176,14 +176,14 @@ class TopicsTask(Task):
         rows: list[dict[str, Any]] = [{"example_id": i} for i in range(len(texts))]
         if self.uses_text and opts.features == "frozen":
             vectors = self.chunk_encoder(cache).pooled(list(texts), opts.pooling)
-            for row, vec in zip(rows, vectors):
+            for row, vec in zip(rows, vectors, strict=True):
                 row["input_ids"] = [tokenizer.cls_token_id, tokenizer.sep_token_id]
                 row["doc_vectors"] = vec.tolist()
         elif self.uses_text:
             size = data.max_length - 2
             ids = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
             cut = head_tail if opts.pooling == "head_tail" else (lambda x, n: list(x[:n]))
-            for row, seq in zip(rows, ids):
+            for row, seq in zip(rows, ids, strict=True):
                 row["input_ids"] = [tokenizer.cls_token_id, *cut(seq, size), tokenizer.sep_token_id]
         else:
             for row in rows:
@@ -191,7 +191,7 @@ class TopicsTask(Task):
         if self.uses_topics:
             if self.topic_model is None:
                 raise RuntimeError("task topics: no topic model; fit_featurizers or load_featurizers sets it")
-            for row, theta in zip(rows, self.topic_model.transform(texts)):
+            for row, theta in zip(rows, self.topic_model.transform(texts), strict=True):
                 row["topics"] = theta.tolist()
         return rows
 
@@ -199,7 +199,7 @@ class TopicsTask(Task):
         self.check_documents(ds, data)
         rows = self.features(ds["text"], tokenizer, data)
         if "label" in ds.column_names:
-            for row, label in zip(rows, ds["label"]):
+            for row, label in zip(rows, ds["label"], strict=True):
                 row["labels"] = label2id.get(label, -100)
         return Features(rows)
 
@@ -210,10 +210,10 @@ class TopicsTask(Task):
         return None
 
     def gather(self, batch, out: TaskOutput, decode_fn=None) -> list[dict[str, Any]]:
-        return intent.gather(batch, out)  # one probability row per document, as for intents
+        return classify.gather(batch, out)  # one probability row per document, as for intents
 
     def score(self, records, id2label, gold=None) -> dict[str, Any]:
-        return intent.score(records, id2label, gold)
+        return classify.score(records, id2label, gold)
 
     def predict(self, model, tokenizer, texts, batch_size=64, data=None, featurizers=None):
         """Per text: {"label", "probability", "top_k", "topics": [{"topic", "weight", "words"}, ...]} (topics
@@ -230,7 +230,7 @@ class TopicsTask(Task):
         topics_words = self.topic_model.top_words(TOP_WORDS) if self.uses_topics and self.topic_model else None
         results = []
         for i, row in enumerate(torch.from_numpy(logits).softmax(-1)):
-            res = intent.ranked(row, labels)
+            res = classify.ranked(row, labels)
             if topics_words is not None:
                 theta = feats.rows[i]["topics"]
                 best = np.argsort(theta)[::-1][:TOP_TOPICS]

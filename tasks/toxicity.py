@@ -1,6 +1,6 @@
 """Toxic language: is a post toxic (a post classifier), which characters (a span tagger), and a cleaned text.
 
-One encoder, two heads (tasks.joint.JointModel): a post head on the mean of the token vectors and a span
+One encoder, two heads (pipelines.models.joint.ToxicityModel): a post head on the mean of the token vectors and a span
 tagger on first sub-tokens (B-SPAN / I-SPAN / O, optionally a constrained CRF). Spans are character offsets
 (SemEval-2021 Task 5) turned into word tags and back (pipelines.data.spans: a span that cuts a word marks the
 whole word).
@@ -35,15 +35,18 @@ from pipelines.config import DataConfig, ModelOptions
 from pipelines.data.align import split_words
 from pipelines.data.batching import Collator, Features
 from pipelines.data.spans import SPAN, tags_to_offsets
+from pipelines.data.tagging import encode_with_intents
+from pipelines.data.tags import INTENT, label_sets
 from pipelines.errors import ConfigError
 from pipelines.inference import metrics, tagging
 from pipelines.methods import detox
 from pipelines.models import encoders
+from pipelines.models.crf import tagging_loss
 from pipelines.models.decoding import make_decoder
+from pipelines.models.joint import ToxicityModel, load_toxicity_model
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput, infer
-from pipelines.task import Task
-from tasks import joint, ner
+from pipelines.task import SAMPLES, Task
 
 TAGS = ["O", f"B-{SPAN}", f"I-{SPAN}"]
 log = logging.getLogger(__name__)
@@ -80,28 +83,6 @@ class ToxicityOptions(ModelOptions):
 TAUS = [round(0.25 * k, 2) for k in range(-4, 9)]  # prior-correction strengths tried on dev
 
 
-class ToxicityModel(joint.JointModel):
-    """The joint model (post head + span head) plus `post_bias` (K,), added to the post scores in eval mode:
-    the prior correction fitted on dev after training (zeros until then)."""
-
-    architecture = "ToxicityModel"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.register_buffer("post_bias", torch.zeros(len(self.intents)))
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> TaskOutput:
-        out = super().forward(input_ids, attention_mask)
-        if not self.training:
-            out.intent_logits = out.intent_logits + self.post_bias
-        return out
-
-
-def load_model(path: str | Path) -> ToxicityModel:
-    """A saved toxicity model (runs saved before the prior correction existed load with a zero shift)."""
-    return joint.load_model(path, ToxicityModel, may_lack=("post_bias",))
-
-
 def choose_tau(probs: np.ndarray, gold_ids: Sequence[int], log_prior: np.ndarray) -> float:
     """The tau in TAUS whose argmax(log probs - tau * log_prior) has the best macro-F1 on (`probs` (N, K),
     `gold_ids`); ties go to the smaller correction."""
@@ -134,7 +115,7 @@ def word_offsets(ds: Dataset) -> list[list[tuple[int, int]]]:
     joined by single spaces when there is no text or it splits differently."""
     texts = ds["text"] if "text" in ds.column_names else [None] * len(ds)
     out = []
-    for text, words in zip(texts, ds["tokens"]):
+    for text, words in zip(texts, ds["tokens"], strict=True):
         split = split_words(text) if text is not None else []
         if [w for w, _, _ in split] == list(words):
             out.append([(s, e) for _, s, e in split])
@@ -156,7 +137,7 @@ def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) ->
         ds = ds.remove_columns("tags").add_column("tags", [
             None if t is None else [x if x == "O" else f"{x[:2]}{SPAN}" for x in t] for t in ds["tags"]])
     offsets = word_offsets(ds)
-    feats = joint.encode(ds, tokenizer, label2id, cfg)
+    feats = encode_with_intents(ds, tokenizer, label2id, cfg)
     soft = _soft_targets(ds, label2id)
     for row in feats.rows:
         if soft is not None:
@@ -171,11 +152,12 @@ def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) ->
 def _soft_targets(ds: Dataset, label2id: dict[str, int]) -> list[list[float]] | None:
     """Per example, the post-label distribution from its `label_votes` ({label: annotator count}, e.g.
     Davidson's per-annotator counts), in the model's post-label order; None without votes or post labels."""
-    intents, _ = joint.split_labels(sorted(label2id, key=label2id.get))
+    intents = label_sets(sorted(label2id, key=label2id.get)).intents
     if "label_votes" not in ds.column_names or not intents:
         return None
     out = []
-    for votes, label in zip(ds["label_votes"], ds["label"] if "label" in ds.column_names else [None] * len(ds)):
+    labels = ds["label"] if "label" in ds.column_names else [None] * len(ds)
+    for votes, label in zip(ds["label_votes"], labels, strict=True):
         counts = [float((votes or {}).get(x) or 0) for x in intents]
         if sum(counts) <= 0:  # no votes: the gold label, else uniform
             counts = [float(x == label) for x in intents] if label in intents else [1.0] * len(intents)
@@ -228,7 +210,7 @@ def span_scores(records, gold: Sequence[Sequence[int] | None] | None = None) -> 
         pred_sets.append(_offsets(offs[i], [TAGS[k] for k in preds[i]]))
     if not gold_sets:
         return {}
-    per_post = np.array([metrics.span_f1(g, p) for g, p in zip(gold_sets, pred_sets)])
+    per_post = np.array([metrics.span_f1(g, p) for g, p in zip(gold_sets, pred_sets, strict=True)])
     return {"char_f1": float(per_post.mean()), "char_f1_ci95": metrics.bootstrap_ci(lambda v: float(v.mean()),
                                                                                    per_post),
             "span_posts": len(gold_sets)}
@@ -245,7 +227,7 @@ class ToxicityTask(Task):
     optional_columns = ("label", "spans", "tokens", "tags", "label_votes")  # either head may go untrained
     gold = "spans"
     monitor = "val/score"
-    sample = ner.SAMPLE.parent / "toxicity"
+    sample = SAMPLES / "toxicity"
     criterion_on_crf = False  # the criterion reaches the post head only; a CRF span head keeps its likelihood
     report_notes = ("Post scores over posts with a label; char_f1: SemEval-2021 Task 5 character F1 per post, "
                     "averaged over posts with span annotation; score = mean of macro_f1 and char_f1 (those "
@@ -261,7 +243,7 @@ class ToxicityTask(Task):
             raise ConfigError(f"model.clean_label={self.options.clean_label!r} is not one of the post labels "
                               f"{posts}: set model.clean_label to the label that means not toxic (every post "
                               "would be called toxic otherwise)")
-        return [joint.PREFIX + x for x in posts] + TAGS
+        return [INTENT + x for x in posts] + TAGS
 
     def prepare_model(self, model: ToxicityModel, splits: dict[str, Dataset]) -> None:
         """Note the heads the training split gives no targets to: predict leaves their outputs out (None)."""
@@ -281,7 +263,7 @@ class ToxicityTask(Task):
                              crf=opts.head == "crf", pooling=opts.pooling)
 
     def load_model(self, path: str | Path) -> ToxicityModel:
-        return load_model(path)
+        return load_toxicity_model(path)
 
     def fit_after_training(self, model: ToxicityModel, tokenizer, splits, data: DataConfig,
                            batch_size: int = 64) -> dict[str, Any]:
@@ -322,7 +304,7 @@ class ToxicityTask(Task):
 
     def class_targets(self, labels: Sequence[str]) -> tuple[str, int]:
         """Class weights, priors and resampling count the post labels."""
-        return "intent_labels", len(joint.split_labels(labels)[0])
+        return "intent_labels", len(label_sets(labels).intents)
 
     def loss(self, model: ToxicityModel, out: TaskOutput, batch, criterion: Criterion) -> torch.Tensor:
         """Post loss (the shared criterion, over posts with a label) + span_weight * span loss (plain
@@ -334,7 +316,7 @@ class ToxicityTask(Task):
         annotated = (batch["labels"] != -100).any(1)  # (B,)
         if annotated.any():
             sub = {k: v[annotated] for k, v in batch.items() if torch.is_tensor(v) and len(v) == len(annotated)}
-            total = total + self.options.span_weight * ner.tagging_loss(model, out.slot_logits[annotated], sub,
+            total = total + self.options.span_weight * tagging_loss(model, out.slot_logits[annotated], sub,
                                                                         PLAIN)
         return total
 
@@ -350,7 +332,7 @@ class ToxicityTask(Task):
 
     def score(self, records, id2label, gold=None) -> dict[str, Any]:
         """Post scores and span char-F1 (see the module docstring); `score` is their mean."""
-        intents, _ = joint.split_labels([id2label[i] for i in range(len(id2label))])
+        intents = label_sets([id2label[i] for i in range(len(id2label))]).intents
         result = {**post_scores(records, intents), **span_scores(records, gold)}
         parts = [result[k] for k in ("macro_f1", "char_f1") if k in result]
         result["score"] = float(np.mean(parts)) if parts else 0.0
@@ -377,11 +359,11 @@ class ToxicityTask(Task):
         None when the model has no post labels, the span outputs None when no training post had spans."""
         opts = self.options
         max_length = (data or DataConfig()).max_length
-        words, records, _ = ner.predict_words(self, model, tokenizer, texts, batch_size, data)
+        words, records, _ = tagging.predict_words(self, model, tokenizer, texts, batch_size, data)
         found_by_text = tagging.sentence_entities(records, model.tags, model)
         first = {r["example_id"]: r for r in sorted(records, key=lambda r: -r["core_start"])}
         out, spans = [], []
-        for i, (text, ws) in enumerate(zip(texts, words)):
+        for i, (text, ws) in enumerate(zip(texts, words, strict=True)):
             found = tagging.entities(text, ws, *found_by_text.get(i, ([], [])))
             res: dict[str, Any] = {"label": None, "probability": None, "toxic": None}
             if model.intents and i in first:
@@ -411,7 +393,7 @@ class ToxicityTask(Task):
             def judge(drafts: list[str]) -> list[bool]:
                 return list(self.post_probs(model, tokenizer, drafts, batch_size, max_length).argmax(-1) == clean)
 
-        for res, (text, ok) in zip(out, rewriter.rewrite(list(texts), spans, judge)):
+        for res, (text, ok) in zip(out, rewriter.rewrite(list(texts), spans, judge), strict=True):
             res["rewritten"], res["rewrite_accepted"] = text, ok
         return out
 

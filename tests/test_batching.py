@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from pipelines.data.batching import Collator, LengthGroupedSampler, sorted_batches
@@ -11,6 +12,13 @@ def test_collator_pads_each_field_with_its_value():
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
     assert batch["labels"].tolist() == [[-100, 1, -100], [-100, -100, -100]]
     assert batch["word_starts"].tolist() == [[1], [-1]] and batch["example_id"].tolist() == [0, 1]
+
+
+
+def test_collator_names_a_row_whose_fields_differ():
+    rows = [{"input_ids": [1, 2], "labels": [0, 1]}, {"input_ids": [1]}]
+    with pytest.raises(ValueError, match=r"row 1 .*missing \['labels'\]"):
+        Collator(0)(rows)
 
 
 def test_length_grouped_sampler_is_a_seeded_permutation_with_less_padding():

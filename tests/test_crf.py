@@ -6,6 +6,7 @@ import torch
 from helpers import batch_loss, make_task
 
 from pipelines.data.tags import is_valid_iob2
+from pipelines.inference.tagging import predict_words
 from pipelines.models.crf import ConstrainedCRF, CrfTokenClassifier, crf_nll, pack_words
 from pipelines.models.decoding import NEG, make_decoder
 from pipelines.models.encoders import tiny_tokenizer
@@ -39,7 +40,7 @@ def test_crf_decoding_matches_brute_force_and_is_valid(seed):
 
     def total(path):
         s = crf.start_transitions[path[0]] + crf.end_transitions[path[-1]] + sum(em[t, k] for t, k in enumerate(path))
-        return float(s + sum(crf.transitions[a, b] for a, b in zip(path, path[1:])))
+        return float(s + sum(crf.transitions[a, b] for a, b in itertools.pairwise(path)))
 
     best = max(itertools.product(range(len(LABELS)), repeat=4), key=total)
     path = make_decoder(LABELS, "crf", crf)(em)
@@ -255,7 +256,7 @@ def test_predict_scores_an_entity_with_its_span_probability(tmp_path):
     assert loaded.config.entity_temperature == 2.0
     predictor = Predictor(task, loaded, tok, DataConfig(max_length=32))
     texts = ["anna keller oslo", "x bergen the anna"]
-    words, records, _ = ner.predict_words(task, loaded, tok, texts, 8, predictor.data)
+    words, records, _ = predict_words(task, loaded, tok, texts, 8, predictor.data)
     trans, start, end = chain_potentials(loaded.crf, len(LABELS), 2.0)
     n_entities = 0
     for i, pred in enumerate(predictor.predict(texts)):

@@ -8,13 +8,14 @@ import torch
 
 from pipelines.config import DataConfig
 from pipelines.data.dialogue import gate_of, read_dialogues, same_state, sgd_to_dialogues, update, user_spans
+from pipelines.data.tags import label_sets
 from pipelines.errors import ReadError
 from pipelines.inference.sessions import SqliteSessionStore
 from pipelines.methods.chat import Catalogue, ChatEngine, Domain, Session, SessionExpired
 from pipelines.models.outputs import TaskOutput
 from tasks import dialogue as dlg
 
-SAMPLE = dlg.SAMPLE
+SAMPLE = dlg.TASK.sample
 
 
 def utt(text, slots=()):
@@ -136,7 +137,7 @@ def test_encode_puts_the_context_after_the_user_turn(tmp_path, tokenizer, contex
     assert lengths["user"] < lengths["system"] < lengths["history"]
     short = dlg.encode(ds, tokenizer, {x: i for i, x in enumerate(labels)}, DataConfig(max_length=12), context)
     assert max(short.lengths) <= 12
-    slots = dlg.split_labels(labels)[1]
+    slots = label_sets(labels)[1]
     assert row["gate_labels"] == [dlg.GATES.index({"movie": "delete", "time": "dontcare"}.get(s, "carry"))
                                   for s in slots]
 
@@ -156,7 +157,7 @@ def records_for(tmp_path, tokenizer, gate_override=None):
     from pipelines.data.batching import Collator
 
     batch = Collator(tokenizer.pad_token_id)(feats.rows)
-    intents, slots, tags = dlg.split_labels(labels)
+    intents, slots, tags = label_sets(labels)
     slot_logits = torch.full((*batch["input_ids"].shape, len(tags)), -5.0)
     slot_logits.scatter_(-1, batch["labels"].clamp(min=0)[..., None], 5.0)
     gate_logits = torch.full((3, len(slots), len(dlg.GATES)), -5.0)
@@ -420,7 +421,7 @@ def test_a_yes_to_what_should_i_change_is_asked_again_not_redirected():
     """The real tracker flags a bare "yes" as off topic; after "What should I change?" it is an answer."""
     def flags_yes(turns):
         out = rule_nlu(turns)
-        for t, o in zip(turns, out):
+        for t, o in zip(turns, out, strict=True):
             o["off_topic"] = o["off_topic"] or " ".join(t["tokens"]).lower() in {"yes", "no"}
         return out
 

@@ -37,7 +37,7 @@ def test_masking_and_swaps_follow_their_probabilities_and_labels():
     by_label = {"B": {"book", "jazz"}, "O": {"a", "table", "play", "some", "now"}}
     for i, words in swapped:
         assert len(words) == len(WORDS[i])
-        assert all(w in by_label[lab] for w, lab in zip(words, LABELS[i]))  # a swap keeps the word's label
+        assert all(w in by_label[lab] for w, lab in zip(words, LABELS[i], strict=True))  # a swap keeps the word's label
 
 
 def test_augmenter_rejects_impossible_settings():
@@ -137,7 +137,7 @@ def test_a_student_learns_the_teacher_where_gold_and_teacher_disagree(teachers, 
     from pipelines.data.splits import load_splits
 
     texts = list(load_splits(cfg.data, teacher.task.sample)["train"]["text"])[:120]
-    agree = sum(a["label"] == b["label"] for a, b in zip(teacher.predict(texts), student.predict(texts)))
+    agree = sum(a["label"] == b["label"] for a, b in zip(teacher.predict(texts), student.predict(texts), strict=True))
     assert agree / len(texts) > 0.8
 
 

@@ -17,7 +17,7 @@ def _planted(tmp_path, n_flips: int):
     labels = sorted(set(ds["label"]))
     planted = set(rng.choice(len(ds), n_flips, replace=False).tolist())
     rows = []
-    for i, (text, label) in enumerate(zip(ds["text"], ds["label"])):
+    for i, (text, label) in enumerate(zip(ds["text"], ds["label"], strict=True)):
         if i in planted:
             label = labels[(labels.index(label) + 1 + int(rng.integers(0, len(labels) - 1))) % len(labels)]
         rows.append({"text": text, "label": label})
@@ -127,7 +127,8 @@ def test_frozen_out_of_fold_for_tags_keeps_one_row_per_word():
              for t in given]
     dists = frozen_out_of_fold(feats, given, labels, k=3, seed=0)
     assert [d.shape for d in dists] == [(len(t), 3) for t in given]
-    hits = [labels[j] == t for d, tags in zip(dists, given) for j, t in zip(d.argmax(-1), tags)]
+    hits = [labels[j] == t for d, tags in zip(dists, given, strict=True)
+            for j, t in zip(d.argmax(-1), tags, strict=True)]
     assert np.mean(hits) > 0.9
 
 

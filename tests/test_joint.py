@@ -6,6 +6,7 @@ from helpers import batch_loss, make_task
 
 from pipelines.config import DataConfig
 from pipelines.data.batching import Collator
+from pipelines.data.tagging import encode_with_intents
 from pipelines.models.encoders import tiny_tokenizer
 from pipelines.models.outputs import TaskOutput
 from pipelines.training.datamodule import TaskDataModule
@@ -23,7 +24,7 @@ ROWS = {"tokens": [["book", "for", "two"], ["weather", "in", "new", "york"], ["t
 
 def test_encode_separates_intent_and_slot_ids(tiny_tok):
     ds = Dataset.from_dict({k: v[:2] for k, v in ROWS.items()})
-    rows = joint.encode(ds, tiny_tok, {x: i for i, x in enumerate(LABELS)}, DataConfig()).rows
+    rows = encode_with_intents(ds, tiny_tok, {x: i for i, x in enumerate(LABELS)}, DataConfig()).rows
     assert [r["intent_labels"] for r in rows] == [0, 1]
     assert [lab for lab in rows[1]["labels"] if lab != -100] == [0, 0, 1, 2]  # O O B-city I-city as slot ids
 
@@ -34,7 +35,7 @@ def test_padding_changes_neither_loss_nor_predictions(tiny_tok, crf):
     task = make_task("joint", encoder="tiny", dropout=0.0, head="crf" if crf else "softmax")
     model = task.build_model(LABELS, tiny_tok).eval()
     ds = Dataset.from_dict({k: v[:2] for k, v in ROWS.items()})
-    rows = joint.encode(ds, tiny_tok, {x: i for i, x in enumerate(LABELS)}, DataConfig()).rows
+    rows = encode_with_intents(ds, tiny_tok, {x: i for i, x in enumerate(LABELS)}, DataConfig()).rows
     keys = ("input_ids", "attention_mask", "labels", "word_starts", "intent_labels", "core_start")
     batch = {k: Collator(0)([rows[0]])[k] for k in keys}
     alone = model(batch["input_ids"], batch["attention_mask"])

@@ -78,7 +78,7 @@ def test_token_mean_losses_accumulate_by_token_share():
 
     def grad(weights) -> torch.Tensor:
         layer.zero_grad()
-        for part, w in zip(parts, weights):
+        for part, w in zip(parts, weights, strict=True):
             (w * nn.functional.cross_entropy(layer(x[part]), y[part])).backward()
         return layer.weight.grad.clone()
 
@@ -149,7 +149,7 @@ def test_checkpointing_keeps_the_gradient(tiny_tok):
     for m in (plain, checked):
         no_dropout(m).train()
         m.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.sum().backward()
-    for (n, a), (_, b) in zip(plain.named_parameters(), checked.named_parameters()):
+    for (n, a), (_, b) in zip(plain.named_parameters(), checked.named_parameters(), strict=True):
         torch.testing.assert_close(b.grad, a.grad, atol=1e-6, rtol=1e-4, msg=n)
 
 

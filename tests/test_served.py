@@ -118,7 +118,7 @@ def doc_run(tmp_path_factory):
 def test_a_document_is_served_with_the_context_training_gave_its_sentences(doc_run):
     """A text whose lines are a document's sentences gets the features training gave those sentences with
     their doc_id (neighbouring words in the window), and `predict` scores as `evaluate` does."""
-    from tasks.ner import predict_words
+    from pipelines.inference.tagging import predict_words
 
     predictor = Predictor.load(doc_run)
     assert predictor.data.doc_context
@@ -148,7 +148,8 @@ def test_a_text_with_line_breaks_is_its_lines_as_sentences(ner_run):
     [doc] = predictor.predict(["\n".join(lines)])
     alone = [predictor.predict([line])[0] if line else {"entities": []} for line in lines]
     shifts = [0, len(lines[0]) + 1, len(lines[0]) + len(lines[1]) + 2]
-    want = [{**e, "start": e["start"] + shift, "end": e["end"] + shift} for out, shift in zip(alone, shifts)
+    want = [{**e, "start": e["start"] + shift, "end": e["end"] + shift}
+            for out, shift in zip(alone, shifts, strict=True)
             for e in out["entities"]]
     assert doc["entities"] == want and want
     text = "\n".join(lines)

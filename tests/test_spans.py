@@ -78,5 +78,5 @@ def test_real_toxic_spans_read_and_round_trip_nearly_exactly():
     if not (SHARED / "toxic_spans").exists():
         pytest.skip("../shared/data/toxic_spans not present")
     ds = read_file(SHARED / "toxic_spans" / "tsd_trial.csv", DataConfig())
-    back = [tags_to_offsets(split_words(t), tags) for t, tags in zip(ds["text"], ds["tags"])]
+    back = [tags_to_offsets(split_words(t), tags) for t, tags in zip(ds["text"], ds["tags"], strict=True)]
     assert len(ds) == 690 and char_f1(ds["spans"], back) > 0.99  # words cost under 1 point of char-F1

@@ -66,7 +66,7 @@ def test_chunk_encoder_cache_gives_the_same_vectors(tmp_path):
     assert len(list(tmp_path.glob("vectors-*.npz"))) == 2  # written block by block
     again = ChunkEncoder(enc.encoder, window=16, max_chunks=3, cache_dir=tmp_path, name="tiny")
     again._encode = None  # would fail if called: everything must come from the cache
-    for a, b in zip(first, again.encode(texts)):
+    for a, b in zip(first, again.encode(texts), strict=True):
         np.testing.assert_array_equal(a, b)
     # a window of the same text encoded alone equals its vector inside a batch (padding is masked)
     alone = ChunkEncoder(enc.encoder, window=16, max_chunks=3).encode([texts[1]])[0]

@@ -167,7 +167,7 @@ def test_a_planted_toxic_word_is_learned_and_masked_exactly(tmp_path):
     for split, n in (("train", 96), ("dev", 16), ("test", 16)):
         rows = planted(n, rng)
         (tmp_path / f"{split}.jsonl").write_text("".join(
-            json.dumps(dict(zip(rows, values))) + "\n" for values in zip(*rows.values())))
+            json.dumps(dict(zip(rows, values, strict=True))) + "\n" for values in zip(*rows.values(), strict=True)))
     pl.seed_everything(0, verbose=False)
     cfg = load_config(None, ["model.encoder=tiny", "model.dropout=0", "train.epochs=12", "train.lr=3e-3",
                              "train.warmup_ratio=0", "train.batch_size=16", "train.progress_bar=false",

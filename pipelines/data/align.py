@@ -34,7 +34,7 @@ class PieceCache:
         new = list({w for w in words if w not in self.cache})
         if new:
             ids = self.tokenizer([[w] for w in new], is_split_into_words=True, add_special_tokens=False)["input_ids"]
-            for w, p in zip(new, ids):
+            for w, p in zip(new, ids, strict=True):
                 self.cache[w] = p or [self.tokenizer.unk_token_id]
         return [self.cache[w] for w in words]
 

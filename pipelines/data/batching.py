@@ -35,6 +35,12 @@ class Collator:
         self.pad_id = pad_id
 
     def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        keys = set(rows[0])
+        for k, row in enumerate(rows[1:], start=1):
+            if set(row) != keys:  # a field some rows lack would be read from the first row only
+                raise ValueError(f"feature row {k} of the batch has fields {sorted(row)}, row 0 has {sorted(keys)} "
+                                 f"(missing {sorted(keys - set(row))}, extra {sorted(set(row) - keys)}): every "
+                                 "row an encoder writes must carry the same fields")
         batch: dict[str, torch.Tensor] = {}
         for key in rows[0]:
             values = [r[key] for r in rows]

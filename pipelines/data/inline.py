@@ -100,6 +100,6 @@ def read_inline(path: str | Path) -> Dataset:
         text, tokens, tags = parse_example(line, path, num)
         if not tokens:
             raise ReadError(path, num, "empty example")
-        for key, value in zip(cols, (i, text, intent, tokens, tags, i)):
+        for key, value in zip(cols, (i, text, intent, tokens, tags, i), strict=True):
             cols[key].append(value)
     return Dataset.from_dict(cols)

@@ -119,7 +119,8 @@ def choose_splitter(train: Any, sample: int = 2000) -> tuple[str, dict[str, floa
     rows = train.select(range(min(sample, len(train))))
     sentences = [t for t in rows["tokens"] if t]
     if "text" in rows.column_names:  # words cut from the text by the regex (inline annotations, char spans)
-        cut = [[w for w, _, _ in split_words(x)] == t for x, t in zip(rows["text"], rows["tokens"]) if x and t]
+        cut = [[w for w, _, _ in split_words(x)] == t
+               for x, t in zip(rows["text"], rows["tokens"], strict=True) if x and t]
         if cut and sum(cut) / len(cut) >= 0.99:
             return "regex", {"regex": round(sum(cut) / len(cut), 4)}
     detokenized = [detokenize(tokens) for tokens in sentences]  # once, for every splitter

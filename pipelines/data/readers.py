@@ -54,8 +54,8 @@ def read_text(path: str | Path) -> str:
 def _finish_tags(path: Path, sentences: list[list[str] | None], lines: list[list[int]],
                  scheme: str) -> list[list[str] | None]:
     """Validate every tag (raising with its line) and convert the sentences to IOB2 (None = not annotated)."""
-    for tags, nums in zip(sentences, lines):
-        for tag, num in zip(tags or [], nums):
+    for tags, nums in zip(sentences, lines, strict=True):
+        for tag, num in zip(tags or [], nums if tags else [], strict=True):
             try:
                 split_tag(tag)
             except TagError as err:
@@ -70,7 +70,7 @@ def _finish_tags(path: Path, sentences: list[list[str] | None], lines: list[list
                         "those tags become B-; set data.scheme=iob2 if they are errors to see them as such",
                         path, len(starts), starts[0][0], starts[0][1])
     out: list[list[str] | None] = []
-    for tags, nums in zip(sentences, lines):
+    for tags, nums in zip(sentences, lines, strict=True):
         if tags is None:
             out.append(None)
             continue
@@ -137,7 +137,7 @@ def read_seq_dir(path: str | Path, scheme: str = "auto") -> Dataset:
     if labels is not None and len(labels) != len(words):
         raise ReadError(path / "label", None, f"{len(labels)} lines but seq.in has {len(words)}")
     tokens, tags, nums = [], [], []
-    for num, (w, t) in enumerate(zip(words, tag_lines), start=1):
+    for num, (w, t) in enumerate(zip(words, tag_lines, strict=True), start=1):
         w, t = w.split(), t.split()
         if len(w) != len(t):
             raise ReadError(path / "seq.out", num, f"{len(t)} tags for {len(w)} words in seq.in line {num}")

@@ -9,6 +9,7 @@ rounded out to whole words.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -37,7 +38,7 @@ def parse_offsets(value: Any, n_chars: int) -> list[int]:
         raise ValueError(f"negative offset {min(value)} in spans")
     if value and max(value) >= n_chars:
         raise ValueError(f"offset {max(value)} is out of range for a text of {n_chars} characters")
-    if any(b <= a for a, b in zip(value, value[1:])):
+    if any(b <= a for a, b in itertools.pairwise(value)):
         raise ValueError("spans offsets are unsorted or repeated (expected strictly ascending)")
     return value
 

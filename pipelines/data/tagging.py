@@ -15,6 +15,7 @@ from datasets import Dataset
 from pipelines.config import DataConfig
 from pipelines.data.align import PieceCache, build_windows
 from pipelines.data.batching import Features
+from pipelines.data.tags import label_sets
 from pipelines.data.words import MAX_CHARS
 from pipelines.data.words import casing as word_casing
 
@@ -77,7 +78,8 @@ def encode_tokens(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataCon
                 row["word_ids"] = [0 if w is None else word_rows.get(stream[w].lower(), 1) for w in owners]
             if tags is not None:  # a sentence whose tags are None is not annotated: every label -100
                 labels = [-100] * len(ids)
-                for pos, tag in zip(starts, (tags[i] or [])[win.start - lo: win.end - lo]):
+                core = tags[i][win.start - lo: win.end - lo] if tags[i] is not None else [None] * len(starts)
+                for pos, tag in zip(starts, core, strict=True):
                     labels[pos] = label2id.get(tag, -100)
                 row["labels"] = labels
             rows.append(row)
@@ -96,7 +98,7 @@ def _encode_words(tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]]
     for i, words in enumerate(tokens):
         if not words:
             continue
-        ids, chars, cases = zip(*(tokenizer.encode_word(w) for w in words))
+        ids, chars, cases = zip(*(tokenizer.encode_word(w) for w in words), strict=True)
         row: dict[str, Any] = {"input_ids": list(ids), "char_ids": list(chars), "case_ids": list(cases),
                                "word_starts": list(range(len(words))), "example_id": i, "core_start": 0,
                                "last": 1}
@@ -104,3 +106,15 @@ def _encode_words(tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]]
             row["labels"] = [label2id.get(t, -100) for t in tags[i]] if tags[i] is not None else [-100] * len(words)
         rows.append(row)
     return Features(rows)
+
+
+def encode_with_intents(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) -> Features:
+    """`encode_tokens` for a model with an intent head and a tag head (a packed label list, `label_sets`): the
+    tag ids index the tag head, and each window also carries its sentence's intent id (-100 when unknown)."""
+    intents, _, tags = label_sets(sorted(label2id, key=label2id.get))
+    feats = encode_tokens(ds, tokenizer, {t: i for i, t in enumerate(tags)}, cfg)
+    if "label" in ds.column_names:
+        intent2id, gold = {x: i for i, x in enumerate(intents)}, ds["label"]
+        for row in feats.rows:
+            row["intent_labels"] = intent2id.get(gold[row["example_id"]], -100)
+    return feats

@@ -7,6 +7,7 @@ mode scores.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from pipelines.errors import TagError  # noqa: F401  (re-exported)
 
@@ -82,3 +83,31 @@ def spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
         if prefix in {"B", "I", "S", "E"} and not kind:
             start, kind = i, k
     return found
+
+
+# --- label vocabularies ---------------------------------------------------------------------------------------
+# A model with several heads keeps one label list (its config's id2label): intents as "intent:<name>", slots
+# (the dialogue tracker's gates) as "slot:<name>", then the IOB2 tags. `label_sets` reads them apart.
+INTENT, SLOT = "intent:", "slot:"
+
+
+class LabelSets(NamedTuple):
+    """The label sets packed into one label list."""
+
+    intents: list[str]
+    slots: list[str]
+    tags: list[str]
+
+
+def label_sets(labels: Sequence[str]) -> LabelSets:
+    """(intents, slots, tags) of one packed label list, each in its order there."""
+    return LabelSets([x[len(INTENT):] for x in labels if x.startswith(INTENT)],
+                     [x[len(SLOT):] for x in labels if x.startswith(SLOT)],
+                     [x for x in labels if not x.startswith((INTENT, SLOT))])
+
+
+def tag_list(splits: dict[str, Any]) -> list[str]:
+    """'O' first, then B-/I- of each type, types sorted; taken from every split so dev/test types are known."""
+    kinds = sorted({t[2:] for name in ("train", "validation", "test") if name in splits
+                    for tags in splits[name]["tags"] for t in tags if t != "O"})
+    return ["O"] + [f"{p}-{k}" for k in kinds for p in ("B", "I")]

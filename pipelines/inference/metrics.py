@@ -17,7 +17,7 @@ def entity_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) 
     """
     if len(gold) != len(pred):
         raise ValueError(f"{len(pred)} predicted sentences for {len(gold)} gold sentences")
-    for i, (g, p) in enumerate(zip(gold, pred)):
+    for i, (g, p) in enumerate(zip(gold, pred, strict=True)):
         if len(g) != len(p):
             raise ValueError(f"sentence {i}: {len(p)} predicted tags for {len(g)} gold tags")
     report = classification_report([list(g) for g in gold], [list(p) for p in pred], mode="strict",
@@ -39,7 +39,7 @@ def entity_counts(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) 
     g_ents = Entities([list(s) for s in gold], IOB2).entities
     p_ents = Entities([list(s) for s in pred], IOB2).entities
     rows = []
-    for g, p in zip(g_ents, p_ents):
+    for g, p in zip(g_ents, p_ents, strict=True):
         g_set = {e.to_tuple() for e in g}
         p_set = {e.to_tuple() for e in p}
         rows.append((len(g_set & p_set), len(p_set), len(g_set)))
@@ -95,4 +95,4 @@ def char_f1(gold: Sequence[Sequence[int]], pred: Sequence[Sequence[int]]) -> flo
     """The task's official score: `span_f1` per text, averaged over texts."""
     if len(gold) != len(pred):
         raise ValueError(f"{len(pred)} predictions for {len(gold)} texts")
-    return float(np.mean([span_f1(g, p) for g, p in zip(gold, pred)])) if gold else 0.0
+    return float(np.mean([span_f1(g, p) for g, p in zip(gold, pred, strict=True)])) if gold else 0.0

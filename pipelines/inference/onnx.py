@@ -40,7 +40,7 @@ class _Named(nn.Module):
         self.model, self.inputs, self.outputs = model, inputs, outputs
 
     def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out = self.model(**dict(zip(self.inputs, args)))
+        out = self.model(**dict(zip(self.inputs, args, strict=True)))
         return tuple(out[name] for name in self.outputs)
 
 
@@ -115,7 +115,7 @@ class OnnxModel(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **extra: torch.Tensor) -> TaskOutput:
         feed = {"input_ids": input_ids, "attention_mask": attention_mask, **extra}
         values = self.session.run(self.outputs, {k: feed[k].cpu().numpy().astype(np.int64) for k in self.inputs})
-        return TaskOutput(**{k: torch.from_numpy(v) for k, v in zip(self.outputs, values)})
+        return TaskOutput(**{k: torch.from_numpy(v) for k, v in zip(self.outputs, values, strict=True)})
 
     def save_pretrained(self, path: str | Path) -> None:
         """The config and CRF beside the graph (the graph itself is written by `export_onnx`)."""

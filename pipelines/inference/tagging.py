@@ -1,19 +1,28 @@
-"""Records of token tasks: decode each window's word scores, join a sentence's windows, stitch them back into
-sentences, score with seqeval (strict IOB2) and turn word tags into character-offset entities."""
+"""Token tasks (NER, slots, toxic spans), the shared part: split raw text into words and run a model over them
+(`predict_words`), decode each window's word scores, join a sentence's windows, stitch them back into
+sentences, score with seqeval (strict IOB2), and turn word tags into character-offset entities with their
+probabilities."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 import torch
+from datasets import Dataset
 
+from pipelines.config import DataConfig
+from pipelines.data.batching import Collator
+from pipelines.data.rawtext import get_splitter
 from pipelines.data.tags import is_valid_iob2, spans
 from pipelines.inference import metrics
 from pipelines.models.crf import chain_potentials, segment_log_probs
 from pipelines.models.decoding import make_decoder
+from pipelines.models.outputs import infer
+from pipelines.task import labels_of
 
 
 def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, decode_fn=None) -> list[dict[str, Any]]:
@@ -138,3 +147,49 @@ def entities(text: str, words: Sequence[tuple[str, int, int]], tags: Sequence[st
     in `spans` order: `entity_probs`)."""
     return [{"type": kind, "text": text[words[s][1]:words[e - 1][2]], "start": words[s][1], "end": words[e - 1][2],
              "score": round(score, 4)} for (kind, s, e), score in zip(spans(tags), scores, strict=True)]
+
+
+def word_decoder(model: torch.nn.Module, decode: str):
+    """Its CRF's Viterbi when the model has one, else `decode` (argmax | viterbi) over the tag scores."""
+    crf = getattr(model, "crf", None)
+    return make_decoder(labels_of(model), "crf" if crf is not None else decode, crf)
+
+
+def predict_words(task: Any, model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size: int,
+                  data: DataConfig | None = None, doc_ids: Sequence[int] | None = None
+                  ) -> tuple[list[Any], list[dict[str, Any]], Any]:
+    """Split raw texts into words (with the run's recorded splitter), encode them as training encoded its data
+    (the run's data config: window length, features), run, gather and join windows: (words per text, records,
+    decoder). Each text is a sentence; with `doc_ids` (one per text, the same id for the sentences of one
+    document, in order) a model trained with document context (`data.doc_context`) reads the neighbouring
+    sentences too, and without them it gets none."""
+    data = data or DataConfig()
+    if doc_ids is None:
+        data = dataclasses.replace(data, doc_context=False)
+    decode_fn = task.decoder(model)
+    split = get_splitter("regex" if data.splitter == "auto" else data.splitter)
+    words = [split(t) for t in texts]
+    columns: dict[str, list[Any]] = {"tokens": [[w for w, _, _ in ws] for ws in words]}
+    if doc_ids is not None:
+        columns["doc_id"] = list(doc_ids)
+    feats = task.encode(Dataset.from_dict(columns), tokenizer, {}, data)
+    records = [r for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
+                                         next(model.parameters()).device)
+               for r in task.gather(batch, out, decode_fn)]
+    task.join_windows(records, decode_fn)
+    return words, records, decode_fn
+
+
+def document_lines(texts: Sequence[str]) -> tuple[list[str], list[int], list[int]]:
+    """Each text as a document of sentences, one per non-blank line: (sentences, the text each came from, the
+    character offset of each in its text)."""
+    sentences, owner, shift = [], [], []
+    for i, text in enumerate(texts):
+        start = 0
+        for line in text.split("\n"):
+            if line.strip():
+                sentences.append(line)
+                owner.append(i)
+                shift.append(start)
+            start += len(line) + 1
+    return sentences, owner, shift

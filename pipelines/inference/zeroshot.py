@@ -43,7 +43,7 @@ def zero_shot(texts: list[str], unlabelled: list[str], labels: list[str], writte
     threshold = threshold_at_recall(1.0 - model.predict(pool)[1], recall)
     ids, best = model.predict(enc.sentences(texts, batch_size))
     return [{"label": labels[i], "similarity": round(float(s), 4), "off_topic": bool(1.0 - s > threshold)}
-            for i, s in zip(ids, best)]
+            for i, s in zip(ids, best, strict=True)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
               f"({len(gold) - len(known)} with another label left out)")
     print(f"off topic: {sum(p['off_topic'] for p in preds)} of {len(preds)}")
     if args.out:
-        rows = [{"text": t, **p} for t, p in zip(target["text"], preds)]
+        rows = [{"text": t, **p} for t, p in zip(target["text"], preds, strict=True)]
         atomic_write_text(Path(args.out), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
         print(f"predictions: {args.out}")
     return 0

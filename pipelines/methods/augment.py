@@ -62,13 +62,13 @@ class Augmenter:
         """
         rng = random.Random(seed)
         pool: dict[str, list[str]] = defaultdict(list)  # label -> words seen with it (with repeats: by frequency)
-        for ws, ls in zip(words, labels):
+        for ws, ls in zip(words, labels, strict=True):
             if len(ws) != len(ls):
                 raise ValueError(f"{len(ws)} words but {len(ls)} labels in {list(ws)[:8]}")
-            for w, lab in zip(ws, ls):
+            for w, lab in zip(ws, ls, strict=True):
                 pool[lab].append(w)
         out = []
-        for i, (ws, ls) in enumerate(zip(words, labels)):
+        for i, (ws, ls) in enumerate(zip(words, labels, strict=True)):
             for _ in range(n):
                 new = list(ws)
                 for _try in range(5):
@@ -80,7 +80,7 @@ class Augmenter:
 
     def _one(self, words: list[str], labels: list[str], pool: dict[str, list[str]], rng: random.Random) -> list[str]:
         new = []
-        for w, lab in zip(words, labels):
+        for w, lab in zip(words, labels, strict=True):
             r = rng.random()
             if r < self.p_mask:
                 new.append(self.mask_token)

@@ -44,7 +44,7 @@ def confident_joint(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, 
     col = np.where(above.any(axis=1), masked.argmax(axis=1), -1)  # (N,)
     k = probs.shape[1]
     joint = np.zeros((k, k), dtype=np.int64)
-    for i, j in zip(labels, col):
+    for i, j in zip(labels, col, strict=True):
         if j >= 0:
             joint[i, j] += 1
     return joint, col

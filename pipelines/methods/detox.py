@@ -29,7 +29,7 @@ def replace_spans(text: str, spans: Sequence[Span], by: Sequence[str] | str) -> 
     """`text` with each span replaced (by one string for all, or one per span)."""
     subs = [by] * len(spans) if isinstance(by, str) else list(by)
     out, pos = [], 0
-    for (start, end), sub in sorted(zip(spans, subs)):
+    for (start, end), sub in sorted(zip(spans, subs, strict=True)):
         out += [text[pos:start], sub]
         pos = end
     return "".join(out + [text[pos:]])
@@ -74,10 +74,10 @@ class Rewriter:
         lower = [[w.lower() for w in s] for s in sentences if s]
         w2v = Word2Vec(lower, vector_size=dim, window=5, min_count=2, workers=1, seed=seed, epochs=epochs)
         inside, total = Counter(), Counter()
-        for words, sent_tags in zip(sentences, tags or []):
+        for words, sent_tags in zip(sentences, tags or [None] * len(sentences), strict=True):
             if sent_tags is None:
                 continue
-            for w, t in zip(words, sent_tags):
+            for w, t in zip(words, sent_tags, strict=True):
                 total[w.lower()] += 1
                 inside[w.lower()] += t != "O"
         toxic = {w for w, n in inside.items() if n and n / total[w] >= toxic_share}
@@ -115,7 +115,8 @@ class Rewriter:
         """Per text, (rewritten text, accepted): the first of `tries` rewrites that `judge` calls clean, else the
         text with its spans removed (accepted False). Without a judge the first rewrite is kept (accepted
         True). Texts without spans come back unchanged."""
-        result: list[tuple[str, bool] | None] = [(t, True) if not s else None for t, s in zip(texts, spans)]
+        result: list[tuple[str, bool] | None] = [(t, True) if not s else None
+                                                 for t, s in zip(texts, spans, strict=True)]
         for choice in range(tries if judge is not None else 1):
             todo = [i for i, r in enumerate(result) if r is None]
             if not todo:
@@ -123,7 +124,7 @@ class Rewriter:
             drafts = [tidy(replace_spans(texts[i], spans[i], [self.substitute(texts[i][a:b], choice)
                                                                 for a, b in spans[i]])) for i in todo]
             verdicts = judge(drafts) if judge is not None else [True] * len(drafts)
-            for i, draft, ok in zip(todo, drafts, verdicts):
+            for i, draft, ok in zip(todo, drafts, verdicts, strict=True):
                 if ok:
                     result[i] = (draft, True)
         return [r if r is not None else (remove(texts[i], spans[i]), False) for i, r in enumerate(result)]

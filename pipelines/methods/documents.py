@@ -93,9 +93,9 @@ class ChunkEncoder:
         for s in range(0, len(todo), self.cache_block):  # encoded and cached block by block: an interrupted
             block = todo[s:s + self.cache_block]               # run keeps what it encoded
             fresh = self._encode([texts[i] for i in block], progress)
-            for i, vec in zip(block, fresh):
+            for i, vec in zip(block, fresh, strict=True):
                 out[i] = vec
-            self._write_cache({texts[i]: vec for i, vec in zip(block, fresh)})
+            self._write_cache({texts[i]: vec for i, vec in zip(block, fresh, strict=True)})
             log.info("encoded %d of %d new documents (%d from the cache)", s + len(block), len(todo),
                      len(texts) - len(todo))
         return out  # type: ignore[return-value]

@@ -81,7 +81,7 @@ def knn_overlap(x: np.ndarray, y: np.ndarray, k: int = 10) -> float:
         return np.argpartition(-sims, k, axis=1)[:, :k]
 
     nx, ny = neighbours(x), neighbours(y)
-    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(nx, ny)]))
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(nx, ny, strict=True)]))
 
 
 def compare(x: np.ndarray, y: np.ndarray, k: int = 10, seed: int = 0) -> dict[str, Any]:

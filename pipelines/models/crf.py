@@ -211,3 +211,16 @@ class CrfTokenClassifier(nn.Module):
         model = cls(emitter, [emitter.config.id2label[i] for i in range(len(emitter.config.id2label))])
         model.crf.load_state_dict(tensors["crf"])
         return model.eval()
+
+
+def tagging_loss(model: torch.nn.Module, logits: torch.Tensor, batch: dict[str, torch.Tensor],
+                 criterion: Any) -> torch.Tensor:
+    """Tag loss of (B, T, L) sub-token scores: the CRF's likelihood over first sub-tokens when the model has a
+    CRF (continuation windows get no start transition), else the criterion at the labelled positions."""
+    crf = getattr(model, "crf", None)
+    if crf is None:
+        return criterion(logits, batch["labels"], soft=batch.get("soft_targets"))
+    if "word_starts" in batch:
+        emissions, mask, tags = pack_words(logits, batch["word_starts"], batch["labels"])
+        return crf_nll(crf, emissions, tags, mask, batch["core_start"] > 0)
+    return crf_nll(crf, logits, batch["labels"].clamp(min=0), batch["attention_mask"].bool())  # word-level

@@ -90,7 +90,7 @@ def example_words(ds: Any, token_task: bool) -> tuple[list[list[str]], list[list
     if token_task:
         return [list(t) for t in ds["tokens"]], [list(t) for t in ds["tags"]]
     words = [[w for w, _, _ in split_words(t)] for t in ds["text"]]
-    return words, [[lab] * len(ws) for ws, lab in zip(words, ds["label"])]
+    return words, [[lab] * len(ws) for ws, lab in zip(words, ds["label"], strict=True)]
 
 
 def teacher_scores(teacher: Any, ds: Any, batch_size: int) -> list[np.ndarray]:

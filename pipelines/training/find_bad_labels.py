@@ -44,7 +44,7 @@ def out_of_fold(cfg: RunConfig, splits: dict[str, Any], k: int, work: Path, labe
         fold_dir = work / f"fold{f}"
         if not finished_with(fold_dir, cfg):
             run(cfg, fresh_dir(fold_dir), splits={"train": train.select(keep), "validation": splits["validation"]})
-        for i, dist in zip(held, distributions(fold_dir, train.select(held), cfg, labels)):
+        for i, dist in zip(held, distributions(fold_dir, train.select(held), cfg, labels), strict=True):
             out[i] = dist
     return out
 
@@ -146,7 +146,7 @@ def frozen_out_of_fold(feats: list[np.ndarray], given: list[Any], labels: list[s
     for held in np.array_split(order, k):
         x, y = _stack(feats, given, labels, np.setdiff1d(order, held), tagging)
         hx, _ = _stack(feats, given, labels, held, tagging)
-        for i, rows in zip(held, _split_rows(logistic_probs(x, y, hx, len(labels)), given, held, tagging)):
+        for i, rows in zip(held, _split_rows(logistic_probs(x, y, hx, len(labels)), given, held, tagging), strict=True):
             out[i] = rows
     return out
 
@@ -190,7 +190,7 @@ def tagging_suspects(train: Any, dists: list[np.ndarray], labels: list[str]) -> 
     margins = badlabels.normalized_margin(flat, given)
     kinds = sorted({t[2:] for t in labels if t[:2] in ("B-", "I-")})
     rows, pos = [], 0
-    for i, (words, tags, dist) in enumerate(zip(train["tokens"], given_tags, dists)):
+    for i, (words, tags, dist) in enumerate(zip(train["tokens"], given_tags, dists, strict=True)):
         n = len(words)
         m, f = margins[pos:pos + n], flagged[pos:pos + n]
         pos += n

@@ -66,7 +66,7 @@ def document_step(encoder: nn.Module, head: Callable[[torch.Tensor], torch.Tenso
     cached = torch.cat(vectors).requires_grad_(True)  # (W, H)
     loss = loss_fn(head(cached.mean(0, keepdim=True)), label)  # pass 2: head and pooling, with their gradients
     loss.backward()
-    for c, state in zip(chunks, states):  # pass 3: each micro-batch again, the same dropout masks
+    for c, state in zip(chunks, states, strict=True):  # pass 3: each micro-batch again, the same dropout masks
         torch.set_rng_state(state)
         encode_windows(encoder, ids[c], mask[c]).backward(cached.grad[c])
     torch.set_rng_state(after)
