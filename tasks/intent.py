@@ -12,7 +12,6 @@ hand-written Transformer of pipelines.models.transformer from random weights ove
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from transformers import AutoModel, AutoModelForSequenceClassification
 from pipelines.config import DataConfig, ModelOptions
 from pipelines.data.align import split_words
 from pipelines.data.batching import Features
-from pipelines.data.words import VOCAB_FILE, WordTokenizer, WordVectors
+from pipelines.data.words import WordTokenizer, WordVectors
 from pipelines.errors import ConfigError
 from pipelines.inference import classify
 from pipelines.methods.offtopic import METHODS as OFFTOPIC_METHODS
@@ -37,11 +36,15 @@ from pipelines.models.bilstm import BiLstmClassifier
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput
 from pipelines.models.pooling import MeanPoolClassifier
-from pipelines.models.saving import is_composite, load_pretrained
+from pipelines.models.saving import load_by_architecture, load_pretrained
 from pipelines.models.transformer import ScratchClassifier
 from pipelines.task import Task, labels_of
 
 MODEL_CLASS = AutoModelForSequenceClassification
+# what each saved architecture loads with (config.json's `architectures`; a Hugging Face classifier else)
+LOADERS = {ScratchClassifier.architecture: ScratchClassifier.from_pretrained,
+           BiLstmClassifier.architecture: lambda p: BiLstmClassifier.from_pretrained(p).eval(),
+           MeanPoolClassifier.architecture: MeanPoolClassifier.from_pretrained}
 WORD_LEVEL = ("bilstm", "scratch")  # encoders over a word vocabulary built from the training split
 log = logging.getLogger(__name__)
 
@@ -171,14 +174,7 @@ class IntentTask(Task):
                                    label2id={lab: i for i, lab in enumerate(labels)}, classifier_dropout=opts.dropout)
 
     def load_model(self, path: str | Path) -> torch.nn.Module:
-        if (Path(path) / VOCAB_FILE).exists():
-            arch = json.loads((Path(path) / "config.json").read_text()).get("architectures") or [""]
-            if arch[0] == ScratchClassifier.architecture:
-                return ScratchClassifier.from_pretrained(path)
-            return BiLstmClassifier.from_pretrained(path).eval()
-        if is_composite(path):
-            return MeanPoolClassifier.from_pretrained(path)
-        return load_pretrained(MODEL_CLASS, path).eval()
+        return load_by_architecture(path, LOADERS, lambda p: load_pretrained(MODEL_CLASS, p).eval())
 
     def fit_after_training(self, model, tokenizer, splits, data: DataConfig, batch_size: int = 64) -> dict[str, Any]:
         """model.offtopic: a detector fitted on the in-scope train split, thresholded on validation."""

@@ -23,7 +23,7 @@ from pipelines.config import DataConfig, ModelOptions
 from pipelines.data.batching import Collator, Features
 from pipelines.data.tagging import encode_tokens
 from pipelines.data.tags import tag_list
-from pipelines.data.words import VOCAB_FILE, WordTable, WordTokenizer, WordVectors, read_unlabelled
+from pipelines.data.words import WordTable, WordTokenizer, WordVectors, read_unlabelled
 from pipelines.errors import ConfigError
 from pipelines.inference.tagging import (
     document_lines,
@@ -41,13 +41,17 @@ from pipelines.models.bilstm import BiLstmCrf
 from pipelines.models.crf import CrfTokenClassifier, crf_marginals, pack_words, tagging_loss
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput, infer
-from pipelines.models.saving import composite_architectures, is_composite, load_pretrained
+from pipelines.models.saving import load_by_architecture, load_pretrained
 from pipelines.models.word_features import WordFeatureTagger, parse_features
 from pipelines.task import SAMPLES, Task, labels_of
 
 encode = encode_tokens  # the shared token-task encoder (pipelines.data.tagging)
 
 MODEL_CLASS = AutoModelForTokenClassification
+# what each saved architecture loads with (config.json's `architectures`; a Hugging Face token classifier else)
+LOADERS = {BiLstmCrf.architecture: lambda p: BiLstmCrf.from_pretrained(p).eval(),
+           WordFeatureTagger.architecture: lambda p: WordFeatureTagger.from_pretrained(p, MODEL_CLASS),
+           CrfTokenClassifier.architecture: lambda p: CrfTokenClassifier.from_pretrained(p, MODEL_CLASS)}
 
 
 @dataclass(frozen=True)
@@ -168,13 +172,7 @@ class NerTask(Task):
         return CrfTokenClassifier(model, labels) if opts.head == "crf" else model
 
     def load_model(self, path: str | Path) -> torch.nn.Module:
-        if (Path(path) / VOCAB_FILE).exists():
-            return BiLstmCrf.from_pretrained(path).eval()
-        if is_composite(path):
-            if WordFeatureTagger.architecture in composite_architectures(path):
-                return WordFeatureTagger.from_pretrained(path, MODEL_CLASS)
-            return CrfTokenClassifier.from_pretrained(path, MODEL_CLASS)
-        return load_pretrained(MODEL_CLASS, path).eval()
+        return load_by_architecture(path, LOADERS, lambda p: load_pretrained(MODEL_CLASS, p).eval())
 
     def load_featurizers(self, path: str | Path) -> dict[str, Any]:
         self.word_table = WordTable.load(path)

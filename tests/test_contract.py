@@ -90,10 +90,12 @@ def test_loaded_model_predicts_what_the_trained_model_predicts(trained):
                         model=loaded.task.build_model(hp["labels"], loaded.tokenizer))
     module.load_state_dict(ckpt["state_dict"])
     temperature = json.loads((run_dir / "metrics.json").read_text()).get("temperature")
-    if temperature is not None:  # train.calibration=temperature folds it into the head after training
+    if temperature is not None and module.task.class_head:  # train.calibration=temperature folds it into the head
         from pipelines.methods.calibration import fold_temperature
 
         fold_temperature(module.model.get_submodule(module.task.class_head), temperature)
+    elif temperature is not None:  # a tagger keeps it in its config, for the entity scores
+        module.model.config.entity_temperature = temperature
     in_memory = Predictor(module.task, module.model.eval(), loaded.tokenizer, loaded.data,
                           featurizers=loaded.featurizers)
     texts = TEXTS.get(task_name, ["a short example text"])

@@ -13,6 +13,7 @@ nlp_pipelines" instead of loading the encoder with a random head and only a warn
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +104,27 @@ def load_config_model(cls: Any, path: str | Path) -> Any:
     model = cls(PretrainedConfig.from_pretrained(path))
     model.load_state_dict(load_file(str(Path(path) / "model.safetensors")))
     return model
+
+
+def saved_architecture(path: str | Path) -> str:
+    """The architecture a saved model's config.json names (`architectures[0]`; "" when it names none)."""
+    cfg = Path(path) / "config.json"
+    if not cfg.is_file():
+        raise ModelFormatError(f"{path}: no config.json, so no saved model here")
+    names = json.loads(cfg.read_text(encoding="utf-8")).get("architectures") or [""]
+    return str(names[0])
+
+
+def load_by_architecture(path: str | Path, loaders: dict[str, Callable[[Path], Any]],
+                         default: Callable[[Path], Any]) -> Any:
+    """The model of `path`, loaded by the loader registered for the architecture its config.json records (a
+    task's `loaders`: one entry per architecture it can save); a composite folder whose architecture has no
+    loader is a ModelFormatError naming the ones that do; anything else (a Hugging Face model) goes to
+    `default`."""
+    name = saved_architecture(path)
+    if name in loaders:
+        return loaders[name](Path(path))
+    if is_composite(path):
+        raise ModelFormatError(f"{path}: a saved {name or 'unnamed'} model, which this task does not load "
+                               f"(it loads {', '.join(sorted(loaders))}, or a Hugging Face model)")
+    return default(Path(path))
