@@ -99,9 +99,10 @@ def calibrate_entities(task: Any, model: Any, tokenizer: Any, ds: Any, data: Any
     """Fit the entity-score temperature on `ds` (validation) and save it in the model's config; returns it."""
     outcomes = entity_outcomes(task, model, tokenizer, ds, data, batch_size)
     right = [r for _, _, rs in outcomes for r in rs]
-    if not right or all(right) or not any(right):
-        log.warning("train.calibration=temperature: %d validation entities, %s; kept the entity temperature at 1",
-                    len(right), "none predicted" if not right else "all right" if all(right) else "none right")
+    if not right or all(right) or not any(right):  # nothing to fit on (all right: a small or easy dev set)
+        (log.info if right and all(right) else log.warning)(
+            "train.calibration=temperature: %d validation entities, %s; kept the entity temperature at 1",
+            len(right), "none predicted" if not right else "all right" if all(right) else "none right")
         return 1.0
     temperature = round(fit_entity_temperature(outcomes, task.entity_tags(model), model), 6)
     model.config.entity_temperature = temperature
