@@ -103,7 +103,7 @@ def build_trainer(cfg: RunConfig, run_dir: Path, monitor: str, batches_per_epoch
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
-    from pipelines.training.checkpoint_io import AtomicCheckpointIO
+    from pipelines.training.checkpoint_io import AtomicCheckpointIO, RngState
 
     best = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="max",
                            save_top_k=1, enable_version_counter=False)
@@ -112,7 +112,7 @@ def build_trainer(cfg: RunConfig, run_dir: Path, monitor: str, batches_per_epoch
                            save_on_train_epoch_end=True, enable_version_counter=False)
     t = cfg.train
     limit = datetime.timedelta(minutes=t.max_minutes) if t.max_minutes else None
-    callbacks: list[Any] = [best, last]
+    callbacks: list[Any] = [best, last, RngState()]
     bar = t.progress_bar and sys.stderr.isatty()
     if t.progress_bar and not bar:
         from pipelines.training.progress import PlainProgress
@@ -247,7 +247,7 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
         module.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"])
     facts = {"train_seconds": round(time.perf_counter() - start, 1),
              "epochs_run": trainer.current_epoch, "global_step": trainer.global_step,
-             **({"resumed": True} if resume else {}),  # a resumed run need not retrace an uninterrupted one
+             **({"resumed": True} if resume else {}),  # reports can tell a resumed run apart
              "best_checkpoint": os.path.relpath(ckpt, run_dir) if ckpt else "",
              **({"batch_tokens": dm.batch_tokens} if dm.batch_tokens else {}),  # what `auto` resolved to
              **({"lineage": ready.lineage} if ready.lineage is not None else {}), **(facts or {})}
