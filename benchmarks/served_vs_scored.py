@@ -158,10 +158,11 @@ def ner_paths(run: Path, data: Path, limit: int = 0) -> dict[str, Any]:
             "goal_gap": GOAL_GAP, "entity_ece": entity_ece(predictor, dev, test, texts, spans)}
 
 
-def ner_doc_paths(run: Path, data: Path, limit: int = 0) -> dict[str, Any]:
+def ner_doc_paths(run: Path, data: Path, limit: int = 0, baseline: Path | None = None) -> dict[str, Any]:
     """A model trained with document context, on CoNLL-2003 dev and test: gold tokens with their documents
     (`evaluate`), served as documents (one text per document, a sentence per line), and served one sentence
-    at a time (what it gets from a caller who sends sentences)."""
+    at a time (what it gets from a caller who sends sentences); `baseline` (the sentence-level default) on raw
+    text, one sentence per text, for the comparison on dev."""
     from pipelines.config import DataConfig
     from pipelines.data.splits import load_splits
     from pipelines.inference.evaluate import evaluate
@@ -170,12 +171,15 @@ def ner_doc_paths(run: Path, data: Path, limit: int = 0) -> dict[str, Any]:
 
     predictor = Predictor.load(run)
     splits = load_splits(DataConfig(path=str(data)), "")
-    out: dict[str, Any] = {"run": portable_path(str(run)), "splitter": predictor.data.splitter}
+    out: dict[str, Any] = {"run": portable_path(str(run)), "splitter": predictor.data.splitter,
+                           "baseline": portable_path(str(baseline)) if baseline else None}
     for name, key in (("validation", "dev"), ("test", "test")):
         ds = splits[name].select(range(min(limit, len(splits[name])))) if limit else splits[name]
         out[key] = {"gold_tokens": round(100 * evaluate(predictor, ds)["f1"], 2),
                     "raw_documents": round(100 * served_scores(predictor, ds, documents=True)["f1"], 2),
                     "raw_sentences": round(100 * served_scores(predictor, ds)["f1"], 2)}
+        if baseline is not None:
+            out[key]["baseline_raw_sentences"] = round(100 * served_scores(Predictor.load(baseline), ds)["f1"], 2)
         print("ner_doc", key, out[key], flush=True)
     return out
 
@@ -310,10 +314,12 @@ def render(report: dict[str, Any]) -> str:
         lines += ["### Document context, served as documents", "",
                   f"The default recipe with `{' '.join(DOC)}`, run `{doc['run']}`. Entity F1:", "",
                   "| split | gold tokens, with documents | raw text, one text per document | raw text, one text per "
-                  "sentence |", "|---|---:|---:|---:|"]
+                  f"sentence | the sentence-level default (`{doc.get('baseline')}`), raw text |",
+                  "|---|---:|---:|---:|---:|"]
         for key in ("dev", "test"):
             r = doc[key]
-            lines.append(f"| {key} | {r['gold_tokens']:.2f} | {r['raw_documents']:.2f} | {r['raw_sentences']:.2f} |")
+            lines.append(f"| {key} | {r['gold_tokens']:.2f} | {r['raw_documents']:.2f} | {r['raw_sentences']:.2f} | "
+                         f"{r.get('baseline_raw_sentences', float('nan')):.2f} |")
         lines.append("")
     if "joint" in tasks:
         lines += ["## Joint intent + slots", "", "| data | run | splitter | path | intent acc | slot F1 | "
@@ -407,7 +413,8 @@ def main(argv: list[str] | None = None) -> None:
         report["ner_entity_ece"] = tasks["ner"]["conll2003"].pop("entity_ece")
         plot_reliability(report["ner_entity_ece"], out.with_name("served_entity_reliability.png"))
     if "ner_doc" in runs:
-        report["ner_doc_context"] = ner_doc_paths(runs["ner_doc"], root / "conll2003", args.limit)
+        baseline = runs.get("ner") or default_run("ner", args.seed, root)  # found, or trained, once
+        report["ner_doc_context"] = ner_doc_paths(runs["ner_doc"], root / "conll2003", args.limit, baseline)
     if "intent" in runs:
         tasks["intent"] = {"clinc150": intent_paths(runs["intent"], root, args.limit)}
     for part in ("atis", "snips"):
