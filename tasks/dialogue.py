@@ -244,7 +244,7 @@ def predict_turns(model: DSTModel, tokenizer, turns: Sequence[dict[str, Any]], b
     the update applied to `prev_state` (if the turn carries one), and off-topic flags when the run has a
     detector. Raw text is split into words by the run's splitter (`data.splitter`), as training's words were."""
     data = data or DataConfig()
-    split = get_splitter("regex" if data.splitter == "auto" else data.splitter)
+    split = get_splitter(data.splitter)
     rows = []
     for t in turns:
         words = t.get("tokens") or [w for w, _, _ in split(t.get("text", ""))]

@@ -97,6 +97,10 @@ ALL_SPLITTERS: dict[str, Callable[[str], Words]] = {**SPLITTERS, "whitespace": w
 
 
 def get_splitter(name: str) -> Callable[[str], Words]:
+    """The splitter called `name`; `auto` (not resolved by a training run: a config built in code) is `regex`,
+    what runs split with before the splitter was recorded."""
+    if name == "auto":
+        name = "regex"
     try:
         return ALL_SPLITTERS[name]
     except KeyError:

@@ -31,8 +31,7 @@ class TrackerNLU:
         """The words of a message, by the run's splitter (the one its training words came from)."""
         from pipelines.data.rawtext import get_splitter
 
-        name = self.predictor.data.splitter
-        return [w for w, _, _ in get_splitter("regex" if name == "auto" else name)(text)]
+        return [w for w, _, _ in get_splitter(self.predictor.data.splitter)(text)]
 
 
 def toxicity_guard(run: str | Path, threshold: float = 0.5) -> Any:

@@ -26,23 +26,20 @@ from pipelines.task import labels_of
 
 
 def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, decode_fn=None) -> list[dict[str, Any]]:
-    """Per window: predicted label ids and their probabilities at the core words' first sub-tokens, and the
-    word scores (`scores`, (W, L)): `join_windows` decodes a sentence's windows again as one sequence from
-    them, and `entity_probs` reads an entity's probability off them; `logits` (B, T, L) are the sub-token
-    tag scores.
+    """Per window: predicted label ids at the core words' first sub-tokens, and their word scores (`scores`,
+    (W, L)): `join_windows` decodes a sentence's windows again as one sequence from them, and `entity_probs`
+    reads an entity's probability off them; `logits` (B, T, L) are the sub-token tag scores.
 
     decode_fn: from `decoder(model, ...)`; None = per-word argmax.
     """
     decode_fn = decode_fn or make_decoder((), "argmax")
-    probs = logits.float().softmax(-1)  # (B, T, L)
     out = []
     for b in range(logits.shape[0]):
         starts = batch["word_starts"][b]
         starts = starts[starts >= 0]  # (W,)
         ids = torch.tensor(decode_fn(logits[b, starts], int(batch["core_start"][b]) > 0), dtype=torch.long)
-        p = probs[b, starts].gather(-1, ids[:, None]).squeeze(-1)  # (W,)
         rec = {"example_id": int(batch["example_id"][b]), "core_start": int(batch["core_start"][b]),
-               "pred": ids.tolist(), "prob": p.tolist(), "scores": logits[b, starts].float()}
+               "pred": ids.tolist(), "scores": logits[b, starts].float()}
         if "labels" in batch:
             rec["gold"] = batch["labels"][b, starts].tolist()
         out.append(rec)
@@ -51,8 +48,8 @@ def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, decode_fn=None)
 
 def join_windows(records: list[dict[str, Any]], decode_fn=None) -> list[dict[str, Any]]:
     """Decode each sentence split into several windows once over all its words' scores (the windows alone
-    could end in O and continue with I-X), and put the labels and probabilities back into its windows'
-    records. Records of one-window sentences are left as they are. Returns `records`, changed in place."""
+    could end in O and continue with I-X), and put the labels back into its windows' records. Records of
+    one-window sentences are left as they are. Returns `records`, changed in place."""
     decode_fn = decode_fn or make_decoder((), "argmax")
     parts: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)
     for r in records:
@@ -63,11 +60,10 @@ def join_windows(records: list[dict[str, Any]], decode_fn=None) -> list[dict[str
         ordered = [windows[k] for k in sorted(windows)]
         scores = torch.cat([r["scores"] for r in ordered])  # (W, L) of the whole sentence
         ids = torch.tensor(decode_fn(scores, False), dtype=torch.long)
-        probs = scores.softmax(-1).gather(-1, ids[:, None]).squeeze(-1)
         pos = 0
         for r in ordered:
             n = len(r["pred"])
-            r["pred"], r["prob"] = ids[pos:pos + n].tolist(), probs[pos:pos + n].tolist()
+            r["pred"] = ids[pos:pos + n].tolist()
             pos += n
     return records
 
@@ -167,7 +163,7 @@ def predict_words(task: Any, model: torch.nn.Module, tokenizer, texts: Sequence[
     if doc_ids is None:
         data = dataclasses.replace(data, doc_context=False)
     decode_fn = task.decoder(model)
-    split = get_splitter("regex" if data.splitter == "auto" else data.splitter)
+    split = get_splitter(data.splitter)
     words = [split(t) for t in texts]
     columns: dict[str, list[Any]] = {"tokens": [[w for w, _, _ in ws] for ws in words]}
     if doc_ids is not None:
