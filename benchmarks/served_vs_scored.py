@@ -170,6 +170,7 @@ def ner_doc_paths(run: Path, data: Path, limit: int = 0, baseline: Path | None =
     from pipelines.inference.served import served_scores
 
     predictor = Predictor.load(run)
+    sentence_model = Predictor.load(baseline) if baseline is not None else None
     splits = load_splits(DataConfig(path=str(data)), "")
     out: dict[str, Any] = {"run": portable_path(str(run)), "splitter": predictor.data.splitter,
                            "baseline": portable_path(str(baseline)) if baseline else None}
@@ -179,7 +180,7 @@ def ner_doc_paths(run: Path, data: Path, limit: int = 0, baseline: Path | None =
                     "raw_documents": round(100 * served_scores(predictor, ds, documents=True)["f1"], 2),
                     "raw_sentences": round(100 * served_scores(predictor, ds)["f1"], 2)}
         if baseline is not None:
-            out[key]["baseline_raw_sentences"] = round(100 * served_scores(Predictor.load(baseline), ds)["f1"], 2)
+            out[key]["baseline_raw_sentences"] = round(100 * served_scores(sentence_model, ds)["f1"], 2)
         print("ner_doc", key, out[key], flush=True)
     return out
 
