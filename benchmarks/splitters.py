@@ -24,12 +24,17 @@ from pipelines.io import write_json
 from pipelines.provenance import portable_path
 
 DATASETS = {"conll2003": ("conll2003/{split}.txt", ("train", "test")),
-            "atis": ("atis/{split}", ("train", "test")), "snips": ("snips/{split}", ("train", "test"))}
+            "atis": ("atis/{split}", ("train", "test")), "snips": ("snips/{split}", ("train", "test")),
+            "sim_m": ("sim_m/{split}.json", ("train", "test"))}  # the user turns of the dialogues
 
 
 def sentences(root: Path, name: str, split: str) -> list[list[str]]:
     pattern, _ = DATASETS[name]
     path = root / pattern.format(split=split)
+    if name == "sim_m":
+        from pipelines.data.dialogue import read_dialogues
+
+        return list(read_dialogues(path)["tokens"])
     ds = read_conll(path) if name == "conll2003" else read_seq_dir(path)
     return list(ds["tokens"])
 
@@ -65,10 +70,13 @@ def render(report: dict[str, Any]) -> str:
         for split, per in splits.items():
             lines.append(f"| {data} | {split} | " + " | ".join(
                 f"{per[n]['sentences_agree']:.2f} / {per[n]['boundary_f1']:.2f}" for n in names) + " |")
-    lines += ["", "Tokens most often missed (CoNLL-2003 test):", ""]
-    for n in names:
-        missed = ", ".join(f"`{t}` {c}" for t, c in report["results"]["conll2003"]["test"][n]["most_missed"])
-        lines.append(f"- {n}: {missed}")
+    for data, splits in report["results"].items():
+        if "test" not in splits:
+            continue
+        lines += ["", f"Tokens most often missed ({data} test):", ""]
+        for n in names:
+            missed = ", ".join(f"`{t}` {c}" for t, c in splits["test"][n]["most_missed"])
+            lines.append(f"- {n}: {missed}")
     lines += ["", f"Machine: {report['machine']['cpu']}, commit {report['machine']['code']['commit'][:10]}; "
               f"{report['seconds']} s. Script: `benchmarks/splitters.py`."]
     return "\n".join(lines) + "\n"
