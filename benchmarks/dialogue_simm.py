@@ -39,8 +39,8 @@ HEADLINE = ("jga", "slot_acc_mean", "slot_f1", "gate_acc_updates", "jga_oracle")
 
 
 def offtopic_rates(run_dir: Path, test: Any, oos: list[str], seed: int = 0) -> dict[str, float]:
+    from pipelines.families.dialogue_state import predict_turns
     from pipelines.inference.predict import Predictor
-    from tasks.dialogue import predict_turns
 
     p = Predictor.load(run_dir)
     if "offtopic" not in p.featurizers:
@@ -62,9 +62,9 @@ def offtopic_rates(run_dir: Path, test: Any, oos: list[str], seed: int = 0) -> d
 
 def without_span_copy(run_dir: Path, test: Any) -> float:
     """Test JGA of the run's model when only the gates decide (model.span_copy=false), same predictions."""
+    from pipelines.families.dialogue_state import score
     from pipelines.inference.evaluate import predict_records
     from pipelines.inference.predict import Predictor
-    from tasks.dialogue import score
 
     p = Predictor.load(run_dir)
     id2label = {int(k): v for k, v in p.model.config.id2label.items()}

@@ -23,8 +23,8 @@ import numpy as np
 from benchmarks.common import SHARED, flag_if_stale, machine, mean_sd
 from benchmarks.toxicity_data import DAVIDSON, davidson_splits, span_splits, split_manifest
 from pipelines.cli import parse_args
+from pipelines.families.post_spans import TAUS, choose_tau
 from pipelines.io import write_json
-from tasks.toxicity import TAUS, choose_tau
 
 RUNS = Path("runs/bench/toxicity")
 OUT = Path("reports/toxicity.json")

@@ -28,7 +28,7 @@ from pipelines.data.align import split_words
 from pipelines.data.batching import Features
 from pipelines.data.words import WordTokenizer, WordVectors
 from pipelines.errors import ConfigError
-from pipelines.inference import classify
+from pipelines.families import classify
 from pipelines.methods.offtopic import METHODS as OFFTOPIC_METHODS
 from pipelines.methods.offtopic import OffTopic, apply, fit_on_splits, logits_and_features
 from pipelines.models import encoders

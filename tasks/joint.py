@@ -25,7 +25,8 @@ from pipelines.config import DataConfig, ModelOptions
 from pipelines.data.batching import Features
 from pipelines.data.tagging import encode_with_intents
 from pipelines.data.tags import INTENT, label_sets, spans, tag_list
-from pipelines.inference import metrics, tagging
+from pipelines.families import tagging
+from pipelines.inference import metrics
 from pipelines.models import encoders
 from pipelines.models.crf import tagging_loss
 from pipelines.models.decoding import NEG, make_decoder

@@ -25,7 +25,7 @@ from pipelines.data.tagging import encode_tokens
 from pipelines.data.tags import tag_list
 from pipelines.data.words import WordTable, WordTokenizer, WordVectors, read_unlabelled
 from pipelines.errors import ConfigError
-from pipelines.inference.tagging import (
+from pipelines.families.tagging import (
     document_lines,
     entities,
     gather,

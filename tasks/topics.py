@@ -36,7 +36,7 @@ from transformers import AutoModel
 from pipelines.config import DataConfig, ModelOptions
 from pipelines.data.batching import Features
 from pipelines.errors import ModelFormatError, ReadError
-from pipelines.inference import classify
+from pipelines.families import classify
 from pipelines.methods.documents import POOLINGS, ChunkEncoder
 from pipelines.methods.topics import TopicModel
 from pipelines.models import encoders

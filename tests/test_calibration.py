@@ -123,7 +123,7 @@ def test_calibration_of_a_task_without_a_class_head_or_entities_is_a_config_erro
 def test_an_overconfident_tagger_gets_an_entity_temperature_above_one():
     """Entities scored near 1 of which half are wrong: the fitted T softens them and the ECE of the entity
     scores falls; the predicted tags are the same at any T."""
-    from pipelines.inference.tagging import entity_probs
+    from pipelines.families.tagging import entity_probs
     from pipelines.training.calibrate import entity_confidences, fit_entity_temperature
 
     labels = ["O", "B-X", "I-X"]

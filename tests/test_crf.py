@@ -6,7 +6,7 @@ import torch
 from helpers import batch_loss, make_task
 
 from pipelines.data.tags import is_valid_iob2
-from pipelines.inference.tagging import predict_words
+from pipelines.families.tagging import predict_words
 from pipelines.models.crf import ConstrainedCRF, CrfTokenClassifier, crf_nll, pack_words
 from pipelines.models.decoding import NEG, make_decoder
 from pipelines.models.encoders import tiny_tokenizer
@@ -225,7 +225,7 @@ def test_entity_probability_is_the_chain_probability_of_exactly_that_span(seed):
 def test_without_a_crf_an_entity_probability_is_the_product_of_its_words():
     """A softmax head: p(B-X) p(I-X) (1 - p(next word is I-X)); a temperature above 1 moves it toward chance
     and never changes which tags were predicted."""
-    from pipelines.inference.tagging import entity_probs
+    from pipelines.families.tagging import entity_probs
 
     labels = ["O", "B-X", "I-X"]
     scores = torch.tensor([[0.0, 3.0, 0.0], [0.0, 0.0, 2.5], [1.0, 0.0, 0.5]])

@@ -7,15 +7,16 @@ import pytest
 import torch
 
 from pipelines.config import DataConfig
-from pipelines.data.dialogue import gate_of, read_dialogues, same_state, sgd_to_dialogues, update, user_spans
+from pipelines.data.dialogue import GATES, gate_of, read_dialogues, same_state, sgd_to_dialogues, update, user_spans
 from pipelines.data.tags import label_sets
 from pipelines.errors import ReadError
+from pipelines.families import dialogue_state as dlg
 from pipelines.inference.sessions import SqliteSessionStore
 from pipelines.methods.chat import Catalogue, ChatEngine, Domain, Session, SessionExpired
 from pipelines.models.outputs import TaskOutput
-from tasks import dialogue as dlg
+from tasks import dialogue
 
-SAMPLE = dlg.TASK.sample
+SAMPLE = dialogue.TASK.sample
 
 
 def utt(text, slots=()):
@@ -119,10 +120,10 @@ def tokenizer():
 
 
 def labels_for(ds):
-    return dlg.DialogueTask().label_list({"train": ds})
+    return dialogue.DialogueTask().label_list({"train": ds})
 
 
-@pytest.mark.parametrize("context", dlg.CONTEXTS)
+@pytest.mark.parametrize("context", dialogue.CONTEXTS)
 def test_encode_puts_the_context_after_the_user_turn(tmp_path, tokenizer, context):
     ds = read_dialogues(dialogue_json(tmp_path, TURNS))
     labels = labels_for(ds)
@@ -133,12 +134,12 @@ def test_encode_puts_the_context_after_the_user_turn(tmp_path, tokenizer, contex
     context_len = row["token_type_ids"].count(1)
     assert context_len == (1 if context == "user" else context_len)  # 'user': the closing [SEP] only
     lengths = {c: len(dlg.encode(ds, tokenizer, {x: i for i, x in enumerate(labels)}, DataConfig(max_length=64),
-                                 c).rows[2]["input_ids"]) for c in dlg.CONTEXTS}
+                                 c).rows[2]["input_ids"]) for c in dialogue.CONTEXTS}
     assert lengths["user"] < lengths["system"] < lengths["history"]
     short = dlg.encode(ds, tokenizer, {x: i for i, x in enumerate(labels)}, DataConfig(max_length=12), context)
     assert max(short.lengths) <= 12
     slots = label_sets(labels)[1]
-    assert row["gate_labels"] == [dlg.GATES.index({"movie": "delete", "time": "dontcare"}.get(s, "carry"))
+    assert row["gate_labels"] == [GATES.index({"movie": "delete", "time": "dontcare"}.get(s, "carry"))
                                   for s in slots]
 
 
@@ -160,12 +161,12 @@ def records_for(tmp_path, tokenizer, gate_override=None):
     intents, slots, tags = label_sets(labels)
     slot_logits = torch.full((*batch["input_ids"].shape, len(tags)), -5.0)
     slot_logits.scatter_(-1, batch["labels"].clamp(min=0)[..., None], 5.0)
-    gate_logits = torch.full((3, len(slots), len(dlg.GATES)), -5.0)
+    gate_logits = torch.full((3, len(slots), len(GATES)), -5.0)
     gate_logits.scatter_(-1, batch["gate_labels"].clamp(min=0)[..., None], 5.0)
     if gate_override:
         turn, slot, gate = gate_override
         gate_logits[turn, slots.index(slot)] = -5.0
-        gate_logits[turn, slots.index(slot), dlg.GATES.index(gate)] = 5.0
+        gate_logits[turn, slots.index(slot), GATES.index(gate)] = 5.0
     out = TaskOutput(intent_logits=torch.zeros(3, len(intents)), gate_logits=gate_logits, slot_logits=slot_logits,
                      pooled=torch.zeros(3, 4))
     from pipelines.models.decoding import make_decoder
@@ -350,7 +351,7 @@ def test_a_dialogue_run_saves_its_catalogue_and_detector_and_predicts_turns(dial
     turns = [{"text": "two tickets", "system": ["which", "movie", "?"], "history": ["user : hi"],
               "system_values": {"movie": "red canyon"}, "prev_state": {"date": "friday"}}]
     [pred] = dlg.predict_turns(predictor.model, predictor.tokenizer, turns, featurizers=predictor.featurizers)
-    assert set(pred["gates"]) <= set(predictor.model.slots) and set(pred["gates"].values()) <= set(dlg.GATES)
+    assert set(pred["gates"]) <= set(predictor.model.slots) and set(pred["gates"].values()) <= set(GATES)
     engine = build_engine(predictor)
     session = Session.new()
     reply = engine.reply(session, "two tickets for paper tigers")

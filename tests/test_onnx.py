@@ -73,8 +73,8 @@ def test_a_quantised_folder_predicts_through_predictor(runs, method, tmp_path):
 def test_a_crf_model_quantises_and_decodes_valid_iob2(runs, tmp_path):
     from pipelines.data.splits import load_splits
     from pipelines.data.tags import is_valid_iob2
+    from pipelines.families.tagging import stitch
     from pipelines.inference.evaluate import predict_records
-    from pipelines.inference.tagging import stitch
 
     q.quantize(runs / "ner", q.QuantizeConfig(method="dynamic", max_drop=100.0), tmp_path / "int8", log=lambda _: None)
     p = Predictor.load(tmp_path / "int8", threads=1)

@@ -118,7 +118,7 @@ def doc_run(tmp_path_factory):
 def test_a_document_is_served_with_the_context_training_gave_its_sentences(doc_run):
     """A text whose lines are a document's sentences gets the features training gave those sentences with
     their doc_id (neighbouring words in the window), and `predict` scores as `evaluate` does."""
-    from pipelines.inference.tagging import predict_words
+    from pipelines.families.tagging import predict_words
 
     predictor = Predictor.load(doc_run)
     assert predictor.data.doc_context

@@ -208,7 +208,7 @@ def test_a_task_that_needs_a_field_stops_on_records_without_it(tmp_path, tiny_to
 
 
 def test_prior_correction_picks_the_smallest_tau_that_is_best_on_dev(tiny_tok):
-    from tasks.toxicity import fit_prior_correction
+    from pipelines.families.post_spans import fit_prior_correction
 
     task = make_task("toxicity", encoder="tiny", dropout=0.0)
     model = task.build_model(LABELS, tiny_tok).eval()

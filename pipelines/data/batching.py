@@ -28,23 +28,27 @@ class Features(Dataset):
 class Collator:
     """Pad list fields to the longest row of the batch; build `attention_mask`.
 
-    `input_ids` pad with the tokenizer's pad id, `labels` with -100, `word_starts` with -1.
+    `input_ids` pad with the tokenizer's pad id, `labels` with -100, `word_starts` with -1. A field whose values
+    are strings or tuples (a turn's words, a state's values) is no tensor: the batch carries it as the list of
+    the rows' values.
     """
 
     def __init__(self, pad_id: int) -> None:
         self.pad_id = pad_id
 
-    def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         keys = set(rows[0])
         for k, row in enumerate(rows[1:], start=1):
             if set(row) != keys:  # a field some rows lack would be read from the first row only
                 raise ValueError(f"feature row {k} of the batch has fields {sorted(row)}, row 0 has {sorted(keys)} "
                                  f"(missing {sorted(keys - set(row))}, extra {sorted(set(row) - keys)}): every "
                                  "row an encoder writes must carry the same fields")
-        batch: dict[str, torch.Tensor] = {}
+        batch: dict[str, Any] = {}
         for key in rows[0]:
             values = [r[key] for r in rows]
-            if isinstance(values[0], list) and values[0] and isinstance(values[0][0], list):  # (B, T, C)
+            if isinstance(values[0], (str, tuple)):  # text: passed through, one value per row
+                batch[key] = values
+            elif isinstance(values[0], list) and values[0] and isinstance(values[0][0], list):  # (B, T, C)
                 width = max(len(v) for v in values)
                 depth = max(len(c) for v in values for c in v)
                 batch[key] = torch.tensor([[c + [0] * (depth - len(c)) for c in v] + [[0] * depth] * (width - len(v))

@@ -55,9 +55,9 @@ def entity_outcomes(task: Any, model: Any, tokenizer: Any, ds: Any, data: Any,
     import torch
 
     from pipelines.data.tags import spans
+    from pipelines.families.tagging import stitch
     from pipelines.inference.evaluate import predict_records
     from pipelines.inference.predict import Predictor
-    from pipelines.inference.tagging import stitch
 
     labels = task.entity_tags(model)
     records = predict_records(Predictor(task, model, tokenizer, data, batch_size), ds)
@@ -74,7 +74,7 @@ def entity_outcomes(task: Any, model: Any, tokenizer: Any, ds: Any, data: Any,
 def entity_confidences(outcomes: list[tuple[Any, list[int], list[bool]]], labels: list[str], model: Any,
                        temperature: float) -> tuple[np.ndarray, np.ndarray]:
     """(confidences, right) of every predicted entity in `outcomes` at `temperature`."""
-    from pipelines.inference.tagging import entity_probs
+    from pipelines.families.tagging import entity_probs
 
     crf = getattr(model, "crf", None)
     conf = [p for scores, ids, _ in outcomes for p in entity_probs(scores, ids, labels, crf, temperature)]

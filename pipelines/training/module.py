@@ -135,7 +135,7 @@ class TaskModule(pl.LightningModule):
         self.log(f"{stage}/loss", loss, sync_dist=True, batch_size=len(batch["input_ids"]))
         if self._decode_fn is None:
             self._decode_fn = self.task.decoder(self.model)
-        cpu = {k: v.cpu() for k, v in batch.items()}
+        cpu = {k: v.cpu() if torch.is_tensor(v) else v for k, v in batch.items()}
         self._records.extend(self.task.gather(cpu, detach_cpu(out), self._decode_fn))
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
