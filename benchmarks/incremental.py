@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
                         data = data_for(chunk, f"steps{steps}-chunk{i + 1}")
                         step = [*INTENT_BEFORE_SEARCH, f"data.path={data}", f"train.seed={seed}",
                                 *args.overrides,  # the parent wins
-                                f"model.encoder={parent / 'model'}", f"train.replay={replay}",
+                                f"model.init={parent}", f"train.replay={replay}",
                                 f"train.replay_select={select}"]
                         run_dir = find_or_train("intent", step, run_dir)
                         seconds += json.loads((run_dir / "metrics.json").read_text())["train_seconds"]

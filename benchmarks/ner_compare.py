@@ -33,7 +33,7 @@ from pipelines.provenance import portable_path
 
 # Unlabelled text for the BiLSTM's word2vec: news-like English in ../shared/data (never the CoNLL dev/test text).
 UNLABELLED = f"{SHARED / 'bbc_news'},{SHARED / '20newsgroups' / 'train.jsonl.gz'}"
-BILSTM = ["model.encoder=bilstm", "model.head=crf", "train.epochs=15"]  # 15 of the config's 30: CPU budget
+BILSTM = ["model.architecture=bilstm", "model.head=crf", "train.epochs=15"]  # 15 of the config's 30: CPU budget
 VARIANTS = {
     "softmax": NER_BEFORE_CRF,  # argmax, no word features, as measured
     "crf": ["model.head=crf", *NER_BEFORE_CASING],  # no word features, one learning rate, as measured

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.scratch --datasets snips clinc150 --seeds 1 2 3 --fractions 0.1 0.25 0.5 1.0
 
-Every model goes through the intent task (`model.encoder=scratch | bilstm | default`), on a stratified share of
+Every model goes through the intent task (`model.architecture=scratch | bilstm | default`), on a stratified share of
 the training split drawn by seed (dev and test whole), best epoch on dev. `--curve-seeds` limits the seeds of
 the fractions below 1.0 (CPU). Writes reports/scratch.json after every run, reports/scratch.md and scratch.png.
 """
@@ -28,8 +28,9 @@ from pipelines.cli import parse_args
 from pipelines.io import write_json
 
 MODELS = {  # per encoder: overrides for every run (the pretrained recipe is configs/intent.yaml's)
-    "scratch": ["model.encoder=scratch", "train.epochs=6", "train.lr=1e-3", "model.dropout=0.1"],
-    "bilstm": ["model.encoder=bilstm", "model.pooling=max", "train.epochs=6", "train.lr=2e-3", "model.dropout=0.5"],
+    "scratch": ["model.architecture=scratch", "train.epochs=6", "train.lr=1e-3", "model.dropout=0.1"],
+    "bilstm": ["model.architecture=bilstm", "model.pooling=max", "train.epochs=6", "train.lr=2e-3",
+               "model.dropout=0.5"],
     "default": INTENT_BEFORE_SEARCH,  # the recipe behind PRETRAINED
 }
 DATA = {"snips": SHARED / "snips", "clinc150": SHARED / "clinc150" / "data_full.json"}

@@ -60,21 +60,106 @@ class DataConfig:
             raise ConfigError(f"data.dev_fraction={self.dev_fraction}: expected in (0, 1)")
 
 
+META = "pipeline.json"  # what a finished run's model folder holds besides the weights
+
+
+def finished_run(path: str) -> Path | None:
+    """The model folder of a finished run when `path` names one (a run dir or its model/), else None."""
+    if not path:
+        return None
+    folder = Path(path).expanduser()
+    for candidate in (folder / "model", folder):
+        if (candidate / META).is_file():
+            return candidate
+    return None
+
+
+def _saved_options(folder: Path) -> dict[str, Any]:
+    import json
+
+    return json.loads((folder / META).read_text(encoding="utf-8")).get("options", {})
+
+
+def _origin(options: dict[str, Any]) -> tuple[str, str]:
+    """(pretrained encoder, architecture) of saved `options`, in either layout, following `init` (or the old
+    `encoder: <run>`) back to the run a chain of continued runs began with."""
+    seen: set[Path] = set()
+    while True:
+        encoder, architecture = options.get("encoder", "default"), options.get("architecture", "transformer")
+        if encoder in ("bilstm", "scratch"):  # the layout before `architecture`
+            return "default", encoder
+        folder = finished_run(options.get("init") or "") or finished_run(encoder)
+        if folder is None or folder.resolve() in seen:
+            return encoder, architecture
+        seen.add(folder.resolve())
+        options = _saved_options(folder)
+
+
 @dataclass(frozen=True)
 class ModelOptions:
     """Model settings every task has; each task's `Options` subclasses this with its own fields and checks
-    (tasks/<name>.py), so an option that a task does not have is an unknown key for that task."""
+    (tasks/<name>.py), so an option that a task does not have is an unknown key for that task.
+
+    Three options say where a model comes from: `encoder` (which pretrained encoder), `architecture` (what is
+    built on it, or instead of it: the word-level `bilstm` and `scratch` models read no pretrained encoder) and
+    `init` (a finished run whose weights the new model starts from)."""
+
+    ARCHITECTURES: typing.ClassVar[tuple[str, ...]] = ("transformer",)  # what this task can build
 
     encoder: str = field(
         default="default",
-        metadata={"help": "'default' (bundled all-MiniLM-L6-v2), 'tiny' (random, tests), HF id or local dir "
-                          "(a run's model/ folder continues from that run: its head rows map by label name)"},
+        metadata={"help": "the pretrained encoder: 'default' (bundled all-MiniLM-L6-v2), 'tiny' (random, tests), "
+                          "a Hugging Face id or a local save_pretrained dir"},
     )
+    architecture: str = field(default="transformer", metadata={
+        "help": "transformer (a head on the pretrained encoder) | bilstm | scratch (word-level models built from "
+                "the training split, where the task has them)"})
+    init: str = field(default="", metadata={
+        "help": "a finished run (its dir or model/) to continue from: every weight is taken over, head rows map "
+                "by label name, and its encoder and architecture are kept ('' = a fresh model)"})
     dropout: float = field(default=0.1, metadata={"help": "dropout of the classification head"})
 
     def __post_init__(self) -> None:
+        if self.encoder in ("bilstm", "scratch"):
+            raise ConfigError(f"model.encoder={self.encoder}: the architecture is its own option now; write "
+                              f"model.architecture={self.encoder} (model.encoder names a pretrained encoder)")
+        if finished_run(self.encoder) is not None:
+            raise ConfigError(f"model.encoder={self.encoder} is a finished run: continuing from a run is its own "
+                              f"option now; write model.init={self.encoder} (or train --init), and leave "
+                              "model.encoder out")
+        if self.architecture not in self.ARCHITECTURES:
+            raise ConfigError(f"model.architecture={self.architecture!r}: this task builds "
+                              f"{'|'.join(self.ARCHITECTURES)}")
+        if self.init:  # the new model is built as the run it continues was: its encoder, its architecture
+            folder = finished_run(self.init)
+            if folder is None:
+                raise ConfigError(f"model.init={self.init}: not a finished run (no pipeline.json in it or in its "
+                                  "model/)")
+            encoder, architecture = _origin(_saved_options(folder))
+            object.__setattr__(self, "encoder", encoder)
+            object.__setattr__(self, "architecture", architecture)
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout={self.dropout}: expected in [0, 1)")
+
+    @property
+    def word_level(self) -> bool:
+        """Whether the model reads words through a vocabulary built from the training split (no pretrained
+        encoder, no pretrained tokenizer)."""
+        return self.architecture != "transformer"
+
+    @classmethod
+    def from_saved(cls, options: dict[str, Any]) -> ModelOptions:
+        """The options a saved run recorded (pipeline.json, a checkpoint), upgraded from the layout before
+        `architecture` and `init` existed: `encoder: bilstm|scratch` was the architecture, `encoder: <run>`
+        the run to continue from (on that run's own encoder)."""
+        options = dict(options)
+        encoder = options.get("encoder", "default")
+        if finished_run(encoder) is not None:
+            options["init"] = encoder
+        if options.get("init") and finished_run(options["init"]) is None:
+            options["init"] = ""  # the parent folder is gone: the saved weights are all a saved model needs
+        options["encoder"], options["architecture"] = _origin(options)
+        return cls(**options)
 
     def check(self, condition: bool, message: str) -> None:
         """Raise a ConfigError with `message` unless `condition` (for the subclasses' cross-field checks)."""

@@ -126,9 +126,13 @@ class Task(ABC):
 
     # optional hooks ------------------------------------------------------------------------------------
     def build_tokenizer(self, splits: dict[str, Dataset]) -> Any:
-        """The tokenizer; by default the encoder's own (a task may build one from the training split)."""
-        from pipelines.models.encoders import load_tokenizer
+        """The tokenizer; by default the encoder's own, or the one saved with the run `model.init` continues (a
+        task may build one from the training split)."""
+        from pipelines.config import finished_run
+        from pipelines.models.encoders import load_saved_tokenizer, load_tokenizer
 
+        if self.options.init:
+            return load_saved_tokenizer(finished_run(self.options.init))
         return load_tokenizer(self.options.encoder)
 
     def augment(self, train: Dataset, tokenizer: Any, seed: int) -> Dataset:

@@ -56,17 +56,19 @@ LOADERS = {BiLstmCrf.architecture: lambda p: BiLstmCrf.from_pretrained(p).eval()
 
 @dataclass(frozen=True)
 class NerOptions(ModelOptions):
-    head: str = field(default="crf", metadata={"help": "softmax | crf (a constrained CRF; encoder=bilstm: crf)"})
+    ARCHITECTURES = ("transformer", "bilstm")
+
+    head: str = field(default="crf", metadata={"help": "softmax | crf (a constrained CRF; architecture=bilstm: crf)"})
     decode: str = field(default="viterbi", metadata={"help": "viterbi (most probable valid IOB2 path; the CRF's "
                                                                "own with head=crf) | argmax (softmax head only)"})
-    word_vectors: str = field(default="word2vec", metadata={"help": "encoder=bilstm: word2vec (trained on the "
+    word_vectors: str = field(default="word2vec", metadata={"help": "architecture=bilstm: word2vec (trained on the "
                                                                     "training text) | random"})
-    word2vec_text: str = field(default="", metadata={"help": "word2vec (encoder=bilstm, or word_features with "
+    word2vec_text: str = field(default="", metadata={"help": "word2vec (architecture=bilstm, or word_features with "
                                                              "word2vec): unlabelled text for the "
                                                              "vectors, comma-separated files or dirs (.txt, "
                                                              ".jsonl[.gz] with 'text'); its words seen 3+ times "
                                                              "join the vocabulary"})
-    word_dropout: float = field(default=0.0, metadata={"help": "encoder=bilstm: share of words read as <unk> in "
+    word_dropout: float = field(default=0.0, metadata={"help": "architecture=bilstm: share of words read as <unk> in "
                                                                "training, so the unknown-word vector is trained"})
     word_features: str = field(default="casing", metadata={"help": "none, or casing, chars, word2vec joined by '+': "
                                                                  "the Transformer also reads each word's casing, "
@@ -88,21 +90,21 @@ class NerOptions(ModelOptions):
         self.check(self.feature_fusion in {"input", "head"},
                    f"model.feature_fusion={self.feature_fusion!r}: expected input|head")
         # the BiLSTM-CRF reads each word's casing itself, so the default `casing` holds for it as it is
-        self.check(not (self.encoder == "bilstm" and set(parse_features(self.word_features)) - {"casing"}),
+        self.check(not (self.architecture == "bilstm" and set(parse_features(self.word_features)) - {"casing"}),
                    f"model.word_features={self.word_features} is for Transformer encoders; the BiLSTM-CRF reads "
                    "casing and characters already: use configs/ner_bilstm.yaml or set model.word_features=none")
         self.check(self.word_vectors in {"word2vec", "random"},
                    f"model.word_vectors={self.word_vectors!r}: expected word2vec|random")
         self.check(0.0 <= self.word_dropout < 1.0, f"model.word_dropout={self.word_dropout}: expected in [0, 1)")
-        if self.encoder == "bilstm":
-            self.check(self.head == "crf", "model.encoder=bilstm always has a CRF head: set model.head=crf")
+        if self.architecture == "bilstm":
+            self.check(self.head == "crf", "model.architecture=bilstm always has a CRF head: set model.head=crf")
             self.check(not (self.word2vec_text and self.word_vectors == "random"),
                        "model.word2vec_text is read for word2vec vectors only, but model.word_vectors=random")
         else:
             uses_w2v = "word2vec" in parse_features(self.word_features)
             for name, default in (("word_vectors", "word2vec"), ("word2vec_text", ""), ("word_dropout", 0.0)):
                 self.check(getattr(self, name) == default or (name == "word2vec_text" and uses_w2v),
-                           f"model.{name} applies to model.encoder=bilstm only (encoder is {self.encoder!r})")
+                           f"model.{name} applies to model.architecture=bilstm only")
 
 
 class NerTask(Task):
@@ -121,19 +123,19 @@ class NerTask(Task):
         return tag_list(splits)
 
     def build_tokenizer(self, splits: dict[str, Dataset]) -> Any:
-        if self.options.encoder == "bilstm":
+        if self.options.architecture == "bilstm" and not self.options.init:
             if "train" not in splits:
-                raise ConfigError("model.encoder=bilstm builds its vocabulary from the training split: pass the "
+                raise ConfigError("model.architecture=bilstm builds its vocabulary from the training split: pass the "
                                   "splits, or a tokenizer (pipelines.data.words.WordTokenizer.build(sentences))")
             return WordTokenizer.build(splits["train"]["tokens"])
         return super().build_tokenizer(splits)
 
     def fit_featurizers(self, splits: dict[str, Dataset], tokenizer: Any, seed: int) -> dict[str, Any]:
-        """word2vec vectors trained on the training text (+ model.word2vec_text): for encoder=bilstm, or for
+        """word2vec vectors trained on the training text (+ model.word2vec_text): for architecture=bilstm, or for
         the Transformer's word2vec word feature (then the task keeps the vocabulary: `encode` needs it)."""
         opts = self.options
         w2v_feature = "word2vec" in parse_features(opts.word_features)
-        if not w2v_feature and (opts.encoder != "bilstm" or opts.word_vectors != "word2vec"):
+        if not w2v_feature and (opts.architecture != "bilstm" or opts.word_vectors != "word2vec"):
             return {}
         extra = [p.strip() for p in opts.word2vec_text.split(",") if p.strip()]
         unlabelled = list(read_unlabelled(extra)) if extra else []
@@ -150,9 +152,9 @@ class NerTask(Task):
 
     def build_model(self, labels: Sequence[str], tokenizer, featurizers=None) -> torch.nn.Module:
         """A Hugging Face token classifier on the encoder; head=crf puts a constrained CRF on its emissions.
-        encoder=bilstm is the BiLSTM-CRF over a WordTokenizer."""
+        architecture=bilstm is the BiLSTM-CRF over a WordTokenizer."""
         opts = self.options
-        if opts.encoder == "bilstm":
+        if opts.architecture == "bilstm":
             vectors = (featurizers or {}).get("word_vectors")
             return BiLstmCrf.build(labels, tokenizer, opts.dropout, opts.word_dropout,
                                    vectors.vectors if vectors is not None else None)

@@ -83,8 +83,6 @@ class TopicsOptions(ModelOptions):
         self.check(self.fusion == "text" or self.num_topics >= 2, f"model.num_topics={self.num_topics}: expected >= 2")
         self.check(self.empty_documents in {"error", "keep"},
                    f"model.empty_documents={self.empty_documents!r}: expected error|keep")
-        self.check(self.encoder != "bilstm", "task topics reads a pretrained encoder; model.encoder=bilstm is "
-                                             "the intent and ner tasks' student")
 
 
 def head_tail(ids: Sequence[int], size: int) -> list[int]:

@@ -66,7 +66,6 @@ class ToxicityOptions(ModelOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.check(self.encoder != "bilstm", "task toxicity needs a Transformer encoder, not model.encoder=bilstm")
         self.check(self.head in {"softmax", "crf"}, f"model.head={self.head!r}: expected softmax|crf")
         self.check(self.decode in {"viterbi", "argmax"}, f"model.decode={self.decode!r}: expected viterbi|argmax")
         self.check(not (self.head == "crf" and self.decode == "argmax"),

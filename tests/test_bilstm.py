@@ -46,7 +46,7 @@ def test_padding_changes_neither_loss_nor_emissions():
 
     torch.manual_seed(0)
     tok = WordTokenizer.build(SENTS)
-    task = make_task("ner", encoder="bilstm", head="crf", word_features="none")
+    task = make_task("ner", architecture="bilstm", head="crf", word_features="none")
     model = BiLstmCrf.build(LABELS, tok, dropout=0.0).eval()
     ds = Dataset.from_dict({"tokens": SENTS, "tags": [["B-PER", "O", "B-PER", "O", "B-LOC", "O"], ["O"] * 7]})
     rows = ner.encode(ds, tok, {lab: i for i, lab in enumerate(LABELS)}, DataConfig()).rows

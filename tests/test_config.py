@@ -48,14 +48,18 @@ def test_unknown_key_in_yaml(tmp_path):
 @pytest.mark.parametrize("task, override, message", [
     ("ner", "model.pooling=mean", "unknown config key 'model.pooling' for task 'ner'"),
     ("intent", "model.head=crf", "unknown config key 'model.head' for task 'intent'"),
-    ("ner", "model.encoder=bilstm model.head=softmax model.word_features=none",
-     "model.encoder=bilstm always has a CRF head"),
-    ("ner", "model.encoder=bilstm model.word_features=casing+chars",
+    ("ner", "model.architecture=bilstm model.head=softmax model.word_features=none",
+     "model.architecture=bilstm always has a CRF head"),
+    ("ner", "model.architecture=bilstm model.word_features=casing+chars",
      "configs/ner_bilstm.yaml or set model.word_features=none"),
-    ("ner", "model.word_dropout=0.1", "model.word_dropout applies to model.encoder=bilstm only"),
+    ("ner", "model.word_dropout=0.1", "model.word_dropout applies to model.architecture=bilstm only"),
     ("ner", "model.decode=consistent", "model.decode='consistent': expected viterbi|argmax"),
     ("joint", "model.slot_weight=0", "model.slot_weight=0.0: expected > 0"),
     ("intent", "model.offtopic_recall=0.9", "apply only with model.offtopic set"),
+    ("ner", "model.encoder=bilstm", "write model.architecture=bilstm"),
+    ("intent", "model.encoder=scratch", "write model.architecture=scratch"),
+    ("joint", "model.architecture=bilstm", "model.architecture='bilstm': this task builds transformer"),
+    ("intent", "model.init=no/such/run", "model.init=no/such/run: not a finished run"),
 ])
 def test_options_a_task_does_not_have_or_cannot_use_are_errors(task, override, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
@@ -96,3 +100,25 @@ def test_each_task_options_defaults_are_its_shipped_config():
         differ = {f.name: (getattr(code, f.name), getattr(shipped, f.name)) for f in dataclasses.fields(code)
                   if getattr(code, f.name) != getattr(shipped, f.name)}
         assert not differ, f"{name}: Options() defaults differ from configs/{name}.yaml: {differ}"
+
+
+def test_a_run_in_model_encoder_names_model_init_and_old_saved_options_are_upgraded(tmp_path):
+    """An old config's `model.encoder=<run>` says to write model.init; options saved in the old layout (encoder:
+    bilstm, encoder: <run>) load with the architecture and the parent's encoder."""
+    import json
+
+    from tasks.intent import IntentOptions
+
+    parent = tmp_path / "parent" / "model"
+    parent.mkdir(parents=True)
+    (parent / "pipeline.json").write_text(json.dumps({"task": "intent", "options": {"encoder": "tiny"}}))
+    with pytest.raises(ConfigError, match=re.escape(f"write model.init={parent}")):
+        load_config(None, [f"model.encoder={parent}"], task="intent")
+    assert IntentOptions.from_saved({"encoder": "bilstm", "pooling": "max"}).architecture == "bilstm"
+    child = IntentOptions.from_saved({"encoder": str(parent)})
+    assert (child.encoder, child.architecture, child.init) == ("tiny", "transformer", str(parent))
+    continued = load_config(None, [f"model.init={parent.parent}"], task="intent").model
+    assert continued.encoder == "tiny"  # the run it continues decides the encoder
+    (parent / "pipeline.json").unlink()  # the parent is gone: a saved child still loads, on its recorded encoder
+    gone = IntentOptions.from_saved({"encoder": "tiny", "init": str(parent)})
+    assert (gone.encoder, gone.init) == ("tiny", "")

@@ -16,15 +16,15 @@ from pipelines.training.train import run
 TASKS = known_tasks()
 # variants besides each task's shipped config
 VARIANTS = {"ner": [["model.head=softmax"], ["model.head=softmax", "model.decode=argmax"],
-                    ["model.encoder=bilstm", "model.head=crf", "model.word_features=none"],
-                    ["model.encoder=bilstm", "model.head=crf", "model.word_features=none", "model.word_dropout=0.1",
-                     "model.word2vec_text=tests/fixtures/unlabelled.txt"],
+                    ["model.architecture=bilstm", "model.head=crf", "model.word_features=none"],
+                    ["model.architecture=bilstm", "model.head=crf", "model.word_features=none",
+                     "model.word_dropout=0.1", "model.word2vec_text=tests/fixtures/unlabelled.txt"],
                     ["model.word_features=casing+chars+word2vec"],
                     ["model.word_features=casing+chars+word2vec", "model.feature_fusion=head", "model.head=softmax",
                      "train.head_lr=1e-3", "model.word2vec_text=tests/fixtures/unlabelled.txt"]],
             "joint": [["model.head=crf"]], "intent": [["model.pooling=cls"], ["model.offtopic=mahalanobis"],
-                       ["model.encoder=bilstm", "model.pooling=max", "model.offtopic=mahalanobis"],
-                       ["model.encoder=scratch", "model.scratch_width=32"],
+                       ["model.architecture=bilstm", "model.pooling=max", "model.offtopic=mahalanobis"],
+                       ["model.architecture=scratch", "model.scratch_width=32"],
                        ["train.calibration=temperature", "train.label_smoothing=0.1", "model.offtopic=msp"]],
             "topics": [["train.calibration=temperature"]]}
 CASES = [(t, []) for t in TASKS] + [(t, v) for t, vs in VARIANTS.items() for v in vs]

@@ -35,7 +35,7 @@ def parent(tmp_path_factory):
 def test_new_label_keeps_old_rows_imprints_the_new_one_and_records_lineage(parent, tmp_path):
     new = [r for r in SAMPLE if r["label"] == "weather"]
     data = write(tmp_path / "new", {"train": new[::2], "dev": new[1::2], "test": new[1::2]})
-    cfg = load_config(None, [f"model.encoder={parent / 'model'}", "train.epochs=1", "train.progress_bar=false",
+    cfg = load_config(None, [f"model.init={parent}", "train.epochs=1", "train.progress_bar=false",
                              f"data.path={data}", f"train.out_dir={tmp_path}", "train.replay=3",
                              "train.replay_select=herding", "train.lr=1e-9", "train.head_lr=0",  # head at lr too
                              "train.calibration=none"], task="intent")
@@ -81,7 +81,7 @@ def test_replay_draws_from_every_run_of_the_lineage(parent, tmp_path):
                 if r["label"] == ("weather" if label == "weather" else "greeting")][:20]
         data = write(tmp_path / name, {"train": rows[:14], "dev": rows[14:], "test": rows[14:]})
         init = steps.get("child", parent)
-        cfg = load_config(None, [f"model.encoder={init / 'model'}", "train.epochs=1", "train.progress_bar=false",
+        cfg = load_config(None, [f"model.init={init}", "train.epochs=1", "train.progress_bar=false",
                                  f"data.path={data}", f"train.out_dir={tmp_path}", "train.replay=2"], task="intent")
         run(cfg, tmp_path / f"{name}-run")
         steps[name] = tmp_path / f"{name}-run"

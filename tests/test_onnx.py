@@ -23,7 +23,7 @@ def runs(tmp_path_factory):
     graph inputs)."""
     out = tmp_path_factory.mktemp("onnx")
     common = ["train.progress_bar=false", "train.threads=1", f"train.out_dir={out}"]
-    run(load_config(None, [*common, "model.encoder=bilstm", "model.pooling=max", "model.dropout=0.3",
+    run(load_config(None, [*common, "model.architecture=bilstm", "model.pooling=max", "model.dropout=0.3",
                            "train.lr=5e-3", "train.epochs=3"], task="intent"), out / "intent")
     run(load_config(None, [*common, "model.encoder=tiny", "train.epochs=1", "train.limit_train_batches=2",
                            "data.max_length=32"], task="ner"), out / "ner")

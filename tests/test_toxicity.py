@@ -124,8 +124,8 @@ def test_char_f1_scoring_against_raw_offsets():
 
 
 def test_options_checks():
-    with pytest.raises(ConfigError, match="needs a Transformer"):
-        make_task("toxicity", encoder="bilstm")
+    with pytest.raises(ConfigError, match="this task builds transformer"):
+        make_task("toxicity", architecture="bilstm")
     with pytest.raises(ConfigError, match="argmax with model.head=crf"):
         make_task("toxicity", head="crf", decode="argmax")
 

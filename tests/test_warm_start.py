@@ -15,7 +15,7 @@ OVER = ["model.encoder=tiny", "train.epochs=1", "train.limit_train_batches=2", "
 
 
 def _continue(task_name, run_dir, new_labels, **options):
-    task = get_task(task_name, task_class(task_name).Options(encoder=str(run_dir / "model"), **options))
+    task = get_task(task_name, task_class(task_name).Options(init=str(run_dir), **options))
     return warm_start(task, new_labels, task.build_tokenizer({}), {})
 
 
@@ -53,5 +53,5 @@ def test_a_taskmodule_in_code_continues_from_a_run_too(tmp_path):
     run(load_config(None, [*OVER, f"train.out_dir={tmp_path}"], task="intent"), tmp_path / "a")
     old = Predictor.load(tmp_path / "a")
     labels = [old.model.config.id2label[i] for i in range(old.model.config.num_labels)]
-    module = TaskModule("intent", labels, {"encoder": str(tmp_path / "a")}, tokenizer=old.tokenizer)
+    module = TaskModule("intent", labels, {"init": str(tmp_path / "a")}, tokenizer=old.tokenizer)
     assert torch.equal(module.model.classifier.weight, old.model.classifier.weight)

@@ -86,7 +86,7 @@ def test_word_features_options():
     with pytest.raises(ConfigError, match="feature_fusion"):
         options(word_features="casing", feature_fusion="sum")
     with pytest.raises(ConfigError, match="BiLSTM"):
-        options(encoder="bilstm", head="crf", word_features="casing+chars")
+        options(architecture="bilstm", head="crf", word_features="casing+chars")
     task = get_task("ner", options(encoder="tiny", word_features="casing"))
     assert task.encode(Dataset.from_dict({"tokens": [["A"]]}), encoders.tiny_tokenizer(), {},
                        DataConfig()).rows[0]["case_ids"]

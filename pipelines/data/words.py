@@ -1,6 +1,6 @@
 """Word-level inputs for non-subword encoders (the BiLSTM-CRF): vocabularies, casing, word2vec vectors.
 
-`WordTokenizer` plays the tokenizer's part for `model.encoder=bilstm`: it maps each word to one id
+`WordTokenizer` plays the tokenizer's part for `model.architecture=bilstm`: it maps each word to one id
 (lower-cased), and gives its characters (case kept) and a casing class. Vectors are trained here with
 gensim Word2Vec on the training text, since no pretrained vectors can be downloaded, plus any unlabelled
 text the user points to (`model.word2vec_text`): its frequent words join the vocabulary with their vectors,

@@ -187,7 +187,7 @@ class Predictor:
         if "options" not in meta or "data" not in meta:
             raise ModelFormatError(f"{path}/{META} was written by an older version of this project (no model "
                                     "options or data config in it): retrain the run")
-        task = get_task(meta["task"], task_class(meta["task"]).Options(**meta["options"]))
+        task = get_task(meta["task"], task_class(meta["task"]).Options.from_saved(meta["options"]))
         data = DataConfig(**{"splitter": "regex", **meta["data"]})  # runs before data.splitter split with the regex
         with _no_progress_bars():  # no "Loading weights" bar on every load
             if is_onnx(path):  # an ONNX Runtime graph (pipelines.inference.quantize)

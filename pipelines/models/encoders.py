@@ -99,9 +99,6 @@ def tiny_config(vocab_size: int) -> BertConfig:
 def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
     if name == "tiny":
         return tiny_tokenizer()
-    if name in ("bilstm", "scratch"):
-        raise EncoderError(f"model.encoder={name} has no pretrained tokenizer: the task builds a "
-                           "pipelines.data.words.WordTokenizer from the training sentences")
     return _auto_tokenizer(resolve(name))
 
 

@@ -12,7 +12,7 @@ the softmax: without it every real token also attends to the padding and its out
 batch's longest sentence is (tests/test_transformer.py shows both).
 
 `ScratchClassifier`: word embeddings + learned positions -> N layers -> masked mean -> linear; the intent task's
-`model.encoder=scratch`, over the BiLSTM's word vocabulary. Saved like the BiLSTM (config.json,
+`model.architecture=scratch`, over the BiLSTM's word vocabulary. Saved like the BiLSTM (config.json,
 model.safetensors, word_vocab.json).
 """
 

@@ -3,7 +3,7 @@
     python -m pipelines.training.train --task intent --init runs/X --data new_data/ train.replay=20
     make train TASK=intent INIT=runs/X DATA=new_data/ ARGS="train.replay=20"
 
-`--init RUN` is `model.encoder=RUN/model` (pipelines.training.warm_start: every weight is taken over, head rows
+`--init RUN` is `model.init=RUN` (pipelines.training.warm_start: every weight is taken over, head rows
 by label name) plus what continual learning needs on top:
 - the label set is the parent's labels followed by the new ones, so training on new data alone never drops
   an old row (what the new data lacks, the model keeps);
@@ -31,11 +31,10 @@ import numpy as np
 import torch
 from datasets import Dataset, concatenate_datasets
 
-from pipelines.config import RunConfig, load_config
+from pipelines.config import RunConfig, finished_run, load_config
 from pipelines.errors import ConfigError
 from pipelines.methods.offtopic import logits_and_features
 from pipelines.provenance import portable_path
-from pipelines.training.warm_start import earlier_run
 
 log = logging.getLogger(__name__)
 # examples per earlier label replayed by default: 20 kept 99.1% of full retraining's accuracy on CLINC150
@@ -58,8 +57,8 @@ class Parent:
 
 
 def parent_of(cfg: RunConfig) -> Parent | None:
-    """The run `cfg.model.encoder` names (a run dir or its model/), or None for a pretrained encoder."""
-    folder = earlier_run(cfg.model.encoder)
+    """The run `cfg.model.init` names (a run dir or its model/), or None for a fresh model."""
+    folder = finished_run(cfg.model.init)
     return None if folder is None else parent_of_dir(folder.parent)
 
 
@@ -182,7 +181,7 @@ def concat_common(parts: list[Dataset]) -> Dataset:
 
 def prepare(cfg: RunConfig, task: Any, splits: dict[str, Dataset]
             ) -> tuple[dict[str, Dataset], list[str] | None, dict[str, Any] | None]:
-    """For a run that continues a finished one (cfg.model.encoder names it): the splits with its replayed data,
+    """For a run that continues a finished one (cfg.model.init names it): the splits with its replayed data,
     the label list (the parent's, then the new) and the lineage; (splits, None, None) for a fresh run."""
     parent = parent_of(cfg)
     if parent is None:

@@ -35,7 +35,7 @@ def make_task(task: Any, options: ModelOptions | dict[str, Any] | None = None) -
         return task
     if isinstance(options, dict):
         try:
-            options = task_class(task).Options(**options)
+            options = task_class(task).Options.from_saved(options)
         except TypeError as err:
             raise ConfigError(f"options for task {task!r}: {err}") from None
     return get_task(task, options)

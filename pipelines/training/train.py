@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", help="task name (a file in tasks/)")
     parser.add_argument("--data", help="dir, file or hub:name (= data.path)")
     parser.add_argument("--resume", help="run dir of an interrupted run to continue")
-    parser.add_argument("--init", help="a finished run to continue on new data (= model.encoder=RUN/model; "
+    parser.add_argument("--init", help="a finished run to continue on new data (= model.init=RUN; "
                                        "new labels allowed; train.replay=N replays its data)")
     args = parse_args(parser, argv)
     if args.config and "=" in args.config:
@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.init:
         if not (Path(args.init) / "model" / "pipeline.json").is_file():
             parser.error(f"--init {args.init}: not a finished run dir (no model/pipeline.json)")
-        overrides.append(f"model.encoder={Path(args.init) / 'model'}")
+        overrides.append(f"model.init={args.init}")
     if args.resume:
         run_dir = Path(args.resume)
         if not (run_dir / "config.yaml").exists():

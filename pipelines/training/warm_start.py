@@ -1,4 +1,4 @@
-"""Continue from an earlier run: `model.encoder=runs/X/model` starts a new model from that run's weights.
+"""Continue from an earlier run: `model.init=runs/X` starts a new model from that run's weights.
 
 The new model is built on the earlier run's own base encoder, then every weight of the earlier model is
 copied in by name. Head rows follow their label *names* (Task.head_labels): a label both runs know keeps its
@@ -11,34 +11,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import torch
 
+from pipelines.config import META, finished_run
 from pipelines.errors import ConfigError
 from pipelines.registry import get_task, task_class
 
 log = logging.getLogger(__name__)
-META = "pipeline.json"
-
-
-def earlier_run(encoder: str) -> Path | None:
-    """The model folder of a finished run when `encoder` names one (a run dir or its model/), else None."""
-    path = Path(encoder).expanduser()
-    for candidate in (path / "model", path):
-        if (candidate / META).is_file():
-            return candidate
-    return None
-
-
-def base_encoder(encoder: str) -> str:
-    """The pretrained encoder at the root of a chain of continued runs (a run continued from a run ...)."""
-    seen: set[Path] = set()
-    while (folder := earlier_run(encoder)) is not None and folder.resolve() not in seen:
-        seen.add(folder.resolve())
-        encoder = json.loads((folder / META).read_text(encoding="utf-8"))["options"]["encoder"]
-    return encoder
 
 
 def _row_index(old: list[str], new: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,17 +76,18 @@ def transfer(new: torch.nn.Module, old: torch.nn.Module, new_heads: dict[str, li
 
 
 def warm_start(task: Any, labels: list[str], tokenizer: Any, featurizers: dict[str, Any]) -> torch.nn.Module | None:
-    """The new model continued from the earlier run `task.options.encoder` names, or None when it names none."""
-    folder = earlier_run(task.options.encoder)
+    """The new model continued from the earlier run `task.options.init` names, or None when it names none."""
+    folder = finished_run(task.options.init)
     if folder is None:
         return None
     meta = json.loads((folder / META).read_text(encoding="utf-8"))
     if meta["task"] != task.name:
-        raise ConfigError(f"model.encoder={task.options.encoder}: a {meta['task']!r} run cannot start a "
+        raise ConfigError(f"model.init={task.options.init}: a {meta['task']!r} run cannot start a "
                           f"{task.name!r} model")
-    earlier_task = get_task(task.name, task_class(task.name).Options(**meta["options"]))
+    earlier = task_class(task.name).Options.from_saved(meta["options"])
+    earlier_task = get_task(task.name, earlier)
     old = earlier_task.load_model(folder)
-    base = dataclasses.replace(task.options, encoder=base_encoder(meta["options"]["encoder"]))
+    base = dataclasses.replace(task.options, init="")  # init set the earlier run's encoder and architecture
     model = get_task(task.name, base).build_model(labels, tokenizer, featurizers)
     report = transfer(model, old, task.head_labels(model), earlier_task.head_labels(old))
     for prefix, rows in report["head"].items():
