@@ -23,6 +23,7 @@ import numpy as np
 from benchmarks.common import SHARED, flag_if_stale, machine, mean_sd
 from benchmarks.toxicity_data import DAVIDSON, davidson_splits, span_splits, split_manifest
 from pipelines.cli import parse_args
+from pipelines.families import post_spans
 from pipelines.families.post_spans import TAUS, choose_tau
 from pipelines.io import write_json
 
@@ -277,12 +278,12 @@ def occlusion(predictor, texts: list[str], batch_size: int = 128) -> list[tuple[
     from pipelines.data.align import split_words
     from pipelines.methods.detox import remove
 
-    task, model, tok = predictor.task, predictor.model, predictor.tokenizer
+    model, tok = predictor.model, predictor.tokenizer
     clean = model.intents.index("neither")
     words = [split_words(t) for t in texts]
     variants = [t for t, ws in zip(texts, words, strict=True)
                 for t in [t] + [remove(t, [(s, e)]) or "." for _, s, e in ws]]
-    p_toxic = 1 - task.post_probs(model, tok, variants, batch_size, max_length=128)[:, clean]
+    p_toxic = 1 - post_spans.post_probs(model, tok, variants, batch_size, max_length=128)[:, clean]
     out, pos = [], 0
     for ws in words:
         full, rest = p_toxic[pos], p_toxic[pos + 1:pos + 1 + len(ws)]
@@ -358,13 +359,13 @@ def part_removal(recipe: str, head: str, judge_run: str, sim_encoder: str = "def
     tagger = Predictor.load(RUNS / f"spans-{head}-seed1", batch_size=128)
     texts = list(trial["text"])
     clean = classifier.model.intents.index("neither")
-    p = classifier.task.post_probs(classifier.model, classifier.tokenizer, texts, 128, 128)
+    p = post_spans.post_probs(classifier.model, classifier.tokenizer, texts, 128, 128)
     rows = [i for i, row in enumerate(p) if row.argmax() != clean]  # trial rows the classifier calls toxic
     toxic = [texts[i] for i in rows]
     spans = [[(s["start"], s["end"]) for s in r["spans"]] for r in tagger.predict(toxic)]
 
     def accept(drafts: list[str]) -> list[bool]:
-        q = classifier.task.post_probs(classifier.model, classifier.tokenizer, drafts, 128, 128)
+        q = post_spans.post_probs(classifier.model, classifier.tokenizer, drafts, 128, 128)
         return list(q.argmax(-1) == clean)
 
     rewriter = tagger.featurizers["rewriter"]
@@ -377,7 +378,7 @@ def part_removal(recipe: str, head: str, judge_run: str, sim_encoder: str = "def
     second_clean = second.model.intents.index("neither")
 
     def second_says_clean(out: list[str]) -> np.ndarray:
-        q = second.task.post_probs(second.model, second.tokenizer, [o or "." for o in out], 128, 128)
+        q = post_spans.post_probs(second.model, second.tokenizer, [o or "." for o in out], 128, 128)
         return q.argmax(-1) == second_clean
 
     enc = FrozenEncoder(sim_encoder)

@@ -111,7 +111,7 @@ def teachers(tmp_path_factory):
 @pytest.mark.parametrize("task", ["intent", "ner"])
 def test_distill_trains_a_student_that_predicts_like_any_run(teachers, task, tmp_path):
     dcfg, cfg = load(teachers[task], None, [*TINY, "train.epochs=1", "distill.augment=1", f"train.out_dir={tmp_path}"])
-    assert cfg.model.encoder == "bilstm" and cfg.data.path == ""  # the teacher's data: the shipped sample
+    assert cfg.model.architecture == "bilstm" and cfg.data.path == ""  # the teacher's data: the shipped sample
     results = distill(teachers[task], dcfg, cfg, tmp_path / "student")
     metrics = json.loads((tmp_path / "student" / "metrics.json").read_text())
     from pipelines.data.splits import load_splits
