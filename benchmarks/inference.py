@@ -59,7 +59,7 @@ def naive(predictor: Any, texts: list[str], batch_size: int) -> None:
 
     task, tok, model = predictor.task, predictor.tokenizer, predictor.model
     column = {"text": texts} if "text" in task.columns else {"tokens": [t.split() for t in texts]}
-    feats = task.encode(Dataset.from_dict(column), tok, {}, predictor.data)
+    feats = task.encode(Dataset.from_dict(column), tok, {}, predictor.data, predictor.featurizers)
     decode_fn = task.decoder(model)
     width = predictor.data.max_length
     collate = Collator(tok.pad_token_id)
@@ -224,7 +224,7 @@ def plot_calibration(teacher: Path, out: Path, log) -> dict[str, Any]:
 
     p = Predictor.load(teacher)
     splits = load_splits(dataclasses.replace(p.data, path=resolve_portable(p.data.path)), p.task.sample, seed=0)
-    feats = p.task.encode(splits["train"], p.tokenizer, {}, p.data)
+    feats = p.task.encode(splits["train"], p.tokenizer, {}, p.data, p.featurizers)
     calib = batches(feats, p.tokenizer.pad_token_id, count=256, seed=0)
     work = out.parent / ".calibration"
     work.mkdir(exist_ok=True)

@@ -32,6 +32,7 @@ from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput
 
 Records = list[dict[str, Any]]
+Featurizers = dict[str, Any]  # what fit_featurizers / fit_after_training return and load_featurizers reads back
 Decoder = Callable[..., list[int]] | None
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"  # the shipped sample data, one folder per task
@@ -90,9 +91,11 @@ class Task(ABC):
         raise NotImplementedError
 
     @abstractmethod
-    def encode(self, ds: Dataset, tokenizer: Any, label2id: dict[str, int], data: DataConfig) -> Features:
+    def encode(self, ds: Dataset, tokenizer: Any, label2id: dict[str, int], data: DataConfig,
+               featurizers: Featurizers | None = None) -> Features:
         """Features (one row per example or window) with `input_ids`, `example_id` and, when `ds` is
-        labelled, targets; a label missing from `label2id` becomes -100."""
+        labelled, targets; a label missing from `label2id` becomes -100. `featurizers` are the fitted ones
+        (fit_featurizers during training, load_featurizers for a saved model): a task keeps no fitted state."""
         raise NotImplementedError
 
     @abstractmethod
@@ -185,7 +188,7 @@ class Task(ABC):
         return {"classifier": labels_of(model)}
 
     def distributions(self, model: torch.nn.Module, tokenizer: Any, ds: Dataset, data: DataConfig,
-                      batch_size: int = 64) -> Any:
+                      batch_size: int = 64, featurizers: Featurizers | None = None) -> Any:
         """Per example, predicted label probabilities (for bad-label detection)."""
         raise NotImplementedError(f"task {self.name!r} has no label distributions")
 

@@ -37,7 +37,7 @@ from pipelines.models.decoding import make_decoder
 from pipelines.models.dialogue import DSTModel, load_dst_model
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput
-from pipelines.task import SAMPLES, Task
+from pipelines.task import SAMPLES, Featurizers, Task
 
 CONTEXTS = ("user", "system", "history")
 
@@ -101,7 +101,8 @@ class DialogueTask(Task):
     def load_model(self, path: str | Path) -> DSTModel:
         return load_dst_model(path)
 
-    def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig) -> Features:
+    def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig,
+               featurizers: Featurizers | None = None) -> Features:
         return dst.encode(ds, tokenizer, label2id, data, self.options.context)
 
     def loss(self, model: DSTModel, out: TaskOutput, batch, criterion: Criterion) -> torch.Tensor:

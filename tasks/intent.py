@@ -38,7 +38,7 @@ from pipelines.models.outputs import TaskOutput
 from pipelines.models.pooling import MeanPoolClassifier
 from pipelines.models.saving import load_by_architecture, load_pretrained
 from pipelines.models.transformer import ScratchClassifier
-from pipelines.task import Task, labels_of
+from pipelines.task import Featurizers, Task, labels_of
 
 MODEL_CLASS = AutoModelForSequenceClassification
 # what each saved architecture loads with (config.json's `architectures`; a Hugging Face classifier else)
@@ -192,7 +192,8 @@ class IntentTask(Task):
         detector = OffTopic.load(path)
         return {"offtopic": detector} if detector is not None else {}
 
-    def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig) -> Features:
+    def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig,
+               featurizers: Featurizers | None = None) -> Features:
         return encode(ds, tokenizer, label2id, data)
 
     def loss(self, model, out: TaskOutput, batch, criterion: Criterion) -> torch.Tensor:
@@ -223,7 +224,8 @@ class IntentTask(Task):
                 res.update(flag)
         return results
 
-    def distributions(self, model, tokenizer, ds: Dataset, data: DataConfig, batch_size: int = 64) -> np.ndarray:
+    def distributions(self, model, tokenizer, ds: Dataset, data: DataConfig, batch_size: int = 64,
+                      featurizers: Featurizers | None = None) -> np.ndarray:
         """(N, K) predicted class probabilities for the examples of `ds`, in order."""
         logits, _ = class_outputs(model, tokenizer, ds, data, batch_size)
         return torch.from_numpy(logits).softmax(-1).numpy()

@@ -33,7 +33,7 @@ from pipelines.models.decoding import NEG, make_decoder
 from pipelines.models.joint import JointModel, load_joint_model
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput
-from pipelines.task import SAMPLES, Task
+from pipelines.task import SAMPLES, Featurizers, Task
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,8 @@ class JointTask(Task):
     def prepare_model(self, model: JointModel, splits: dict[str, Dataset]) -> None:
         prepare_model(model, splits)
 
-    def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig) -> Features:
+    def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig,
+               featurizers: Featurizers | None = None) -> Features:
         return encode_with_intents(ds, tokenizer, label2id, data)
 
     def loss(self, model: JointModel, out: TaskOutput, batch, criterion: Criterion) -> torch.Tensor:

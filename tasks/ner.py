@@ -43,7 +43,7 @@ from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput, infer
 from pipelines.models.saving import load_by_architecture, load_pretrained
 from pipelines.models.word_features import WordFeatureTagger, parse_features
-from pipelines.task import SAMPLES, Task, labels_of
+from pipelines.task import SAMPLES, Featurizers, Task, labels_of
 
 encode = encode_tokens  # the shared token-task encoder (pipelines.data.tagging)
 
@@ -117,7 +117,6 @@ class NerTask(Task):
     report_notes = ("Entity scores: seqeval mode='strict', scheme=IOB2.",)
     distillable = True
     options: NerOptions
-    word_table: WordTable | None = None  # the word2vec feature's vocabulary (fit_featurizers / load_featurizers)
 
     def label_list(self, splits: dict[str, Dataset]) -> list[str]:
         return tag_list(splits)
@@ -132,7 +131,7 @@ class NerTask(Task):
 
     def fit_featurizers(self, splits: dict[str, Dataset], tokenizer: Any, seed: int) -> dict[str, Any]:
         """word2vec vectors trained on the training text (+ model.word2vec_text): for architecture=bilstm, or for
-        the Transformer's word2vec word feature (then the task keeps the vocabulary: `encode` needs it)."""
+        the Transformer's word2vec word feature (`word_table`: its vocabulary, which `encode` reads)."""
         opts = self.options
         w2v_feature = "word2vec" in parse_features(opts.word_features)
         if not w2v_feature and (opts.architecture != "bilstm" or opts.word_vectors != "word2vec"):
@@ -144,9 +143,8 @@ class NerTask(Task):
                   f"({sum(map(len, unlabelled))} words) from {', '.join(extra)}", flush=True)
         # 10 passes over a small labelled corpus; 5 (gensim's default) once large unlabelled text joins it
         if w2v_feature:
-            self.word_table = WordTable.fit(splits["train"]["tokens"], seed=seed, unlabelled=unlabelled,
-                                            epochs=5 if unlabelled else 10)
-            return {"word_table": self.word_table}
+            return {"word_table": WordTable.fit(splits["train"]["tokens"], seed=seed, unlabelled=unlabelled,
+                                                epochs=5 if unlabelled else 10)}
         return {"word_vectors": WordVectors.fit(tokenizer, splits["train"]["tokens"], seed=seed,
                                                 unlabelled=unlabelled, epochs=5 if unlabelled else 10)}
 
@@ -162,7 +160,7 @@ class NerTask(Task):
                                     num_labels=len(labels), id2label=dict(enumerate(labels)),
                                     label2id={lab: i for i, lab in enumerate(labels)}, classifier_dropout=opts.dropout)
         if features := parse_features(opts.word_features):
-            table, vectors = (featurizers or {}).get("word_table", self.word_table), None
+            table, vectors = (featurizers or {}).get("word_table"), None
             if "word2vec" in features:
                 if table is None:
                     raise ConfigError("model.word_features with word2vec: build the model after fit_featurizers "
@@ -177,16 +175,18 @@ class NerTask(Task):
         return load_by_architecture(path, LOADERS, lambda p: load_pretrained(MODEL_CLASS, p).eval())
 
     def load_featurizers(self, path: str | Path) -> dict[str, Any]:
-        self.word_table = WordTable.load(path)
-        return {"word_table": self.word_table} if self.word_table is not None else {}
+        table = WordTable.load(path)
+        return {"word_table": table} if table is not None else {}
 
-    def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig) -> Features:
+    def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig,
+               featurizers: Featurizers | None = None) -> Features:
         features = parse_features(self.options.word_features)
-        if "word2vec" in features and self.word_table is None:
-            raise ConfigError("model.word_features with word2vec: the task has no word vocabulary yet; call "
-                              "fit_featurizers (training) or load_featurizers (a saved model) first")
+        table = (featurizers or {}).get("word_table")
+        if "word2vec" in features and table is None:
+            raise ConfigError("model.word_features with word2vec: encode needs the fitted word vocabulary: pass "
+                              "featurizers= from fit_featurizers (training) or load_featurizers (a saved model)")
         return encode(ds, tokenizer, label2id, data, casing="casing" in features, chars="chars" in features,
-                      word_rows=self.word_table.index if "word2vec" in features else None)
+                      word_rows=table.index if "word2vec" in features else None)
 
     def loss(self, model, out: TaskOutput, batch, criterion: Criterion) -> torch.Tensor:
         return tagging_loss(model, out.logits, batch, criterion)
@@ -216,10 +216,9 @@ class NerTask(Task):
         lines are its sentences (a sentence per text is the common case): a model trained with document
         context (`data.doc_context=true`) reads each sentence with its neighbours, as in training; no entity
         crosses a line break."""
-        if (featurizers or {}).get("word_table") is not None:  # the word2vec feature's vocabulary
-            self.word_table = featurizers["word_table"]
         sentences, owner, shift = document_lines(texts)
-        words, records, _ = predict_words(self, model, tokenizer, sentences, batch_size, data, doc_ids=owner)
+        words, records, _ = predict_words(self, model, tokenizer, sentences, batch_size, data, doc_ids=owner,
+                                          featurizers=featurizers)
         found = sentence_entities(records, self.entity_tags(model), model)
         out: list[dict[str, Any]] = [{"entities": []} for _ in texts]
         for k, (line, ws) in enumerate(zip(sentences, words, strict=True)):
@@ -228,11 +227,12 @@ class NerTask(Task):
                                                   "end": ent["end"] + shift[k]})
         return out
 
-    def distributions(self, model, tokenizer, ds: Dataset, data: DataConfig, batch_size: int = 64) -> list[np.ndarray]:
+    def distributions(self, model, tokenizer, ds: Dataset, data: DataConfig, batch_size: int = 64,
+                      featurizers: Featurizers | None = None) -> list[np.ndarray]:
         """Per sentence, (W, L) label probabilities of each word (at its first sub-token), in order: the
         softmax of the tag scores, or a CRF head's marginals (forward-backward over the words)."""
         keep = [c for c in ds.column_names if c not in ("tokens", "doc_id")]
-        feats = self.encode(ds.remove_columns(keep), tokenizer, {}, data)
+        feats = self.encode(ds.remove_columns(keep), tokenizer, {}, data, featurizers)
         crf = getattr(model, "crf", None)
         records = []
         for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,

@@ -35,7 +35,7 @@ from transformers import AutoModel
 
 from pipelines.config import DataConfig, ModelOptions
 from pipelines.data.batching import Features
-from pipelines.errors import ModelFormatError, ReadError
+from pipelines.errors import ConfigError, ModelFormatError, ReadError
 from pipelines.families import classify
 from pipelines.methods.documents import POOLINGS, ChunkEncoder
 from pipelines.methods.topics import TopicModel
@@ -44,7 +44,7 @@ from pipelines.models.fusion import FUSIONS, TopicFusionClassifier
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput
 from pipelines.models.saving import is_composite
-from pipelines.task import Task, labels_of
+from pipelines.task import Featurizers, Task, labels_of
 
 TOP_TOPICS, TOP_WORDS = 3, 8
 log = logging.getLogger(__name__)
@@ -106,7 +106,6 @@ class TopicsTask(Task):
 
     def __init__(self, options: ModelOptions | None = None) -> None:
         super().__init__(options)
-        self.topic_model: TopicModel | None = None
         self._chunks: ChunkEncoder | None = None
 
     @property
@@ -133,17 +132,17 @@ class TopicsTask(Task):
         if not self.uses_topics:
             return {}
         opts = self.options
-        self.topic_model = TopicModel.fit(splits["train"]["text"], opts.num_topics, seed=seed, passes=opts.lda_passes,
-                                          cache_dir=Path(opts.cache) / "lda" if opts.cache else None)
-        return {"topics": self.topic_model}
+        return {"topics": TopicModel.fit(splits["train"]["text"], opts.num_topics, seed=seed, passes=opts.lda_passes,
+                                         cache_dir=Path(opts.cache) / "lda" if opts.cache else None)}
 
     def load_featurizers(self, path: str | Path) -> dict[str, Any]:
-        self.topic_model = TopicModel.load(path)
-        return {"topics": self.topic_model} if self.topic_model is not None else {}
+        topics = TopicModel.load(path)
+        return {"topics": topics} if topics is not None else {}
 
     def build_model(self, labels: Sequence[str], tokenizer, featurizers=None) -> TopicFusionClassifier:
         opts = self.options
-        k = self.topic_model.num_topics if self.uses_topics and self.topic_model is not None else opts.num_topics
+        topics = (featurizers or {}).get("topics")
+        k = topics.num_topics if self.uses_topics and topics is not None else opts.num_topics
         if opts.features == "finetune" and self.uses_text:
             encoder = encoders.load_model(opts.encoder, AutoModel, tokenizer)
             return TopicFusionClassifier(labels, opts.fusion, k, encoder=encoder, dropout=opts.dropout)
@@ -168,8 +167,10 @@ class TopicsTask(Task):
                         f"{len(empty)} empty documents (the first: {where}); remove them, or set "
                         "model.empty_documents=keep")
 
-    def features(self, texts: Sequence[str], tokenizer, data: DataConfig, cache: bool = True) -> list[dict[str, Any]]:
-        """Per text the model's inputs: input_ids (and doc_vectors when frozen) and topics."""
+    def features(self, texts: Sequence[str], tokenizer, data: DataConfig, topics: TopicModel | None,
+                 cache: bool = True) -> list[dict[str, Any]]:
+        """Per text the model's inputs: input_ids (and doc_vectors when frozen) and the `topics` model's topic
+        weights."""
         opts = self.options
         rows: list[dict[str, Any]] = [{"example_id": i} for i in range(len(texts))]
         if self.uses_text and opts.features == "frozen":
@@ -187,15 +188,17 @@ class TopicsTask(Task):
             for row in rows:
                 row["input_ids"] = [tokenizer.cls_token_id, tokenizer.sep_token_id]
         if self.uses_topics:
-            if self.topic_model is None:
-                raise RuntimeError("task topics: no topic model; fit_featurizers or load_featurizers sets it")
-            for row, theta in zip(rows, self.topic_model.transform(texts), strict=True):
+            if topics is None:
+                raise ConfigError("task topics: no topic model: pass featurizers= from fit_featurizers (training) "
+                                  "or load_featurizers (a saved model)")
+            for row, theta in zip(rows, topics.transform(texts), strict=True):
                 row["topics"] = theta.tolist()
         return rows
 
-    def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig) -> Features:
+    def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig,
+               featurizers: Featurizers | None = None) -> Features:
         self.check_documents(ds, data)
-        rows = self.features(ds["text"], tokenizer, data)
+        rows = self.features(ds["text"], tokenizer, data, (featurizers or {}).get("topics"))
         if "label" in ds.column_names:
             for row, label in zip(rows, ds["label"], strict=True):
                 row["labels"] = label2id.get(label, -100)
@@ -219,13 +222,13 @@ class TopicsTask(Task):
         from pipelines.data.batching import Collator
         from pipelines.models.outputs import infer
 
-        self.topic_model = (featurizers or {}).get("topics", self.topic_model)
-        feats = Features(self.features(texts, tokenizer, data or DataConfig(max_length=256), cache=False))
+        topics = (featurizers or {}).get("topics")
+        feats = Features(self.features(texts, tokenizer, data or DataConfig(max_length=256), topics, cache=False))
         logits = np.zeros((len(texts), len(labels_of(model))), dtype=np.float32)
         for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size):
             logits[batch["example_id"].numpy()] = out.logits.numpy()
         labels = labels_of(model)
-        topics_words = self.topic_model.top_words(TOP_WORDS) if self.uses_topics and self.topic_model else None
+        topics_words = topics.top_words(TOP_WORDS) if self.uses_topics and topics else None
         results = []
         for i, row in enumerate(torch.from_numpy(logits).softmax(-1)):
             res = classify.ranked(row, labels)

@@ -44,7 +44,7 @@ from pipelines.models.decoding import make_decoder
 from pipelines.models.joint import ToxicityModel, load_toxicity_model
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput
-from pipelines.task import SAMPLES, Task
+from pipelines.task import SAMPLES, Featurizers, Task
 
 log = logging.getLogger(__name__)
 PLAIN = Criterion()  # the span head's loss: plain cross-entropy (imbalance settings are for the post head)
@@ -155,7 +155,8 @@ class ToxicityTask(Task):
         rewriter = detox.Rewriter.load(path)
         return {"rewriter": rewriter} if rewriter is not None else {}
 
-    def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig) -> Features:
+    def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig,
+               featurizers: Featurizers | None = None) -> Features:
         return post_spans.encode(ds, tokenizer, label2id, data)
 
     def class_targets(self, labels: Sequence[str]) -> tuple[str, int]:

@@ -87,7 +87,7 @@ def test_loaded_model_predicts_what_the_trained_model_predicts(trained):
     ckpt = torch.load(best, map_location="cpu", weights_only=True)
     hp = ckpt["hyper_parameters"]
     module = TaskModule(hp["task"], hp["labels"], hp["options"], tokenizer=loaded.tokenizer,
-                        model=loaded.task.build_model(hp["labels"], loaded.tokenizer))
+                        model=loaded.task.build_model(hp["labels"], loaded.tokenizer, loaded.featurizers))
     module.load_state_dict(ckpt["state_dict"])
     temperature = json.loads((run_dir / "metrics.json").read_text()).get("temperature")
     if temperature is not None and module.task.class_head:  # train.calibration=temperature folds it into the head

@@ -37,7 +37,8 @@ def padded_batch(predictor, texts):
     from datasets import Dataset
 
     column = {"text": texts} if "text" in predictor.task.columns else {"tokens": [t.split() for t in texts]}
-    feats = predictor.task.encode(Dataset.from_dict(column), predictor.tokenizer, {}, predictor.data)
+    feats = predictor.task.encode(Dataset.from_dict(column), predictor.tokenizer, {}, predictor.data,
+                                  predictor.featurizers)
     return Collator(predictor.tokenizer.pad_token_id)(feats.rows)
 
 

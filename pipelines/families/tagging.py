@@ -152,8 +152,8 @@ def word_decoder(model: torch.nn.Module, decode: str):
 
 
 def predict_words(task: Any, model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size: int,
-                  data: DataConfig | None = None, doc_ids: Sequence[int] | None = None
-                  ) -> tuple[list[Any], list[dict[str, Any]], Any]:
+                  data: DataConfig | None = None, doc_ids: Sequence[int] | None = None,
+                  featurizers: dict[str, Any] | None = None) -> tuple[list[Any], list[dict[str, Any]], Any]:
     """Split raw texts into words (with the run's recorded splitter), encode them as training encoded its data
     (the run's data config: window length, features), run, gather and join windows: (words per text, records,
     decoder). Each text is a sentence; with `doc_ids` (one per text, the same id for the sentences of one
@@ -168,7 +168,7 @@ def predict_words(task: Any, model: torch.nn.Module, tokenizer, texts: Sequence[
     columns: dict[str, list[Any]] = {"tokens": [[w for w, _, _ in ws] for ws in words]}
     if doc_ids is not None:
         columns["doc_id"] = list(doc_ids)
-    feats = task.encode(Dataset.from_dict(columns), tokenizer, {}, data)
+    feats = task.encode(Dataset.from_dict(columns), tokenizer, {}, data, featurizers)
     records = [r for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
                                          next(model.parameters()).device)
                for r in task.gather(batch, out, decode_fn)]

@@ -24,7 +24,7 @@ def predict_records(predictor: Any, ds: Dataset, data: DataConfig | None = None,
     the data config the model was trained with); `decode` overrides the run's decoding."""
     task, model, tok = predictor.task, predictor.model, predictor.tokenizer
     label2id = {v: int(k) for k, v in model.config.id2label.items()}
-    feats = task.encode(ds, tok, label2id, data or predictor.data)
+    feats = task.encode(ds, tok, label2id, data or predictor.data, predictor.featurizers)
     device = next(model.parameters()).device
     dec = task.decoder(model, decode)
     records = [r for batch, out in infer(model, feats, Collator(tok.pad_token_id), predictor.batch_size, device)

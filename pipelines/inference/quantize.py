@@ -157,7 +157,7 @@ def quantize(run: str | Path, qcfg: QuantizeConfig, out: str | Path | None = Non
     task, tok = predictor.task, predictor.tokenizer
     splits = run_splits(run, data)  # the dev set training held out, never rows it trained on
     label2id = {v: int(k) for k, v in predictor.model.config.id2label.items()}
-    train_feats = task.encode(splits["train"], tok, label2id, predictor.data)
+    train_feats = task.encode(splits["train"], tok, label2id, predictor.data, predictor.featurizers)
     calib = batches(train_feats, tok.pad_token_id, count=qcfg.calibration_size, seed=qcfg.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))

@@ -19,24 +19,25 @@ from pipelines.methods.calibration import fit_temperature, fold_temperature
 log = logging.getLogger(__name__)
 
 
-def validation_log_probs(task: Any, model: Any, tokenizer: Any, ds: Any, data: Any,
-                         batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def validation_log_probs(task: Any, model: Any, tokenizer: Any, ds: Any, data: Any, batch_size: int = 64,
+                         featurizers: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(N, K) log class probabilities and (N,) gold ids of the examples of `ds` whose label the model has."""
     from pipelines.inference.evaluate import predict_records
     from pipelines.inference.predict import Predictor
 
-    records = predict_records(Predictor(task, model, tokenizer, data, batch_size), ds)
+    records = predict_records(Predictor(task, model, tokenizer, data, batch_size, featurizers), ds)
     records = [r for r in records if r.get("gold", -100) >= 0]
     probs = np.array([r["probs"] for r in records], dtype=np.float64)
     return np.log(np.clip(probs, 1e-300, None)), np.array([r["gold"] for r in records])
 
 
-def calibrate(task: Any, model: Any, tokenizer: Any, ds: Any, data: Any, batch_size: int = 64) -> float:
+def calibrate(task: Any, model: Any, tokenizer: Any, ds: Any, data: Any, batch_size: int = 64,
+              featurizers: dict[str, Any] | None = None) -> float:
     """Fit one temperature on `ds` (validation) and fold it into the task's class head, or, for a task whose
     outputs are entities, into their scores (`calibrate_entities`); returns it."""
     if not task.class_head and task.entity_tags(model):
-        return calibrate_entities(task, model, tokenizer, ds, data, batch_size)
-    log_probs, gold = validation_log_probs(task, model, tokenizer, ds, data, batch_size)
+        return calibrate_entities(task, model, tokenizer, ds, data, batch_size, featurizers)
+    log_probs, gold = validation_log_probs(task, model, tokenizer, ds, data, batch_size, featurizers)
     if not len(gold):
         raise ValueError("train.calibration=temperature: the validation split has no example of a known label")
     if (log_probs.argmax(1) == gold).all():  # no error to calibrate against: NLL falls without limit as T -> 0
@@ -48,8 +49,8 @@ def calibrate(task: Any, model: Any, tokenizer: Any, ds: Any, data: Any, batch_s
     return temperature
 
 
-def entity_outcomes(task: Any, model: Any, tokenizer: Any, ds: Any, data: Any,
-                    batch_size: int = 64) -> list[tuple[Any, list[int], list[bool]]]:
+def entity_outcomes(task: Any, model: Any, tokenizer: Any, ds: Any, data: Any, batch_size: int = 64,
+                    featurizers: dict[str, Any] | None = None) -> list[tuple[Any, list[int], list[bool]]]:
     """Per sentence of labelled `ds`: its word scores (W, L), predicted tag ids and, per predicted entity, whether
     it is exactly a gold one (type and boundaries)."""
     import torch
@@ -60,7 +61,7 @@ def entity_outcomes(task: Any, model: Any, tokenizer: Any, ds: Any, data: Any,
     from pipelines.inference.predict import Predictor
 
     labels = task.entity_tags(model)
-    records = predict_records(Predictor(task, model, tokenizer, data, batch_size), ds)
+    records = predict_records(Predictor(task, model, tokenizer, data, batch_size, featurizers), ds)
     tags, scores = stitch(records, "pred"), stitch(records, "scores")
     gold = ds[task.gold]
     out = []
@@ -95,9 +96,10 @@ def fit_entity_temperature(outcomes: list[tuple[Any, list[int], list[bool]]], la
     return float(np.exp(found.x))
 
 
-def calibrate_entities(task: Any, model: Any, tokenizer: Any, ds: Any, data: Any, batch_size: int = 64) -> float:
+def calibrate_entities(task: Any, model: Any, tokenizer: Any, ds: Any, data: Any, batch_size: int = 64,
+                       featurizers: dict[str, Any] | None = None) -> float:
     """Fit the entity-score temperature on `ds` (validation) and save it in the model's config; returns it."""
-    outcomes = entity_outcomes(task, model, tokenizer, ds, data, batch_size)
+    outcomes = entity_outcomes(task, model, tokenizer, ds, data, batch_size, featurizers)
     right = [r for _, _, rs in outcomes for r in rs]
     if not right or all(right) or not any(right):  # nothing to fit on (all right: a small or easy dev set)
         (log.info if right and all(right) else log.warning)(

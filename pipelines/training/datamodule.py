@@ -67,12 +67,13 @@ class TaskDataModule(pl.LightningDataModule):
     def __init__(self, task: str, data: DataConfig, tokenizer: Any, labels: list[str] | None = None,
                  batch_size: int = 32, eval_batch_size: int = 64, bucketing: bool = True, seed: int = 0,
                  splits: dict[str, Dataset] | None = None, sampling: str = "none",
-                 batch_tokens: int | str = 0) -> None:
+                 batch_tokens: int | str = 0, featurizers: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.task = make_task(task)
         self.data, self.tokenizer, self.labels = data, tokenizer, labels
         self.batch_size, self.eval_batch_size, self.bucketing, self.seed = batch_size, eval_batch_size, bucketing, seed
         self.splits = splits
+        self.featurizers = featurizers or {}  # the task's fitted featurizers, which its encode may read
         self.sampling = sampling
         self.batch_tokens = batch_tokens
         if batch_tokens and sampling != "none":
@@ -109,7 +110,8 @@ class TaskDataModule(pl.LightningDataModule):
         label2id = {lab: i for i, lab in enumerate(self.labels)}
         for name in SPLITS:
             if name in self.splits:
-                self.features[name] = self.task.encode(self.splits[name], self.tokenizer, label2id, self.data)
+                self.features[name] = self.task.encode(self.splits[name], self.tokenizer, label2id, self.data,
+                                                       self.featurizers)
                 if TEACHER in self.splits[name].column_names:
                     attach_teacher(self.features[name], self.splits[name][TEACHER])
                 n_ex, n_feat = len(self.splits[name]), len(self.features[name])

@@ -95,7 +95,8 @@ def example_words(ds: Any, token_task: bool) -> tuple[list[list[str]], list[list
 
 def teacher_scores(teacher: Any, ds: Any, batch_size: int) -> list[np.ndarray]:
     """Per example, the teacher's log-probabilities: (L,) for a classifier, (W, L) per word for a tagger."""
-    dists = teacher.task.distributions(teacher.model, teacher.tokenizer, ds, teacher.data, batch_size)
+    dists = teacher.task.distributions(teacher.model, teacher.tokenizer, ds, teacher.data, batch_size,
+                                       teacher.featurizers)
     return [np.log(np.clip(np.asarray(d, dtype=np.float64), 1e-30, None)).astype(np.float32) for d in dists]
 
 

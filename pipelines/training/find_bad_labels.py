@@ -78,7 +78,7 @@ def distributions(run_dir: Path, ds: Any, cfg: RunConfig, labels: list[str]) -> 
     p = Predictor.load(run_dir)
     cols = [labels.index(p.model.config.id2label[i]) for i in range(p.model.config.num_labels)]
     out = []
-    for dist in p.task.distributions(p.model, p.tokenizer, ds, p.data):
+    for dist in p.task.distributions(p.model, p.tokenizer, ds, p.data, featurizers=p.featurizers):
         full = np.zeros(dist.shape[:-1] + (len(labels),), dtype=np.float32)
         full[..., cols] = dist
         out.append(full)

@@ -118,7 +118,7 @@ def parent_vectors(parent: Parent, task: Any, ds: Dataset) -> np.ndarray:
     from pipelines.inference.predict import Predictor
 
     pred = Predictor.load(parent.run_dir)
-    feats = pred.task.encode(ds, pred.tokenizer, {}, pred.data)
+    feats = pred.task.encode(ds, pred.tokenizer, {}, pred.data, pred.featurizers)
     x = logits_and_features(pred.model, feats, pred.tokenizer.pad_token_id, pooled=True)[1]
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 

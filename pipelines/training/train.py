@@ -194,7 +194,7 @@ def prepare(cfg: RunConfig, splits: dict[str, Any] | None = None, distillation: 
     featurizers = task.fit_featurizers(splits, tokenizer, cfg.train.seed)
     dm = TaskDataModule(task, cfg.data, tokenizer, labels=labels, batch_size=cfg.train.batch_size, splits=splits,
                         eval_batch_size=cfg.train.eval_batch_size, bucketing=cfg.train.bucketing, seed=cfg.train.seed,
-                        sampling=cfg.train.sampling, batch_tokens=cfg.train.batch_tokens)
+                        sampling=cfg.train.sampling, batch_tokens=cfg.train.batch_tokens, featurizers=featurizers)
     dm.setup("fit")
     target, n_classes = task.class_targets(dm.labels)
     rows_per_batch = 0.0
@@ -293,7 +293,7 @@ def finish(cfg: RunConfig, run_dir: Path, task: Any, model: Any, tokenizer: Any,
         from pipelines.training.calibrate import calibrate
 
         facts = {**facts, "temperature": calibrate(task, model, tokenizer, splits["validation"], cfg.data,
-                                                   cfg.train.eval_batch_size)}
+                                                   cfg.train.eval_batch_size, featurizers)}
     featurizers = {**featurizers, **task.fit_after_training(model, tokenizer, splits, cfg.data,
                                                             cfg.train.eval_batch_size)}
     split = split_record(splits, cfg.train.seed) if "validation" in splits else None
