@@ -27,7 +27,7 @@ def test_shipped_configs_load():
     ("train.epochs=three", "train.epochs='three': expected int"),
     ("train.lr=fast", "train.lr='fast': expected float"),
     ("train.bucketing=5", "expected bool"),
-    ("data.format=xml", "data.format='xml'"),
+    ("data.format=x/ml", "data.format='x/ml'"),
     ("model.head=lstm", "model.head='lstm'"),
     ("model.decode=beam", "model.decode='beam'"),
     ("model.word_dropout=1.0", "model.word_dropout=1.0: expected in [0, 1)"),

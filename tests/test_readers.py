@@ -204,3 +204,17 @@ def test_a_missing_label_column_names_the_option_that_maps_one(tmp_path):
     with pytest.raises(ReadError, match=r"lacks \['label'\] \(has \['text', 'category'\]\).*data.label_field=<column>"):
         intent_module(csv)
     intent_module(csv, "data.label_field=category")
+
+
+def test_a_format_is_one_registered_reader_and_an_unknown_one_lists_them(tmp_path, monkeypatch):
+    from datasets import Dataset
+
+    from pipelines.data import splits
+
+    path = tmp_path / "data.txt"
+    path.write_text("ok\n")
+    with pytest.raises(ReadError, match="data.format='xml' is not a file format: expected auto, hub or one of "
+                                        "clinc, conll, csv"):
+        splits.read_file(path, DataConfig(format="xml"))
+    monkeypatch.setitem(splits.READERS, "xml", lambda p, cfg: Dataset.from_dict({"text": [p.read_text()]}))
+    assert splits.read_file(path, DataConfig(format="xml"))["text"] == ["ok\n"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from datasets import Dataset
@@ -61,31 +62,50 @@ def _format_of(path: Path, cfg: DataConfig) -> str:
     raise ReadError(path, None, f"cannot tell the format from the extension {ext!r}; set data.format")
 
 
+Reader = Callable[[Path, DataConfig], "Dataset | dict[str, Dataset]"]
+READERS: dict[str, Reader] = {}  # data.format -> reader; `auto` picks one by extension (_format_of)
+
+
+def reader(fmt: str) -> Callable[[Reader], Reader]:
+    """Register a reader for `data.format=<fmt>`: a function (path, data config) -> one Dataset (splits are then
+    carved from it) or a dict of named splits."""
+    def register(fn: Reader) -> Reader:
+        READERS[fmt] = fn
+        return fn
+
+    return register
+
+
+reader("conll")(lambda path, cfg: readers.read_conll(path, cfg.tag_column, cfg.scheme))
+reader("folders")(lambda path, cfg: readers.read_label_folders(path, cfg.encoding_fallback))
+reader("seq")(lambda path, cfg: readers.read_seq_dir(path, cfg.scheme))
+reader("csv")(lambda path, cfg: readers.read_csv(path, cfg.text_field, cfg.label_field, cfg.scheme))
+reader("jsonl")(lambda path, cfg: readers.read_jsonl(path, cfg.text_field, cfg.label_field, cfg.scheme))
+reader("clinc")(lambda path, cfg: readers.read_clinc(path))
+
+
+@reader("dialogue")
+def _dialogue(path: Path, cfg: DataConfig) -> Dataset:
+    from pipelines.data.dialogue import read_dialogues
+
+    return read_dialogues(path)
+
+
+@reader("inline")
+def _inline(path: Path, cfg: DataConfig) -> Dataset:
+    from pipelines.data.inline import read_inline
+
+    return read_inline(path)
+
+
 def read_file(path: str | Path, cfg: DataConfig) -> Dataset | dict[str, Dataset]:
     """Read one file or ATIS-style folder with the reader its format calls for."""
     path = Path(path)
     fmt = _format_of(path, cfg)
-    if fmt == "conll":
-        return readers.read_conll(path, cfg.tag_column, cfg.scheme)
-    if fmt == "folders":
-        return readers.read_label_folders(path, cfg.encoding_fallback)
-    if fmt == "seq":
-        return readers.read_seq_dir(path, cfg.scheme)
-    if fmt == "csv":
-        return readers.read_csv(path, cfg.text_field, cfg.label_field, cfg.scheme)
-    if fmt == "jsonl":
-        return readers.read_jsonl(path, cfg.text_field, cfg.label_field, cfg.scheme)
-    if fmt == "clinc":
-        return readers.read_clinc(path)
-    if fmt == "dialogue":
-        from pipelines.data.dialogue import read_dialogues
-
-        return read_dialogues(path)
-    if fmt == "inline":
-        from pipelines.data.inline import read_inline
-
-        return read_inline(path)
-    raise ReadError(path, None, f"format {fmt!r} is not a file format")
+    if fmt not in READERS:
+        raise ReadError(path, None, f"data.format={fmt!r} is not a file format: expected auto, hub or one of "
+                                    f"{', '.join(sorted(READERS))}")
+    return READERS[fmt](path, cfg)
 
 
 def _split_files(folder: Path) -> dict[str, Path]:
