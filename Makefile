@@ -14,7 +14,7 @@ SEEDS  ?= 1 2 3
 EXPERIMENT ?= ner_compare
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval predict zero-shot few-shot chat distill quantize serve bench-fewshot bench-unseen bench-scratch bench-calibration bench-incremental bench-distill bench-inference bench-serve bench-splitters bench-served bench-disk bench-topics bench-analogy test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-joint-recipe bench-intent-recipe bench-ner-features bench-batching bench-memory bench-bad-labels bench-toxicity bench-dialogue bench-dialogue-sgd compare find-bad-labels clean
+.PHONY: help install train eval predict zero-shot few-shot chat distill quantize serve bench-fewshot bench-unseen bench-scratch bench-calibration bench-incremental bench-distill bench-inference bench-serve bench-splitters bench-served bench-disk bench-topics bench-analogy test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-joint-recipe bench-intent-recipe bench-ner-features bench-batching bench-memory bench-bad-labels bench-toxicity bench-dialogue bench-dialogue-sgd compare find-bad-labels clean test-bench
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -63,11 +63,14 @@ serve: $(STAMP) ## HTTP JSON service for RUN (or RUN/model-dynamic): POST /predi
 	@test -n "$(RUN)" || (echo "usage: make serve RUN=<run dir or quantised folder> [ARGS=\"port=8080\"]"; exit 2)
 	$(PY) -m pipelines.inference.serve $(RUN) $(ARGS)
 
-test: $(STAMP) ## fast offline tests (tiny models, fixtures, one smoke test on the default encoder)
-	$(PY) -m pytest -q
+test: $(STAMP) ## fast offline tests (tiny models, fixtures, one smoke test on the default encoder), 2 workers
+	$(PY) -m pytest -q -n 2 --dist loadgroup
+
+test-bench: $(STAMP) ## every benchmarks/ script end to end on tiny data (nothing measured; CI runs it too)
+	$(PY) -m pytest -q -n 2 --dist loadgroup -m bench
 
 test-all: $(STAMP) ## all tests, including the slow ones on ../shared/data
-	$(PY) -m pytest -q -m ""
+	$(PY) -m pytest -q -n 2 --dist loadgroup -m ""
 
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check .

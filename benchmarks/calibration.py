@@ -39,8 +39,8 @@ DATA = {"clinc150": SHARED / "clinc150" / "data_full.json", "snips": SHARED / "s
 
 def outputs(run_dir: Path, splits: dict[str, Any], names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per split, (logits, pooled vectors) of the run's saved model."""
+    from pipelines.families.classify import class_outputs
     from pipelines.inference.predict import Predictor
-    from tasks.intent import class_outputs
 
     pred = Predictor.load(run_dir)
     return {s: class_outputs(pred.model, pred.tokenizer, splits[s], pred.data, 64, pooled=True) for s in names}

@@ -50,9 +50,9 @@ def predictions(run_dir: Path, ds: Any, decode: str | None = None) -> tuple[list
     if name == "intent":
         by_id = {r["example_id"]: id2label[int(np.argmax(r["probs"]))] for r in records}
         return [by_id[i] for i in range(len(ds))], None
-    from tasks import ner
+    from pipelines.families import tagging
 
-    preds = ner.stitch(records, "pred")
+    preds = tagging.stitch(records, "pred")
     if name == "ner":
         return None, [[id2label[k] for k in preds[i]] for i in range(len(ds))]
     first = {r["example_id"]: r for r in sorted(records, key=lambda r: -r["core_start"])}

@@ -129,13 +129,25 @@ class Task(ABC):
 
     # optional hooks ------------------------------------------------------------------------------------
     def build_tokenizer(self, splits: dict[str, Dataset]) -> Any:
-        """The tokenizer; by default the encoder's own, or the one saved with the run `model.init` continues (a
-        task may build one from the training split)."""
+        """The tokenizer: the one saved with the run `model.init` continues; for a word-level architecture
+        (`bilstm`, `scratch`) a WordTokenizer over the training split's words (its `tokens`, else its `text`
+        split as raw text is at prediction time); else the pretrained encoder's own."""
         from pipelines.config import finished_run
+        from pipelines.data.align import split_words
+        from pipelines.data.words import WordTokenizer
         from pipelines.models.encoders import load_saved_tokenizer, load_tokenizer
 
         if self.options.init:
             return load_saved_tokenizer(finished_run(self.options.init))
+        if self.options.word_level:
+            if "train" not in splits:
+                raise ConfigError(f"model.architecture={self.options.architecture} builds its vocabulary from the "
+                                  "training split: pass the splits, or a tokenizer "
+                                  "(pipelines.data.words.WordTokenizer.build(sentences))")
+            train = splits["train"]
+            words = (train["tokens"] if "tokens" in train.column_names
+                     else [[w for w, _, _ in split_words(t)] for t in train["text"]])
+            return WordTokenizer.build(words)
         return load_tokenizer(self.options.encoder)
 
     def augment(self, train: Dataset, tokenizer: Any, seed: int) -> Dataset:

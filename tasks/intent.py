@@ -24,13 +24,11 @@ from datasets import Dataset
 from transformers import AutoModel, AutoModelForSequenceClassification
 
 from pipelines.config import DataConfig, ModelOptions
-from pipelines.data.align import split_words
 from pipelines.data.batching import Features
-from pipelines.data.words import WordTokenizer, WordVectors
-from pipelines.errors import ConfigError
+from pipelines.data.words import WordVectors
 from pipelines.families import classify
 from pipelines.methods.offtopic import METHODS as OFFTOPIC_METHODS
-from pipelines.methods.offtopic import OffTopic, apply, fit_on_splits, logits_and_features
+from pipelines.methods.offtopic import OffTopic, fit_on_splits
 from pipelines.models import encoders
 from pipelines.models.bilstm import BiLstmClassifier
 from pipelines.models.losses import Criterion
@@ -38,7 +36,7 @@ from pipelines.models.outputs import TaskOutput
 from pipelines.models.pooling import MeanPoolClassifier
 from pipelines.models.saving import load_by_architecture, load_pretrained
 from pipelines.models.transformer import ScratchClassifier
-from pipelines.task import Featurizers, Task, labels_of
+from pipelines.task import Featurizers, Task
 
 MODEL_CLASS = AutoModelForSequenceClassification
 # what each saved architecture loads with (config.json's `architectures`; a Hugging Face classifier else)
@@ -95,41 +93,6 @@ class IntentOptions(ModelOptions):
                        "model.offtopic_recall and model.offtopic_threshold apply only with model.offtopic set")
 
 
-def words_of(texts: Sequence[str]) -> list[list[str]]:
-    """Each text's words, as raw text is split at prediction time (pipelines.data.align.split_words)."""
-    return [[w for w, _, _ in split_words(t)] for t in texts]
-
-
-def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) -> Features:
-    """One feature per utterance: input_ids, example_id and labels (-100 for a label the model lacks); a
-    word-level tokenizer (the BiLSTM's) adds char_ids and case_ids, one position per word."""
-    labels = ds["label"] if "label" in ds.column_names else None
-    if getattr(tokenizer, "word_level", False):
-        rows = []
-        for i, words in enumerate(words_of(ds["text"])):
-            ids, chars, cases = zip(*(tokenizer.encode_word(w) for w in words or ["<unk>"]), strict=True)
-            rows.append({"input_ids": list(ids), "char_ids": list(chars), "case_ids": list(cases), "example_id": i})
-    else:
-        enc = tokenizer(list(ds["text"]))["input_ids"]
-        cut = sum(len(ids) > cfg.max_length for ids in enc)
-        if cut:
-            log.warning("%d of %d texts are longer than data.max_length=%d sub-tokens and were truncated",
-                        cut, len(enc), cfg.max_length)
-            enc = [ids if len(ids) <= cfg.max_length else ids[: cfg.max_length - 1] + ids[-1:] for ids in enc]
-        rows = [{"input_ids": ids, "example_id": i} for i, ids in enumerate(enc)]
-    if labels is not None:
-        for row in rows:
-            row["labels"] = label2id.get(labels[row["example_id"]], -100)
-    return Features(rows)
-
-
-def class_outputs(model: torch.nn.Module, tokenizer, ds: Dataset, data: DataConfig, batch_size: int = 64,
-                  pooled: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-    """(N, K) logits and, with `pooled`, (N, H) sentence vectors of the examples of `ds`, in order."""
-    feats = encode(ds.remove_columns([c for c in ds.column_names if c != "text"]), tokenizer, {}, data)
-    return logits_and_features(model, feats, tokenizer.pad_token_id, batch_size, pooled=pooled)
-
-
 class IntentTask(Task):
     name = "intent"
     Options = IntentOptions
@@ -145,20 +108,11 @@ class IntentTask(Task):
         """Sorted labels of the train split (a classifier can only learn what train shows)."""
         return sorted(set(splits["train"]["label"]))
 
-    def build_tokenizer(self, splits: dict[str, Dataset]) -> Any:
-        if self.options.word_level and not self.options.init:
-            if "train" not in splits:
-                raise ConfigError(f"model.architecture={self.options.architecture} builds its vocabulary from the "
-                                  "training split: pass the splits, or a tokenizer "
-                                  "(pipelines.data.words.WordTokenizer.build(sentences))")
-            return WordTokenizer.build(words_of(splits["train"]["text"]))
-        return super().build_tokenizer(splits)
-
     def fit_featurizers(self, splits: dict[str, Dataset], tokenizer: Any, seed: int) -> dict[str, Any]:
         """architecture=bilstm: word2vec vectors trained on the training text (they start the word embeddings)."""
         if self.options.architecture != "bilstm":
             return {}
-        return {"word_vectors": WordVectors.fit(tokenizer, words_of(splits["train"]["text"]), seed=seed)}
+        return {"word_vectors": WordVectors.fit(tokenizer, classify.words_of(splits["train"]["text"]), seed=seed)}
 
     def build_model(self, labels: Sequence[str], tokenizer, featurizers=None) -> torch.nn.Module:
         opts = self.options
@@ -194,7 +148,7 @@ class IntentTask(Task):
 
     def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig,
                featurizers: Featurizers | None = None) -> Features:
-        return encode(ds, tokenizer, label2id, data)
+        return classify.encode(ds, tokenizer, label2id, data)
 
     def loss(self, model, out: TaskOutput, batch, criterion: Criterion) -> torch.Tensor:
         return criterion(out.logits, batch["labels"], soft=batch.get("soft_targets"))
@@ -212,22 +166,12 @@ class IntentTask(Task):
     def predict(self, model, tokenizer, texts, batch_size=64, data=None, featurizers=None):
         """Per text: {"label", "probability", "top_k": [{"label", "probability"}, ...]}, plus "off_topic" and
         "off_topic_score" when the model carries an off-topic detector (pipelines.methods.offtopic)."""
-        detector = (featurizers or {}).get("offtopic")
-        ds = Dataset.from_dict({"text": list(texts)})
-        logits, vectors = class_outputs(model, tokenizer, ds, data or DataConfig(), batch_size,
-                                        pooled=detector is not None)
-        labels = labels_of(model)
-        probs = torch.from_numpy(logits).softmax(-1)  # (N, K)
-        results = [classify.ranked(row, labels) for row in probs]
-        if detector is not None and len(texts):
-            for res, flag in zip(results, apply(detector, logits, vectors, list(texts)), strict=True):
-                res.update(flag)
-        return results
+        return classify.predict_texts(model, tokenizer, texts, batch_size, data, (featurizers or {}).get("offtopic"))
 
     def distributions(self, model, tokenizer, ds: Dataset, data: DataConfig, batch_size: int = 64,
                       featurizers: Featurizers | None = None) -> np.ndarray:
         """(N, K) predicted class probabilities for the examples of `ds`, in order."""
-        logits, _ = class_outputs(model, tokenizer, ds, data, batch_size)
+        logits, _ = classify.class_outputs(model, tokenizer, ds, data, batch_size)
         return torch.from_numpy(logits).softmax(-1).numpy()
 
 

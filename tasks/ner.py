@@ -20,29 +20,26 @@ from datasets import Dataset
 from transformers import AutoModelForTokenClassification
 
 from pipelines.config import DataConfig, ModelOptions
-from pipelines.data.batching import Collator, Features
+from pipelines.data.batching import Features
 from pipelines.data.tagging import encode_tokens
 from pipelines.data.tags import tag_list
-from pipelines.data.words import WordTable, WordTokenizer, WordVectors, read_unlabelled
+from pipelines.data.words import WordTable, fit_word2vec
 from pipelines.errors import ConfigError
 from pipelines.families.tagging import (
-    document_lines,
-    entities,
+    document_entities,
     gather,
     join_windows,
-    predict_words,
     score,
-    sentence_entities,
-    stitch,
     word_decoder,
+    word_distributions,
 )
 from pipelines.models import encoders
 from pipelines.models.bilstm import BiLstmCrf
-from pipelines.models.crf import CrfTokenClassifier, crf_marginals, pack_words, tagging_loss
+from pipelines.models.crf import CrfTokenClassifier, tagging_loss
 from pipelines.models.losses import Criterion
-from pipelines.models.outputs import TaskOutput, infer
+from pipelines.models.outputs import TaskOutput
 from pipelines.models.saving import load_by_architecture, load_pretrained
-from pipelines.models.word_features import WordFeatureTagger, parse_features
+from pipelines.models.word_features import WordFeatureTagger, parse_features, token_tagger
 from pipelines.task import SAMPLES, Featurizers, Task, labels_of
 
 encode = encode_tokens  # the shared token-task encoder (pipelines.data.tagging)
@@ -96,15 +93,14 @@ class NerOptions(ModelOptions):
         self.check(self.word_vectors in {"word2vec", "random"},
                    f"model.word_vectors={self.word_vectors!r}: expected word2vec|random")
         self.check(0.0 <= self.word_dropout < 1.0, f"model.word_dropout={self.word_dropout}: expected in [0, 1)")
-        if self.architecture == "bilstm":
-            self.check(self.head == "crf", "model.architecture=bilstm always has a CRF head: set model.head=crf")
-            self.check(not (self.word2vec_text and self.word_vectors == "random"),
-                       "model.word2vec_text is read for word2vec vectors only, but model.word_vectors=random")
-        else:
-            uses_w2v = "word2vec" in parse_features(self.word_features)
-            for name, default in (("word_vectors", "word2vec"), ("word2vec_text", ""), ("word_dropout", 0.0)):
-                self.check(getattr(self, name) == default or (name == "word2vec_text" and uses_w2v),
-                           f"model.{name} applies to model.architecture=bilstm only")
+        bilstm, w2v_feature = self.architecture == "bilstm", "word2vec" in parse_features(self.word_features)
+        self.check(not bilstm or self.head == "crf", "model.architecture=bilstm always has a CRF head: set "
+                                                     "model.head=crf")
+        self.check(not (self.word2vec_text and self.word_vectors == "random"),
+                   "model.word2vec_text is read for word2vec vectors only, but model.word_vectors=random")
+        for name, default in (("word_vectors", "word2vec"), ("word2vec_text", ""), ("word_dropout", 0.0)):
+            self.check(bilstm or getattr(self, name) == default or (name == "word2vec_text" and w2v_feature),
+                       f"model.{name} applies to model.architecture=bilstm only")
 
 
 class NerTask(Task):
@@ -121,32 +117,15 @@ class NerTask(Task):
     def label_list(self, splits: dict[str, Dataset]) -> list[str]:
         return tag_list(splits)
 
-    def build_tokenizer(self, splits: dict[str, Dataset]) -> Any:
-        if self.options.architecture == "bilstm" and not self.options.init:
-            if "train" not in splits:
-                raise ConfigError("model.architecture=bilstm builds its vocabulary from the training split: pass the "
-                                  "splits, or a tokenizer (pipelines.data.words.WordTokenizer.build(sentences))")
-            return WordTokenizer.build(splits["train"]["tokens"])
-        return super().build_tokenizer(splits)
-
     def fit_featurizers(self, splits: dict[str, Dataset], tokenizer: Any, seed: int) -> dict[str, Any]:
         """word2vec vectors trained on the training text (+ model.word2vec_text): for architecture=bilstm, or for
         the Transformer's word2vec word feature (`word_table`: its vocabulary, which `encode` reads)."""
         opts = self.options
-        w2v_feature = "word2vec" in parse_features(opts.word_features)
-        if not w2v_feature and (opts.architecture != "bilstm" or opts.word_vectors != "word2vec"):
+        table = "word2vec" in parse_features(opts.word_features)
+        if not table and (opts.architecture != "bilstm" or opts.word_vectors != "word2vec"):
             return {}
-        extra = [p.strip() for p in opts.word2vec_text.split(",") if p.strip()]
-        unlabelled = list(read_unlabelled(extra)) if extra else []
-        if extra:
-            print(f"word2vec: {len(splits['train'])} training sentences + {len(unlabelled)} unlabelled lines "
-                  f"({sum(map(len, unlabelled))} words) from {', '.join(extra)}", flush=True)
-        # 10 passes over a small labelled corpus; 5 (gensim's default) once large unlabelled text joins it
-        if w2v_feature:
-            return {"word_table": WordTable.fit(splits["train"]["tokens"], seed=seed, unlabelled=unlabelled,
-                                                epochs=5 if unlabelled else 10)}
-        return {"word_vectors": WordVectors.fit(tokenizer, splits["train"]["tokens"], seed=seed,
-                                                unlabelled=unlabelled, epochs=5 if unlabelled else 10)}
+        fitted = fit_word2vec(splits["train"]["tokens"], seed, opts.word2vec_text, table, tokenizer)
+        return {"word_table" if table else "word_vectors": fitted}
 
     def build_model(self, labels: Sequence[str], tokenizer, featurizers=None) -> torch.nn.Module:
         """A Hugging Face token classifier on the encoder; head=crf puts a constrained CRF on its emissions.
@@ -159,17 +138,8 @@ class NerTask(Task):
         model = encoders.load_model(opts.encoder, MODEL_CLASS, tokenizer, head=("classifier.",),
                                     num_labels=len(labels), id2label=dict(enumerate(labels)),
                                     label2id={lab: i for i, lab in enumerate(labels)}, classifier_dropout=opts.dropout)
-        if features := parse_features(opts.word_features):
-            table, vectors = (featurizers or {}).get("word_table"), None
-            if "word2vec" in features:
-                if table is None:
-                    raise ConfigError("model.word_features with word2vec: build the model after fit_featurizers "
-                                      "or load_featurizers (the 'word_table' holds the vocabulary and vectors)")
-                # a loaded vocabulary has no vectors: a zero table of its shape, for a checkpoint's weights
-                vectors = table.vectors if table.vectors is not None else (len(table.index), table.info["dim"])
-            return WordFeatureTagger(model, labels, features, opts.feature_fusion, crf=opts.head == "crf",
-                                     dropout=opts.dropout, word_vectors=vectors)
-        return CrfTokenClassifier(model, labels) if opts.head == "crf" else model
+        return token_tagger(model, labels, opts.head == "crf", parse_features(opts.word_features), opts.feature_fusion,
+                            opts.dropout, (featurizers or {}).get("word_table"))
 
     def load_model(self, path: str | Path) -> torch.nn.Module:
         return load_by_architecture(path, LOADERS, lambda p: load_pretrained(MODEL_CLASS, p).eval())
@@ -216,37 +186,13 @@ class NerTask(Task):
         lines are its sentences (a sentence per text is the common case): a model trained with document
         context (`data.doc_context=true`) reads each sentence with its neighbours, as in training; no entity
         crosses a line break."""
-        sentences, owner, shift = document_lines(texts)
-        words, records, _ = predict_words(self, model, tokenizer, sentences, batch_size, data, doc_ids=owner,
-                                          featurizers=featurizers)
-        found = sentence_entities(records, self.entity_tags(model), model)
-        out: list[dict[str, Any]] = [{"entities": []} for _ in texts]
-        for k, (line, ws) in enumerate(zip(sentences, words, strict=True)):
-            for ent in entities(line, ws, *found.get(k, ([], []))):
-                out[owner[k]]["entities"].append({**ent, "start": ent["start"] + shift[k],
-                                                  "end": ent["end"] + shift[k]})
-        return out
+        found = document_entities(self, model, tokenizer, texts, batch_size, data, featurizers)
+        return [{"entities": ents} for ents in found]
 
     def distributions(self, model, tokenizer, ds: Dataset, data: DataConfig, batch_size: int = 64,
                       featurizers: Featurizers | None = None) -> list[np.ndarray]:
-        """Per sentence, (W, L) label probabilities of each word (at its first sub-token), in order: the
-        softmax of the tag scores, or a CRF head's marginals (forward-backward over the words)."""
-        keep = [c for c in ds.column_names if c not in ("tokens", "doc_id")]
-        feats = self.encode(ds.remove_columns(keep), tokenizer, {}, data, featurizers)
-        crf = getattr(model, "crf", None)
-        records = []
-        for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
-                                next(model.parameters()).device):
-            emissions, mask, _ = pack_words(out.logits, batch["word_starts"])  # (B, W, L), (B, W)
-            with torch.no_grad():
-                probs = crf_marginals(crf, emissions, mask) if crf is not None else emissions.softmax(-1)
-            for b in range(len(probs)):
-                records.append({"example_id": int(batch["example_id"][b]),
-                                "core_start": int(batch["core_start"][b]),
-                                "dist": list(probs[b, mask[b]].numpy())})
-        joined = stitch(records, "dist")
-        return [np.stack(joined[i]) if joined.get(i) else np.zeros((0, model.config.num_labels))
-                for i in range(len(ds))]
+        """Per sentence, (W, L) label probabilities of each word (tagging.word_distributions)."""
+        return word_distributions(self, model, tokenizer, ds, data, batch_size, featurizers)
 
 
 TASK = NerTask

@@ -16,8 +16,8 @@ fitted on the training text before the model is built and saved with it. The tex
   document's head (`pooling=head`) or its first and last halves joined (`pooling=head_tail`).
 Prediction adds the document's top topics, each with its top words.
 
-The task keeps the fitted (or loaded) topic model and the chunk encoder on its instance: `encode` needs them,
-and the contract hands `encode` the tokenizer only. `fit_featurizers` / `load_featurizers` set them.
+The topic model is a featurizer (fit_featurizers / load_featurizers return it; encode and predict take it); the
+frozen chunk encoder is built once per task instance, from the options alone.
 """
 
 from __future__ import annotations
@@ -34,15 +34,15 @@ from datasets import Dataset
 from transformers import AutoModel
 
 from pipelines.config import DataConfig, ModelOptions
-from pipelines.data.batching import Features
-from pipelines.errors import ConfigError, ModelFormatError, ReadError
-from pipelines.families import classify
+from pipelines.data.batching import Collator, Features
+from pipelines.errors import ModelFormatError
+from pipelines.families import classify, documents
 from pipelines.methods.documents import POOLINGS, ChunkEncoder
 from pipelines.methods.topics import TopicModel
 from pipelines.models import encoders
 from pipelines.models.fusion import FUSIONS, TopicFusionClassifier
 from pipelines.models.losses import Criterion
-from pipelines.models.outputs import TaskOutput
+from pipelines.models.outputs import TaskOutput, infer
 from pipelines.models.saving import is_composite
 from pipelines.task import Featurizers, Task, labels_of
 
@@ -83,14 +83,6 @@ class TopicsOptions(ModelOptions):
         self.check(self.fusion == "text" or self.num_topics >= 2, f"model.num_topics={self.num_topics}: expected >= 2")
         self.check(self.empty_documents in {"error", "keep"},
                    f"model.empty_documents={self.empty_documents!r}: expected error|keep")
-
-
-def head_tail(ids: Sequence[int], size: int) -> list[int]:
-    """The first and last `size // 2` ids of a sequence longer than `size` (head + tail truncation)."""
-    if len(ids) <= size:
-        return list(ids)
-    head = size // 2
-    return list(ids[:head]) + list(ids[len(ids) - (size - head):])
 
 
 class TopicsTask(Task):
@@ -154,50 +146,18 @@ class TopicsTask(Task):
             raise ModelFormatError(f"{path}: not a saved topics model (config.json of model_type nlp_pipelines)")
         return TopicFusionClassifier.from_pretrained(path)
 
-    def check_documents(self, ds: Dataset, data: DataConfig) -> None:
-        empty = [i for i, t in enumerate(ds["text"]) if not t.strip()]
-        if not empty or self.options.empty_documents == "keep":
-            if empty:
-                log.info("%d empty documents kept (model.empty_documents=keep)", len(empty))
-            return
-        i = empty[0]
-        record = ds["id"][i] + 1 if "id" in ds.column_names else i + 1
-        where = ds["file"][i] if "file" in ds.column_names else f"record {record}"
-        raise ReadError(data.path or str(self.sample), None,
-                        f"{len(empty)} empty documents (the first: {where}); remove them, or set "
-                        "model.empty_documents=keep")
-
     def features(self, texts: Sequence[str], tokenizer, data: DataConfig, topics: TopicModel | None,
                  cache: bool = True) -> list[dict[str, Any]]:
-        """Per text the model's inputs: input_ids (and doc_vectors when frozen) and the `topics` model's topic
-        weights."""
+        """Per text the model's inputs (documents.document_inputs)."""
         opts = self.options
-        rows: list[dict[str, Any]] = [{"example_id": i} for i in range(len(texts))]
-        if self.uses_text and opts.features == "frozen":
-            vectors = self.chunk_encoder(cache).pooled(list(texts), opts.pooling)
-            for row, vec in zip(rows, vectors, strict=True):
-                row["input_ids"] = [tokenizer.cls_token_id, tokenizer.sep_token_id]
-                row["doc_vectors"] = vec.tolist()
-        elif self.uses_text:
-            size = data.max_length - 2
-            ids = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
-            cut = head_tail if opts.pooling == "head_tail" else (lambda x, n: list(x[:n]))
-            for row, seq in zip(rows, ids, strict=True):
-                row["input_ids"] = [tokenizer.cls_token_id, *cut(seq, size), tokenizer.sep_token_id]
-        else:
-            for row in rows:
-                row["input_ids"] = [tokenizer.cls_token_id, tokenizer.sep_token_id]
-        if self.uses_topics:
-            if topics is None:
-                raise ConfigError("task topics: no topic model: pass featurizers= from fit_featurizers (training) "
-                                  "or load_featurizers (a saved model)")
-            for row, theta in zip(rows, topics.transform(texts), strict=True):
-                row["topics"] = theta.tolist()
-        return rows
+        text = opts.features if self.uses_text else ""
+        return documents.document_inputs(texts, tokenizer, data.max_length, text, opts.pooling,
+                                         self.chunk_encoder(cache) if text == "frozen" else None,
+                                         documents.require_topics(topics) if self.uses_topics else None)
 
     def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig,
                featurizers: Featurizers | None = None) -> Features:
-        self.check_documents(ds, data)
+        documents.check_empty(ds, self.options.empty_documents == "keep", data.path or str(self.sample))
         rows = self.features(ds["text"], tokenizer, data, (featurizers or {}).get("topics"))
         if "label" in ds.column_names:
             for row, label in zip(rows, ds["label"], strict=True):
@@ -219,9 +179,6 @@ class TopicsTask(Task):
     def predict(self, model, tokenizer, texts, batch_size=64, data=None, featurizers=None):
         """Per text: {"label", "probability", "top_k", "topics": [{"topic", "weight", "words"}, ...]} (topics
         when the model reads them)."""
-        from pipelines.data.batching import Collator
-        from pipelines.models.outputs import infer
-
         topics = (featurizers or {}).get("topics")
         feats = Features(self.features(texts, tokenizer, data or DataConfig(max_length=256), topics, cache=False))
         logits = np.zeros((len(texts), len(labels_of(model))), dtype=np.float32)
@@ -233,10 +190,7 @@ class TopicsTask(Task):
         for i, row in enumerate(torch.from_numpy(logits).softmax(-1)):
             res = classify.ranked(row, labels)
             if topics_words is not None:
-                theta = feats.rows[i]["topics"]
-                best = np.argsort(theta)[::-1][:TOP_TOPICS]
-                res["topics"] = [{"topic": int(k), "weight": round(float(theta[k]), 4),
-                                  "words": [w for w, _ in topics_words[k]]} for k in best]
+                res["topics"] = documents.top_topics(feats.rows[i]["topics"], topics_words, TOP_TOPICS)
             results.append(res)
         return results
 

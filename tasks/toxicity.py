@@ -124,21 +124,8 @@ class ToxicityTask(Task):
     def fit_after_training(self, model: ToxicityModel, tokenizer, splits, data: DataConfig,
                            batch_size: int = 64) -> dict[str, Any]:
         """model.prior_correction=dev: fit the post-score shift on the validation posts (kept in the model)."""
-        val, train = splits.get("validation"), splits["train"]
-        if (self.options.prior_correction != "dev" or not model.intents or val is None
-                or "label" not in val.column_names or "label" not in train.column_names):
-            return {}
-        index = {x: i for i, x in enumerate(model.intents)}
-        rows = [i for i, x in enumerate(val["label"]) if x in index]
-        if not rows:
-            return {}
-        with torch.no_grad():
-            model.post_bias.zero_()
-        probs = post_spans.post_probs(model, tokenizer, [val["text"][i] for i in rows], batch_size, data.max_length)
-        tau = post_spans.fit_prior_correction(model, [index[x] for x in train["label"] if x in index], probs,
-                                   [index[val["label"][i]] for i in rows])
-        log.info("prior correction: tau=%s chosen on %d validation posts (post scores - tau * log prior)",
-                 tau, len(rows))
+        if self.options.prior_correction == "dev":
+            post_spans.prior_correction_on_dev(model, tokenizer, splits, data, batch_size)
         return {}
 
     def fit_featurizers(self, splits: dict[str, Dataset], tokenizer: Any, seed: int) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from datasets import Dataset
 
 from pipelines.config import DataConfig
 from pipelines.data.align import PieceCache, build_windows, plan_windows, split_words
+from pipelines.families import tagging
 from tasks import ner
 
 
@@ -54,7 +55,7 @@ def test_long_sentence_becomes_windows_that_label_every_word_once(tiny_tok):
     # stitching gold ids back gives the original tags
     recs = [{"example_id": 0, "core_start": r["core_start"], "gold": [r["labels"][p] for p in r["word_starts"]]}
             for r in reversed(feats)]
-    assert [["O", "B-LOC"][i] for i in ner.stitch(recs, "gold")[0]] == tags
+    assert [["O", "B-LOC"][i] for i in tagging.stitch(recs, "gold")[0]] == tags
 
 
 def test_document_context_adds_words_but_labels_only_the_sentence(tiny_tok):

@@ -8,6 +8,8 @@ import json
 import pytest
 from bench_data import write
 
+pytestmark = pytest.mark.bench  # make test-bench (and CI); make test leaves them out
+
 TINY = ["model.encoder=tiny", "train.epochs=1", "train.limit_train_batches=2", "train.progress_bar=false",
         "train.batch_size=8", "data.max_length=32"]
 
@@ -32,6 +34,7 @@ def bench(tmp_path_factory):
     mp.undo()
 
 
+@pytest.mark.xdist_group("conll_runs")  # test_bad_label_benchmarks scores the run this one trains
 def test_ner_benchmarks(bench):
     work, data, load = bench
     load("ner_conll2003").main(["--seeds", "1", "--settings", "sentence", "--data", str(data / "conll2003"),
@@ -51,6 +54,7 @@ def test_ner_benchmarks(bench):
     assert (work / "reports/compare.md").exists() and (work / "reports/compare.png").exists()
 
 
+@pytest.mark.xdist_group("conll_runs")
 def test_bad_label_benchmarks(bench):
     work, data, load = bench
     load("bad_labels").main(["--settings", "snips:uniform", "conll2003:confusable", "--seeds", "1", "--folds", "2",

@@ -30,6 +30,7 @@ def ddp_run(tmp_path_factory):
     return run_dir, proc
 
 
+@pytest.mark.xdist_group("ddp_run")  # the DDP run trains once, on one worker
 def test_ddp_two_processes_train_and_export(ddp_run):
     run_dir, proc = ddp_run
     assert "distributed_backend=gloo" in proc.stderr + proc.stdout
@@ -39,6 +40,7 @@ def test_ddp_two_processes_train_and_export(ddp_run):
     assert (run_dir / "model" / "pipeline.json").exists() and (run_dir / "model" / "heads.safetensors").exists()
 
 
+@pytest.mark.xdist_group("ddp_run")  # the DDP run trains once, on one worker
 def test_predict_cli_jsonl_empty_and_non_utf8_lines(ddp_run):
     run_dir, _ = ddp_run
     stdin = b"book a table\n\nweather \xff in oslo\nweather in oslo\n"
@@ -52,6 +54,7 @@ def test_predict_cli_jsonl_empty_and_non_utf8_lines(ddp_run):
     assert b"2 of 4 line(s) not predicted" in proc.stderr
 
 
+@pytest.mark.xdist_group("ddp_run")  # the DDP run trains once, on one worker
 def test_predict_cli_answers_each_line_before_the_input_ends(ddp_run):
     run_dir, _ = ddp_run
     proc = subprocess.Popen([sys.executable, "-m", "pipelines.inference.predict", str(run_dir)], cwd=ROOT, env=ENV,
@@ -67,12 +70,14 @@ def test_predict_cli_answers_each_line_before_the_input_ends(ddp_run):
         proc.kill()
 
 
+@pytest.mark.xdist_group("ddp_run")  # the DDP run trains once, on one worker
 def test_eval_counts_labels_the_model_never_saw(ddp_run, tmp_path):
     run_dir, _ = ddp_run
     data = tmp_path / "new.jsonl"
     data.write_text('{"text": "book a table", "label": "book_table"}\n{"text": "sing", "label": "karaoke"}\n')
-    proc = _run("pipelines.inference.evaluate", str(run_dir), str(data), "--name", "eval_new")
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    from pipelines.inference.evaluate import main as evaluate_main  # in-process: the same main as the command
+
+    evaluate_main([str(run_dir), str(data), "--name", "eval_new"])
     scores = json.loads((run_dir / "eval_new.json").read_text())["test"]
     assert scores["unseen_gold_labels"] == {"karaoke": 1} and scores["examples"] == 2
     assert scores["accuracy"] <= 0.5
@@ -88,7 +93,7 @@ def test_bad_data_is_one_clear_line(tmp_path):
 
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
-    args = ["pipelines.training.train", "--task", "intent", "model.encoder=tiny", "train.epochs=25",
+    args = ["pipelines.training.train", "--task", "intent", "model.encoder=tiny", "train.epochs=12",
             "train.limit_train_batches=2", "train.batch_size=8", "train.progress_bar=false",
             f"train.out_dir={tmp_path}"]
     proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
@@ -108,7 +113,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     resumed = _run("pipelines.training.train", "--resume", str(run_dir))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["global_step"] == 50 and metrics["epochs_run"] == 25
+    assert metrics["global_step"] == 24 and metrics["epochs_run"] == 12
 
 
 def test_config_file_data_and_overrides_in_any_order(tmp_path):
@@ -132,9 +137,12 @@ def test_overrides_after_a_list_option_stay_overrides():
     assert parse_args(parser, ["--sweep"]).sweep == []
 
 
-def test_predict_cli_reads_records_writes_a_file_and_resumes(ddp_run, tmp_path):
+@pytest.mark.xdist_group("ddp_run")  # the DDP run trains once, on one worker
+def test_predict_cli_reads_records_writes_a_file_and_resumes(ddp_run, tmp_path, capsys):
     """JSONL records keep a text with a newline whole; --out + --resume skips what a stopped run wrote (a torn
     last line is cut off and redone)."""
+    from pipelines.inference.predict import main as predict_main
+
     run_dir, _ = ddp_run
     src = tmp_path / "in.jsonl"
     texts = ["book a table\nfor two", "weather in oslo", "wake me up", "play jazz", "book a taxi"]
@@ -142,17 +150,18 @@ def test_predict_cli_reads_records_writes_a_file_and_resumes(ddp_run, tmp_path):
     out = tmp_path / "out.jsonl"
     args = ["pipelines.inference.predict", str(run_dir), "--input", str(src), "--text-field", "body", "--out",
             str(out), "--batch-size", "2"]
-    full = _run(*args)
+    full = _run(*args)  # the real command once; the rest in-process (the same main, without a new interpreter)
     assert full.returncode == 0, full.stderr[-2000:]
     first = [json.loads(x) for x in out.read_text().splitlines()]
     assert [r["line"] for r in first] == [1, 2, 3, 4, 5] and first[0]["text"] == texts[0]
     out.write_text("".join(json.dumps(r) + "\n" for r in first[:2]) + '{"line": 3, "te')  # stopped mid-write
-    again = _run(*args, "--resume")
-    assert again.returncode == 0 and "resumed: 2 records" in again.stderr
+    assert predict_main([*args[1:], "--resume"]) == 0 and "resumed: 2 records" in capsys.readouterr().err
     assert [json.loads(x) for x in out.read_text().splitlines()] == first
     csv = tmp_path / "in.csv"
     csv.write_text('text,id\n"two lines\nof text",1\n')
-    lines = _run("pipelines.inference.predict", str(run_dir), "--input", str(csv))
-    [rec] = [json.loads(x) for x in lines.stdout.splitlines()]
+    assert predict_main([str(run_dir), "--input", str(csv)]) == 0
+    [rec] = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert rec["text"] == "two lines\nof text" and rec["line"] == 3
-    assert "--resume" in _run("pipelines.inference.predict", "--help").stdout
+    with pytest.raises(SystemExit):
+        predict_main(["--help"])
+    assert "--resume" in capsys.readouterr().out

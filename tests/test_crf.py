@@ -6,6 +6,7 @@ import torch
 from helpers import batch_loss, make_task
 
 from pipelines.data.tags import is_valid_iob2
+from pipelines.families import tagging
 from pipelines.families.tagging import predict_words
 from pipelines.models.crf import ConstrainedCRF, CrfTokenClassifier, crf_nll, pack_words
 from pipelines.models.decoding import NEG, make_decoder
@@ -140,9 +141,9 @@ def test_long_sentences_decode_to_valid_iob2_across_their_windows(head, decode):
     dec = task.decoder(model)
     records = [r for batch, out in infer(model, feats, Collator(tok.pad_token_id), 8)
                for r in task.gather(batch, out, dec)]
-    alone = ner.stitch(records, "pred")
-    ner.join_windows(records, dec)
-    joined = ner.stitch(records, "pred")
+    alone = tagging.stitch(records, "pred")
+    tagging.join_windows(records, dec)
+    joined = tagging.stitch(records, "pred")
     assert not all(is_valid_iob2([labels[k] for k in alone[i]]) for i in alone)  # the bug this guards against
     assert all(is_valid_iob2([labels[k] for k in joined[i]]) and len(joined[i]) == 40 for i in joined)
     assert all(len(r["scores"]) == len(r["pred"]) for r in records)  # each window keeps its word scores

@@ -3,8 +3,9 @@
 import torch
 from helpers import make_task
 
+from pipelines.families import classify
 from pipelines.models.encoders import tiny_tokenizer
-from tasks import intent, ner
+from tasks import ner
 
 PLAIN_NER = {"head": "softmax", "word_features": "none"}  # a bare token classifier, whose bias is set by hand
 
@@ -44,7 +45,7 @@ def test_intent_truncates_long_texts_and_says_so(caplog):
     tok = tiny_tokenizer()
     ds = Dataset.from_dict({"text": ["a b", "x " * 50], "label": ["p", "q"]})
     with caplog.at_level("WARNING"):
-        feats = intent.encode(ds, tok, {"p": 0, "q": 1}, DataConfig(max_length=10))
+        feats = classify.encode(ds, tok, {"p": 0, "q": 1}, DataConfig(max_length=10))
     assert "1 of 2 texts are longer than data.max_length=10" in caplog.text
     assert len(feats[1]["input_ids"]) == 10 and feats[1]["input_ids"][-1] == tok.sep_token_id
     assert feats[0]["input_ids"] == tok("a b")["input_ids"]

@@ -215,7 +215,7 @@ def test_options_are_checked():
 
 
 def test_head_tail_truncation():
-    from tasks.topics import head_tail
+    from pipelines.families.documents import head_tail
 
     assert head_tail(list(range(10)), 4) == [0, 1, 8, 9]
     assert head_tail([1, 2], 4) == [1, 2]

@@ -185,3 +185,20 @@ class WordTable:
             return None
         obj = json.loads(f.read_text(encoding="utf-8"))
         return cls(obj["words"], info=obj["info"])
+
+
+def fit_word2vec(train: Sequence[Sequence[str]], seed: int, extra_text: str = "", table: bool = False,
+                 tokenizer: WordTokenizer | None = None) -> WordTable | WordVectors:
+    """word2vec on the training sentences plus the unlabelled text `extra_text` names (comma-separated files or
+    dirs, read_unlabelled): a WordTable (its own vocabulary, for a Transformer's word feature) with `table`,
+    else WordVectors over `tokenizer`'s vocabulary (the BiLSTM's embeddings). 10 passes over a small labelled
+    corpus; 5 (gensim's default) once large unlabelled text joins it."""
+    extra = [p.strip() for p in extra_text.split(",") if p.strip()]
+    unlabelled = list(read_unlabelled(extra)) if extra else []
+    if extra:
+        print(f"word2vec: {len(train)} training sentences + {len(unlabelled)} unlabelled lines "
+              f"({sum(map(len, unlabelled))} words) from {', '.join(extra)}", flush=True)
+    epochs = 5 if unlabelled else 10
+    if table:
+        return WordTable.fit(train, seed=seed, unlabelled=unlabelled, epochs=epochs)
+    return WordVectors.fit(tokenizer, train, seed=seed, unlabelled=unlabelled, epochs=epochs)

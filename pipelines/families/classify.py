@@ -1,17 +1,27 @@
-"""Records of classification tasks (intent, topics): per example its class probabilities; scores (accuracy,
-macro-F1, per-class scores, confusion matrix, calibration) and the ranked labels `predict` returns."""
+"""The sentence-classification family (intent, topics): one feature per text (`encode`: sub-tokens, or words for
+a word-level model), records of class probabilities, scores (accuracy, macro-F1, per-class scores, confusion
+matrix, calibration) and the ranked labels `predict` returns, with off-topic flags when a detector is given."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
+from datasets import Dataset
 
+from pipelines.config import DataConfig
+from pipelines.data.align import split_words
+from pipelines.data.batching import Features
 from pipelines.inference import metrics
 from pipelines.methods import calibration
+from pipelines.methods.offtopic import OffTopic, apply, logits_and_features
 from pipelines.models.outputs import TaskOutput
+from pipelines.task import labels_of
+
+log = logging.getLogger(__name__)
 
 TOP_K = 3
 
@@ -54,3 +64,51 @@ def gather(batch: dict[str, torch.Tensor], out: TaskOutput) -> list[dict[str, An
             rec["gold"] = int(batch["labels"][b])
         records.append(rec)
     return records
+
+
+def words_of(texts: Sequence[str]) -> list[list[str]]:
+    """Each text's words, as raw text is split at prediction time (pipelines.data.align.split_words)."""
+    return [[w for w, _, _ in split_words(t)] for t in texts]
+
+
+def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) -> Features:
+    """One feature per utterance: input_ids, example_id and labels (-100 for a label the model lacks); a
+    word-level tokenizer (the BiLSTM's) adds char_ids and case_ids, one position per word."""
+    labels = ds["label"] if "label" in ds.column_names else None
+    if getattr(tokenizer, "word_level", False):
+        rows = []
+        for i, words in enumerate(words_of(ds["text"])):
+            ids, chars, cases = zip(*(tokenizer.encode_word(w) for w in words or ["<unk>"]), strict=True)
+            rows.append({"input_ids": list(ids), "char_ids": list(chars), "case_ids": list(cases), "example_id": i})
+    else:
+        enc = tokenizer(list(ds["text"]))["input_ids"]
+        cut = sum(len(ids) > cfg.max_length for ids in enc)
+        if cut:
+            log.warning("%d of %d texts are longer than data.max_length=%d sub-tokens and were truncated",
+                        cut, len(enc), cfg.max_length)
+            enc = [ids if len(ids) <= cfg.max_length else ids[: cfg.max_length - 1] + ids[-1:] for ids in enc]
+        rows = [{"input_ids": ids, "example_id": i} for i, ids in enumerate(enc)]
+    if labels is not None:
+        for row in rows:
+            row["labels"] = label2id.get(labels[row["example_id"]], -100)
+    return Features(rows)
+
+
+def class_outputs(model: torch.nn.Module, tokenizer, ds: Dataset, data: DataConfig, batch_size: int = 64,
+                  pooled: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """(N, K) logits and, with `pooled`, (N, H) sentence vectors of the examples of `ds`, in order."""
+    feats = encode(ds.remove_columns([c for c in ds.column_names if c != "text"]), tokenizer, {}, data)
+    return logits_and_features(model, feats, tokenizer.pad_token_id, batch_size, pooled=pooled)
+
+
+def predict_texts(model: torch.nn.Module, tokenizer: Any, texts: Sequence[str], batch_size: int = 64,
+                  data: DataConfig | None = None, detector: OffTopic | None = None) -> list[dict[str, Any]]:
+    """Per text: {"label", "probability", "top_k"}, plus "off_topic" and "off_topic_score" with a `detector`."""
+    ds = Dataset.from_dict({"text": list(texts)})
+    logits, vectors = class_outputs(model, tokenizer, ds, data or DataConfig(), batch_size, pooled=detector is not None)
+    probs = torch.from_numpy(logits).softmax(-1)  # (N, K)
+    results = [ranked(row, labels_of(model)) for row in probs]
+    if detector is not None and len(texts):
+        for res, flag in zip(results, apply(detector, logits, vectors, list(texts)), strict=True):
+            res.update(flag)
+    return results

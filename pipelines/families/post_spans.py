@@ -7,6 +7,7 @@ that cuts a word marks the whole word). A post may lack a label or spans: that h
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ from pipelines.models.joint import ToxicityModel
 from pipelines.models.outputs import TaskOutput, infer
 
 TAGS = ["O", f"B-{SPAN}", f"I-{SPAN}"]
+log = logging.getLogger(__name__)
 
 
 TAUS = [round(0.25 * k, 2) for k in range(-4, 9)]  # prior-correction strengths tried on dev
@@ -57,6 +59,26 @@ def fit_prior_correction(model: ToxicityModel, train_ids: Sequence[int], val_pro
     with torch.no_grad():
         model.post_bias.copy_(torch.from_numpy(-best * log_prior).float())
     return best
+
+
+def prior_correction_on_dev(model: ToxicityModel, tokenizer: Any, splits: dict[str, Dataset], data: DataConfig,
+                            batch_size: int = 64) -> float | None:
+    """Fit the post-score shift (fit_prior_correction) on the labelled validation posts, with the label prior of
+    the training posts; returns tau (None where there is nothing to fit on)."""
+    val, train = splits.get("validation"), splits["train"]
+    if not model.intents or val is None or "label" not in val.column_names or "label" not in train.column_names:
+        return None
+    index = {x: i for i, x in enumerate(model.intents)}
+    rows = [i for i, x in enumerate(val["label"]) if x in index]
+    if not rows:
+        return None
+    with torch.no_grad():
+        model.post_bias.zero_()
+    probs = post_probs(model, tokenizer, [val["text"][i] for i in rows], batch_size, data.max_length)
+    tau = fit_prior_correction(model, [index[x] for x in train["label"] if x in index], probs,
+                               [index[val["label"][i]] for i in rows])
+    log.info("prior correction: tau=%s chosen on %d validation posts (post scores - tau * log prior)", tau, len(rows))
+    return tau
 
 
 def word_offsets(ds: Dataset) -> list[list[tuple[int, int]]]:

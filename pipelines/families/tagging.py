@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from datasets import Dataset
 
@@ -19,7 +20,7 @@ from pipelines.data.batching import Collator
 from pipelines.data.rawtext import get_splitter
 from pipelines.data.tags import is_valid_iob2, spans
 from pipelines.inference import metrics
-from pipelines.models.crf import chain_potentials, segment_log_probs
+from pipelines.models.crf import chain_potentials, crf_marginals, pack_words, segment_log_probs
 from pipelines.models.decoding import make_decoder
 from pipelines.models.outputs import infer
 from pipelines.task import labels_of
@@ -189,3 +190,42 @@ def document_lines(texts: Sequence[str]) -> tuple[list[str], list[int], list[int
                 shift.append(start)
             start += len(line) + 1
     return sentences, owner, shift
+
+
+def word_distributions(task: Any, model: torch.nn.Module, tokenizer: Any, ds: Dataset, data: DataConfig,
+                       batch_size: int = 64, featurizers: dict[str, Any] | None = None) -> list[np.ndarray]:
+    """Per sentence, (W, L) label probabilities of each word (at its first sub-token), in order: the
+    softmax of the tag scores, or a CRF head's marginals (forward-backward over the words)."""
+    keep = [c for c in ds.column_names if c not in ("tokens", "doc_id")]
+    feats = task.encode(ds.remove_columns(keep), tokenizer, {}, data, featurizers)
+    crf = getattr(model, "crf", None)
+    records = []
+    for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
+                            next(model.parameters()).device):
+        emissions, mask, _ = pack_words(out.logits, batch["word_starts"])  # (B, W, L), (B, W)
+        with torch.no_grad():
+            probs = crf_marginals(crf, emissions, mask) if crf is not None else emissions.softmax(-1)
+        for b in range(len(probs)):
+            records.append({"example_id": int(batch["example_id"][b]),
+                            "core_start": int(batch["core_start"][b]),
+                            "dist": list(probs[b, mask[b]].numpy())})
+    joined = stitch(records, "dist")
+    return [np.stack(joined[i]) if joined.get(i) else np.zeros((0, model.config.num_labels))
+            for i in range(len(ds))]
+
+
+def document_entities(task: Any, model: torch.nn.Module, tokenizer: Any, texts: Sequence[str], batch_size: int,
+                      data: DataConfig | None = None, featurizers: dict[str, Any] | None = None
+                      ) -> list[list[dict[str, Any]]]:
+    """Per text, its entities ({"type", "text", "start", "end", "score"}, character offsets in the text). A text
+    is a document whose lines are its sentences (document_lines); a model trained with document context reads
+    each sentence with its neighbours, as in training; no entity crosses a line break."""
+    sentences, owner, shift = document_lines(texts)
+    words, records, _ = predict_words(task, model, tokenizer, sentences, batch_size, data, doc_ids=owner,
+                                      featurizers=featurizers)
+    found = sentence_entities(records, task.entity_tags(model), model)
+    out: list[list[dict[str, Any]]] = [[] for _ in texts]
+    for k, (line, ws) in enumerate(zip(sentences, words, strict=True)):
+        for ent in entities(line, ws, *found.get(k, ([], []))):
+            out[owner[k]].append({**ent, "start": ent["start"] + shift[k], "end": ent["end"] + shift[k]})
+    return out

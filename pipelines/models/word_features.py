@@ -37,7 +37,8 @@ import torch
 from torch import nn
 
 from pipelines.data.words import CASES
-from pipelines.models.crf import ConstrainedCRF
+from pipelines.errors import ConfigError
+from pipelines.models.crf import ConstrainedCRF, CrfTokenClassifier
 from pipelines.models.outputs import TaskOutput
 from pipelines.models.saving import load_composite, load_pretrained, save_composite
 
@@ -169,3 +170,21 @@ class WordFeatureTagger(nn.Module):
         for name, state in tensors.items():
             getattr(model, name).load_state_dict(state)
         return model.eval()
+
+
+def token_tagger(base: nn.Module, labels: Sequence[str], crf: bool, features: Sequence[str], fusion: str,
+                 dropout: float, word_table: Any = None) -> nn.Module:
+    """The NER model on a Hugging Face token classifier `base`: a WordFeatureTagger when it reads word
+    `features` (`word_table`, a pipelines.data.words.WordTable, for the word2vec one), else a constrained CRF
+    on its emissions with `crf`, else `base` itself."""
+    if features:
+        vectors = None
+        if "word2vec" in features:
+            if word_table is None:
+                raise ConfigError("model.word_features with word2vec: build the model after fit_featurizers or "
+                                  "load_featurizers (the 'word_table' holds the vocabulary and vectors)")
+            # a loaded vocabulary has no vectors: a zero table of its shape, for a checkpoint's weights
+            vectors = (word_table.vectors if word_table.vectors is not None
+                       else (len(word_table.index), word_table.info["dim"]))
+        return WordFeatureTagger(base, labels, features, fusion, crf=crf, dropout=dropout, word_vectors=vectors)
+    return CrfTokenClassifier(base, labels) if crf else base
