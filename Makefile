@@ -14,7 +14,7 @@ SEEDS  ?= 1 2 3
 EXPERIMENT ?= ner_compare
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval predict zero-shot few-shot chat distill quantize serve bench-fewshot bench-unseen bench-scratch bench-calibration bench-incremental bench-distill bench-inference bench-serve bench-splitters bench-served bench-disk bench-topics bench-analogy test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-joint-recipe bench-intent-recipe bench-ner-features bench-batching bench-memory bench-bad-labels bench-toxicity bench-dialogue bench-dialogue-sgd compare find-bad-labels clean test-bench
+.PHONY: help install train eval predict zero-shot few-shot chat distill quantize serve bench-fewshot bench-unseen bench-scratch bench-calibration bench-incremental bench-distill bench-inference bench-serve bench-splitters bench-served bench-disk bench-topics bench-analogy test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-joint-recipe bench-intent-recipe bench-ner-features bench-batching bench-memory bench-bad-labels bench-toxicity bench-dialogue bench-dialogue-sgd compare find-bad-labels clean test-bench bench-recheck
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -168,6 +168,9 @@ bench-inference: $(STAMP) ## speed methods side by side (FP32, ONNX, INT8, stude
 
 bench-splitters: $(STAMP) ## which word splitter gives back CoNLL-2003 / ATIS / SNIPS tokens from raw text -> reports/splitters.*
 	$(PY) -m benchmarks.splitters
+
+bench-recheck: $(STAMP) ## one published row per task retrained by this checkout (seed 1) beside its report -> reports/recheck.*
+	$(PY) -m benchmarks.recheck $(ARGS)
 
 bench-served: $(STAMP) ## served = scored: predict on raw text vs gold tokens, every task (ARGS="--parts ner --run ner=RUN"; trains missing defaults) -> reports/served_vs_scored.*
 	$(PY) -m benchmarks.served_vs_scored $(ARGS)

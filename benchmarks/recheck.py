@@ -41,7 +41,7 @@ PARTS: dict[str, dict[str, Any]] = {
 }
 
 
-def train(part: str, seed: int, root: Path) -> Path:
+def train(part: str, seed: int, root: Path, extra: list[str] | None = None) -> Path:
     """runs/recheck/<part>: trained now (or continued), or reused when this checkout made it."""
     from pipelines.config import load_config
     from pipelines.provenance import code_version
@@ -61,17 +61,17 @@ def train(part: str, seed: int, root: Path) -> Path:
         overrides = [*overrides, f"data.path={root / spec['data']}"]
     resume = (run_dir / "checkpoints" / "last.ckpt").exists() and not done.exists()
     cfg = (load_config(run_dir / "config.yaml") if resume else
-           load_config(None, [*overrides, f"train.seed={seed}", f"train.out_dir={RUNS}", "train.progress_bar=false"],
-                       task=spec["task"]))
+           load_config(None, [*overrides, f"train.seed={seed}", f"train.out_dir={RUNS}", "train.progress_bar=false",
+                              *(extra or [])], task=spec["task"]))
     print(f"training {run_dir}", flush=True)
     run(cfg, run_dir, resume=resume, splits=splits)
     return run_dir
 
 
-def compare(part: str, run_dir: Path) -> dict[str, Any]:
+def compare(part: str, run_dir: Path, reports: Path = Path("reports")) -> dict[str, Any]:
     spec = PARTS[part]
     report, keys = spec["published"]
-    published = json.loads((Path("reports") / report).read_text())
+    published = json.loads((reports / report).read_text())
     for k in keys:
         published = published[k]
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -104,12 +104,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data-root", default=str(SHARED))
     parser.add_argument("--out", default="reports/recheck")
+    parser.add_argument("--published", default="reports", help="the folder of the reports that published the rows")
+    parser.add_argument("overrides", nargs="*", help="appended to every part's recipe (smoke runs only)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     path = out.with_suffix(".json")
     report = json.loads(path.read_text()) if path.exists() else {"parts": {}}
     for part in args.parts:
-        report["parts"][part] = compare(part, train(part, args.seed, Path(args.data_root)))
+        report["parts"][part] = compare(part, train(part, args.seed, Path(args.data_root), args.overrides),
+                                        Path(args.published))
         report["machine"] = machine()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report, indent=2) + "\n")

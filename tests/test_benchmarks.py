@@ -326,3 +326,16 @@ def test_served_vs_scored_and_splitters(bench):
     load("splitters").main(["--data-root", str(data)])
     splitters = json.loads((work / "reports/splitters.json").read_text())
     assert splitters["chosen"] in {"treebank", "regex"} and (work / "reports/splitters.md").exists()
+
+
+def test_recheck_benchmark(bench):
+    """benchmarks.recheck retrains a part and puts its test scores beside the published ones."""
+    from pathlib import Path
+
+    work, data, load = bench
+    published = Path(__file__).resolve().parent.parent / "reports"
+    load("recheck").main(["--parts", "atis", "--data-root", str(data), "--published", str(published),
+                          "--out", "reports/recheck", *TINY])
+    row = json.loads((work / "reports/recheck.json").read_text())["parts"]["atis"]["test"]["slot_f1"]
+    assert set(row) == {"now", "published", "diff"} and row["diff"] == pytest.approx(row["now"] - row["published"])
+    assert "| atis | slot_f1 |" in (work / "reports/recheck.md").read_text()
