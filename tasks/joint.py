@@ -33,6 +33,7 @@ from pipelines.models.decoding import NEG, make_decoder
 from pipelines.models.joint import JointModel, load_joint_model
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput
+from pipelines.predictions import Entity, IntentAndSlots
 from pipelines.task import SAMPLES, Featurizers, Task
 
 log = logging.getLogger(__name__)
@@ -188,8 +189,8 @@ class JointTask(Task):
             p = (np.asarray(first[i]["intent_probs"]) if i in first
                  else np.full(len(model.intents), 1 / len(model.intents)))
             k = int(p.argmax())
-            out.append({"intent": model.intents[k], "probability": round(float(p[k]), 4),
-                        "entities": tagging.entities(text, ws, *found.get(i, ([], [])))})
+            ents = [Entity(**e) for e in tagging.entities(text, ws, *found.get(i, ([], [])))]
+            out.append(IntentAndSlots(model.intents[k], round(float(p[k]), 4), ents).to_dict())
         return out
 
 

@@ -40,6 +40,7 @@ from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput
 from pipelines.models.saving import load_by_architecture, load_pretrained
 from pipelines.models.word_features import WordFeatureTagger, parse_features, token_tagger
+from pipelines.predictions import Entities, Entity
 from pipelines.task import SAMPLES, Featurizers, Task, labels_of
 
 encode = encode_tokens  # the shared token-task encoder (pipelines.data.tagging)
@@ -187,7 +188,7 @@ class NerTask(Task):
         context (`data.doc_context=true`) reads each sentence with its neighbours, as in training; no entity
         crosses a line break."""
         found = document_entities(self, model, tokenizer, texts, batch_size, data, featurizers)
-        return [{"entities": ents} for ents in found]
+        return [Entities([Entity(**e) for e in ents]).to_dict() for ents in found]
 
     def distributions(self, model, tokenizer, ds: Dataset, data: DataConfig, batch_size: int = 64,
                       featurizers: Featurizers | None = None) -> list[np.ndarray]:

@@ -44,6 +44,7 @@ from pipelines.models.fusion import FUSIONS, TopicFusionClassifier
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput, infer
 from pipelines.models.saving import is_composite
+from pipelines.predictions import Topic
 from pipelines.task import Featurizers, Task, labels_of
 
 TOP_TOPICS, TOP_WORDS = 3, 8
@@ -188,10 +189,9 @@ class TopicsTask(Task):
         topics_words = topics.top_words(TOP_WORDS) if self.uses_topics and topics else None
         results = []
         for i, row in enumerate(torch.from_numpy(logits).softmax(-1)):
-            res = classify.ranked(row, labels)
-            if topics_words is not None:
-                res["topics"] = documents.top_topics(feats.rows[i]["topics"], topics_words, TOP_TOPICS)
-            results.append(res)
+            top = (None if topics_words is None else
+                   [Topic(**t) for t in documents.top_topics(feats.rows[i]["topics"], topics_words, TOP_TOPICS)])
+            results.append(classify.ranked(row, labels, topics=top).to_dict())
         return results
 
 

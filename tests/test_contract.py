@@ -113,3 +113,15 @@ def test_predict_errors_are_per_item_or_raised(trained):
     out = predictor.predict(["fine", "   ", "y" * 101], errors="return")
     assert out[1] == {"error": "empty text"} and "max_chars=100" in out[2]["error"] and "error" not in out[0]
     assert out[0] == predictor.predict(["fine"])[0]
+
+
+def test_predictions_follow_the_schema(trained):
+    """Every field predict returns is in the task's prediction schema, and every field that is not optional is
+    there (pipelines.predictions)."""
+    from pipelines.predictions import fields_of
+
+    task_name, run_dir, _ = trained
+    schema = fields_of(task_name)
+    required = {k for k, t in schema.items() if not t.endswith("?")}
+    for pred in Predictor.load(run_dir).predict(["book a table for two in oslo", "is it going to rain"]):
+        assert required <= set(pred) <= set(schema), (task_name, sorted(pred))

@@ -19,6 +19,7 @@ from pipelines.inference import metrics
 from pipelines.methods import calibration
 from pipelines.methods.offtopic import OffTopic, apply, logits_and_features
 from pipelines.models.outputs import TaskOutput
+from pipelines.predictions import Classification, Ranked
 from pipelines.task import labels_of
 
 log = logging.getLogger(__name__)
@@ -47,11 +48,12 @@ def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
     return result
 
 
-def ranked(probs: torch.Tensor, labels: Sequence[str], k: int = TOP_K) -> dict[str, Any]:
-    """{"label", "probability", "top_k": the k best [{"label", "probability"}]} from one (L,) probability row."""
+def ranked(probs: torch.Tensor, labels: Sequence[str], k: int = TOP_K, **extra: Any) -> Classification:
+    """The best label, its probability and the k best (pipelines.predictions.Classification) from one (L,)
+    probability row; `extra` fills its optional fields (off-topic flags, topics)."""
     top = probs.argsort(descending=True)[:k].tolist()
-    best = [{"label": labels[i], "probability": round(float(probs[i]), 4)} for i in top]
-    return {"label": best[0]["label"], "probability": best[0]["probability"], "top_k": best}
+    best = [Ranked(labels[i], round(float(probs[i]), 4)) for i in top]
+    return Classification(best[0].label, best[0].probability, best, **extra)
 
 
 def gather(batch: dict[str, torch.Tensor], out: TaskOutput) -> list[dict[str, Any]]:
@@ -107,8 +109,5 @@ def predict_texts(model: torch.nn.Module, tokenizer: Any, texts: Sequence[str], 
     ds = Dataset.from_dict({"text": list(texts)})
     logits, vectors = class_outputs(model, tokenizer, ds, data or DataConfig(), batch_size, pooled=detector is not None)
     probs = torch.from_numpy(logits).softmax(-1)  # (N, K)
-    results = [ranked(row, labels_of(model)) for row in probs]
-    if detector is not None and len(texts):
-        for res, flag in zip(results, apply(detector, logits, vectors, list(texts)), strict=True):
-            res.update(flag)
-    return results
+    flags = apply(detector, logits, vectors, list(texts)) if detector is not None and len(texts) else [{}] * len(texts)
+    return [ranked(row, labels_of(model), **flag).to_dict() for row, flag in zip(probs, flags, strict=True)]

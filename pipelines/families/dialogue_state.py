@@ -38,6 +38,7 @@ from pipelines.methods import offtopic as offtopic_lib
 from pipelines.models.decoding import make_decoder
 from pipelines.models.dialogue import DSTModel
 from pipelines.models.outputs import TaskOutput, infer
+from pipelines.predictions import Turn
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +251,7 @@ def predict_turns(model: DSTModel, tokenizer, turns: Sequence[dict[str, Any]], b
                 "state": update(t.get("prev_state") or {}, gates, said, offered)}
         if flags:
             pred.update(flags[k])
-        out.append(pred)
+        out.append(Turn(**pred).to_dict())  # the prediction schema (pipelines.predictions.Turn)
     return out
 
 

@@ -26,6 +26,7 @@ from pipelines.inference import metrics
 from pipelines.methods import detox
 from pipelines.models.joint import ToxicityModel
 from pipelines.models.outputs import TaskOutput, infer
+from pipelines.predictions import Span, Toxicity
 
 TAGS = ["O", f"B-{SPAN}", f"I-{SPAN}"]
 log = logging.getLogger(__name__)
@@ -242,11 +243,11 @@ def predict(task: Any, model: ToxicityModel, tokenizer: Any, texts: Sequence[str
     if "slots" in getattr(model, "untrained", []):  # a span head that never saw a span: no spans at all
         for res in out:
             res.update(dict.fromkeys(("spans", "offsets", "masked", "removed", "rewritten", "rewrite_accepted")))
-        return out
+        return _typed(out)
     if rewriter is None:
         for res in out:
             res["rewritten"], res["rewrite_accepted"] = res["removed"], False
-        return out
+        return _typed(out)
     judge = None
     if clean_label in model.intents:
         clean = model.intents.index(clean_label)
@@ -256,4 +257,10 @@ def predict(task: Any, model: ToxicityModel, tokenizer: Any, texts: Sequence[str
 
     for res, (text, ok) in zip(out, rewriter.rewrite(list(texts), spans, judge), strict=True):
         res["rewritten"], res["rewrite_accepted"] = text, ok
-    return out
+    return _typed(out)
+
+
+def _typed(out: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each result through the prediction schema (pipelines.predictions.Toxicity), back as its JSON form."""
+    return [Toxicity(**{**r, "spans": None if r["spans"] is None else [Span(**s) for s in r["spans"]]}).to_dict()
+            for r in out]

@@ -44,6 +44,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipelines.config import CONFIG_DIR, build_section, read_raw
 from pipelines.inference.predict import bad_characters
+from pipelines.predictions import fields_of
 from pipelines.provenance import code_version
 from pipelines.task import labels_of
 
@@ -207,7 +208,8 @@ def create_app(predictor: Any, cfg: ServeConfig, source: str = "", chat: Any = N
     app.state.batcher = batcher
     labels = labels_of(predictor.model)
     info = {"task": predictor.task_name, "labels": labels, "model": source, "runtime": type(predictor.model).__name__,
-            "version": code_version(), "limits": asdict(cfg)}
+            "version": code_version(), "limits": asdict(cfg),
+            "prediction": fields_of(predictor.task_name)}  # each result's fields (pipelines.predictions)
 
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, err: BadRequest) -> JSONResponse:
