@@ -64,13 +64,13 @@ serve: $(STAMP) ## HTTP JSON service for RUN (or RUN/model-dynamic): POST /predi
 	$(PY) -m pipelines.inference.serve $(RUN) $(ARGS)
 
 test: $(STAMP) ## fast offline tests (tiny models, fixtures, one smoke test on the default encoder), 2 workers
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+	$(PY) -m pytest -q -n 2
 
 test-bench: $(STAMP) ## every benchmarks/ script end to end on tiny data (nothing measured; CI runs it too)
-	$(PY) -m pytest -q -n 2 --dist loadgroup -m bench
+	$(PY) -m pytest -q -n 2 -m bench
 
 test-all: $(STAMP) ## all tests, including the slow ones on ../shared/data
-	$(PY) -m pytest -q -n 2 --dist loadgroup -m ""
+	$(PY) -m pytest -q -n 2 -m ""
 
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check .

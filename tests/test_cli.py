@@ -30,7 +30,6 @@ def ddp_run(tmp_path_factory):
     return run_dir, proc
 
 
-@pytest.mark.xdist_group("ddp_run")  # the DDP run trains once, on one worker
 def test_ddp_two_processes_train_and_export(ddp_run):
     run_dir, proc = ddp_run
     assert "distributed_backend=gloo" in proc.stderr + proc.stdout
@@ -40,7 +39,6 @@ def test_ddp_two_processes_train_and_export(ddp_run):
     assert (run_dir / "model" / "pipeline.json").exists() and (run_dir / "model" / "heads.safetensors").exists()
 
 
-@pytest.mark.xdist_group("ddp_run")  # the DDP run trains once, on one worker
 def test_predict_cli_jsonl_empty_and_non_utf8_lines(ddp_run):
     run_dir, _ = ddp_run
     stdin = b"book a table\n\nweather \xff in oslo\nweather in oslo\n"
@@ -54,7 +52,6 @@ def test_predict_cli_jsonl_empty_and_non_utf8_lines(ddp_run):
     assert b"2 of 4 line(s) not predicted" in proc.stderr
 
 
-@pytest.mark.xdist_group("ddp_run")  # the DDP run trains once, on one worker
 def test_predict_cli_answers_each_line_before_the_input_ends(ddp_run):
     run_dir, _ = ddp_run
     proc = subprocess.Popen([sys.executable, "-m", "pipelines.inference.predict", str(run_dir)], cwd=ROOT, env=ENV,
@@ -70,7 +67,6 @@ def test_predict_cli_answers_each_line_before_the_input_ends(ddp_run):
         proc.kill()
 
 
-@pytest.mark.xdist_group("ddp_run")  # the DDP run trains once, on one worker
 def test_eval_counts_labels_the_model_never_saw(ddp_run, tmp_path):
     run_dir, _ = ddp_run
     data = tmp_path / "new.jsonl"
@@ -137,7 +133,6 @@ def test_overrides_after_a_list_option_stay_overrides():
     assert parse_args(parser, ["--sweep"]).sweep == []
 
 
-@pytest.mark.xdist_group("ddp_run")  # the DDP run trains once, on one worker
 def test_predict_cli_reads_records_writes_a_file_and_resumes(ddp_run, tmp_path, capsys):
     """JSONL records keep a text with a newline whole; --out + --resume skips what a stopped run wrote (a torn
     last line is cut off and redone)."""

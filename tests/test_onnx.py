@@ -13,8 +13,6 @@ from pipelines.inference.onnx import OnnxModel, export_onnx
 from pipelines.inference.predict import Predictor
 from pipelines.training.train import run
 
-pytestmark = pytest.mark.xdist_group("onnx")  # one worker trains this module's runs once
-
 TEXTS = ["book a table for two at roma", "what is the weather in oslo tomorrow", "wake me up at 7"]
 
 

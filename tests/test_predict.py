@@ -9,8 +9,6 @@ from pipelines.config import load_config
 from pipelines.inference.predict import Predictor, export, model_dir
 from pipelines.training.train import run
 
-pytestmark = pytest.mark.xdist_group("predict")  # one worker trains this module's runs once
-
 TEXTS = ["Anna Keller flew to Oslo .", "nothing here", "Vireo Labs hired Tom in Bergen .", "x " * 40]
 
 

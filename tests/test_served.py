@@ -13,8 +13,6 @@ from pipelines.inference.predict import Predictor
 from pipelines.inference.served import raw_examples, served_scores
 from pipelines.training.train import run
 
-pytestmark = pytest.mark.xdist_group("served")  # one worker trains this module's runs once
-
 CONLL_LIKE = [["Anna", "Keller", "'s", "firm", "in", "the", "U.S.", "--", "said", "(", "Reuters", ")", "."],
               ["Shares", "rose", "1/2", "to", "$", "12", "."], ["\"", "We", "won", "\"", ",", "he", "said", "."]]
 
