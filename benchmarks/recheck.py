@@ -35,6 +35,9 @@ PARTS: dict[str, dict[str, Any]] = {
     "davidson": {"task": "toxicity", "data": None, "overrides": None,  # benchmarks.toxicity's split and recipe
                  "published": ("served_vs_scored.json", ["tasks", "toxicity", "davidson", "gold_tokens"]),
                  "metrics": {"macro_f1": "macro_f1", "weighted_f1": "weighted_f1"}},
+    "topics": {"task": "topics", "data": None, "overrides": None,  # benchmarks.topics' BBC split and recipe
+               "published": ("topics.json", ["corpora", "bbc", "variants", "by_fusion", "topics", "runs", 0]),
+               "metrics": {"accuracy": "test_accuracy", "macro_f1": "test_macro_f1"}},
     "intent": {"task": "intent", "data": "clinc150/data_full.json", "overrides": [*INTENT_BEFORE_SEARCH, *UNCALIBRATED],
                "published": ("served_vs_scored.json", ["tasks", "intent", "clinc150"]),
                "metrics": {"accuracy": "gold_tokens"}},
@@ -52,6 +55,12 @@ def train(part: str, seed: int, root: Path, extra: list[str] | None = None) -> P
     if done.exists() and json.loads(done.read_text()).get("commit") == code_version()["commit"]:
         return run_dir
     splits, overrides = None, spec["overrides"]
+    if part == "topics":  # LDA topics alone (fusion=topics), as benchmarks.topics trained its seeds
+        from benchmarks import topics as tb
+
+        tb.OUT, tb.EXTRA = RUNS / "topics", list(extra or [])
+        return Path(tb.train_variant("bbc", "topics-head-k50", ["model.fusion=topics", "model.pooling=head",
+                                                                "model.num_topics=50"], seed)["run"])
     if spec["data"] is None:
         from benchmarks import toxicity as tox
 
@@ -82,7 +91,7 @@ def compare(part: str, run_dir: Path, reports: Path = Path("reports")) -> dict[s
         rows[mine] = {"now": now, "published": then, "diff": round(now - then, 2)}
     return {"run": str(run_dir), "commit": metrics.get("commit"), "dirty": metrics.get("dirty"),
             "train_seconds": metrics.get("train_seconds"), "published_in": f"reports/{report} "
-            f"{'.'.join(keys)}", "test": rows}
+            f"{'.'.join(map(str, keys))}", "test": rows}
 
 
 def to_markdown(report: dict[str, Any]) -> str:
