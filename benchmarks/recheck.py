@@ -58,9 +58,9 @@ def train(part: str, seed: int, root: Path, extra: list[str] | None = None) -> P
     if part == "topics":  # LDA topics alone (fusion=topics), as benchmarks.topics trained its seeds
         from benchmarks import topics as tb
 
-        tb.OUT, tb.EXTRA = RUNS / "topics", list(extra or [])
         return Path(tb.train_variant("bbc", "topics-head-k50", ["model.fusion=topics", "model.pooling=head",
-                                                                "model.num_topics=50"], seed)["run"])
+                                                                "model.num_topics=50"], seed, RUNS / "topics",
+                                     list(extra or []))["run"])
     if spec["data"] is None:
         from benchmarks import toxicity as tox
 

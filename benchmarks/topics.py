@@ -150,17 +150,20 @@ def lda(corpus: str, seed: int = 1, counts: list[int] | None = None) -> dict[str
 EXTRA: list[str] = []  # overrides given on the command line, after every variant's own (e.g. model.encoder=tiny)
 
 
-def train_variant(corpus: str, name: str, overrides: list[str], seed: int) -> dict[str, Any]:
-    """tasks.topics on `corpus` with `overrides`, seed `seed`: its metrics.json (reused when finished)."""
+def train_variant(corpus: str, name: str, overrides: list[str], seed: int, out: Path | None = None,
+                  extra: list[str] | None = None) -> dict[str, Any]:
+    """tasks.topics on `corpus` with `overrides`, seed `seed`, under `out` (default OUT), `extra` overrides last
+    (default EXTRA): its metrics.json (reused when finished)."""
     from pipelines.config import load_config
     from pipelines.training.train import run
 
-    run_dir = OUT / corpus / f"{name}-seed{seed}"
+    run_dir = (out or OUT) / corpus / f"{name}-seed{seed}"
     if not (run_dir / "metrics.json").exists():
         splits, _ = topics_data.load(corpus)
         keep = ["model.empty_documents=keep"] if corpus == "20ng_stripped" else []
         cfg = load_config(None, [f"data.path={topics_data.SHARED / SOURCES[corpus]}", f"train.epochs={EPOCHS[corpus]}",
-                                 f"model.max_chunks={CHUNKS[corpus]}", *keep, *overrides, *EXTRA,
+                                 f"model.max_chunks={CHUNKS[corpus]}", *keep, *overrides,
+                                 *(EXTRA if extra is None else extra),
                                  f"train.seed={seed}", "train.progress_bar=false", f"train.out_dir={run_dir.parent}"],
                           task="topics")
         run(cfg, run_dir, splits=splits)

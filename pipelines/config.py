@@ -154,11 +154,12 @@ class ModelOptions:
         the run to continue from (on that run's own encoder)."""
         options = dict(options)
         encoder = options.get("encoder", "default")
-        if finished_run(encoder) is not None:
-            options["init"] = encoder
+        if encoder in ("bilstm", "scratch"):
+            options.update(encoder="default", architecture=encoder)
+        elif finished_run(encoder) is not None:
+            options.update(encoder="default", init=encoder)  # __post_init__ takes the run's encoder
         if options.get("init") and finished_run(options["init"]) is None:
             options["init"] = ""  # the parent folder is gone: the saved weights are all a saved model needs
-        options["encoder"], options["architecture"] = _origin(options)
         return cls(**options)
 
     def check(self, condition: bool, message: str) -> None:

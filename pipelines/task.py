@@ -133,7 +133,7 @@ class Task(ABC):
         (`bilstm`, `scratch`) a WordTokenizer over the training split's words (its `tokens`, else its `text`
         split as raw text is at prediction time); else the pretrained encoder's own."""
         from pipelines.config import finished_run
-        from pipelines.data.align import split_words
+        from pipelines.data.align import words_of
         from pipelines.data.words import WordTokenizer
         from pipelines.models.encoders import load_saved_tokenizer, load_tokenizer
 
@@ -145,9 +145,7 @@ class Task(ABC):
                                   "training split: pass the splits, or a tokenizer "
                                   "(pipelines.data.words.WordTokenizer.build(sentences))")
             train = splits["train"]
-            words = (train["tokens"] if "tokens" in train.column_names
-                     else [[w for w, _, _ in split_words(t)] for t in train["text"]])
-            return WordTokenizer.build(words)
+            return WordTokenizer.build(train["tokens"] if "tokens" in train.column_names else words_of(train["text"]))
         return load_tokenizer(self.options.encoder)
 
     def augment(self, train: Dataset, tokenizer: Any, seed: int) -> Dataset:

@@ -24,6 +24,7 @@ from datasets import Dataset
 from transformers import AutoModel, AutoModelForSequenceClassification
 
 from pipelines.config import DataConfig, ModelOptions
+from pipelines.data.align import words_of
 from pipelines.data.batching import Features
 from pipelines.data.words import WordVectors
 from pipelines.families import classify
@@ -112,7 +113,7 @@ class IntentTask(Task):
         """architecture=bilstm: word2vec vectors trained on the training text (they start the word embeddings)."""
         if self.options.architecture != "bilstm":
             return {}
-        return {"word_vectors": WordVectors.fit(tokenizer, classify.words_of(splits["train"]["text"]), seed=seed)}
+        return {"word_vectors": WordVectors.fit(tokenizer, words_of(splits["train"]["text"]), seed=seed)}
 
     def build_model(self, labels: Sequence[str], tokenizer, featurizers=None) -> torch.nn.Module:
         opts = self.options

@@ -31,7 +31,7 @@ from datasets import Dataset
 from transformers import AutoModel
 
 from pipelines.config import DataConfig, ModelOptions
-from pipelines.data.align import split_words
+from pipelines.data.align import words_of
 from pipelines.data.batching import Features
 from pipelines.data.tags import INTENT, label_sets
 from pipelines.errors import ConfigError
@@ -133,8 +133,7 @@ class ToxicityTask(Task):
         if not self.options.rewrite:
             return {}
         train = splits["train"]
-        words = train["tokens"] if "tokens" in train.column_names else [
-            [w for w, _, _ in split_words(t)] for t in train["text"]]
+        words = train["tokens"] if "tokens" in train.column_names else words_of(train["text"])
         tags = train["tags"] if "tags" in train.column_names else None
         return {"rewriter": detox.Rewriter.fit(words, tags, seed=seed)}
 

@@ -20,6 +20,11 @@ def split_words(text: str) -> list[tuple[str, int, int]]:
     return [(m.group(), m.start(), m.end()) for m in WORD_RE.finditer(text)]
 
 
+def words_of(texts: Sequence[str]) -> list[list[str]]:
+    """Each text's words as split_words splits raw text (what a word-level model reads at prediction time)."""
+    return [[w for w, _, _ in split_words(t)] for t in texts]
+
+
 class PieceCache:
     """Sub-token ids per word, computed once per distinct word (a word with no pieces maps to [UNK]).
 

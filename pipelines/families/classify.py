@@ -13,7 +13,7 @@ import torch
 from datasets import Dataset
 
 from pipelines.config import DataConfig
-from pipelines.data.align import split_words
+from pipelines.data.align import words_of
 from pipelines.data.batching import Features
 from pipelines.inference import metrics
 from pipelines.methods import calibration
@@ -66,11 +66,6 @@ def gather(batch: dict[str, torch.Tensor], out: TaskOutput) -> list[dict[str, An
             rec["gold"] = int(batch["labels"][b])
         records.append(rec)
     return records
-
-
-def words_of(texts: Sequence[str]) -> list[list[str]]:
-    """Each text's words, as raw text is split at prediction time (pipelines.data.align.split_words)."""
-    return [[w for w, _, _ in split_words(t)] for t in texts]
 
 
 def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) -> Features:

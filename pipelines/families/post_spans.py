@@ -16,7 +16,7 @@ import torch
 from datasets import Dataset
 
 from pipelines.config import DataConfig
-from pipelines.data.align import split_words
+from pipelines.data.align import split_words, words_of
 from pipelines.data.batching import Collator, Features
 from pipelines.data.spans import SPAN, tags_to_offsets
 from pipelines.data.tagging import encode_with_intents
@@ -104,7 +104,7 @@ def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) ->
     """The joint task's windows (span tag ids, post label id as `intent_labels`, -100 when absent), plus each
     core word's character span (`word_spans`) for character-level scoring. Text without words is split here."""
     if "tokens" not in ds.column_names:
-        ds = ds.add_column("tokens", [[w for w, _, _ in split_words(t)] for t in ds["text"]])
+        ds = ds.add_column("tokens", words_of(ds["text"]))
     if "tags" in ds.column_names:  # every marked span is a toxic span, whatever type it was written with
         ds = ds.remove_columns("tags").add_column("tags", [
             None if t is None else [x if x == "O" else f"{x[:2]}{SPAN}" for x in t] for t in ds["tags"]])

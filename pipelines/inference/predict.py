@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from pipelines.config import DataConfig
+from pipelines.config import META, DataConfig
 from pipelines.errors import ModelFormatError, ModelNotFoundError
 from pipelines.inference.onnx import OnnxModel, is_onnx
 from pipelines.io import atomic_write_text, make_readable_dir
@@ -47,7 +47,6 @@ from pipelines.provenance import code_version, portable_path
 from pipelines.registry import get_task, task_class
 
 log = logging.getLogger(__name__)
-META = "pipeline.json"
 MAX_CHARS = 10_000
 _BAD_CHARS = re.compile("[\x00-\x08\x0e-\x1f\ud800-\udfff]")
 

@@ -29,7 +29,7 @@ import yaml
 
 from pipelines.cli import parse_args
 from pipelines.config import CONFIG_DIR, RunConfig, build_run_config, build_section, read_raw
-from pipelines.data.align import split_words
+from pipelines.data.align import words_of
 from pipelines.errors import ConfigError
 from pipelines.io import atomic_write_text
 from pipelines.methods.augment import Augmenter
@@ -89,7 +89,7 @@ def example_words(ds: Any, token_task: bool) -> tuple[list[list[str]], list[list
     """Per example its words and one label per word (the tag, or the example's class repeated)."""
     if token_task:
         return [list(t) for t in ds["tokens"]], [list(t) for t in ds["tags"]]
-    words = [[w for w, _, _ in split_words(t)] for t in ds["text"]]
+    words = words_of(ds["text"])
     return words, [[lab] * len(ws) for ws, lab in zip(words, ds["label"], strict=True)]
 
 
