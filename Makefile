@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-0.3
+STAMP  := $(VENV)/.installed-0.4
+CLI    := $(VENV)/bin/nlp-pipelines
 TASK   ?= ner
 DATA   ?=
 ARGS   ?=
@@ -12,9 +13,11 @@ INIT   ?=
 LABELS ?=
 SEEDS  ?= 1 2 3
 EXPERIMENT ?= ner_compare
+NAME   ?=
+VERSION ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval predict zero-shot few-shot chat distill quantize serve bench-fewshot bench-unseen bench-scratch bench-calibration bench-incremental bench-distill bench-inference bench-serve bench-splitters bench-served bench-disk bench-topics bench-analogy test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-joint-recipe bench-intent-recipe bench-ner-features bench-batching bench-memory bench-bad-labels bench-toxicity bench-dialogue bench-dialogue-sgd compare find-bad-labels clean test-bench bench-recheck
+.PHONY: help install train eval predict zero-shot few-shot chat distill quantize serve bench-fewshot bench-unseen bench-scratch bench-calibration bench-incremental bench-distill bench-inference bench-serve bench-splitters bench-served bench-disk bench-topics bench-analogy test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-joint-recipe bench-intent-recipe bench-ner-features bench-batching bench-memory bench-bad-labels bench-toxicity bench-dialogue bench-dialogue-sgd compare find-bad-labels clean test-bench bench-recheck package test-install
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -23,51 +26,58 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check torch==2.13.0   # first and pinned: never a CUDA build
-	$(VENV)/bin/pip install -q --disable-pip-version-check -e ".[dev,bench]"   # every target's needs, at once
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e ".[dev]"   # every extra and the test tools, at once
 	touch $@
 
 install: $(STAMP) ## create .venv and install everything (torch 2.13.0 CPU first)
 
 train: $(STAMP) ## train TASK on DATA (default: the shipped sample); RESUME=<run dir> continues a run; INIT=<run dir> continues a finished run on new data
-	$(PY) -m pipelines.training.train --task $(TASK) $(if $(DATA),--data $(DATA)) $(if $(RESUME),--resume $(RESUME)) $(if $(INIT),--init $(INIT)) $(ARGS)
+	$(CLI) train --task $(TASK) $(if $(DATA),--data $(DATA)) $(if $(RESUME),--resume $(RESUME)) $(if $(INIT),--init $(INIT)) $(ARGS)
 
 eval: $(STAMP) ## score RUN on DATA (dev/test splits, or the whole file): writes RUN/eval.json and eval.md
 	@test -n "$(RUN)" -a -n "$(DATA)" || (echo "usage: make eval RUN=<run dir> DATA=<dir or file>"; exit 2)
-	$(PY) -m pipelines.inference.evaluate $(RUN) $(DATA)
+	$(CLI) eval $(RUN) $(DATA)
 
 predict: $(STAMP) ## predict with RUN: one text per stdin line, JSON lines out (ARGS="--input x.jsonl --out y.jsonl --resume"; --help)
 	@test -n "$(RUN)" || (echo "usage: make predict RUN=<run dir> < texts.txt   (or ARGS=\"--input texts.jsonl --out preds.jsonl\")"; exit 2)
-	@$(PY) -m pipelines.inference.predict $(RUN) $(ARGS)
+	@$(CLI) predict $(RUN) $(ARGS)
 
 zero-shot: $(STAMP) ## intents with no training examples: DATA by similarity to label texts (LABELS=labels.yaml)
 	@test -n "$(DATA)" || (echo "usage: make zero-shot DATA=<intent data> [LABELS=labels.yaml] [ARGS=\"--out preds.jsonl\"]"; exit 2)
-	$(PY) -m pipelines.inference.zeroshot --data $(DATA) $(if $(LABELS),--labels $(LABELS)) $(ARGS)
+	$(CLI) zero-shot --data $(DATA) $(if $(LABELS),--labels $(LABELS)) $(ARGS)
 
 few-shot: $(STAMP) ## intents from a few examples each: contrastive tuning + a head pulled to LABELS texts -> a run dir
 	@test -n "$(DATA)" || (echo "usage: make few-shot DATA=<intent data, a few examples per label> [LABELS=labels.yaml]"; exit 2)
-	$(PY) -m pipelines.training.fewshot --data $(DATA) $(if $(LABELS),--labels $(LABELS)) $(ARGS)
+	$(CLI) few-shot --data $(DATA) $(if $(LABELS),--labels $(LABELS)) $(ARGS)
 
 chat: $(STAMP) ## talk to a dialogue RUN in the terminal (ARGS="guard=<toxicity run>"); make serve RUN=... serves POST /chat
 	@test -n "$(RUN)" || (echo "usage: make chat RUN=<dialogue run dir> [ARGS=\"guard=runs/toxicity-...\"]"; exit 2)
-	@$(PY) -m pipelines.inference.chat $(RUN) $(ARGS)
+	@$(CLI) chat $(RUN) $(ARGS)
 
 distill: $(STAMP) ## distil RUN (the teacher) into a BiLSTM student (configs/distill_<task>.yaml; DATA, ARGS)
 	@test -n "$(RUN)" || (echo "usage: make distill RUN=<teacher run dir> [DATA=...] [ARGS=...]"; exit 2)
-	$(PY) -m pipelines.training.distill $(RUN) $(if $(DATA),--data $(DATA)) $(ARGS)
+	$(CLI) distill $(RUN) $(if $(DATA),--data $(DATA)) $(ARGS)
 
 quantize: $(STAMP) ## ONNX + INT8 of RUN with an accuracy gate (configs/quantize.yaml; ARGS="method=static")
 	@test -n "$(RUN)" || (echo "usage: make quantize RUN=<run dir> [ARGS=\"method=static calibration=entropy\"]"; exit 2)
-	$(PY) -m pipelines.inference.quantize $(RUN) $(ARGS)
+	$(CLI) quantize $(RUN) $(ARGS)
 
 serve: $(STAMP) ## HTTP JSON service for RUN (or RUN/model-dynamic): POST /predict, GET /health, /info
 	@test -n "$(RUN)" || (echo "usage: make serve RUN=<run dir or quantised folder> [ARGS=\"port=8080\"]"; exit 2)
-	$(PY) -m pipelines.inference.serve $(RUN) $(ARGS)
+	$(CLI) serve $(RUN) $(ARGS)
+
+package: $(STAMP) ## a pip-installable wheel of RUN's model: NAME=my-ner VERSION=1.0 -> dist/ (Predictor.load("my-ner"))
+	@test -n "$(RUN)" -a -n "$(NAME)" -a -n "$(VERSION)" || (echo "usage: make package RUN=<run dir> NAME=my-ner VERSION=1.0"; exit 2)
+	$(CLI) package $(RUN) --name $(NAME) --version $(VERSION)
 
 test: $(STAMP) ## fast offline tests (tiny models, fixtures, one smoke test on the default encoder), 2 workers
 	$(PY) -m pytest -q -n 2
 
 test-bench: $(STAMP) ## every benchmarks/ script end to end on tiny data (nothing measured; CI runs it too)
 	$(PY) -m pytest -q -n 2 -m bench
+
+test-install: $(STAMP) ## build the wheel, install it into a fresh venv outside the clone, run the commands (~3 min; CI runs it)
+	$(PY) -m pytest -q -m install
 
 test-all: $(STAMP) ## all tests, including the slow ones on ../shared/data
 	$(PY) -m pytest -q -n 2 -m ""
@@ -182,7 +192,7 @@ bench-serve: $(STAMP) ## the HTTP service under 1/8/32 concurrent clients -> rep
 	$(PY) -m benchmarks.serve_load
 
 find-bad-labels: $(STAMP) ## rank suspect labels of TASK's DATA (k-fold; ARGS: --frozen, --split test, overrides)
-	$(PY) -m pipelines.training.find_bad_labels --task $(TASK) $(if $(DATA),--data $(DATA)) $(ARGS)
+	$(CLI) find-bad-labels --task $(TASK) $(if $(DATA),--data $(DATA)) $(ARGS)
 
 compare: $(STAMP) ## run a comparison benchmark, EXPERIMENT=ner_compare (Transformer vs CRF vs BiLSTM-CRF), SEEDS
 	$(PY) -m benchmarks.$(EXPERIMENT) --seeds $(SEEDS)

@@ -7,7 +7,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 
-from pipelines.errors import PipelineError
+from pipelines.errors import PipelineError, missing_extra
 
 USER_ERRORS = (PipelineError, FileNotFoundError)  # a missing data file is the user's too
 
@@ -27,11 +27,18 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = Non
 
 
 def run_cli(main: Callable[[], int]) -> None:
-    """Run `main`; print user errors as `error: <message>` and exit 2 (set PIPELINES_DEBUG=1 for tracebacks)."""
+    """Run `main` with the offline default (pipelines.env); print user errors as `error: <message>` and exit 2
+    (set PIPELINES_DEBUG=1 for tracebacks)."""
     import os
 
+    from pipelines.env import offline_by_default
+
+    offline_by_default()  # a command runs offline unless HF_HUB_OFFLINE=0; the library itself sets nothing
     try:
-        sys.exit(main())
+        try:
+            sys.exit(main())
+        except ImportError as err:  # an optional dependency missing: say which extra to install
+            raise missing_extra(err) or err from None
     except USER_ERRORS as err:
         if os.environ.get("PIPELINES_DEBUG"):
             raise

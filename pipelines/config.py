@@ -61,6 +61,9 @@ class DataConfig:
 
 
 META = "pipeline.json"  # what a finished run's model folder holds besides the weights
+# the model folder's layout version, written into pipeline.json ("schema"); a folder without it is schema 1 (the
+# layout since pipeline.json holds the whole options and data config). Raise it when a change breaks old folders.
+SCHEMA = 1
 
 
 def finished_run(path: str) -> Path | None:
@@ -392,20 +395,18 @@ def build_section(cls: type, values: dict[str, Any], name: str) -> Any:
     return _build(cls, values, f"{name}.")
 
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+from pipelines.shipped import CONFIG_DIR  # noqa: E402  (re-exported: distill, quantize, serve read it here)
 
 
 def default_config_path(task: str) -> Path:
-    """`configs/<task>.yaml` beside the code; a ConfigError that says what to do when it is not there (a
-    `pip install .` outside the repository ships the code, not the configs)."""
+    """The shipped `configs/<task>.yaml` (pipelines.shipped); a ConfigError when the task has none."""
     path = CONFIG_DIR / f"{task}.yaml"
     if not path.is_file():
         from pipelines.registry import task_class
 
         task_class(task)  # an unknown task says so first
-        raise ConfigError(f"no config for task {task!r}: {path} does not exist. Run from a clone of the "
-                          "repository (or an editable install, pip install -e .), or pass a config file "
-                          "(python -m pipelines.training.train my.yaml)")
+        raise ConfigError(f"no config for task {task!r}: {path} does not exist; pass a config file "
+                          "(nlp-pipelines train my.yaml)")
     return path
 
 

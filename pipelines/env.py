@@ -1,9 +1,7 @@
-"""Offline by default: runs never reach a model or dataset hub unless the user says so.
+"""Offline by default: commands never reach a model or dataset hub unless the user says so.
 
-`HF_HUB_OFFLINE` and `HF_DATASETS_OFFLINE` are read by huggingface_hub and datasets when they are first
-imported, so `pipelines/__init__.py` calls `offline_by_default()` before anything imports them. A value the
-user set (`HF_HUB_OFFLINE=0` to use a hub) is kept. Where a library was imported before `pipelines`, its
-already-read flag is updated too.
+Importing `pipelines` changes nothing; every command (`nlp-pipelines ...`, pipelines.cli.run_cli) calls
+`offline_by_default()`, and a library user may call it too (`pipelines.offline_by_default()`).
 """
 
 from __future__ import annotations
@@ -19,6 +17,9 @@ def _true(value: str | None) -> bool:
 
 
 def offline_by_default() -> None:
+    """Set HF_HUB_OFFLINE=1, HF_DATASETS_OFFLINE=1 and TOKENIZERS_PARALLELISM=false unless already set (a user's
+    `HF_HUB_OFFLINE=0` wins). huggingface_hub and datasets read these when first imported; where they were
+    imported already, their read flags are updated too, so the call works at any time before a download."""
     for key, value in DEFAULTS.items():
         os.environ.setdefault(key, value)
     hub = sys.modules.get("huggingface_hub.constants")

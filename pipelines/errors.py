@@ -9,8 +9,9 @@ them as one line (pipelines.cli), a service can catch them apart from its own bu
       ModelFormatError   a folder that is not a model this version loads (another format, an older layout)
       UnsafeModelError   a model folder whose loading could run code (pickles): refused
       ModelNotFoundError no model or checkpoint where one was named (also a FileNotFoundError)
+      MissingExtraError  an optional dependency that is not installed: names the extra to install (an ImportError)
 
-All but `ModelNotFoundError` are also `ValueError`s, as they were before the base class existed.
+All but `ModelNotFoundError` and `MissingExtraError` are also `ValueError`s, as they were before the base class existed.
 """
 
 from __future__ import annotations
@@ -53,3 +54,23 @@ class UnsafeModelError(PipelineError, ValueError):
 
 class ModelNotFoundError(PipelineError, FileNotFoundError):
     """No trained model, or no checkpoint, where one was named."""
+
+
+# the optional dependencies (pyproject.toml's extras) by top-level module; the core install predicts
+EXTRAS = {"lightning": "train", "matplotlib": "train", "sacremoses": "train", "gensim": "topics",
+          "fastapi": "serve", "uvicorn": "serve", "onnx": "onnx", "onnxruntime": "onnx", "redis": "redis",
+          "accelerate": "bench"}
+
+
+class MissingExtraError(PipelineError, ImportError):
+    """An optional dependency that is not installed; the message names the pip install that adds it."""
+
+
+def missing_extra(err: ImportError) -> MissingExtraError | None:
+    """The one-line error for an ImportError of an optional dependency, else None (a real bug stays one)."""
+    top = (getattr(err, "name", None) or "").split(".")[0]
+    if top not in EXTRAS:
+        return None
+    extra = EXTRAS[top]
+    return MissingExtraError(f"this needs {top}, which is in the [{extra}] extra: "
+                             f"pip install 'nlp-pipelines[{extra}]'")

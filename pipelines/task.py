@@ -30,12 +30,12 @@ from pipelines.data.batching import Features
 from pipelines.errors import ConfigError
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput
+from pipelines.shipped import SAMPLES  # noqa: F401  (re-exported: each task's shipped sample folder)
 
 Records = list[dict[str, Any]]
 Featurizers = dict[str, Any]  # what fit_featurizers / fit_after_training return and load_featurizers reads back
 Decoder = Callable[..., list[int]] | None
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"  # the shipped sample data, one folder per task
 
 
 class Featurizer(Protocol):

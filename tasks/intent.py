@@ -37,7 +37,7 @@ from pipelines.models.outputs import TaskOutput
 from pipelines.models.pooling import MeanPoolClassifier
 from pipelines.models.saving import load_by_architecture, load_pretrained
 from pipelines.models.transformer import ScratchClassifier
-from pipelines.task import Featurizers, Task
+from pipelines.task import SAMPLES, Featurizers, Task
 
 MODEL_CLASS = AutoModelForSequenceClassification
 # what each saved architecture loads with (config.json's `architectures`; a Hugging Face classifier else)
@@ -100,7 +100,7 @@ class IntentTask(Task):
     columns = ("text", "label")
     gold = "label"
     monitor = "val/accuracy"
-    sample = Path(__file__).resolve().parent.parent / "samples" / "intent"
+    sample = SAMPLES / "intent"
     distillable = True
     class_head = "classifier"
     options: IntentOptions

@@ -45,7 +45,7 @@ from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput, infer
 from pipelines.models.saving import is_composite
 from pipelines.predictions import Topic
-from pipelines.task import Featurizers, Task, labels_of
+from pipelines.task import SAMPLES, Featurizers, Task, labels_of
 
 TOP_TOPICS, TOP_WORDS = 3, 8
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class TopicsTask(Task):
     gold = "label"
     monitor = "val/accuracy"
     class_head = "classifier"
-    sample = Path(__file__).resolve().parent.parent / "samples" / "topics"
+    sample = SAMPLES / "topics"
     options: TopicsOptions
 
     def __init__(self, options: ModelOptions | None = None) -> None:

@@ -1,10 +1,10 @@
 import torch
 from helpers import batch_loss, make_task
+from pipelines.tasks import ner
 
 from pipelines.data.batching import Collator
 from pipelines.data.words import CASES, WordTokenizer, WordVectors, casing
 from pipelines.models.bilstm import BiLstmCrf
-from tasks import ner
 
 SENTS = [["Anna", "met", "Tom", "in", "Oslo", "."], ["The", "IBM", "deal", "cost", "$5", "in", "1996"]]
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]

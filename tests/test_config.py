@@ -107,7 +107,7 @@ def test_a_run_in_model_encoder_names_model_init_and_old_saved_options_are_upgra
     bilstm, encoder: <run>) load with the architecture and the parent's encoder."""
     import json
 
-    from tasks.intent import IntentOptions
+    from pipelines.tasks.intent import IntentOptions
 
     parent = tmp_path / "parent" / "model"
     parent.mkdir(parents=True)

@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from pipelines.tasks import dialogue
 
 from pipelines.config import DataConfig
 from pipelines.data.dialogue import GATES, gate_of, read_dialogues, same_state, sgd_to_dialogues, update, user_spans
@@ -14,7 +15,6 @@ from pipelines.families import dialogue_state as dlg
 from pipelines.inference.sessions import SqliteSessionStore
 from pipelines.methods.chat import Catalogue, ChatEngine, Domain, Session, SessionExpired
 from pipelines.models.outputs import TaskOutput
-from tasks import dialogue
 
 SAMPLE = dialogue.TASK.sample
 

@@ -3,6 +3,7 @@ import pytest
 import torch
 from datasets import Dataset
 from helpers import batch_loss, make_task
+from pipelines.tasks import joint
 
 from pipelines.config import DataConfig
 from pipelines.data.batching import Collator
@@ -11,7 +12,6 @@ from pipelines.models.encoders import tiny_tokenizer
 from pipelines.models.outputs import TaskOutput
 from pipelines.training.datamodule import TaskDataModule
 from pipelines.training.module import TaskModule
-from tasks import joint
 
 LABELS = ["intent:book", "intent:weather", "O", "B-city", "I-city", "B-n", "I-n"]
 ROWS = {"tokens": [["book", "for", "two"], ["weather", "in", "new", "york"], ["table", "for", "four", "please"],

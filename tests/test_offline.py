@@ -1,7 +1,8 @@
 """Offline by default, checked in fresh interpreters (conftest sets the variables for the other tests, which
-would hide a default that does not work): importing `pipelines` makes huggingface_hub and datasets offline
-before they read their settings, a user's HF_HUB_OFFLINE=0 wins, and an encoder that cannot be loaded is one
-line at once."""
+would hide a default that does not work): importing `pipelines` changes no environment variable; a command
+(pipelines.cli.run_cli, behind `nlp-pipelines`) and `pipelines.offline_by_default()` make huggingface_hub and
+datasets offline, also after they read their settings; a user's HF_HUB_OFFLINE=0 wins; an encoder that cannot be
+loaded is one line at once."""
 
 import os
 import subprocess
@@ -20,12 +21,22 @@ def _python(code, **env):
                           capture_output=True, text=True, timeout=120)
 
 
-def test_importing_pipelines_makes_the_hub_offline_and_a_user_can_go_online():
-    assert _python(PROBE).stdout.split() == ["True", "True"]
-    assert _python(PROBE, HF_HUB_OFFLINE="0", HF_DATASETS_OFFLINE="0").stdout.split() == ["False", "False"]
-    # huggingface_hub imported first (a service that imported transformers before us): still offline
-    late = "import huggingface_hub.constants as c; import pipelines; print(c.HF_HUB_OFFLINE)"
-    assert _python(late).stdout.split() == ["True"]
+def test_importing_pipelines_changes_no_environment_variable():
+    code = ("import os; before = dict(os.environ); import pipelines; from pipelines import Predictor; "
+            "print(dict(os.environ) == before, 'HF_HUB_OFFLINE' in os.environ)")
+    assert _python(code).stdout.split() == ["True", "False"]
+
+
+def test_a_command_and_the_documented_call_make_the_hub_offline_and_a_user_can_go_online():
+    command = ("import huggingface_hub.constants as c, datasets.config as d; from pipelines.cli import run_cli; "
+               "run_cli(lambda: print(c.HF_HUB_OFFLINE, d.HF_DATASETS_OFFLINE) or 0)")
+    assert _python(command).stdout.split() == ["True", "True"]
+    assert _python(command, HF_HUB_OFFLINE="0", HF_DATASETS_OFFLINE="0").stdout.split() == ["False", "False"]
+    # a service that imported huggingface_hub before us, then calls the documented function: offline
+    library = ("import huggingface_hub.constants as c; import pipelines; pipelines.offline_by_default(); "
+               "print(c.HF_HUB_OFFLINE)")
+    assert _python(library).stdout.split() == ["True"]
+    assert _python(library, HF_HUB_OFFLINE="0").stdout.split() == ["False"]
 
 
 def test_a_hub_encoder_while_offline_is_one_clear_line_at_once(tmp_path):

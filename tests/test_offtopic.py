@@ -110,10 +110,10 @@ def test_combined_score_is_the_sum_of_the_standardised_views():
 
 def test_mean_pooled_classifier_features_are_the_pooled_vectors(tmp_path):
     import torch
+    from pipelines.tasks import intent
     from transformers import AutoModelForSequenceClassification
 
     from pipelines.models.encoders import tiny_tokenizer
-    from tasks import intent
 
     tok = tiny_tokenizer()
     task = intent.TASK(intent.IntentOptions(encoder="tiny", dropout=0.0, pooling="mean"))

@@ -205,8 +205,9 @@ def test_topics_task_stops_on_an_empty_document(tmp_path):
 
 
 def test_options_are_checked():
+    from pipelines.tasks.topics import TopicsOptions
+
     from pipelines.errors import ConfigError
-    from tasks.topics import TopicsOptions
 
     with pytest.raises(ConfigError, match="pooling=chunks needs model.features=frozen"):
         TopicsOptions(features="finetune", pooling="chunks")

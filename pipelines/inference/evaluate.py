@@ -49,11 +49,36 @@ def evaluate(predictor: Any, ds: Dataset, data: DataConfig | None = None) -> dic
     return scores
 
 
+def labelled_splits(run: str | Path, data: str | Path, predictor: Any) -> tuple[DataConfig, dict[str, Dataset]]:
+    """`data` read with the run's own data settings: a file (or a folder of seq.in / seq.out) whole as "test"
+    (or its own splits), a folder of splits as split (with the dev set the run held out, if it is its data)."""
+    from pipelines.inference.predict import run_splits
+
+    settings = dataclasses.replace(predictor.data, path=str(data), train="", dev="", test="")
+    path = Path(data)
+    if path.is_file() or (path / "seq.in").exists():  # one file or folder: score all of it
+        read = read_file(path, settings)
+        return settings, read if isinstance(read, dict) else {"test": read}
+    return settings, run_splits(run, settings)
+
+
+def evaluate_run(run: str | Path, data: str | Path, splits: list[str] | None = None,
+                 predictor: Any = None) -> dict[str, dict[str, Any]]:
+    """Scores of a run folder on labelled `data` (see labelled_splits), per split: validation and test, or the
+    ones named in `splits`. `predictor`: the run's, when it is loaded already."""
+    from pipelines.inference.predict import Predictor
+
+    predictor = predictor or Predictor.load(run)
+    settings, found = labelled_splits(run, data, predictor)
+    names = splits or [s for s in ("validation", "test") if s in found] or ["train"]
+    return {name: evaluate(predictor, found[name], settings) for name in names}
+
+
 def main(argv: list[str] | None = None) -> int:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # no "Loading weights" bar in CLI output
-    from pipelines.inference.predict import Predictor, run_splits
+    from pipelines.inference.predict import Predictor
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("run", help="run dir")
@@ -65,20 +90,12 @@ def main(argv: list[str] | None = None) -> int:
                              "sentence's tokens, against gold character spans (pipelines.inference.served)")
     args = parser.parse_args(argv)
     predictor = Predictor.load(args.run)
-    # the training run's settings, other data
-    data = dataclasses.replace(predictor.data, path=args.data, train="", dev="", test="")
-    path = Path(args.data)
-    if path.is_file() or (path / "seq.in").exists():  # one file or folder: score all of it
-        read = read_file(path, data)
-        splits = read if isinstance(read, dict) else {"test": read}
-    else:
-        splits = run_splits(args.run, data)  # a dev set carved from it: the one the run held out, if its data
-    names = args.split or [s for s in ("validation", "test") if s in splits] or ["train"]
-    results = {name: evaluate(predictor, splits[name], data) for name in names}
+    results = evaluate_run(args.run, args.data, args.split, predictor)
     if args.from_text:
         from pipelines.inference.served import served_scores
 
-        for name in names:
+        _, splits = labelled_splits(args.run, args.data, predictor)
+        for name in list(results):
             if "tokens" not in splits[name].column_names or "tags" not in splits[name].column_names:
                 raise SystemExit(f"--from-text: split {name!r} has no tokens and tags to make raw text from")
             results[f"{name} (raw text)"] = served_scores(predictor, splits[name])

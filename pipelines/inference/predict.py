@@ -38,13 +38,14 @@ from typing import Any
 
 import torch
 
-from pipelines.config import META, DataConfig
-from pipelines.errors import ModelFormatError, ModelNotFoundError
+from pipelines.config import META, SCHEMA, DataConfig
+from pipelines.errors import ModelFormatError, ModelNotFoundError, missing_extra
 from pipelines.inference.onnx import OnnxModel, is_onnx
 from pipelines.io import atomic_write_text, make_readable_dir
 from pipelines.models.encoders import load_saved_tokenizer
 from pipelines.provenance import code_version, portable_path
 from pipelines.registry import get_task, task_class
+from pipelines.shipped import installed_model
 
 log = logging.getLogger(__name__)
 MAX_CHARS = 10_000
@@ -73,15 +74,17 @@ def bad_characters(text: str) -> str | None:
 
 
 def model_dir(run_or_model_dir: str | Path) -> Path:
-    """A run dir's `model/` folder (resolved once: a re-export swaps it whole), or the folder itself when it
-    holds the model."""
+    """A run dir's `model/` folder (resolved once: a re-export swaps it whole), the folder itself when it
+    holds the model, or the model of an installed model package of that name (`nlp-pipelines package`)."""
     path = Path(run_or_model_dir)
     if (path / "model" / META).exists():
         return (path / "model").resolve()
     if (path / META).exists():
         return path.resolve()
-    raise ModelNotFoundError(f"{path}: no trained model here (expected {path}/model/{META}); "
-                            "a run writes it when training ends")
+    if not path.exists() and (installed := installed_model(str(run_or_model_dir))) is not None:
+        return installed
+    raise ModelNotFoundError(f"{path}: no trained model here (expected {path}/model/{META}; a run writes it "
+                             "when training ends), nor an installed model package of that name")
 
 
 def pipeline_meta(task: Any, data: DataConfig, split: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -90,7 +93,7 @@ def pipeline_meta(task: Any, data: DataConfig, split: dict[str, Any] | None = No
     pipelines.data.splits.split_record), and the code version."""
     named = {k: portable_path(v) for k in ("train", "dev", "test") if (v := getattr(data, k)) and Path(v).exists()}
     data_dict = {**dataclasses.asdict(data), "path": portable_path(data.path), **named}  # names inside path stay
-    return {"task": task.name, "options": dataclasses.asdict(task.options), "data": data_dict,
+    return {"schema": SCHEMA, "task": task.name, "options": dataclasses.asdict(task.options), "data": data_dict,
             **({"split": split} if split else {}), **code_version()}
 
 
@@ -186,15 +189,22 @@ class Predictor:
         if "options" not in meta or "data" not in meta:
             raise ModelFormatError(f"{path}/{META} was written by an older version of this project (no model "
                                     "options or data config in it): retrain the run")
+        if meta.get("schema", 1) != SCHEMA:
+            raise ModelFormatError(f"{path}: model folder schema {meta.get('schema')}, and this version of "
+                                   f"nlp-pipelines reads schema {SCHEMA}: install the version that wrote it "
+                                   f"(commit {meta.get('commit', 'unknown')}) or retrain")
         task = get_task(meta["task"], task_class(meta["task"]).Options.from_saved(meta["options"]))
         data = DataConfig(**{"splitter": "regex", **meta["data"]})  # runs before data.splitter split with the regex
-        with _no_progress_bars():  # no "Loading weights" bar on every load
-            if is_onnx(path):  # an ONNX Runtime graph (pipelines.inference.quantize)
-                model = OnnxModel.load(path, threads=threads)
-            else:
-                model = task.load_model(path).to(device)
-            return cls(task, model, load_saved_tokenizer(path), data, batch_size, task.load_featurizers(path),
-                       max_chars)
+        try:
+            with _no_progress_bars():  # no "Loading weights" bar on every load
+                if is_onnx(path):  # an ONNX Runtime graph (pipelines.inference.quantize)
+                    model = OnnxModel.load(path, threads=threads)
+                else:
+                    model = task.load_model(path).to(device)
+                return cls(task, model, load_saved_tokenizer(path), data, batch_size, task.load_featurizers(path),
+                           max_chars)
+        except ImportError as err:  # e.g. a topics model without gensim: name the extra to install
+            raise missing_extra(err) or err from None
 
     def with_options(self, **changes: Any) -> Predictor:
         """The same model with some task options changed (e.g. `decode="argmax"`), sharing weights."""

@@ -1,6 +1,6 @@
-"""Train a task end to end: `python -m pipelines.training.train --task ner [--data D] [--resume RUN] [key=value ...]`.
+"""Train a task end to end: `nlp-pipelines train --task ner [--data D] [--resume RUN] [key=value ...]`.
 
-A run directory holds `config.yaml` (resolved; `python -m pipelines.training.train runs/X/config.yaml` reproduces
+A run directory holds `config.yaml` (resolved; `nlp-pipelines train runs/X/config.yaml` reproduces
 it), `checkpoints/` (best and last, Lightning), `logs/` (CSV), `model/` (Hugging Face layout, safetensors,
 tokenizer, pipeline.json), `metrics.json`, `report.md` and, for classification, confusion-matrix PNGs.
 """
@@ -15,6 +15,7 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -259,6 +260,22 @@ def run(cfg: RunConfig, run_dir: Path, resume: bool = False, splits: dict[str, A
 FEW_STEPS = 50
 
 
+def train(task: str | None = None, data: str | Path | None = None, overrides: Sequence[str] = (),
+          config: str | Path | None = None, run_dir: str | Path | None = None) -> Path:
+    """Train as `nlp-pipelines train` does and return the run folder (scores in its metrics.json).
+
+    Args:
+        task: a task name (its shipped config, configs/<task>.yaml); or give `config`, a YAML file.
+        data: a folder, a file or hub:name (= data.path); None: the config's (the shipped sample by default).
+        overrides: "section.key=value" strings, e.g. ["train.epochs=1"].
+        run_dir: where the run goes; None: a new timestamped folder under train.out_dir.
+    """
+    cfg = load_config(config, [*overrides, *([f"data.path={data}"] if data else [])], task=task)
+    folder = Path(run_dir) if run_dir else _new_run_dir(cfg)
+    run(cfg, folder)
+    return folder
+
+
 def warn_if_few_steps(cfg: RunConfig, batches_per_epoch: int) -> None:
     """One line when the whole run takes so few optimizer steps that a pretrained encoder barely moves (60 NER
     sentences x 3 epochs = 9 steps: test F1 0; 15 epochs: 96.55)."""
@@ -286,8 +303,10 @@ def finish(cfg: RunConfig, run_dir: Path, task: Any, model: Any, tokenizer: Any,
     """Fit what the task fits after training (an off-topic detector), export the model with its tokenizer,
     featurizers and pipeline.json in one atomic step, then score the saved model on validation and test."""
     from pipelines.data.splits import split_record
+    from pipelines.inference.card import CARD, model_card
     from pipelines.inference.evaluate import evaluate
     from pipelines.inference.predict import Predictor, export, pipeline_meta
+    from pipelines.io import atomic_write_text
 
     if cfg.train.calibration == "temperature":
         from pipelines.training.calibrate import calibrate
@@ -301,8 +320,10 @@ def finish(cfg: RunConfig, run_dir: Path, task: Any, model: Any, tokenizer: Any,
     predictor = Predictor.load(run_dir)
     results = {name: evaluate(predictor, splits[name], predictor.data) for name in ("validation", "test")
                if name in splits}
+    facts = {**facts, **({"train_examples": len(splits["train"])} if "train" in splits else {})}
     reports.write(run_dir, "metrics", f"{cfg.task}: {cfg.model.encoder}", results, extra=facts,
                   notes=list(task.report_notes), md_name="report")
+    atomic_write_text(run_dir / "model" / CARD, model_card(run_dir / "model"))
     return results
 
 

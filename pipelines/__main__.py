@@ -1,0 +1,5 @@
+"""`python -m pipelines <command>`: the same as the `nlp-pipelines` console command."""
+
+from pipelines.commands import main
+
+main()
