@@ -17,7 +17,7 @@ NAME   ?=
 VERSION ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval predict zero-shot few-shot chat distill quantize serve bench-fewshot bench-unseen bench-scratch bench-calibration bench-incremental bench-distill bench-inference bench-serve bench-splitters bench-served bench-disk bench-topics bench-analogy test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-joint-recipe bench-intent-recipe bench-ner-features bench-batching bench-memory bench-bad-labels bench-toxicity bench-dialogue bench-dialogue-sgd compare find-bad-labels clean test-bench bench-recheck package test-install
+.PHONY: help install train eval predict zero-shot few-shot chat distill quantize serve bench-fewshot bench-unseen bench-scratch bench-calibration bench-incremental bench-distill bench-inference bench-serve bench-splitters bench-served bench-disk bench-topics bench-analogy test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-joint-recipe bench-intent-recipe bench-ner-features bench-batching bench-memory bench-bad-labels bench-toxicity bench-dialogue bench-dialogue-sgd compare find-bad-labels clean test-bench bench-recheck package test-system
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -76,8 +76,8 @@ test: $(STAMP) ## fast offline tests (tiny models, fixtures, one smoke test on t
 test-bench: $(STAMP) ## every benchmarks/ script end to end on tiny data (nothing measured; CI runs it too)
 	$(PY) -m pytest -q -n 2 -m bench
 
-test-install: $(STAMP) ## build the wheel, install it into a fresh venv outside the clone, run the commands (~3 min; CI runs it)
-	$(PY) -m pytest -q -m install
+test-system: $(STAMP) ## whole-system tests: the wheel in a fresh venv outside the clone, DDP, 2-process prediction, a killed run (~4 min; CI)
+	$(PY) -m pytest -q -n 2 -m system
 
 test-all: $(STAMP) ## all tests, including the slow ones on ../shared/data
 	$(PY) -m pytest -q -n 2 -m ""

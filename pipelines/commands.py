@@ -26,6 +26,17 @@ COMMANDS = {
 }
 
 
+# `predict --output DIR` is sharded batch prediction through Lightning (several processes, resumable)
+BULK_PREDICT = "pipelines.training.bulk_predict"
+
+
+def module_of(name: str, args: list[str]) -> str:
+    """The module that runs command `name` with `args`."""
+    if name == "predict" and any(a == "--output" or a.startswith("--output=") for a in args):
+        return BULK_PREDICT
+    return COMMANDS[name][0]
+
+
 def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
@@ -47,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.argv[0] = f"nlp-pipelines {name}"  # argparse's prog: `usage: nlp-pipelines train ...`
     # run_cli sets the offline default before the module imports transformers, and turns a missing optional
     # dependency (the module's own imports included) into one line naming the extra to install
-    run_cli(lambda: importlib.import_module(COMMANDS[name][0]).main(rest))
+    run_cli(lambda: importlib.import_module(module_of(name, rest)).main(rest))
 
 
 if __name__ == "__main__":

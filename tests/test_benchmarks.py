@@ -339,3 +339,11 @@ def test_recheck_benchmark(bench):
     row = json.loads((work / "reports/recheck.json").read_text())["parts"]["atis"]["test"]["slot_f1"]
     assert set(row) == {"now", "published", "diff"} and row["diff"] == pytest.approx(row["now"] - row["published"])
     assert "| atis | slot_f1 |" in (work / "reports/recheck.md").read_text()
+
+
+def test_scale_benchmark(bench):
+    work, data, load = bench
+    load("scale").main(["--lines", "40", "--big", "300", "--kill-after", "3", "--out", "reports/scale.json", *TINY])
+    report = json.loads((work / "reports/scale.json").read_text())
+    assert len(report["runs"]) == 4 and report["runs"][-1]["covered_once"] and report["resume"]["covered_once"]
+    assert (work / "reports/scale.md").exists()

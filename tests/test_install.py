@@ -2,8 +2,8 @@
 (torch 2.13.0 first, as the Makefile does), first without extras, then with [train,serve]; every command runs
 from a folder that is not the clone, on the shipped samples.
 
-Slow (about 3 minutes: it installs torch and the dependencies from the package registries) and marked
-`install`: `make test-install` runs it, and `.ci/run` does.
+Slow (about 4 minutes: it installs torch and the dependencies from the package registries) and marked
+`system`: `make test-system` runs it, and `.ci/run` does.
 """
 
 import json
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.install
+pytestmark = pytest.mark.system
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["model.encoder=tiny", "train.epochs=1", "train.limit_train_batches=2", "train.progress_bar=false"]
 

@@ -70,7 +70,7 @@ def test_every_model_folder_has_a_card_with_what_a_user_needs(readme_run):
 
 
 def test_the_wheel_holds_the_model_and_loads_by_name_from_another_folder(readme_run, tmp_path, monkeypatch):
-    """The wheel unpacked as pip installs a pure wheel (make test-install runs pip in a fresh venv): every file
+    """The wheel unpacked as pip installs a pure wheel (make test-system runs pip in a fresh venv): every file
     matches its RECORD hash, and Predictor.load finds the model by name through the entry point."""
     import base64
     import hashlib

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import io
 import json
 import logging
 import os
@@ -316,25 +315,56 @@ def _stdin_batches(stream: Any, batch_size: int):
         yield batch
 
 
-def _records(path: Path, fmt: str, field_name: str):
-    """(line, text or UnicodeError) from a JSONL or CSV file, one record each; a text with newlines stays one."""
+def _decoded(line: bytes) -> str | UnicodeError:
+    try:
+        return line.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as err:
+        return UnicodeError(f"not UTF-8 (byte {line[err.start]:#04x} at column {err.start + 1})")
+
+
+def input_format(path: Path, fmt: str = "auto") -> str:
+    """`lines`, `jsonl` or `csv`: `fmt`, or for `auto` the file's extension (anything else is lines)."""
+    return {".jsonl": "jsonl", ".csv": "csv"}.get(path.suffix, "lines") if fmt == "auto" else fmt
+
+
+def stream_records(path: Path, fmt: str, field_name: str = "text"):
+    """(line, text or UnicodeError) per record of a file, read as a stream (never held in memory): `lines` (every
+    line a text), `jsonl` (a string field; blank lines skipped) or `csv` (a column; a text may hold newlines). A
+    bad record (not UTF-8, not JSON, no such field) is a UnicodeError in its place, answered as an error there."""
     import csv
 
-    from pipelines.data.readers import ReadError, jsonl_lines, read_text
+    from pipelines.data.readers import ReadError
 
-    if fmt == "jsonl":
-        for num, rec, problem in jsonl_lines(path):
-            if problem:
-                yield num, UnicodeError(problem)
-                continue
-            text = rec.get(field_name) if isinstance(rec, dict) else None
-            yield num, text if isinstance(text, str) else UnicodeError(f"no string field {field_name!r}")
+    if not path.is_file():
+        raise ReadError(path, None, "no such file")
+    if fmt == "csv":
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.DictReader(fh)
+            try:
+                if field_name not in (reader.fieldnames or []):
+                    raise ReadError(path, 1, f"no column {field_name!r} (columns: {reader.fieldnames}); name it "
+                                             "with --text-field")
+                for rec in reader:
+                    yield reader.line_num, rec[field_name]
+            except UnicodeDecodeError as err:
+                raise ReadError(path, reader.line_num + 1, f"not UTF-8 ({err.reason}); re-encode the file as "
+                                                           "UTF-8") from None
         return
-    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
-    if field_name not in (reader.fieldnames or []):
-        raise ReadError(path, 1, f"no column {field_name!r} (columns: {reader.fieldnames}); name it with --text-field")
-    for rec in reader:
-        yield reader.line_num, rec[field_name]
+    with open(path, "rb") as fh:
+        for num, raw in enumerate(fh, start=1):
+            text = _decoded(raw.removeprefix(b"\xef\xbb\xbf") if num == 1 else raw)
+            if fmt == "lines" or isinstance(text, UnicodeError):
+                yield num, text
+                continue
+            if not text.strip():
+                continue
+            try:
+                rec = json.loads(text)
+            except json.JSONDecodeError as err:
+                yield num, UnicodeError(f"not valid JSON: {err.msg}")
+                continue
+            value = rec.get(field_name) if isinstance(rec, dict) else None
+            yield num, value if isinstance(value, str) else UnicodeError(f"no string field {field_name!r}")
 
 
 def _batches_of(records, size: int):
@@ -355,11 +385,7 @@ def _stdin_records(stream: Any, batch_size: int):
         batch = []
         for line in raw:
             number += 1
-            try:
-                batch.append((number, line.decode("utf-8").rstrip("\r\n")))
-            except UnicodeDecodeError as err:
-                batch.append((number, UnicodeError(f"not UTF-8 (byte {line[err.start]:#04x} at column "
-                                                   f"{err.start + 1})")))
+            batch.append((number, _decoded(line)))
         yield batch
 
 
@@ -384,7 +410,9 @@ def main(argv: list[str] | None = None) -> int:
         epilog="Input: one text per line on stdin (answered as lines arrive), or --input FILE: .jsonl / .csv "
                "records with a text field (--text-field; a text may hold newlines), or any other file as lines. "
                "Output: one JSON object per input record, with its line number, on stdout or --out FILE; "
-               "--resume continues an --out file, skipping the records already in it.")
+               "--resume continues an --out file, skipping the records already in it. At scale: --input FILE --output "
+               "DIR [--devices N] writes shard files with several processes through Lightning, and a rerun resumes "
+               "(nlp-pipelines predict RUN --input F --output DIR --help; needs the [train] extra).")
     parser.add_argument("run", help="run dir (or its model/ folder)")
     parser.add_argument("--input", type=Path, help="a file to read instead of stdin")
     parser.add_argument("--format", choices=["auto", "lines", "jsonl", "csv"], default="auto",
@@ -398,15 +426,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and not args.out:
         parser.error("--resume needs --out (the file to continue)")
     predictor = Predictor.load(args.run, batch_size=args.batch_size, max_chars=args.max_chars)
-    fmt = args.format
-    if args.input is not None and fmt == "auto":
-        fmt = {".jsonl": "jsonl", ".csv": "csv"}.get(args.input.suffix, "lines")
     if args.input is None:
         batches = _stdin_records(sys.stdin.buffer, args.batch_size)
-    elif fmt == "lines":
-        batches = _stdin_records(open(args.input, "rb"), args.batch_size)  # noqa: SIM115 - read to the end
     else:
-        batches = _batches_of(_records(args.input, fmt, args.text_field), args.batch_size)
+        batches = _batches_of(stream_records(args.input, input_format(args.input, args.format), args.text_field),
+                              args.batch_size)
     skip = _done_lines(args.out) if args.resume else 0
     out = open(args.out, "a" if args.resume else "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
     progress = args.out is not None or not sys.stdin.isatty()
