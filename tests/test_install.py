@@ -1,8 +1,8 @@
 """Installed outside the clone, as a user installs it: the wheel built from this tree goes into a fresh venv
-(torch 2.13.0 first, as the Makefile does), first without extras, then with [train,serve]; every command runs
-from a folder that is not the clone, on the shipped samples.
+(torch 2.13.0 first, as the Makefile does), first without extras, then with [train,serve,onnx]; every command
+runs from a folder that is not the clone, on the shipped samples.
 
-Slow (about 4 minutes: it installs torch and the dependencies from the package registries) and marked
+Slow (about 6 minutes: it installs torch and the dependencies from the package registries) and marked
 `system`: `make test-system` runs it, and `.ci/run` does.
 """
 
@@ -86,7 +86,7 @@ def test_the_wheel_installs_outside_the_clone_and_every_command_runs(tmp_path):
         proc = _sh(cli, *args, cwd=home, env=env)
         assert proc.returncode == 2 and f"pip install 'nlp-pipelines[{extra}]'" in proc.stderr, proc.stderr[-2000:]
 
-    _ok(_sh(*pip, f"{wheel}[train,serve]", cwd=tmp_path))
+    _ok(_sh(*pip, f"{wheel}[train,serve,onnx]", cwd=tmp_path))
     for command in ("train", "eval", "predict", "serve", "quantize", "distill", "chat", "zero-shot", "few-shot",
                     "find-bad-labels", "package"):
         _ok(_sh(cli, command, "--help", cwd=home, env=env))
@@ -103,6 +103,21 @@ def test_the_wheel_installs_outside_the_clone_and_every_command_runs(tmp_path):
     assert "test" in json.loads((run / "eval.json").read_text())
     served = _serve(cli, run, home, env)
     assert served["predictions"][0]["label"] == row["label"]
+
+    # the other commands, on the shipped samples, with the tiny encoder where they train
+    intent = sample / "intent"
+    _ok(_sh(cli, "zero-shot", "--data", intent / "test.jsonl", "--adapt", 0, cwd=home, env=env))
+    _ok(_sh(cli, "few-shot", "--data", intent / "dev.jsonl", "--encoder", "tiny", "--epochs", 1, "--out",
+            home / "fewshot", cwd=home, env=env))
+    _ok(_sh(cli, "find-bad-labels", "--task", "intent", "--folds", 2, "--cheap", "--out", home / "suspects", *TINY,
+            cwd=home, env=env))
+    _ok(_sh(cli, "distill", run, "--out", home / "student", "train.epochs=1", "train.limit_train_batches=2",
+            "train.progress_bar=false", cwd=home, env=env))
+    _ok(_sh(cli, "quantize", run, cwd=home, env=env))
+    _ok(_sh(cli, "train", "--task", "dialogue", *TINY, "train.out_dir=dialogue", cwd=home, env=env))
+    [dialogue] = (home / "dialogue").iterdir()
+    chat = _ok(_sh(cli, "chat", dialogue, stdin="i want two tickets for a movie tonight\n", cwd=home, env=env))
+    assert chat.stdout.strip()
 
     # a packaged model, installed, loads by name from any folder
     _ok(_sh(cli, "package", run, "--name", "my-intent", "--version", "1.0", "--out", tmp_path / "models",
