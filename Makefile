@@ -71,13 +71,13 @@ package: $(STAMP) ## a pip-installable wheel of RUN's model: NAME=my-ner VERSION
 	$(CLI) package $(RUN) --name $(NAME) --version $(VERSION)
 
 test: $(STAMP) ## fast offline tests (tiny models, fixtures, one smoke test on the default encoder), 2 workers
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 --dist worksteal
 
 test-bench: $(STAMP) ## every benchmarks/ script end to end on tiny data (nothing measured; CI runs it too)
 	$(PY) -m pytest -q -n 2 -m bench
 
 test-system: $(STAMP) ## whole-system tests: the wheel in a fresh venv outside the clone, DDP, 2-process prediction, a killed run (~4 min; CI)
-	$(PY) -m pytest -q -n 2 -m system
+	$(PY) -m pytest -q -n 2 --dist worksteal -m system
 
 test-all: $(STAMP) ## all tests, including the slow ones on ../shared/data
 	$(PY) -m pytest -q -n 2 -m ""

@@ -33,3 +33,15 @@ def fixtures() -> Path:
 def needs_shared(name: str):
     return pytest.mark.skipif(not (SHARED / name).exists(), reason=f"../shared/data/{name} not present")
 
+
+
+def train_tiny(folder: Path, task: str, *overrides: str) -> Path:
+    """A finished run of `task` on its shipped sample with the tiny encoder and two training batches (seconds),
+    at folder/run; `overrides` come last."""
+    from pipelines.config import load_config
+    from pipelines.training.train import run
+
+    cfg = load_config(None, ["model.encoder=tiny", "train.epochs=1", "train.limit_train_batches=2", "train.threads=1",
+                             "train.progress_bar=false", f"train.out_dir={folder}", *overrides], task=task)
+    run(cfg, folder / "run")
+    return folder / "run"

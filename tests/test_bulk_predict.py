@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import train_tiny
 
-from pipelines.config import load_config
 from pipelines.errors import ConfigError
 from pipelines.training.bulk_predict import ShardStream, predict_to_shards, shard_file
-from pipelines.training.train import run
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXTS = ["book a table for two", "what's the weather in oslo", "play some jazz", "set an alarm for 7"]
@@ -33,10 +32,7 @@ def _rows(out: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("bulk")
-    run(load_config(None, ["model.encoder=tiny", "train.epochs=1", "train.limit_train_batches=2",
-                           "train.progress_bar=false", f"train.out_dir={out}"], task="intent"), out / "run")
-    return out / "run"
+    return train_tiny(tmp_path_factory.mktemp("bulk"), "intent")
 
 
 def test_each_rank_streams_its_own_shards_and_no_batch_spans_two(tmp_path):

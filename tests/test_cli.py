@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import train_tiny
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -22,13 +23,7 @@ def _run(*args, stdin=None):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from pipelines.config import load_config
-    from pipelines.training.train import run
-
-    out = tmp_path_factory.mktemp("cli")
-    run(load_config(None, ["model.encoder=tiny", "train.epochs=1", "train.limit_train_batches=2",
-                           "train.progress_bar=false", f"train.out_dir={out}"], task="intent"), out / "run")
-    return out / "run"
+    return train_tiny(tmp_path_factory.mktemp("cli"), "intent")
 
 
 def _in_process(main, argv, capsys):
@@ -100,6 +95,7 @@ def test_predict_cli_jsonl_empty_and_non_utf8_lines(run_dir, capsys, monkeypatch
     assert "2 of 4 line(s) not predicted" in err
 
 
+@pytest.mark.system  # a real process reading a pipe: make test-system (CI)
 def test_predict_cli_answers_each_line_before_the_input_ends(run_dir):
     proc = subprocess.Popen([sys.executable, "-m", "pipelines.inference.predict", str(run_dir)], cwd=ROOT, env=ENV,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from conftest import train_tiny
 from pipelines.tasks import dialogue
 
 from pipelines.config import DataConfig
@@ -329,14 +330,7 @@ def test_catalogue_round_trip(tmp_path):
 # the tracker end to end (tiny encoder) and the HTTP chat route ---------------------------------------------
 @pytest.fixture(scope="module")
 def dialogue_run(tmp_path_factory):
-    from pipelines.config import load_config
-    from pipelines.training.train import run
-
-    out = tmp_path_factory.mktemp("dialogue")
-    run(load_config(None, ["model.encoder=tiny", "train.epochs=1", "train.limit_train_batches=2", "train.threads=1",
-                           "train.progress_bar=false", f"train.out_dir={out}", "data.max_length=48"],
-                    task="dialogue"), out / "run")
-    return out / "run"
+    return train_tiny(tmp_path_factory.mktemp("dialogue"), "dialogue", "data.max_length=48")
 
 
 def test_a_dialogue_run_saves_its_catalogue_and_detector_and_predicts_turns(dialogue_run):

@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 CLEAN = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
-PROBE = ("import pipelines, huggingface_hub.constants as c, datasets.config as d; "
-         "print(c.HF_HUB_OFFLINE, d.HF_DATASETS_OFFLINE)")
 
 
 def _python(code, **env):
@@ -39,6 +39,7 @@ def test_a_command_and_the_documented_call_make_the_hub_offline_and_a_user_can_g
     assert _python(library, HF_HUB_OFFLINE="0").stdout.split() == ["False"]
 
 
+@pytest.mark.system  # a fresh interpreter, as a user starts it: make test-system (CI)
 def test_a_hub_encoder_while_offline_is_one_clear_line_at_once(tmp_path):
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "pipelines.training.train", "--task", "ner",
@@ -53,7 +54,6 @@ def test_a_hub_encoder_while_offline_is_one_clear_line_at_once(tmp_path):
 
 
 def test_wrong_encoder_paths_say_what_is_wrong(tmp_path):
-    import pytest
 
     from pipelines.errors import EncoderError
     from pipelines.models.encoders import resolve

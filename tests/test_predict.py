@@ -4,21 +4,16 @@ import json
 import threading
 
 import pytest
+from conftest import train_tiny
 
-from pipelines.config import load_config
 from pipelines.inference.predict import Predictor, export, model_dir
-from pipelines.training.train import run
 
 TEXTS = ["Anna Keller flew to Oslo .", "nothing here", "Vireo Labs hired Tom in Bergen .", "x " * 40]
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("predict")
-    run(load_config(None, ["model.encoder=tiny", "train.epochs=1", "train.limit_train_batches=2",
-                           "train.progress_bar=false", f"train.out_dir={out}", "data.max_length=32"], task="ner"),
-        out / "run")
-    return out / "run"
+    return train_tiny(tmp_path_factory.mktemp("predict"), "ner", "data.max_length=32")
 
 
 def test_concurrent_calls_from_threads_give_the_sequential_results(run_dir):

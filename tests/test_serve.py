@@ -4,22 +4,18 @@ requests share model calls; one real server process answers over loopback."""
 import asyncio
 
 import pytest
+from conftest import train_tiny
 from fastapi.testclient import TestClient
 
-from pipelines.config import load_config
 from pipelines.errors import ConfigError
 from pipelines.inference.predict import Predictor
 from pipelines.inference.serve import MicroBatcher, ServeConfig, create_app
 from pipelines.inference.serve import load_config as load_serve_config
-from pipelines.training.train import run
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("serve")
-    run(load_config(None, ["model.encoder=tiny", "train.epochs=1", "train.limit_train_batches=2", "train.threads=1",
-                           "train.progress_bar=false", f"train.out_dir={out}"], task="intent"), out / "run")
-    return out / "run"
+    return train_tiny(tmp_path_factory.mktemp("serve"), "intent")
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +101,7 @@ def test_serve_config_is_checked(tmp_path):
     assert load_serve_config("configs/serve.yaml", ["port=9001"]).port == 9001
 
 
+@pytest.mark.system  # a real server process: make test-system (CI)
 def test_a_real_server_process_answers_over_loopback(run_dir):
     import httpx
 
