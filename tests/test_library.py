@@ -156,3 +156,25 @@ def test_a_missing_extra_is_one_line_naming_the_install(capsys):
     assert stop.value.code == 2
     assert capsys.readouterr().err.strip() == ("error: this needs lightning, which is in the [train] extra: "
                                                "pip install 'nlp-pipelines[train]'")
+
+
+def test_every_python_block_of_the_section_runs(tmp_path, monkeypatch):
+    """The other code blocks of "Use it in your code", run with tiny runs in place of the example paths (the
+    first block and the own-Trainer block have tests of their own above and in test_learning.py)."""
+    from conftest import train_tiny
+
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("## Use it in your code")
+    section = readme[start:readme.index("\n## ", start)]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    rest = [b for b in blocks if "pipelines.train(" not in b and "prepare(cfg)" not in b]
+    assert len(rest) == 2 and len(blocks) == 4
+    ner = train_tiny(tmp_path / "ner", "ner")
+    intent = train_tiny(tmp_path / "intent", "intent", "model.offtopic=mahalanobis")
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    for code in rest:
+        code = code.replace('"runs/ner-20261129-101500"', repr(str(ner))).replace('"runs/intent-..."',
+                                                                                   repr(str(intent)))
+        exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - the README's own code
+    assert scope["bot"].turn("book a table for two").event in {"start", "continue", "switch", "off_topic"}
