@@ -17,7 +17,7 @@ NAME   ?=
 VERSION ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval predict zero-shot few-shot chat distill quantize serve bench-fewshot bench-unseen bench-scratch bench-calibration bench-incremental bench-distill bench-inference bench-serve bench-splitters bench-served bench-disk bench-topics bench-analogy test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-joint-recipe bench-intent-recipe bench-ner-features bench-batching bench-memory bench-bad-labels bench-toxicity bench-dialogue bench-dialogue-sgd compare find-bad-labels clean test-bench bench-recheck package test-system bench-scale answers
+.PHONY: help install train eval predict zero-shot few-shot chat distill quantize serve bench-fewshot bench-unseen bench-scratch bench-calibration bench-incremental bench-distill bench-inference bench-serve bench-splitters bench-served bench-disk bench-topics bench-analogy test test-all lint bench-ner bench-intent bench-throughput bench-offtopic bench-joint bench-joint-recipe bench-intent-recipe bench-ner-features bench-batching bench-memory bench-bad-labels bench-toxicity bench-dialogue bench-dialogue-sgd compare find-bad-labels clean test-bench bench-recheck package test-system bench-scale answers ui-screenshots
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -84,6 +84,9 @@ test-all: $(STAMP) ## all tests, including the slow ones on ../shared/data
 
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check .
+
+ui-screenshots: $(STAMP) ## the page's browser tests, saving each view to reports/ui/ (needs chromium: apt-get install chromium)
+	PIPELINES_SCREENSHOTS=1 $(PY) -m pytest -q tests/test_web.py
 
 answers: $(STAMP) ## render every number of docs/answers/*.md from reports/*.json (a test checks them)
 	$(PY) -m benchmarks.answers

@@ -3,6 +3,7 @@
     POST /predict  {"texts": ["...", ...]}  ->  {"predictions": [...], "model": ..., "batched_with": n}
     GET  /health                           ->  {"status": "ok"}
     GET  /info                             ->  task, labels, model folder, version, limits
+    GET  /                                 ->  the page: type a text and see the result, or chat (static/)
     POST /chat     {"session_id"?: "...", "text": "..."}  (dialogue runs only)
                    ->  {"session_id", "reply", "action", "state"}
 
@@ -24,6 +25,11 @@ UTF-16 surrogate, NUL or another control character (422), more than `max_texts` 
 characters or a body over `max_body_bytes` (413). A text that passes these checks and still makes the model fail
 fails only its own request: a micro-batch that raises is run again one request at a time, and only the request
 it fails on gets the 500. `/docs` (Swagger UI, which loads its scripts from a CDN) is off unless `docs=true`.
+
+The page at `/` is three static files packaged with the library (`static/`: HTML, vanilla JS, CSS; no CDN, no
+external font or script) that call /info, /predict and /chat. Every response carries a Content-Security-Policy
+that allows only this server's own scripts, styles and connections (no inline script), and the page puts every
+text from a user or a model into the document as text, never as HTML.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipelines.config import CONFIG_DIR, build_section, read_raw
@@ -50,6 +56,13 @@ from pipelines.task import labels_of
 
 log = logging.getLogger(__name__)
 MAX_SESSION_ID = 64
+STATIC = Path(__file__).resolve().parent / "static"
+PAGE_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
+              "app.css": "text/css; charset=utf-8"}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                               "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
 
 @dataclass(frozen=True)
@@ -209,7 +222,25 @@ def create_app(predictor: Any, cfg: ServeConfig, source: str = "", chat: Any = N
     labels = labels_of(predictor.model)
     info = {"task": predictor.task_name, "labels": labels, "model": source, "runtime": type(predictor.model).__name__,
             "version": code_version(), "limits": asdict(cfg),
-            "prediction": fields_of(predictor.task_name)}  # each result's fields (pipelines.predictions)
+            "prediction": fields_of(predictor.task_name),  # each result's fields (pipelines.predictions)
+            "chat": chat is not None}
+    pages = {name: (STATIC / name).read_bytes() for name in PAGE_FILES}
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    @app.get("/")
+    async def page() -> Response:
+        return Response(pages["index.html"], media_type=PAGE_FILES["index.html"])
+
+    @app.get("/static/{name}")
+    async def static(name: str) -> Response:
+        if name not in PAGE_FILES:
+            raise BadRequest(404, f"no static file {name!r}")
+        return Response(pages[name], media_type=PAGE_FILES[name])
 
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, err: BadRequest) -> JSONResponse:
@@ -300,11 +331,29 @@ def load_config(path: str | Path | None, overrides: list[str]) -> ServeConfig:
     return build_section(ServeConfig, raw, "serve")
 
 
-def main(argv: list[str] | None = None) -> int:
+def app_for(run: str | Path, cfg: ServeConfig) -> FastAPI:
+    """The service of a run folder (or a model folder, or an installed model's name): its Predictor, and for a
+    dialogue run the chat engine over a session store (default <run>/sessions.sqlite3)."""
     import torch
-    import uvicorn
 
     from pipelines.inference.predict import Predictor
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    predictor = Predictor.load(run, batch_size=cfg.max_batch_size, max_chars=cfg.max_chars, threads=cfg.threads)
+    chat = None
+    if predictor.task_name == "dialogue":
+        from pipelines.inference.chat import build_engine
+        from pipelines.inference.sessions import open_store
+
+        where = cfg.session_store or str(Path(run) / "sessions.sqlite3")
+        chat = (build_engine(predictor, cfg.guard, cfg.chat_max_chars),
+                open_store(where, cfg.session_ttl_s, cfg.max_sessions))
+    return create_app(predictor, cfg, str(run), chat)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import uvicorn
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run", help="run dir, its model/ folder, or a quantised folder (model-dynamic/ ...)")
@@ -312,18 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=str(CONFIG_DIR / "serve.yaml"))
     args = parser.parse_args(argv)
     cfg = load_config(args.config, args.overrides)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    predictor = Predictor.load(args.run, batch_size=cfg.max_batch_size, max_chars=cfg.max_chars, threads=cfg.threads)
-    chat = None
-    if predictor.task_name == "dialogue":
-        from pipelines.inference.chat import build_engine
-        from pipelines.inference.sessions import open_store
-
-        where = cfg.session_store or str(Path(args.run) / "sessions.sqlite3")
-        chat = (build_engine(predictor, cfg.guard, cfg.chat_max_chars),
-                open_store(where, cfg.session_ttl_s, cfg.max_sessions))
-    uvicorn.run(create_app(predictor, cfg, str(args.run), chat), host=cfg.host, port=cfg.port, log_level="warning")
+    uvicorn.run(app_for(args.run, cfg), host=cfg.host, port=cfg.port, log_level="warning")
     return 0
 
 
