@@ -4,10 +4,10 @@ A number on a page is written between two markers that name its report, its key 
 
     <!--n ner_compare.json variants.crf.test_f1_mean .2f-->87.58<!--/n-->
 
-(`reports/` is implied; the key is dotted, a list index is a number; the format is a Python format spec, `%`
-multiplies by 100 first: `.1%` -> `.1f` of value * 100). This script rewrites every marked number from its
-report; `tests/test_answers.py` fails when a page's number differs from its report or a key is missing, so no
-number on a page is typed by hand.
+(`reports/` is implied; the key is dotted, a list index is a number, a name with dots in it is matched
+whole; the format is a Python format spec, `%` multiplies by 100 first: `.1%` -> `.1f` of value * 100). This
+script rewrites every marked number from its report; `tests/test_answers.py` fails when a page's number differs
+from its report or a key is missing, so no number on a page is typed by hand.
 
     .venv/bin/python -m benchmarks.answers [--check]
 """
@@ -26,9 +26,20 @@ MARK = re.compile(r"<!--n (?P<report>\S+) (?P<key>\S+) (?P<fmt>[^\s-]+)-->(?P<va
 
 
 def lookup(report: dict[str, Any], key: str) -> Any:
+    """report[a][b][0]... for the key "a.b.0"; a name that holds dots itself ("slot_weight_0.5") is matched
+    whole, the longest name first."""
     value: Any = report
-    for part in key.split("."):
-        value = value[int(part)] if isinstance(value, list) else value[part]
+    parts = key.split(".")
+    while parts:
+        if isinstance(value, list):
+            value, parts = value[int(parts[0])], parts[1:]
+            continue
+        for n in range(len(parts), 0, -1):
+            if ".".join(parts[:n]) in value:
+                value, parts = value[".".join(parts[:n])], parts[n:]
+                break
+        else:
+            raise KeyError(parts[0])
     return value
 
 

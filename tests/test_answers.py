@@ -26,6 +26,8 @@ def test_a_changed_report_or_a_missing_key_is_caught(tmp_path):
     assert render("<!--n r.json a.b.0 .1f-->9.9<!--/n-->", tmp_path)[0] == "<!--n r.json a.b.0 .1f-->1.2<!--/n-->"
     assert render("<!--n r.json a.b.1 d-->5<!--/n--> <!--n r.json a.b.0 .1%-->x<!--/n-->", tmp_path)[0].endswith(
         ">123.4<!--/n-->")
+    (tmp_path / "d.json").write_text('{"v": {"w_0.5": {"x": 2}, "w_0": {"5": 9}}}')
+    assert render("<!--n d.json v.w_0.5.x d-->?<!--/n-->", tmp_path)[0] == "<!--n d.json v.w_0.5.x d-->2<!--/n-->"
     _, problems = render("<!--n r.json a.c .2f-->1<!--/n--> <!--n nope.json a .2f-->1<!--/n-->", tmp_path)
     assert len(problems) == 2
 
