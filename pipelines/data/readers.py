@@ -21,6 +21,7 @@ import gzip
 import io
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -263,10 +264,14 @@ def read_jsonl(path: str | Path, text_field: str = "text", label_field: str = "l
     return _rows_to_dataset(path, rows, text_field, label_field, scheme)
 
 
-def jsonl_lines(path: Path):
+def jsonl_lines(path: Path, lines: Iterable[tuple[int, str | UnicodeError]] | None = None):
     """(line number, the parsed value or None, what is wrong with the line or None) per non-blank line of a JSON
-    Lines file; `read_jsonl` stops at a bad line, `make predict` answers it in place."""
-    for num, line in enumerate(read_text(path).splitlines(), start=1):
+    Lines file; `read_jsonl` stops at a bad line, `make predict` answers it in place. `lines`: the file's
+    (number, text or UnicodeError) pairs read as a stream by the caller; default: the whole file as UTF-8."""
+    for num, line in lines if lines is not None else enumerate(read_text(path).splitlines(), start=1):
+        if isinstance(line, UnicodeError):
+            yield num, None, str(line)
+            continue
         if not line.strip():
             continue
         try:

@@ -69,8 +69,13 @@ def evaluate_run(run: str | Path, data: str | Path, splits: list[str] | None = N
     from pipelines.inference.predict import Predictor
 
     predictor = predictor or Predictor.load(run)
-    settings, found = labelled_splits(run, data, predictor)
-    names = splits or [s for s in ("validation", "test") if s in found] or ["train"]
+    return score_splits(predictor, *labelled_splits(run, data, predictor), splits)
+
+
+def score_splits(predictor: Any, settings: DataConfig, found: dict[str, Dataset],
+                 names: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Scores per split of `found`: `names`, or validation and test (train when there is neither)."""
+    names = names or [s for s in ("validation", "test") if s in found] or ["train"]
     return {name: evaluate(predictor, found[name], settings) for name in names}
 
 
@@ -90,11 +95,11 @@ def main(argv: list[str] | None = None) -> int:
                              "sentence's tokens, against gold character spans (pipelines.inference.served)")
     args = parser.parse_args(argv)
     predictor = Predictor.load(args.run)
-    results = evaluate_run(args.run, args.data, args.split, predictor)
+    settings, splits = labelled_splits(args.run, args.data, predictor)  # read once, for both passes
+    results = score_splits(predictor, settings, splits, args.split)
     if args.from_text:
         from pipelines.inference.served import served_scores
 
-        _, splits = labelled_splits(args.run, args.data, predictor)
         for name in list(results):
             if "tokens" not in splits[name].column_names or "tags" not in splits[name].column_names:
                 raise SystemExit(f"--from-text: split {name!r} has no tokens and tags to make raw text from")

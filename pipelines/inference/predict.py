@@ -333,7 +333,7 @@ def stream_records(path: Path, fmt: str, field_name: str = "text"):
     bad record (not UTF-8, not JSON, no such field) is a UnicodeError in its place, answered as an error there."""
     import csv
 
-    from pipelines.data.readers import ReadError
+    from pipelines.data.readers import ReadError, jsonl_lines
 
     if not path.is_file():
         raise ReadError(path, None, "no such file")
@@ -351,20 +351,29 @@ def stream_records(path: Path, fmt: str, field_name: str = "text"):
                                                            "UTF-8") from None
         return
     with open(path, "rb") as fh:
-        for num, raw in enumerate(fh, start=1):
-            text = _decoded(raw.removeprefix(b"\xef\xbb\xbf") if num == 1 else raw)
-            if fmt == "lines" or isinstance(text, UnicodeError):
-                yield num, text
-                continue
-            if not text.strip():
-                continue
-            try:
-                rec = json.loads(text)
-            except json.JSONDecodeError as err:
-                yield num, UnicodeError(f"not valid JSON: {err.msg}")
+        lines = ((num, _decoded(raw.removeprefix(b"\xef\xbb\xbf") if num == 1 else raw))
+                 for num, raw in enumerate(fh, start=1))
+        if fmt == "lines":
+            yield from lines
+            return
+        for num, rec, problem in jsonl_lines(path, lines):
+            if problem:
+                yield num, UnicodeError(problem)
                 continue
             value = rec.get(field_name) if isinstance(rec, dict) else None
             yield num, value if isinstance(value, str) else UnicodeError(f"no string field {field_name!r}")
+
+
+def answer(predictor: Predictor, records: list[tuple[int, Any]]) -> list[dict[str, Any]]:
+    """One JSON row per (line, text or UnicodeError) record: {"line", "text", ...the prediction} or
+    {"line", "error"}; what `predict` writes, with or without --output."""
+    texts = [text if isinstance(text, str) else "" for _, text in records]
+    rows = []
+    for (line, text), res in zip(records, predictor.predict(texts, errors="return"), strict=True):
+        if isinstance(text, UnicodeError):
+            res = {"error": str(text)}
+        rows.append({"line": line, **(res if "error" in res else {"text": text, **res})})
+    return rows
 
 
 def _batches_of(records, size: int):
@@ -443,14 +452,10 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             batch = batch[max(0, skip - number):]
             number = max(number, skip)
-            texts = [t if isinstance(t, str) else "" for _, t in batch]
-            for (line, text), res in zip(batch, predictor.predict(texts, errors="return"), strict=True):
+            for row in answer(predictor, batch):
                 number += 1
-                if isinstance(text, UnicodeError):
-                    res = {"error": str(text)}
-                failed += "error" in res
-                body = res if "error" in res else {"text": text, **res}
-                out.write(json.dumps({"line": line, **body}, ensure_ascii=False) + "\n")
+                failed += "error" in row
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
             out.flush()
             if progress and time.monotonic() - last > 10:
                 last = time.monotonic()

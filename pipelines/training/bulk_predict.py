@@ -31,7 +31,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader, IterableDataset
 
 from pipelines.errors import ConfigError
-from pipelines.inference.predict import MAX_CHARS, Predictor, input_format, stream_records
+from pipelines.inference.predict import MAX_CHARS, Predictor, answer, input_format, stream_records
 from pipelines.io import atomic_write_text
 
 PLAN, MANIFEST = "plan.json", "manifest.json"
@@ -94,14 +94,7 @@ class BulkModule(pl.LightningModule):
         self.allow_zero_length_dataloader_with_multiple_devices = True  # a rank may have no shard left
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> list[dict[str, Any]]:
-        records = batch["records"]
-        texts = [text if isinstance(text, str) else "" for _, text in records]
-        rows = []
-        for (line, text), res in zip(records, self.predictor.predict(texts, errors="return"), strict=True):
-            if isinstance(text, UnicodeError):
-                res = {"error": str(text)}
-            rows.append({"line": line, **(res if "error" in res else {"text": text, **res})})
-        return rows
+        return answer(self.predictor, batch["records"])
 
 
 class ShardWriter(BasePredictionWriter):
