@@ -58,19 +58,15 @@ def summarise(rows: list[dict[str, float]]) -> dict[str, Any]:
 
 
 def run_seeds(task: str, overrides: list[str], seeds: list[int], out_dir: str, on_result=None) -> list[dict]:
-    """Train `task` once per seed with `overrides`; returns the metrics.json contents of each run."""
+    """`find_or_train` of `task` once per seed with `overrides` (a finished run of the same config is reused);
+    returns the metrics.json contents of each run, with its seed and folder."""
     import json
-
-    from pipelines.config import load_config
-    from pipelines.training.train import run
 
     results = []
     for seed in seeds:
-        cfg = load_config(None, [*overrides, f"train.seed={seed}", f"train.out_dir={out_dir}"], task=task)
-        run_dir = Path(out_dir) / f"{task}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-        run(cfg, run_dir)
-        results.append({"seed": seed, "run_dir": str(run_dir),
-                        **json.loads((run_dir / "metrics.json").read_text())})
+        run_dir = find_or_train(task, [*overrides, f"train.seed={seed}"],
+                                Path(out_dir) / f"{task}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}")
+        results.append({"seed": seed, "run_dir": str(run_dir), **json.loads((run_dir / "metrics.json").read_text())})
         if on_result:
             on_result(results)
     return results

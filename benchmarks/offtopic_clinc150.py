@@ -35,7 +35,7 @@ from benchmarks.common import (
     write_report_md,
 )
 from pipelines.cli import parse_args
-from pipelines.io import write_json
+from pipelines.io import atomic_write_text, write_json
 
 DETECTORS = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn", "combined")
 SPLITS = ("train", "validation", "oos_validation", "test", "oos_test")
@@ -105,8 +105,7 @@ def with_oos_class(path: Path, out: Path) -> Path:
     obj = json.loads(path.read_text())
     obj["train"] = obj["train"] + obj["oos_train"]
     obj["val"] = obj["val"] + obj["oos_val"]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(obj))
+    atomic_write_text(out, json.dumps(obj))
     return out
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import INTENT_BEFORE_SEARCH, SHARED, UNCALIBRATED, generated_by, machine, write_report_md
+from pipelines.io import write_json
 
 RUNS = Path("runs/recheck")
 # part -> task, data (under ../shared/data), the recipe's overrides, the report and key path of the published
@@ -123,8 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         report["parts"][part] = compare(part, train(part, args.seed, Path(args.data_root), args.overrides),
                                         Path(args.published))
         report["machine"] = machine()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2) + "\n")
+        write_json(path, report)
         write_report_md(out.with_suffix(".md"), to_markdown(report))
         print(json.dumps(report["parts"][part]["test"]), flush=True)
 
