@@ -14,9 +14,10 @@ LABELS ?=
 SEEDS  ?=
 NAME   ?=
 VERSION ?=
+SUSPECTS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval predict zero-shot few-shot chat distill quantize serve test test-all lint compare find-bad-labels clean test-bench package test-system answers ui-screenshots bench-list
+.PHONY: help install train eval predict zero-shot few-shot chat distill quantize serve test test-all lint compare find-bad-labels review clean test-bench package test-system answers ui-screenshots bench-list
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_%-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -100,6 +101,10 @@ compare: bench-compare ## = make bench-compare: NER Transformer vs CRF vs BiLSTM
 
 find-bad-labels: $(STAMP) ## rank suspect labels of TASK's DATA (k-fold; ARGS: --frozen, --split test, overrides)
 	$(CLI) find-bad-labels --task $(TASK) $(if $(DATA),--data $(DATA)) $(ARGS)
+
+review: $(STAMP) ## keep / relabel / skip the suspects in a browser page: SUSPECTS=<find-bad-labels folder> -> SUSPECTS/review/data
+	@test -n "$(SUSPECTS)" || (echo "usage: make review SUSPECTS=<output folder of make find-bad-labels> [ARGS=\"--port 8001\"]"; exit 2)
+	$(CLI) review $(SUSPECTS) $(ARGS)
 
 clean: ## remove caches (keeps .venv and runs/)
 	rm -rf .pytest_cache .ruff_cache lightning_logs

@@ -22,6 +22,7 @@ COMMANDS = {
     "zero-shot": ("pipelines.inference.zeroshot", "intents with no training examples, by label similarity"),
     "few-shot": ("pipelines.training.fewshot", "intents from a few examples each -> a run folder"),
     "find-bad-labels": ("pipelines.training.find_bad_labels", "rank the training examples whose labels look wrong"),
+    "review": ("pipelines.inference.review", "keep / relabel / skip the suspects of find-bad-labels in a browser page"),
     "package": ("pipelines.packaging", "build a pip-installable wheel of a run (Predictor.load(name) after install)"),
 }
 

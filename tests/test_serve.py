@@ -180,3 +180,22 @@ def test_predict_returns_the_error_at_its_position(run_dir, monkeypatch):
     out = predictor.predict(["fine", "boom here", "also fine"], errors="return")
     assert out[1] == {"error": "prediction failed: RuntimeError: boom"}
     assert out[0] == predictor.predict(["fine"])[0] and "label" in out[2]
+
+
+def test_an_internal_error_is_json_and_keeps_the_security_headers(run_dir):
+    """A 500 is answered outside the middleware that sets the headers; the handler sets them itself."""
+    from fastapi.testclient import TestClient
+
+    from pipelines.inference.predict import Predictor
+    from pipelines.inference.serve import create_app, load_config
+
+    predictor = Predictor.load(run_dir)
+    app = create_app(predictor, load_config(None, []), "test")
+
+    @app.get("/boom")
+    async def boom():
+        raise RuntimeError("boom")
+
+    r = TestClient(app, raise_server_exceptions=False).get("/boom")
+    assert r.status_code == 500 and r.json() == {"error": "internal error: RuntimeError"}
+    assert "default-src 'none'" in r.headers["content-security-policy"] and r.headers["x-content-type-options"]

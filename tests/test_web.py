@@ -207,3 +207,46 @@ def test_the_chat_keeps_its_state_over_two_turns_and_a_reload(tmp_path_factory, 
         assert [t.text_content() for t in page.query_selector_all("#chat-log .turn")] == turns
         assert len(page.query_selector_all("#state tbody tr")) == len(rows)
         _shot(page, "chat")
+
+
+def test_the_review_page_relabels_with_shortcuts_and_resumes_after_a_reload(tmp_path, page_of):
+    """The suspects of find-bad-labels on the intent sample with planted flips: `k` keeps, a label picked in the
+    list + Enter relabels; the log and the corrected data get them; a reload resumes; data text is not run."""
+    import json
+
+    from test_review import planted_suspects
+
+    from pipelines.data.readers import read_jsonl
+    from pipelines.inference.review import Review, create_app
+
+    folder, truth, clean = planted_suspects(tmp_path, 4)
+    suspects = (folder / "suspects.jsonl").read_text().splitlines()
+    top = json.loads(suspects[0])
+    payload = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
+    top["text"] = payload  # what a data file may hold is shown as text
+    (folder / "suspects.jsonl").write_text("\n".join([json.dumps(top), *suspects[1:]]) + "\n")
+    order = [json.loads(x)["id"] for x in suspects]
+    with Served(create_app(Review(folder))) as served:
+        page = page_of(served)
+        page.wait_for_selector("#card:not([hidden])")
+        assert page.text_content("#example") == payload and page.evaluate("window.__xss") is None
+        assert page.query_selector("#example img, #example script") is None
+        for n, sid in enumerate(order[:3], start=1):
+            if sid in truth:
+                page.select_option("#label", truth[sid])
+                page.press("#label", "Enter")
+            else:
+                page.keyboard.press("k")
+            page.wait_for_function("n => document.querySelector('#progress').textContent.includes(`: ${n} of`)",
+                                   arg=n, timeout=5000)
+        page.reload()
+        page.wait_for_selector("#card:not([hidden])")
+        assert page.text_content("#rank").startswith(f"4 of {len(clean)}")
+        _shot(page, "review")
+        page.keyboard.press("s")
+        page.wait_for_function("() => document.querySelector('#progress').textContent.includes(': 4 of')")
+    log = [json.loads(x) for x in (folder / "review" / "decisions.jsonl").read_text().splitlines()]
+    assert [d["id"] for d in log] == order[:4] and log[-1]["action"] == "skip"
+    assert [d["action"] for d in log[:3]] == ["relabel" if i in truth else "keep" for i in order[:3]]
+    fixed = read_jsonl(folder / "review" / "data" / "train.jsonl")["label"]
+    assert all(fixed[i] == truth[i] for i in order[:3] if i in truth)

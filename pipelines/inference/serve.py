@@ -57,8 +57,8 @@ from pipelines.task import labels_of
 log = logging.getLogger(__name__)
 MAX_SESSION_ID = 64
 STATIC = Path(__file__).resolve().parent / "static"
-PAGE_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
-              "app.css": "text/css; charset=utf-8"}
+PAGE_TYPES = {"html": "text/html; charset=utf-8", "js": "text/javascript; charset=utf-8",
+              "css": "text/css; charset=utf-8"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
                                "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
@@ -205,26 +205,13 @@ async def json_body(request: Request, limit: int) -> Any:
         raise BadRequest(400, "the body is JSON nested too deep to parse") from None
 
 
-def create_app(predictor: Any, cfg: ServeConfig, source: str = "", chat: Any = None) -> FastAPI:
-    """The FastAPI app serving `predictor` (a pipelines.inference.predict.Predictor); `chat`, a
-    (pipelines.methods.chat.ChatEngine, SessionStore) pair, adds POST /chat."""
-    batcher = MicroBatcher(lambda texts: predictor.predict(texts), cfg.max_batch_size, cfg.max_wait_ms)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        worker = asyncio.create_task(batcher.run())
-        yield
-        worker.cancel()
-
-    app = FastAPI(title="nlp-pipelines", lifespan=lifespan, docs_url="/docs" if cfg.docs else None,
-                  redoc_url="/redoc" if cfg.docs else None, openapi_url="/openapi.json" if cfg.docs else None)
-    app.state.batcher = batcher
-    labels = labels_of(predictor.model)
-    info = {"task": predictor.task_name, "labels": labels, "model": source, "runtime": type(predictor.model).__name__,
-            "version": code_version(), "limits": asdict(cfg),
-            "prediction": fields_of(predictor.task_name),  # each result's fields (pipelines.predictions)
-            "chat": chat is not None}
-    pages = {name: (STATIC / name).read_bytes() for name in PAGE_FILES}
+def page_app(index: str, assets: tuple[str, ...], title: str = "nlp-pipelines", lifespan: Any = None,
+             docs: bool = False) -> FastAPI:
+    """A FastAPI app that serves the page `index` at / and its `assets` at /static/<name> (files of static/), puts
+    SECURITY_HEADERS on every response (errors included) and answers every error as JSON {"error": ...}."""
+    pages = {name: (STATIC / name).read_bytes() for name in (index, *assets)}
+    app = FastAPI(title=title, lifespan=lifespan, docs_url="/docs" if docs else None,
+                  redoc_url="/redoc" if docs else None, openapi_url="/openapi.json" if docs else None)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
@@ -234,13 +221,13 @@ def create_app(predictor: Any, cfg: ServeConfig, source: str = "", chat: Any = N
 
     @app.get("/")
     async def page() -> Response:
-        return Response(pages["index.html"], media_type=PAGE_FILES["index.html"])
+        return Response(pages[index], media_type=PAGE_TYPES[index.rsplit(".", 1)[1]])
 
     @app.get("/static/{name}")
     async def static(name: str) -> Response:
-        if name not in PAGE_FILES:
+        if name not in assets:
             raise BadRequest(404, f"no static file {name!r}")
-        return Response(pages[name], media_type=PAGE_FILES[name])
+        return Response(pages[name], media_type=PAGE_TYPES[name.rsplit(".", 1)[1]])
 
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, err: BadRequest) -> JSONResponse:
@@ -252,8 +239,32 @@ def create_app(predictor: Any, cfg: ServeConfig, source: str = "", chat: Any = N
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, err: Exception) -> JSONResponse:
+        # answered outside the middleware above (Starlette's outermost layer): the headers are set here
         log.error("%s %s failed: %s: %s", request.method, request.url.path, type(err).__name__, err)
-        return JSONResponse({"error": f"internal error: {type(err).__name__}"}, status_code=500)
+        return JSONResponse({"error": f"internal error: {type(err).__name__}"}, status_code=500,
+                            headers=SECURITY_HEADERS)
+
+    return app
+
+
+def create_app(predictor: Any, cfg: ServeConfig, source: str = "", chat: Any = None) -> FastAPI:
+    """The FastAPI app serving `predictor` (a pipelines.inference.predict.Predictor); `chat`, a
+    (pipelines.methods.chat.ChatEngine, SessionStore) pair, adds POST /chat."""
+    batcher = MicroBatcher(lambda texts: predictor.predict(texts), cfg.max_batch_size, cfg.max_wait_ms)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        worker = asyncio.create_task(batcher.run())
+        yield
+        worker.cancel()
+
+    app = page_app("index.html", ("app.js", "app.css"), lifespan=lifespan, docs=cfg.docs)
+    app.state.batcher = batcher
+    labels = labels_of(predictor.model)
+    info = {"task": predictor.task_name, "labels": labels, "model": source, "runtime": type(predictor.model).__name__,
+            "version": code_version(), "limits": asdict(cfg),
+            "prediction": fields_of(predictor.task_name),  # each result's fields (pipelines.predictions)
+            "chat": chat is not None}
 
     @app.get("/health")
     async def health() -> dict[str, str]:

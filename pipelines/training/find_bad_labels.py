@@ -5,7 +5,8 @@ k-fold cross-training gives every training example a prediction from a model tha
 example. Tagging: one row per sentence, scored by its most suspect gold entity (mean of its least confident
 word's margin and its type margin: right boundaries, wrong type) or word outside the entities (a missed
 entity), with the model's suggested entities and types.
-Writes suspects.jsonl, suspects.csv and summary.md in the output folder.
+Writes suspects.jsonl, suspects.csv, summary.md and source.json (what `nlp-pipelines review` reads) in the
+output folder.
 Cheap modes: `--cheap` trains one epoch per fold instead of the config's epochs; `--frozen` fine-tunes
 nothing: the pretrained encoder's features (mean-pooled sentence vectors, or first-sub-token word vectors)
 feed a k-fold logistic regression (scikit-learn), minutes instead of hours on a CPU.
@@ -26,7 +27,7 @@ import numpy as np
 from pipelines.cli import parse_args
 from pipelines.config import RunConfig, load_config
 from pipelines.data.tags import spans
-from pipelines.io import atomic_write_text
+from pipelines.io import atomic_write_text, write_json
 from pipelines.methods import badlabels
 from pipelines.provenance import portable_path
 
@@ -259,8 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     # suspects are read from per-word probabilities: a softmax head's, unless the user names another head
     head = ["model.head=softmax"] if ("tags" in task_class(args.task).columns
                                       and not any(o.startswith("model.head=") for o in args.overrides)) else []
-    cfg = load_config(None, [*head, *args.overrides, *extra, *([f"data.path={args.data}"] if args.data else [])],
-                      task=args.task)
+    data = str(Path(args.data).resolve()) if args.data and Path(args.data).exists() else args.data
+    settings = [*head, *args.overrides, *extra, *([f"data.path={data}"] if data else [])]
+    cfg = load_config(None, settings, task=args.task)
     task = get_task(cfg.task, cfg.model)
     splits = load_splits(cfg.data, task.sample, seed=cfg.train.seed)
     out = Path(args.out or f"{cfg.train.out_dir}/badlabels-{cfg.task}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -298,7 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     how = f"{args.folds}-fold" if args.split == "train" else "a model of the train split " + (args.model or "")
     write(out, rows, f"Suspect labels: {cfg.task}, {args.split} split of {portable_path(cfg.data.path or task.sample)} "
                      f"({how}, {mode})")
-    print(f"{len(rows)} examples ranked; top suspects in {out / 'summary.md'}")
+    # what `nlp-pipelines review` needs to find the examples again: the same config reads the same splits
+    write_json(out / "source.json", {"task": cfg.task, "split": args.split, "overrides": settings})
+    print(f"{len(rows)} examples ranked; top suspects in {out / 'summary.md'}; "
+          f"review them: nlp-pipelines review {out}")
     return 0
 
 
