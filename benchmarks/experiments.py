@@ -93,6 +93,8 @@ EXPERIMENTS: dict[str, Experiment] = {
                                "dialogue_sgd.*", [("dialogue_sgd", f"--seeds {S}")]),
     "bad-labels": Experiment("planted label flips: detection and cleaning", "intent, ner", "snips, clinc150, conll2003",
                              "bad_labels.*", [("bad_labels", f"--seeds {S}")]),
+    "review-loop": Experiment("the review page's loop on planted flips: suspects, relabels, retraining", "intent",
+                              "samples/intent (shipped)", "review_loop.*", [("review_loop", f"--seeds {S}")]),
     "fewshot": Experiment("zero-shot (CLINC150, SNIPS) and k-shot CLINC150 intents", "intent", "clinc150, snips",
                           "fewshot.*", [("fewshot", f"--parts zero few --seeds {S}")]),
     "unseen": Experiment("held-out CLINC150 intents (same domain) vs far OOS", "intent", "clinc150",
