@@ -188,6 +188,16 @@ def test_fewshot_and_unseen_intent_benchmarks(bench):
     assert "unseen_auroc" in unseen["summary"]["frozen"]["msp"]
 
 
+def test_review_loop_benchmark(bench):
+    """Planted flips in the shipped intent sample, find-bad-labels, the oracle reviewer, two trainings."""
+    work, _, load = bench
+    load("review_loop").main(["--seeds", "1", "--flips", "6", "--out", "reports/review_loop", *TINY])
+    r = json.loads((work / "reports/review_loop.json").read_text())["per_seed"][0]
+    assert r["looked_at"] == 12 and r["relabelled"] == r["planted_in_view"] <= 6
+    assert r["wrong_after_review"] == 6 - r["relabelled"] and "corrected_test_accuracy" in r
+    assert (work / "runs/bench/review_loop/suspects-seed1/review/decisions.jsonl").exists()
+
+
 def test_scratch_calibration_and_incremental_benchmarks(bench):
     work, _, load = bench
     load("scratch").main(["--datasets", "snips", "--models", "scratch", "bilstm", "--seeds", "1", "--fractions", "0.5",
