@@ -189,6 +189,46 @@ def test_intent_shows_the_top_five_with_bars_and_the_off_topic_flag(intent_run, 
         _shot(page, "intent")
 
 
+
+def _check_joint(page, r):
+    assert page.text_content("#result .label").startswith(f"intent: {r['intent']}")
+    marks = page.query_selector_all("#result mark")
+    assert [m.evaluate("m => m.firstChild.textContent") for m in marks] == [e["text"] for e in r["entities"]]
+
+
+def _check_toxicity(page, r):
+    if r.get("label") is not None:
+        assert page.text_content("#result .label").startswith(r["label"])
+    assert len(page.query_selector_all("#result mark.toxic")) == len(r["spans"])
+    for key in ("masked", "removed", "rewritten"):
+        if r.get(key) is not None:
+            assert page.text_content(f"#result .version.{key}") == r[key]
+
+
+def _check_topics(page, r):
+    assert page.text_content("#result .label").startswith(r["label"])
+    shown = [x.text_content() for x in page.query_selector_all("#result .bar-label")]
+    top = [t["label"] for t in r["top_k"][:5]]
+    assert shown[:len(top)] == top and len(shown) == len(top) + len(r["topics"])
+    assert all(x.startswith("topic ") for x in shown[len(top):]) and r["topics"]
+
+
+@pytest.mark.parametrize(("task", "text", "check"), [
+    ("joint", "book a flight from boston to denver on monday", _check_joint),
+    ("toxicity", "you are a stupid idiot and i hate you", _check_toxicity),
+    ("topics", "the team won the match after a late goal in the second half", _check_topics),
+])
+def test_joint_toxicity_and_topics_views_render_what_predict_answers(task, text, check, tmp_path, page_of):
+    from pipelines.inference.predict import Predictor
+
+    run = train_tiny(tmp_path, task)
+    expected = Predictor.load(run).predict([text])[0]
+    with Served(_app(run)) as served:
+        page = page_of(served)
+        _predict(page, text)
+        check(page, expected)
+        _shot(page, task)
+
 def test_the_chat_keeps_its_state_over_two_turns_and_a_reload(tmp_path_factory, page_of):
     run = train_tiny(tmp_path_factory.mktemp("web-dialogue"), "dialogue", "data.max_length=48")
     with Served(_app(run)) as served:
