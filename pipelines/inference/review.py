@@ -151,7 +151,7 @@ def create_app(review: Review, max_body_bytes: int = 65_536) -> Any:
 
     from pipelines.inference.serve import BadRequest, json_body, page_app
 
-    app = page_app("review.html", ("review.js", "app.css"), title="nlp-pipelines review")
+    app = page_app("review.html", ("common.js", "review.js", "app.css"), title="nlp-pipelines review")
 
     @app.get("/review/state")
     async def state() -> dict[str, Any]:

@@ -258,7 +258,7 @@ def create_app(predictor: Any, cfg: ServeConfig, source: str = "", chat: Any = N
         yield
         worker.cancel()
 
-    app = page_app("index.html", ("app.js", "app.css"), lifespan=lifespan, docs=cfg.docs)
+    app = page_app("index.html", ("common.js", "app.js", "app.css"), lifespan=lifespan, docs=cfg.docs)
     app.state.batcher = batcher
     labels = labels_of(predictor.model)
     info = {"task": predictor.task_name, "labels": labels, "model": source, "runtime": type(predictor.model).__name__,
