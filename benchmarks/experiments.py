@@ -111,6 +111,8 @@ EXPERIMENTS: dict[str, Experiment] = {
                           "distill.*", [("distill", f"--seeds {S}")]),
     "inference": Experiment("speed methods side by side: FP32, ONNX, INT8, students", "intent, ner",
                             "clinc150, conll2003", "inference.*", [("inference", "")], seeds=""),
+    "latency": Experiment("batch-1 latency, one thread: the light encode route vs a Dataset per call", "intent",
+                          "samples/intent (training), clinc150 (texts)", "latency.*", [("latency", "")], seeds=""),
     "batching": Experiment("fixed vs token-budget batches", "ner, intent", "conll2003, clinc150", "batching.*",
                            [("batching", f"--seeds {S}")]),
     "memory": Experiment("peak memory and step time: checkpointing, accumulation, long inputs", "intent",

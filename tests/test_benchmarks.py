@@ -188,6 +188,16 @@ def test_fewshot_and_unseen_intent_benchmarks(bench):
     assert "unseen_auroc" in unseen["summary"]["frozen"]["msp"]
 
 
+def test_latency_benchmark(bench):
+    """Both routes timed for the teacher, its INT8 export and the student (a handful of calls)."""
+    work, _, load = bench
+    load("latency").main(["--calls", "5", "--reps", "1", "--out", "reports/latency", *TINY])
+    r = json.loads((work / "reports/latency.json").read_text())
+    assert set(r["models"]) == {"teacher_fp32", "teacher_int8", "student_fp32"}
+    assert all(v[route]["calls"] == 5 for v in r["models"].values() for route in ("light", "datasets"))
+    assert r["student_vs_teacher_p50"] > 0 and (work / "reports/latency.md").exists()
+
+
 def test_review_loop_benchmark(bench):
     """Planted flips in the shipped intent sample, find-bad-labels, the oracle reviewer, two trainings."""
     work, _, load = bench

@@ -125,3 +125,34 @@ def test_predictions_follow_the_schema(trained):
     required = {k for k, t in schema.items() if not t.endswith("?")}
     for pred in Predictor.load(run_dir).predict(["book a table for two in oslo", "is it going to rain"]):
         assert required <= set(pred) <= set(schema), (task_name, sorted(pred))
+
+
+def test_the_light_encode_route_predicts_what_a_datasets_route_predicts(trained, monkeypatch):
+    """Predictor.predict encodes its texts from plain columns (pipelines.data.columns.Columns), not a
+    datasets.Dataset per call; put the Dataset back and every task predicts the same, and one text at a time
+    predicts what the batch does."""
+    from datasets import Dataset
+
+    from pipelines.families import classify, post_spans, tagging
+
+    task_name, run_dir, _ = trained
+    texts = TEXTS.get(task_name, ["a short example text", "and another, longer one with more words in it"])
+    light = Predictor.load(run_dir).predict(texts)
+    for module in (classify, post_spans, tagging):
+        monkeypatch.setattr(module, "Columns", Dataset.from_dict)
+    assert Predictor.load(run_dir).predict(texts) == light
+    monkeypatch.undo()
+    alone = [Predictor.load(run_dir).predict([t])[0] for t in texts]
+    assert json.dumps(alone, sort_keys=True) == json.dumps(light, sort_keys=True) or _close(alone, light)
+
+
+def _close(a, b, tol=1e-4):
+    """Equal labels and strings, numbers within `tol` relative (padding a batch changes float sums in the last
+    digits; a Mahalanobis distance of a random tiny model runs to 1e9)."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k], tol) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_close(x, y, tol) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= tol * max(1.0, abs(a), abs(b))
+    return a == b

@@ -15,6 +15,7 @@ from datasets import Dataset
 from pipelines.config import DataConfig
 from pipelines.data.align import words_of
 from pipelines.data.batching import Features
+from pipelines.data.columns import Columns
 from pipelines.inference import metrics
 from pipelines.methods import calibration
 from pipelines.methods.offtopic import OffTopic, apply, logits_and_features
@@ -101,7 +102,7 @@ def class_outputs(model: torch.nn.Module, tokenizer, ds: Dataset, data: DataConf
 def predict_texts(model: torch.nn.Module, tokenizer: Any, texts: Sequence[str], batch_size: int = 64,
                   data: DataConfig | None = None, detector: OffTopic | None = None) -> list[dict[str, Any]]:
     """Per text: {"label", "probability", "top_k"}, plus "off_topic" and "off_topic_score" with a `detector`."""
-    ds = Dataset.from_dict({"text": list(texts)})
+    ds = Columns({"text": list(texts)})  # no datasets.Dataset per call (pipelines.data.columns)
     logits, vectors = class_outputs(model, tokenizer, ds, data or DataConfig(), batch_size, pooled=detector is not None)
     probs = torch.from_numpy(logits).softmax(-1)  # (N, K)
     flags = apply(detector, logits, vectors, list(texts)) if detector is not None and len(texts) else [{}] * len(texts)

@@ -18,6 +18,7 @@ from datasets import Dataset
 from pipelines.config import DataConfig
 from pipelines.data.align import split_words, words_of
 from pipelines.data.batching import Collator, Features
+from pipelines.data.columns import Columns
 from pipelines.data.spans import SPAN, tags_to_offsets
 from pipelines.data.tagging import encode_with_intents
 from pipelines.data.tags import label_sets
@@ -204,7 +205,7 @@ def _offsets(word_spans: Sequence[Sequence[int]], tags: Sequence[str]) -> list[i
 def post_probs(model: ToxicityModel, tokenizer, texts: Sequence[str], batch_size: int = 64,
                max_length: int = 128) -> np.ndarray:
     """(N, K) post-label probabilities of raw texts (their first window)."""
-    feats = encode(Dataset.from_dict({"text": list(texts)}), tokenizer, {}, DataConfig(max_length=max_length))
+    feats = encode(Columns({"text": list(texts)}), tokenizer, {}, DataConfig(max_length=max_length))
     probs = np.full((len(texts), len(model.intents)), np.nan)
     for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size):
         p = out.intent_logits.softmax(-1).numpy()

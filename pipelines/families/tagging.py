@@ -17,6 +17,7 @@ from datasets import Dataset
 
 from pipelines.config import DataConfig
 from pipelines.data.batching import Collator
+from pipelines.data.columns import Columns
 from pipelines.data.rawtext import get_splitter
 from pipelines.data.tags import is_valid_iob2, spans
 from pipelines.inference import metrics
@@ -169,7 +170,7 @@ def predict_words(task: Any, model: torch.nn.Module, tokenizer, texts: Sequence[
     columns: dict[str, list[Any]] = {"tokens": [[w for w, _, _ in ws] for ws in words]}
     if doc_ids is not None:
         columns["doc_id"] = list(doc_ids)
-    feats = task.encode(Dataset.from_dict(columns), tokenizer, {}, data, featurizers)
+    feats = task.encode(Columns(columns), tokenizer, {}, data, featurizers)
     records = [r for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
                                          next(model.parameters()).device)
                for r in task.gather(batch, out, decode_fn)]
