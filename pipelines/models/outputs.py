@@ -39,12 +39,14 @@ def detach_cpu(out: ModelOutput) -> TaskOutput:
     """A TaskOutput with every tensor field of `out` detached, float and on the CPU (hidden states dropped).
     A Hugging Face classifier's output keeps its `logits`; its [CLS] vector becomes `pooled` when it
     returned hidden states and has no pooled vector of its own."""
-    names = {f.name for f in fields(TaskOutput)} - {"hidden_states"}
-    values = {k: v.detach().float().cpu() for k, v in out.items() if k in names and torch.is_tensor(v)}
+    values = {k: v.detach().float().cpu() for k, v in out.items() if k in OUTPUT_FIELDS and torch.is_tensor(v)}
     hidden = out.get("hidden_states")
     if "pooled" not in values and hidden is not None:
         values["pooled"] = hidden[-1][:, 0].detach().float().cpu()  # (B, H)
     return TaskOutput(**values)
+
+
+OUTPUT_FIELDS = frozenset(f.name for f in fields(TaskOutput)) - {"hidden_states"}
 
 
 def model_inputs(model: torch.nn.Module, batch: dict[str, torch.Tensor],
@@ -64,7 +66,8 @@ def infer(model: torch.nn.Module, features: Features, collate: Collator, batch_s
     classifier's last-layer [CLS] vector.
     """
     was_training = model.training
-    model.eval()
+    if was_training:  # a served model is in eval mode already: no walk over its modules per call
+        model.eval()
     batches = sorted_batches(features.lengths, batch_size)
     if len(batches) > 50 and sys.stderr.isatty():  # a bar only where a person watches a long job
         from tqdm.auto import tqdm
@@ -79,4 +82,5 @@ def infer(model: torch.nn.Module, features: Features, collate: Collator, batch_s
             extra = {"output_hidden_states": True} if pooled and hf_classifier else {}
             yield batch, detach_cpu(model(**model_inputs(model, batch, device=device), **extra))
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
