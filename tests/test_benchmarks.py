@@ -93,9 +93,13 @@ def test_intent_offtopic_and_joint_benchmarks(bench):
 
 def test_throughput_benchmark(bench):
     work, _, load = bench
-    load("throughput").main(["--steps", "2", "--texts", "8", "--encoder", "tiny", "--out", "reports/speed.json"])
+    load("throughput").main(["--steps", "2", "--texts", "8", "--encoder", "tiny", "--out", "reports/speed.json",
+                             "--epoch-reps", "1", "--epoch-sentences", "256"])
     speed = json.loads((work / "reports/speed.json").read_text())
     assert speed["vs_hf_trainer"] > 0 and speed["predictor_vs_hf_pipeline"] > 0
+    whole = speed["whole_pass"]  # both frameworks read every sentence of the set once
+    assert [r[0]["sentences"] for r in whole["runs"].values()] == [whole["sentences"]] * 2
+    assert whole["ratio_mean"]["tokens_per_s"] > 0
 
 
 def test_toxicity_benchmark(bench):
