@@ -5,7 +5,8 @@ A number on a page is written between two markers that name its report, its key 
     <!--n ner_compare.json variants.crf.test_f1_mean .2f-->87.58<!--/n-->
 
 (`reports/` is implied; the key is dotted, a list index is a number, a name with dots in it is matched
-whole; the format is a Python format spec, `%` multiplies by 100 first: `.1%` -> `.1f` of value * 100). This
+whole, a space in a name is written %20; the format is a Python format spec, `%` multiplies by 100 first:
+`.1%` -> `.1f` of value * 100). This
 script rewrites every marked number from its report; `tests/test_answers.py` fails when a page's number differs
 from its report or a key is missing, so no number on a page is typed by hand.
 
@@ -19,6 +20,7 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 PAGES = Path("docs/answers")
 REPORTS = Path("reports")
@@ -29,7 +31,7 @@ def lookup(report: dict[str, Any], key: str) -> Any:
     """report[a][b][0]... for the key "a.b.0"; a name that holds dots itself ("slot_weight_0.5") is matched
     whole, the longest name first."""
     value: Any = report
-    parts = key.split(".")
+    parts = unquote(key).split(".")
     while parts:
         if isinstance(value, list):
             value, parts = value[int(parts[0])], parts[1:]

@@ -113,6 +113,8 @@ EXPERIMENTS: dict[str, Experiment] = {
                             "clinc150, conll2003", "inference.*", [("inference", "")], seeds=""),
     "latency": Experiment("batch-1 latency, one thread: the light encode route vs a Dataset per call", "intent",
                           "samples/intent (training), clinc150 (texts)", "latency.*", [("latency", "")], seeds=""),
+    "masking": Experiment("what the attention mask is for: batched with and without it vs each text alone",
+                          "intent", "clinc150", "masking.*", [("masking", "")], seeds=""),
     "batching": Experiment("fixed vs token-budget batches", "ner, intent", "conll2003, clinc150", "batching.*",
                            [("batching", f"--seeds {S}")]),
     "memory": Experiment("peak memory and step time: checkpointing, accumulation, long inputs", "intent",

@@ -28,6 +28,8 @@ def test_a_changed_report_or_a_missing_key_is_caught(tmp_path):
         ">123.4<!--/n-->")
     (tmp_path / "d.json").write_text('{"v": {"w_0.5": {"x": 2}, "w_0": {"5": 9}}}')
     assert render("<!--n d.json v.w_0.5.x d-->?<!--/n-->", tmp_path)[0] == "<!--n d.json v.w_0.5.x d-->2<!--/n-->"
+    (tmp_path / "s.json").write_text('{"batched, no mask": {"acc": 7}}')  # a space in a name: %20
+    assert render("<!--n s.json batched,%20no%20mask.acc d-->?<!--/n-->", tmp_path)[0].endswith(">7<!--/n-->")
     _, problems = render("<!--n r.json a.c .2f-->1<!--/n--> <!--n nope.json a .2f-->1<!--/n-->", tmp_path)
     assert len(problems) == 2
 

@@ -202,6 +202,16 @@ def test_latency_benchmark(bench):
     assert r["student_vs_teacher_p50"] > 0 and (work / "reports/latency.md").exists()
 
 
+def test_masking_benchmark(bench):
+    """The teacher (trained tiny here) read alone, batched with and without the mask, and through Predictor."""
+    work, data, load = bench
+    load("masking").main(["--data", str(data / "clinc150" / "data_full.json"), "--out", "reports/masking", *TINY])
+    r = json.loads((work / "reports/masking.json").read_text())
+    assert r["batched, masked"]["max_probability_change"] < 1e-4  # padding, masked, changes nothing
+    assert r["batched, no mask"]["padding_share"] > 0 and "accuracy" in r["Predictor.predict"]
+    assert (work / "reports/masking.md").exists()
+
+
 def test_review_loop_benchmark(bench):
     """Planted flips in the shipped intent sample, find-bad-labels, the oracle reviewer, two trainings."""
     work, _, load = bench
