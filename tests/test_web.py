@@ -36,10 +36,10 @@ def _free_port() -> int:
 class Served:
     """An app served by uvicorn in a thread of this process (no new interpreter: the model loads in a second)."""
 
-    def __init__(self, app):
+    def __init__(self, app, port: int | None = None):
         import uvicorn
 
-        self.port = _free_port()
+        self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -212,6 +212,27 @@ def _check_topics(page, r):
     assert shown[:len(top)] == top and len(shown) == len(top) + len(r["topics"])
     assert all(x.startswith("topic ") for x in shown[len(top):]) and r["topics"]
 
+
+def test_the_chat_session_survives_a_server_restart(tmp_path_factory, page_of):
+    """The session lives in the server's store (SQLite beside the run), not in the process: a new server on the
+    same port and store goes on with the conversation the page holds."""
+    run = train_tiny(tmp_path_factory.mktemp("web-restart"), "dialogue", "data.max_length=48")
+    port = _free_port()
+    with Served(_app(run), port=port) as served:
+        page = page_of(served)
+        page.wait_for_selector("#chat-view:not([hidden])")
+        page.fill("#chat-text", "i want to see a movie tonight")
+        page.click("#chat-button")
+        page.wait_for_function("() => document.querySelectorAll('#chat-log .turn').length >= 2")
+        session = page.evaluate("JSON.parse(localStorage.getItem('nlp-pipelines-chat')).session_id")
+    with Served(_app(run), port=port):  # a new app: a new engine, the same session store
+        page.reload()
+        page.wait_for_selector("#chat-view:not([hidden])")
+        page.fill("#chat-text", "two tickets please")
+        page.click("#chat-button")
+        page.wait_for_function("() => document.querySelectorAll('#chat-log .turn').length >= 4")
+        assert page.is_hidden("#error")  # an unknown session would be a 404, shown there
+        assert page.evaluate("JSON.parse(localStorage.getItem('nlp-pipelines-chat')).session_id") == session
 
 @pytest.mark.parametrize(("task", "text", "check"), [
     ("joint", "book a flight from boston to denver on monday", _check_joint),
