@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from benchmarks.common import (
 )
 from pipelines.io import write_json
 
-BATCH, WARMUP = 32, 5
+BATCH = 32
 DATASETS = {  # name: (task, data path under SHARED, max_length, dev metric)
     "conll2003": ("ner", "conll2003", 128, "f1"),
     "clinc150": ("intent", "clinc150/data_full.json", 64, "accuracy"),
@@ -67,21 +66,19 @@ def shapes(dm: Any, budget: int) -> dict[str, dict[str, Any]]:
 
 
 def throughput(task: str, dm: Any, steps: int, budget: int, encoder: str = "default") -> dict[str, float]:
-    """Sentences and real sub-tokens per second over `steps` optimizer steps after WARMUP."""
+    """Sentences and real sub-tokens per second over `steps` optimizer steps after the first WARMUP
+    (benchmarks.throughput.StepClock)."""
     import lightning.pytorch as pl
 
+    from benchmarks.throughput import WARMUP, StepClock
     from pipelines.training.module import TaskModule
 
     class Clock(pl.Callback):
         def __init__(self) -> None:
-            self.times: list[float] = []
-            self.rows: list[int] = []
-            self.tokens: list[int] = []
+            self.clock = StepClock()
 
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-            self.times.append(time.perf_counter())
-            self.rows.append(len(batch["input_ids"]))
-            self.tokens.append(int(batch["attention_mask"].sum()))
+            self.clock.tick(len(batch["input_ids"]), int(batch["attention_mask"].sum()))
 
     pl.seed_everything(0, verbose=False)
     dm.batch_tokens = budget
@@ -91,9 +88,8 @@ def throughput(task: str, dm: Any, steps: int, budget: int, encoder: str = "defa
                          enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
                          gradient_clip_val=1.0, callbacks=[clock])
     trainer.fit(module, train_dataloaders=dm.train_dataloader())
-    span = clock.times[-1] - clock.times[WARMUP]
-    return {"sents_per_s": round(sum(clock.rows[WARMUP + 1:]) / span, 1),
-            "tokens_per_s": round(sum(clock.tokens[WARMUP + 1:]) / span, 1)}
+    totals = clock.clock.totals()
+    return {k: totals[k] for k in ("sents_per_s", "tokens_per_s")}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -61,28 +61,23 @@ def main(argv: list[str] | None = None) -> None:
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     rows = encode(Columns({"text": texts}), tok, {}, predictor.data).rows
     alone, _ = probabilities(model, rows, tok.pad_token_id, 1, True)
-    ways: dict[str, dict[str, Any]] = {}
-    for name, batch, mask in (("batched, masked", args.batch, True), ("batched, no mask", args.batch, False)):
-        probs, pad_share = probabilities(model, rows, tok.pad_token_id, batch, mask)
-        ways[name] = {"probs": probs, "padding_share": round(pad_share, 4)}
-    served = predictor.predict(texts)
-    served_probs = np.array([[dict((r["label"], r["probability"]) for r in p["top_k"]).get(x, 0.0) for x in labels]
-                             for p in served])
-    ways["Predictor.predict"] = {"probs": served_probs, "padding_share": None}
     ref = alone.argmax(1)
 
     def accuracy(pred: np.ndarray) -> float:
         return round(100 * float(np.mean([labels[i] == g for i, g in zip(pred, gold, strict=True)])), 2)
 
+    def scores(pred: np.ndarray, probs: np.ndarray | None, pad_share: float | None) -> dict[str, Any]:
+        return {"accuracy": accuracy(pred), "changed_vs_alone": round(100 * float(np.mean(pred != ref)), 2),
+                "max_probability_change": None if probs is None else round(float(np.abs(probs - alone).max()), 4),
+                "padding_share": None if pad_share is None else round(pad_share, 4)}
+
     result: dict[str, Any] = {"run": str(run), "machine": machine(), "batch": args.batch, "texts": len(texts),
                               "each alone": {"accuracy": accuracy(ref)}}
-    for name, w in ways.items():
-        pred = w["probs"].argmax(1)
-        result[name] = {"accuracy": accuracy(pred),
-                        "changed_vs_alone": round(100 * float(np.mean(pred != ref)), 2),
-                        "max_probability_change": round(float(np.abs(w["probs"] - alone).max()), 4)
-                        if name != "Predictor.predict" else None,
-                        "padding_share": w["padding_share"]}
+    for name, mask in (("batched, masked", True), ("batched, no mask", False)):
+        probs, pad_share = probabilities(model, rows, tok.pad_token_id, args.batch, mask)
+        result[name] = scores(probs.argmax(1), probs, pad_share)
+    served = np.array([labels.index(p["label"]) for p in predictor.predict(texts)])  # the served path: its labels
+    result["Predictor.predict"] = scores(served, None, None)
     write_json(f"{args.out}.json", result)
     write_report_md(f"{args.out}.md", render(result))
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import SHARED, machine
+from benchmarks.common import SHARED, machine, mean_sd
 from pipelines.io import write_json
 
 BATCH, MAX_LEN, WARMUP = 32, 128, 5
@@ -221,8 +221,6 @@ def whole_pass(splits, reps: int, sentences: int, out: Path, encoder: str) -> di
     """Ours (length buckets) and the Trainer with group_by_length, each over the same whole set of sentences
     (every sampler processes all of them once), alternating, `reps` times: sentences/s and real tokens/s after
     the first WARMUP steps, and their ratio per repetition."""
-    import statistics
-
     if not reps:
         return {}
     train = splits["train"] if not sentences else splits["train"].select(range(min(sentences, len(splits["train"]))))
@@ -234,11 +232,10 @@ def whole_pass(splits, reps: int, sentences: int, out: Path, encoder: str) -> di
     ratios = {unit: [round(o[unit] / h[unit], 3) for o, h in zip(runs["ours_bucketed"],
                                                                    runs["hf_trainer_group_by_length"], strict=True)]
               for unit in ("sents_per_s", "tokens_per_s")}
-    mean_sd = {name: {unit: [round(statistics.fmean(x), 1), round(statistics.stdev(x), 1) if len(x) > 1 else 0.0]
-                      for unit in ("sents_per_s", "tokens_per_s") for x in [[r[unit] for r in rs]]}
-               for name, rs in runs.items()}
-    return {"sentences": len(train), "reps": reps, "runs": runs, "mean_sd": mean_sd, "ratio_per_rep": ratios,
-            "ratio_mean": {unit: round(statistics.fmean(v), 3) for unit, v in ratios.items()}, "goal_ratio": 1.1}
+    summary = {name: {unit: [round(x, 1) for x in mean_sd([r[unit] for r in rs])]
+                      for unit in ("sents_per_s", "tokens_per_s")} for name, rs in runs.items()}
+    return {"sentences": len(train), "reps": reps, "runs": runs, "mean_sd": summary, "ratio_per_rep": ratios,
+            "ratio_mean": {unit: round(mean_sd(v)[0], 3) for unit, v in ratios.items()}, "goal_ratio": 1.1}
 
 
 def inference(texts: list[str], model_dir: str | None, encoder: str = "default") -> dict[str, float]:

@@ -68,14 +68,17 @@ class Review:
                          (self.folder / "suspects.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
         cfg = load_config(None, self.source["overrides"], task=self.source["task"])
         task = get_task(cfg.task, cfg.model)
-        self.splits = load_splits(cfg.data, task.sample, seed=cfg.train.seed)
+        splits = load_splits(cfg.data, task.sample, seed=cfg.train.seed)
         self.split = self.source["split"]
         self.tagging = "tags" in task.columns
-        rows = self.splits[self.split]
+        rows = splits[self.split]
         ids = rows["id"] if "id" in rows.column_names and not self.tagging else range(len(rows))
         self.row_of = {int(i): k for k, i in enumerate(ids)}
         self.labels = (sorted({t[2:] for tags in rows["tags"] for t in tags if t != "O"}) if self.tagging
-                       else task.label_list(self.splits))
+                       else task.label_list(splits))
+        # each split's two columns as lists, read from the Dataset once (every decision rewrites the reviewed one)
+        fields = ("tokens", "tags") if self.tagging else ("text", "label")
+        self.columns = {name: tuple(list(ds[f]) for f in fields) for name, ds in splits.items()}
         self.by_id = {s["id"]: s for s in self.suspects}
         self.decisions: dict[int, dict[str, Any]] = {}
         log = self.out / "decisions.jsonl"
@@ -87,11 +90,12 @@ class Review:
 
     def state(self) -> dict[str, Any]:
         """The task, the label set, the progress and the first suspect not decided yet (None when all are)."""
-        pending = next((s for s in self.suspects if s["id"] not in self.decisions), None)
+        rank, pending = next(((k + 1, s) for k, s in enumerate(self.suspects) if s["id"] not in self.decisions),
+                             (None, None))
         counts = {a: sum(d["action"] == a for d in self.decisions.values()) for a in ACTIONS}
         return {"task": self.source["task"], "kind": "tags" if self.tagging else "label", "labels": self.labels,
                 "total": len(self.suspects), "decided": len(self.decisions), "counts": counts,
-                "rank": self.suspects.index(pending) + 1 if pending else None, "suspect": self.view(pending),
+                "rank": rank, "suspect": self.view(pending),
                 "corrected": str(self.out / "data")}
 
     def view(self, suspect: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -99,7 +103,7 @@ class Review:
             return None
         view = {k: suspect[k] for k in ("id", "text", "given", "suggested", "score")}
         if self.tagging:
-            view["words"] = list(self.splits[self.split]["tokens"][self.row_of[suspect["id"]]])
+            view["words"] = list(self.columns[self.split][0][self.row_of[suspect["id"]]])
         return view
 
     def decide(self, body: Any) -> dict[str, Any]:
@@ -129,19 +133,22 @@ class Review:
         return self.state()
 
     def write_corrected(self) -> Path:
-        """<out>/data/{train,dev,test}.jsonl: every split as read, the reviewed one with the relabels applied."""
+        """<out>/data/{train,dev,test}.jsonl: every split as read, the reviewed one with the relabels applied
+        (rewritten at every call; the others written once)."""
         data = self.out / "data"
         relabel = {self.row_of[d["id"]]: d["label"] for d in self.decisions.values() if d["action"] == "relabel"}
-        for name, rows in self.splits.items():
+        for name, (first, second) in self.columns.items():
+            path = data / SPLIT_FILES.get(name, f"{name}.jsonl")
+            if name != self.split and path.exists():
+                continue
             fix = relabel if name == self.split else {}
             if self.tagging:
                 lines = ({"tokens": list(w), "tags": tags_of(fix[k], len(w)) if k in fix else list(t)}
-                         for k, (w, t) in enumerate(zip(rows["tokens"], rows["tags"], strict=True)))
+                         for k, (w, t) in enumerate(zip(first, second, strict=True)))
             else:
                 lines = ({"text": x, "label": fix.get(k, g)}
-                         for k, (x, g) in enumerate(zip(rows["text"], rows["label"], strict=True)))
-            atomic_write_text(data / SPLIT_FILES.get(name, f"{name}.jsonl"),
-                              "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines))
+                         for k, (x, g) in enumerate(zip(first, second, strict=True)))
+            atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines))
         return data
 
 
