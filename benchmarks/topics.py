@@ -193,29 +193,33 @@ def pooling(corpus: str, seeds: list[int]) -> dict[str, Any]:
     return rows
 
 
-FUSIONS = ("topics", "text", "concat", "gate")
+FUSIONS = ("topics", "text", "concat", "gate", "text_sparse", "gate_sparse")  # _sparse: + TF-IDF SVM scores
+PAIRS = (("concat", "text"), ("gate", "text"), ("text_sparse", "text"), ("gate_sparse", "gate"),
+         ("gate_sparse", "text_sparse"))
 
 
 def variants(corpus: str, seeds: list[int], fusions: tuple[str, ...] = FUSIONS) -> dict[str, Any]:
     """θ alone, the Transformer alone, concat and gate, with the dev-chosen pooling and number of topics
-    (`fusions=("topics",)` needs no pooling stage: θ alone reads no text vector)."""
+    (`fusions=("topics",)` needs no pooling stage: θ alone reads no text vector); `_sparse`: the same head also
+    reading a TF-IDF linear SVM's class scores (model.sparse=svm). Rows of earlier calls are kept."""
     report = read_report()["corpora"][corpus]
     how, k = report["pooling"]["chosen"] if "pooling" in report else "head", report["lda"]["chosen_num_topics"]
-    rows = {}
+    rows = dict(report.get("variants", {}).get("by_fusion", {}))
     for fusion in fusions:
-        if fusion == "text":  # reads no topics: the pooling stage's run of the same pooling and seed
-            text = ["model.fusion=text", f"model.pooling={how}"]
-            rows[fusion] = summarise([train_variant(corpus, f"text-{how}", text, s) for s in seeds])
+        base, sparse = fusion.removesuffix("_sparse"), ["model.sparse=svm"] if fusion.endswith("_sparse") else []
+        if base == "text":  # reads no topics: the pooling stage's run of the same pooling and seed
+            text = ["model.fusion=text", f"model.pooling={how}", *sparse]
+            rows[fusion] = summarise([train_variant(corpus, f"{fusion}-{how}", text, s) for s in seeds])
             continue
         rows[fusion] = summarise([train_variant(corpus, f"{fusion}-{how}-k{k}", [
-            f"model.fusion={fusion}", f"model.pooling={how}", f"model.num_topics={k}"], s) for s in seeds])
+            f"model.fusion={base}", f"model.pooling={how}", f"model.num_topics={k}", *sparse], s) for s in seeds])
     paired = {}
-    for fusion in [f for f in ("concat", "gate") if f in rows and "text" in rows]:
+    for a_name, b_name in [(a, b) for a, b in PAIRS if a in rows and b in rows]:
         diffs = [a["test_accuracy"] - b["test_accuracy"]
-                 for a, b in zip(rows[fusion]["runs"], rows["text"]["runs"], strict=True)]
+                 for a, b in zip(rows[a_name]["runs"], rows[b_name]["runs"], strict=True)]
         m, s = mean_sd(diffs)
-        paired[f"{fusion}_minus_text"] = {"test_accuracy_diffs": [round(d, 2) for d in diffs], "mean": round(m, 2),
-                                          "sd": round(s, 2)}
+        paired[f"{a_name}_minus_{b_name}"] = {"test_accuracy_diffs": [round(d, 2) for d in diffs],
+                                              "mean": round(m, 2), "sd": round(s, 2)}
     update_report(corpus, "variants", {"pooling": how, "num_topics": k, "by_fusion": rows, "paired": paired})
     return rows
 

@@ -19,7 +19,9 @@ from benchmarks.common import write_report_md
 NAMES = {"20ng_raw": "20 Newsgroups, raw posts", "20ng_stripped": "20 Newsgroups, headers/quotes/signatures "
          "stripped", "bbc": "BBC News"}
 FUSION_NAMES = {"topics": "LDA θ + logistic regression (head on θ)", "text": "Transformer only (frozen)",
-                "concat": "Transformer + θ, concatenated", "gate": "Transformer + θ, gated"}
+                "concat": "Transformer + θ, concatenated", "gate": "Transformer + θ, gated",
+                "text_sparse": "Transformer + TF-IDF SVM scores",
+                "gate_sparse": "Transformer + θ, gated, + TF-IDF SVM scores"}
 
 
 def fmt(cell: dict[str, float] | None) -> str:

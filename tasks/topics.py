@@ -14,10 +14,11 @@ fitted on the training text before the model is built and saved with it. The tex
   fusion head trains. Here `input_ids` holds [CLS] [SEP] only: the model reads `doc_vectors`.
 - `model.features=finetune`: the encoder is fine-tuned on one window of data.max_length sub-tokens, the
   document's head (`pooling=head`) or its first and last halves joined (`pooling=head_tail`).
-Prediction adds the document's top topics, each with its top words.
+`model.sparse` (svm | logreg) adds a TF-IDF linear model's class scores to the head's inputs
+(pipelines.methods.sparse). Prediction adds the document's top topics, each with its top words.
 
-The topic model is a featurizer (fit_featurizers / load_featurizers return it; encode and predict take it); the
-frozen chunk encoder is built once per task instance, from the options alone.
+The topic and sparse models are featurizers (fit_featurizers / load_featurizers return them; encode and predict
+take them); the frozen chunk encoder is built once per task instance, from the options alone.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from pipelines.data.batching import Collator, Features
 from pipelines.errors import ModelFormatError
 from pipelines.families import classify, documents
 from pipelines.methods.documents import POOLINGS, ChunkEncoder
+from pipelines.methods.sparse import KINDS, SparseModel, required
 from pipelines.methods.topics import TopicModel
 from pipelines.models import encoders
 from pipelines.models.fusion import FUSIONS, TopicFusionClassifier
@@ -57,9 +59,8 @@ class TopicsOptions(ModelOptions):
                                                           "(θ joined before the head) | gate (gated θ branch)"})
     features: str = field(default="frozen", metadata={"help": "frozen (encode once, cache, train the head) | "
                                                               "finetune (train the encoder on one window)"})
-    pooling: str = field(default="head", metadata={"help": "head | head_tail | chunks (mean over windows; "
-                                                           "features=frozen only). head won on dev on 20 "
-                                                           "Newsgroups and BBC (reports/topics.md)"})
+    pooling: str = field(default="head", metadata={"help": "head | head_tail | chunks (mean over windows, frozen "
+                                                           "only); head won on dev (reports/topics.md)"})
     window: int = field(default=256, metadata={"help": "features=frozen: sub-tokens per window incl. [CLS]/[SEP]"})
     max_chunks: int = field(default=4, metadata={"help": "features=frozen, pooling head_tail|chunks: windows per "
                                                          "document (the first ones + the last)"})
@@ -67,6 +68,8 @@ class TopicsOptions(ModelOptions):
     lda_passes: int = field(default=5, metadata={"help": "LDA passes over the training text"})
     cache: str = field(default="runs/cache", metadata={"help": "folder caching frozen document vectors "
                                                                "(documents/) and LDA models (lda/); '' = none"})
+    sparse: str = field(default="none", metadata={"help": "none | svm | logreg: the head also reads a TF-IDF "
+                                                         "linear model's class scores"})
     empty_documents: str = field(default="error", metadata={"help": "error | keep (an empty text: θ = the prior, "
                                                                     "the vector of an empty window)"})
 
@@ -82,6 +85,7 @@ class TopicsOptions(ModelOptions):
         self.check(self.window >= 8 and self.max_chunks >= 1, f"model.window={self.window} (>= 8) and "
                                                                f"model.max_chunks={self.max_chunks} (>= 1)")
         self.check(self.fusion == "text" or self.num_topics >= 2, f"model.num_topics={self.num_topics}: expected >= 2")
+        self.check(self.sparse in {"none", *KINDS}, f"model.sparse={self.sparse!r}: expected none|{'|'.join(KINDS)}")
         self.check(self.empty_documents in {"error", "keep"},
                    f"model.empty_documents={self.empty_documents!r}: expected error|keep")
 
@@ -101,13 +105,8 @@ class TopicsTask(Task):
         super().__init__(options)
         self._chunks: ChunkEncoder | None = None
 
-    @property
-    def uses_topics(self) -> bool:
-        return self.options.fusion != "text"
-
-    @property
-    def uses_text(self) -> bool:
-        return self.options.fusion != "topics"
+    uses_topics = property(lambda self: self.options.fusion != "text")
+    uses_text = property(lambda self: self.options.fusion != "topics")
 
     def chunk_encoder(self, cache: bool = True) -> ChunkEncoder:
         """The frozen encoder that turns documents into window vectors (built once per task instance)."""
@@ -121,45 +120,48 @@ class TopicsTask(Task):
         return sorted(set(splits["train"]["label"]))
 
     def fit_featurizers(self, splits: dict[str, Dataset], tokenizer: Any, seed: int) -> dict[str, Any]:
-        """LDA on the training text (none for fusion=text)."""
-        if not self.uses_topics:
-            return {}
-        opts = self.options
-        return {"topics": TopicModel.fit(splits["train"]["text"], opts.num_topics, seed=seed, passes=opts.lda_passes,
-                                         cache_dir=Path(opts.cache) / "lda" if opts.cache else None)}
+        """LDA on the training text (none for fusion=text); the TF-IDF model with model.sparse."""
+        opts, out = self.options, {}
+        if self.uses_topics:
+            out["topics"] = TopicModel.fit(splits["train"]["text"], opts.num_topics, seed=seed, passes=opts.lda_passes,
+                                           cache_dir=Path(opts.cache) / "lda" if opts.cache else None)
+        if opts.sparse != "none":
+            out["sparse"] = SparseModel.fit_splits(splits, self.label_list(splits), opts.sparse, seed)
+        return out
 
     def load_featurizers(self, path: str | Path) -> dict[str, Any]:
-        topics = TopicModel.load(path)
-        return {"topics": topics} if topics is not None else {}
+        found = {"topics": TopicModel.load(path), "sparse": SparseModel.load(path)}
+        return {k: v for k, v in found.items() if v is not None}
 
     def build_model(self, labels: Sequence[str], tokenizer, featurizers=None) -> TopicFusionClassifier:
         opts = self.options
         topics = (featurizers or {}).get("topics")
         k = topics.num_topics if self.uses_topics and topics is not None else opts.num_topics
+        head = {"dropout": opts.dropout, "sparse": len(labels) if required(opts.sparse, featurizers, labels) else 0}
         if opts.features == "finetune" and self.uses_text:
             encoder = encoders.load_model(opts.encoder, AutoModel, tokenizer)
-            return TopicFusionClassifier(labels, opts.fusion, k, encoder=encoder, dropout=opts.dropout)
+            return TopicFusionClassifier(labels, opts.fusion, k, encoder=encoder, **head)
         dim = self.chunk_encoder().encoder.model.config.hidden_size if self.uses_text else 0
-        return TopicFusionClassifier(labels, opts.fusion, k, text_dim=dim, dropout=opts.dropout).train()
+        return TopicFusionClassifier(labels, opts.fusion, k, text_dim=dim, **head).train()
 
     def load_model(self, path: str | Path) -> TopicFusionClassifier:
         if not is_composite(path):
             raise ModelFormatError(f"{path}: not a saved topics model (config.json of model_type nlp_pipelines)")
         return TopicFusionClassifier.from_pretrained(path)
 
-    def features(self, texts: Sequence[str], tokenizer, data: DataConfig, topics: TopicModel | None,
+    def features(self, texts: Sequence[str], tokenizer, data: DataConfig, featurizers: Featurizers | None,
                  cache: bool = True) -> list[dict[str, Any]]:
         """Per text the model's inputs (documents.document_inputs)."""
-        opts = self.options
-        text = opts.features if self.uses_text else ""
+        opts, text = self.options, self.options.features if self.uses_text else ""
         return documents.document_inputs(texts, tokenizer, data.max_length, text, opts.pooling,
                                          self.chunk_encoder(cache) if text == "frozen" else None,
-                                         documents.require_topics(topics) if self.uses_topics else None)
+                                         documents.require_topics((featurizers or {}).get("topics"))
+                                         if self.uses_topics else None, required(opts.sparse, featurizers))
 
     def encode(self, ds: Dataset, tokenizer, label2id: dict[str, int], data: DataConfig,
                featurizers: Featurizers | None = None) -> Features:
         documents.check_empty(ds, self.options.empty_documents == "keep", data.path or str(self.sample))
-        rows = self.features(ds["text"], tokenizer, data, (featurizers or {}).get("topics"))
+        rows = self.features(ds["text"], tokenizer, data, featurizers)
         if "label" in ds.column_names:
             for row, label in zip(rows, ds["label"], strict=True):
                 row["labels"] = label2id.get(label, -100)
@@ -181,11 +183,11 @@ class TopicsTask(Task):
         """Per text: {"label", "probability", "top_k", "topics": [{"topic", "weight", "words"}, ...]} (topics
         when the model reads them)."""
         topics = (featurizers or {}).get("topics")
-        feats = Features(self.features(texts, tokenizer, data or DataConfig(max_length=256), topics, cache=False))
-        logits = np.zeros((len(texts), len(labels_of(model))), dtype=np.float32)
+        feats = Features(self.features(texts, tokenizer, data or DataConfig(max_length=256), featurizers, False))
+        labels = labels_of(model)
+        logits = np.zeros((len(texts), len(labels)), dtype=np.float32)
         for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size):
             logits[batch["example_id"].numpy()] = out.logits.numpy()
-        labels = labels_of(model)
         topics_words = topics.top_words(TOP_WORDS) if self.uses_topics and topics else None
         results = []
         for i, row in enumerate(torch.from_numpy(logits).softmax(-1)):

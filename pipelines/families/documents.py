@@ -13,6 +13,7 @@ from datasets import Dataset
 
 from pipelines.errors import ConfigError, ReadError
 from pipelines.methods.documents import ChunkEncoder
+from pipelines.methods.sparse import SparseModel
 from pipelines.methods.topics import TopicModel
 
 log = logging.getLogger(__name__)
@@ -41,10 +42,12 @@ def check_empty(ds: Dataset, keep: bool, source: str) -> None:
 
 
 def document_inputs(texts: Sequence[str], tokenizer: Any, max_length: int, text: str, pooling: str,
-                    chunks: ChunkEncoder | None = None, topics: TopicModel | None = None) -> list[dict[str, Any]]:
+                    chunks: ChunkEncoder | None = None, topics: TopicModel | None = None,
+                    sparse: SparseModel | None = None) -> list[dict[str, Any]]:
     """Per text the model's inputs. `text`: "frozen" (`doc_vectors` from `chunks`, pooled by `pooling`; the
     ids are [CLS] [SEP] only), "finetune" (the ids of one window of `max_length`, its head or, with
-    pooling=head_tail, its first and last halves) or "" (no text vector). With `topics`, the topic weights."""
+    pooling=head_tail, its first and last halves) or "" (no text vector). With `topics`, the topic weights;
+    with `sparse`, the classical model's class scores."""
     rows: list[dict[str, Any]] = [{"example_id": i, "input_ids": [tokenizer.cls_token_id, tokenizer.sep_token_id]}
                                   for i in range(len(texts))]
     if text == "frozen":
@@ -58,6 +61,9 @@ def document_inputs(texts: Sequence[str], tokenizer: Any, max_length: int, text:
     if topics is not None:
         for row, theta in zip(rows, topics.transform(texts), strict=True):
             row["topics"] = theta.tolist()
+    if sparse is not None:
+        for row, scores in zip(rows, sparse.scores(texts), strict=True):
+            row["sparse"] = scores.tolist()
     return rows
 
 

@@ -12,6 +12,8 @@ Fusions:
   text vector, by as much as a gate that reads both allows per dimension: where the text vector already
   separates the classes the gate can close, where it is unsure (an off-window post, a short text) the topics
   come in. At g = 0 it is the text model, so fusion can do no worse than `text` once trained.
+With `sparse` > 0 the head also reads s (B, L): a classical model's class scores (pipelines.methods.sparse:
+TF-IDF + a linear model), layer-normalised and joined to z before the classifier: logits = W [z; LN(s)].
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class TopicFusionClassifier(nn.Module):
     architecture = "TopicFusionClassifier"
 
     def __init__(self, labels: Sequence[str], fusion: str, num_topics: int = 0, text_dim: int = 0,
-                 encoder: nn.Module | None = None, dropout: float = 0.1) -> None:
+                 encoder: nn.Module | None = None, dropout: float = 0.1, sparse: int = 0) -> None:
         super().__init__()
         if fusion not in FUSIONS:
             raise ValueError(f"fusion {fusion!r}: expected one of {FUSIONS}")
@@ -60,18 +62,21 @@ class TopicFusionClassifier(nn.Module):
             nn.init.constant_(self.gate.bias, -2.0)  # start mostly closed: the text model, plus a little
         width = {"text": self.text_dim, "topics": self.num_topics, "gate": self.text_dim,
                  "concat": self.text_dim + self.num_topics}[fusion]
+        self.sparse = sparse
+        self.sparse_norm = nn.LayerNorm(sparse) if sparse else None
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(width, len(labels))
+        self.classifier = nn.Linear(width + sparse, len(labels))
         if self.encoder is not None:
             self.config = self.encoder.config
             self.config.id2label, self.config.label2id = dict(enumerate(labels)), {x: i for i, x in enumerate(labels)}
         else:
             self.config = PretrainedConfig(id2label=dict(enumerate(labels)))
         self.extra_inputs = tuple(name for name, used in (("doc_vectors", uses_text and self.encoder is None),
-                                                          ("topics", uses_topics)) if used)
+                                                          ("topics", uses_topics), ("sparse", sparse > 0)) if used)
 
     def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
-                doc_vectors: torch.Tensor | None = None, topics: torch.Tensor | None = None) -> TaskOutput:
+                doc_vectors: torch.Tensor | None = None, topics: torch.Tensor | None = None,
+                sparse: torch.Tensor | None = None) -> TaskOutput:
         u = v = None
         if self.text_norm is not None:
             if self.encoder is not None:
@@ -91,13 +96,15 @@ class TopicFusionClassifier(nn.Module):
         else:
             g = torch.sigmoid(self.gate(torch.cat([u, v], dim=-1)))  # (B, H)
             z = u + g * torch.tanh(self.topic_proj(v))
+        if self.sparse_norm is not None:
+            z = torch.cat([z, self.sparse_norm(sparse.float())], dim=-1)  # (B, width + L)
         return TaskOutput(logits=self.classifier(self.dropout(z)), pooled=z)
 
     def head_state(self) -> dict[str, dict[str, torch.Tensor]]:
         return {name: module.state_dict() for name, module in self.named_children() if name != "encoder"}
 
     def meta(self) -> dict[str, Any]:
-        return {"fusion": self.fusion, "num_topics": self.num_topics, "text_dim": self.text_dim}
+        return {"fusion": self.fusion, "num_topics": self.num_topics, "text_dim": self.text_dim, "sparse": self.sparse}
 
     def save_pretrained(self, path: str | Path) -> None:
         path = Path(path)
@@ -116,7 +123,8 @@ class TopicFusionClassifier(nn.Module):
         labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
         inner, parts, _ = load_composite(path)
         encoder = load_saved_encoder(inner) if config.get("encoder") else None
-        model = cls(labels, config["fusion"], config["num_topics"], config["text_dim"], encoder)
+        model = cls(labels, config["fusion"], config["num_topics"], config["text_dim"], encoder,
+                    sparse=config.get("sparse", 0))
         for name, module in model.named_children():
             if name in parts:
                 module.load_state_dict(parts[name])
