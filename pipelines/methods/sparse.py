@@ -52,7 +52,8 @@ class SparseModel:
         if coef.shape != (len(labels), len(vec.vocabulary_)) or intercept.shape != (len(labels),):
             raise ValueError(f"sparse model: coefficients {coef.shape} and intercepts {intercept.shape} do not fit "
                              f"{len(labels)} labels x {len(vec.vocabulary_)} terms")
-        self.vec, self.coef, self.intercept = vec, coef.astype(np.float32), intercept.astype(np.float32)
+        self.vec, self.coef = vec, np.ascontiguousarray(coef, dtype=np.float32)  # LinearSVC keeps coef_ F-ordered
+        self.intercept = np.ascontiguousarray(intercept, dtype=np.float32)
         self.labels, self.kind, self.c = list(labels), kind, c
         self.oof = oof or {}
         self.facts = facts or {}
