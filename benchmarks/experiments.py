@@ -98,7 +98,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     "fewshot": Experiment("zero-shot (CLINC150, SNIPS) and k-shot CLINC150 intents", "intent", "clinc150, snips",
                           "fewshot.*", [("fewshot", f"--parts zero few --seeds {S}")]),
     "unseen": Experiment("held-out CLINC150 intents (same domain) vs far OOS", "intent", "clinc150",
-                         "unseen_intents.*", [("unseen_intents", f"--seeds {S} --contrastive-epochs 0"),
+                         "unseen_intents.*", [("unseen_intents", f"--seeds {S} --contrastive-epochs 0 --shipped"),
                                               ("unseen_intents", "--seeds 1 --contrastive-epochs 1")]),
     "scratch": Experiment("hand-written Transformer from scratch vs BiLSTM vs MiniLM, learning curves", "intent",
                           "snips", "scratch.*",

@@ -14,11 +14,10 @@ fitted on the training text before the model is built and saved with it. The tex
   fusion head trains. Here `input_ids` holds [CLS] [SEP] only: the model reads `doc_vectors`.
 - `model.features=finetune`: the encoder is fine-tuned on one window of data.max_length sub-tokens, the
   document's head (`pooling=head`) or its first and last halves joined (`pooling=head_tail`).
-`model.sparse` (svm | logreg) adds a TF-IDF linear model's class scores to the head's inputs
-(pipelines.methods.sparse). Prediction adds the document's top topics, each with its top words.
-
-The topic and sparse models are featurizers (fit_featurizers / load_featurizers return them; encode and predict
-take them); the frozen chunk encoder is built once per task instance, from the options alone.
+`model.sparse` (svm | logreg): the head also reads a TF-IDF linear model's class scores (pipelines.methods.sparse).
+Prediction adds the document's top topics, each with its top words. The topic and sparse models are featurizers
+(fit_featurizers / load_featurizers return them; encode and predict take them); the frozen chunk encoder is built
+once per task instance, from the options alone.
 """
 
 from __future__ import annotations
@@ -170,7 +169,7 @@ class TopicsTask(Task):
     def loss(self, model, out: TaskOutput, batch, criterion: Criterion) -> torch.Tensor:
         return criterion(out.logits, batch["labels"], soft=batch.get("soft_targets"))
 
-    def decoder(self, model: torch.nn.Module, decode: str | None = None) -> None:
+    def decoder(self, model: torch.nn.Module, decode: str | None = None) -> None:  # nothing to decode
         return None
 
     def gather(self, batch, out: TaskOutput, decode_fn=None) -> list[dict[str, Any]]:
@@ -180,8 +179,8 @@ class TopicsTask(Task):
         return classify.score(records, id2label, gold)
 
     def predict(self, model, tokenizer, texts, batch_size=64, data=None, featurizers=None):
-        """Per text: {"label", "probability", "top_k", "topics": [{"topic", "weight", "words"}, ...]} (topics
-        when the model reads them)."""
+        """Per text: {"label", "probability", "top_k", "topics" (when the model reads them): [{"topic", "weight",
+        "words"}, ...]}."""
         topics = (featurizers or {}).get("topics")
         feats = Features(self.features(texts, tokenizer, data or DataConfig(max_length=256), featurizers, False))
         labels = labels_of(model)

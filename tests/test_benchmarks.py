@@ -4,6 +4,7 @@ published number. Nothing is measured: the outputs only have to appear."""
 
 import importlib
 import json
+from pathlib import Path
 
 import pytest
 from bench_data import write
@@ -165,8 +166,11 @@ def test_topics_and_analogy_benchmarks(bench):
     topics.main(["--stage", "report"])
     report = json.loads((work / "reports/topics.json").read_text())["corpora"]
     assert report["bbc"]["lda"]["chosen_num_topics"] in {2, 3}
-    assert set(report["20ng_stripped"]["variants"]["by_fusion"]) == {"topics", "text", "concat", "gate"}
-    assert "gate_minus_text" in report["bbc"]["variants"]["paired"]
+    assert set(report["20ng_stripped"]["variants"]["by_fusion"]) == {"topics", "text", "concat", "gate",
+                                                                     "text_sparse", "gate_sparse"}
+    assert {"gate_minus_text", "gate_sparse_minus_gate"} <= set(report["bbc"]["variants"]["paired"])
+    sparse_run = Path(report["bbc"]["variants"]["by_fusion"]["gate_sparse"]["runs"][0]["run"])
+    assert (work / sparse_run / "model" / "sparse" / "sparse.safetensors").exists()
     for name in ("topics.md", "topics_heatmap.png", "topics_words.png", "topics_confusion.png"):
         assert (work / "reports" / name).exists(), name
     load("analogy").main(["--encoder", "tiny", "--epochs", "1", "--min-count", "1"])
@@ -185,11 +189,17 @@ def test_fewshot_and_unseen_intent_benchmarks(bench):
     assert {"frozen logistic+label_prior", "contrastive prototype", "finetune"} <= set(report["few_shot"]["table"])
     assert (work / "reports/fewshot.md").exists() and (work / "reports/fewshot.png").exists()
     load("unseen_intents").main(["--seeds", "1", "--per-domain", "1", "--encoder", "tiny", "--contrastive-epochs", "1",
-                                 "--out", "reports/unseen.json"])
+                                 "--shipped", "--out", "reports/unseen.json", *TINY])
     unseen = json.loads((work / "reports/unseen.json").read_text())
-    assert {"frozen-seed1", "contrastive1-seed1"} == set(unseen["runs"]) and len(unseen["runs"]["frozen-seed1"][
-        "held_out"]) == 2
+    assert {"frozen-seed1", "contrastive1-seed1", "shipped-seed1"} == set(unseen["runs"]) and len(
+        unseen["runs"]["frozen-seed1"]["held_out"]) == 2
     assert "unseen_auroc" in unseen["summary"]["frozen"]["msp"]
+    shipped = unseen["runs"]["shipped-seed1"]
+    assert {"msp", "combined"} <= set(shipped) and 0 <= shipped["combined"]["dev_unseen_auroc"] <= 1
+    trained = json.loads((work / shipped["run"] / "metrics.json").read_text())
+    train_file = work / "runs/bench/unseen/data-seed1/train.jsonl"
+    assert trained["train_examples"] == len(train_file.read_text().splitlines())
+    assert "| shipped (n=1) | combined |" in (work / "reports/unseen.md").read_text()
 
 
 def test_latency_benchmark(bench):

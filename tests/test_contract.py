@@ -26,7 +26,7 @@ VARIANTS = {"ner": [["model.head=softmax"], ["model.head=softmax", "model.decode
                        ["model.architecture=bilstm", "model.pooling=max", "model.offtopic=mahalanobis"],
                        ["model.architecture=scratch", "model.scratch_width=32"],
                        ["train.calibration=temperature", "train.label_smoothing=0.1", "model.offtopic=msp"]],
-            "topics": [["train.calibration=temperature"]]}
+            "topics": [["train.calibration=temperature"], ["model.sparse=svm"]]}
 CASES = [(t, []) for t in TASKS] + [(t, v) for t, vs in VARIANTS.items() for v in vs]
 TEXTS = {"joint": ["book a table for two at roma", "weather in oslo", "x " * 300],
          "ner": ["Anna Keller flew to Oslo with Vireo Labs .", "nothing here", "x " * 300],
