@@ -48,15 +48,15 @@ def predictions(run_dir: Path, ds: Any, decode: str | None = None) -> tuple[list
     records = predict_records(p, ds, decode=decode)
     name = p.task_name
     if name == "intent":
-        by_id = {r["example_id"]: id2label[int(np.argmax(r["probs"]))] for r in records}
+        by_id = {r.example_id: id2label[int(np.argmax(r.probs))] for r in records}
         return [by_id[i] for i in range(len(ds))], None
     from pipelines.families import tagging
 
     preds = tagging.stitch(records, "pred")
     if name == "ner":
         return None, [[id2label[k] for k in preds[i]] for i in range(len(ds))]
-    first = {r["example_id"]: r for r in sorted(records, key=lambda r: -r["core_start"])}
-    intents = [p.model.intents[int(np.argmax(first[i]["intent_probs"]))] for i in range(len(ds))]
+    first = {r.example_id: r for r in sorted(records, key=lambda r: -r.core_start)}
+    intents = [p.model.intents[int(np.argmax(first[i].intent_probs))] for i in range(len(ds))]
     return intents, [[p.model.tags[k] for k in preds[i]] for i in range(len(ds))]
 
 

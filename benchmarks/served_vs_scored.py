@@ -222,8 +222,8 @@ def toxicity_paths(run: Path, limit: int = 0) -> dict[str, Any]:
     if limit:
         test = test.select(range(min(limit, len(test))))
     records = predict_records(predictor, test)
-    first = {r["example_id"]: r for r in sorted(records, key=lambda r: -r["core_start"])}
-    scored = [CLASSES[int(np.argmax(first[i]["intent_probs"]))] for i in range(len(test))]
+    first = {r.example_id: r for r in sorted(records, key=lambda r: -r.core_start)}
+    scored = [CLASSES[int(np.argmax(first[i].intent_probs))] for i in range(len(test))]
     served = [p["label"] for p in predictor.predict(list(test["text"]))]
     gold = list(test["label"])
     r2 = lambda d: {k: round(v, 2) for k, v in d.items()}  # noqa: E731

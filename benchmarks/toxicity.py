@@ -183,8 +183,8 @@ def post_probs(run_dir: Path, splits, names=("validation", "test")) -> dict[str,
     out = {}
     for name in names:
         records = predict_records(predictor, splits[name])
-        first = {r["example_id"]: r for r in sorted(records, key=lambda r: -r["core_start"])}
-        out[name] = np.array([first[i]["intent_probs"] for i in range(len(splits[name]))])
+        first = {r.example_id: r for r in sorted(records, key=lambda r: -r.core_start)}
+        out[name] = np.array([first[i].intent_probs for i in range(len(splits[name]))])
     np.savez(cache, **out)
     return out
 

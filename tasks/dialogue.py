@@ -37,6 +37,7 @@ from pipelines.models.decoding import make_decoder
 from pipelines.models.dialogue import DSTModel, load_dst_model
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput
+from pipelines.records import TurnRecord
 from pipelines.task import SAMPLES, Featurizers, Task
 
 CONTEXTS = ("user", "system", "history")
@@ -115,10 +116,10 @@ class DialogueTask(Task):
     def decoder(self, model: DSTModel, decode: str | None = None):
         return make_decoder(model.tags, decode or "viterbi")
 
-    def gather(self, batch, out: TaskOutput, decode_fn) -> list[dict[str, Any]]:
+    def gather(self, batch, out: TaskOutput, decode_fn) -> list[TurnRecord]:
         records = dst.gather(batch, out, decode_fn)
         for r in records:
-            r.pop("pooled", None)
+            r.pooled = None  # the validation epoch keeps every record: no vector each
         return records
 
     def score(self, records, id2label, gold=None) -> dict[str, Any]:

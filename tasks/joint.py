@@ -34,6 +34,7 @@ from pipelines.models.joint import JointModel, load_joint_model
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput
 from pipelines.predictions import Entity, IntentAndSlots
+from pipelines.records import NO_GOLD, JointRecord
 from pipelines.task import SAMPLES, Featurizers, Task
 
 log = logging.getLogger(__name__)
@@ -86,30 +87,27 @@ class SlotDecoder:
         return self.fn(logits, continues)
 
 
-def gather(batch: dict[str, torch.Tensor], out: TaskOutput, decode_fn: SlotDecoder) -> list[dict[str, Any]]:
+def gather(batch: dict[str, torch.Tensor], out: TaskOutput, decode_fn: SlotDecoder) -> list[JointRecord]:
     """The shared token-task gather over the slot scores, plus intent probabilities and gold intent per window."""
     slots, intent_probs = out.slot_logits, out.intent_logits.float().softmax(-1)  # (B, T, L), (B, K)
     if decode_fn.mask is not None:
         allowed = decode_fn.mask[intent_probs.argmax(-1)]  # (B, L)
         slots = slots.masked_fill(~allowed[:, None, :], NEG)
-    records = tagging.gather(batch, slots, decode_fn)
-    for b, rec in enumerate(records):
-        rec["intent_probs"] = intent_probs[b].tolist()
-        if "intent_labels" in batch:
-            rec["intent_gold"] = int(batch["intent_labels"][b])
-    return records
+    gold = batch["intent_labels"].tolist() if "intent_labels" in batch else [NO_GOLD] * len(intent_probs)
+    return [JointRecord(**vars(rec), intent_probs=intent_probs[b].tolist(), intent_gold=int(gold[b]))
+            for b, rec in enumerate(tagging.gather(batch, slots, decode_fn))]
 
 
-def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
+def score(records: Sequence[JointRecord], id2label: dict[int, str],
           gold: Sequence[Sequence[str]] | None = None) -> dict[str, Any]:
     """Intent accuracy, slot scores (seqeval strict IOB2) and sentence accuracy. `gold`: slot tag strings."""
     labels = [id2label[i] for i in range(len(id2label))]
     intents, _, tags = label_sets(labels)
     tag_map = dict(enumerate(tags))
     result = tagging.score(records, tag_map, gold)
-    first = {r["example_id"]: r for r in sorted(records, key=lambda r: -r["core_start"])}  # core_start 0 wins
+    first = {r.example_id: r for r in sorted(records, key=lambda r: -r.core_start)}  # core_start 0 wins
     ids = sorted(first)
-    intent_ok = np.array([int(np.argmax(first[i]["intent_probs"])) == first[i].get("intent_gold", -1) for i in ids])
+    intent_ok = np.array([int(np.argmax(first[i].intent_probs)) == first[i].intent_gold for i in ids])
     preds = tagging.stitch(records, "pred")
     golds = tagging.stitch(records, "gold") if gold is None else None
     slots_ok = np.array([[tag_map[k] for k in preds[i]] == (list(gold[i]) if gold is not None
@@ -163,7 +161,7 @@ class JointTask(Task):
     def decoder(self, model: JointModel, decode: str | None = None) -> SlotDecoder:
         return SlotDecoder(model, decode or self.options.decode)
 
-    def gather(self, batch, out: TaskOutput, decode_fn: SlotDecoder) -> list[dict[str, Any]]:
+    def gather(self, batch, out: TaskOutput, decode_fn: SlotDecoder) -> list[JointRecord]:
         return gather(batch, out, decode_fn)
 
     def join_windows(self, records, decode_fn):
@@ -183,10 +181,10 @@ class JointTask(Task):
         """Per text: {"intent", "probability", "entities": [{"type", "text", "start", "end", "score"}]}."""
         words, records, _ = tagging.predict_words(self, model, tokenizer, texts, batch_size, data)
         found = tagging.sentence_entities(records, self.entity_tags(model), model)
-        first = {r["example_id"]: r for r in sorted(records, key=lambda r: -r["core_start"])}
+        first = {r.example_id: r for r in sorted(records, key=lambda r: -r.core_start)}
         out = []
         for i, (text, ws) in enumerate(zip(texts, words, strict=True)):
-            p = (np.asarray(first[i]["intent_probs"]) if i in first
+            p = (np.asarray(first[i].intent_probs) if i in first
                  else np.full(len(model.intents), 1 / len(model.intents)))
             k = int(p.argmax())
             ents = [Entity(**e) for e in tagging.entities(text, ws, *found.get(i, ([], [])))]

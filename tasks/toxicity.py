@@ -44,6 +44,7 @@ from pipelines.models.decoding import make_decoder
 from pipelines.models.joint import ToxicityModel, load_toxicity_model
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput
+from pipelines.records import PostRecord
 from pipelines.task import SAMPLES, Featurizers, Task
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,7 @@ class ToxicityTask(Task):
         crf = model.crf
         return make_decoder(model.tags, "crf" if crf is not None else (decode or self.options.decode), crf)
 
-    def gather(self, batch, out: TaskOutput, decode_fn) -> list[dict[str, Any]]:
+    def gather(self, batch, out: TaskOutput, decode_fn) -> list[PostRecord]:
         return post_spans.gather(batch, out, decode_fn)
 
     def join_windows(self, records, decode_fn):

@@ -2,11 +2,11 @@ import random
 
 import pytest
 from datasets import Dataset
-from pipelines.tasks import ner
 
 from pipelines.config import DataConfig
 from pipelines.data.align import PieceCache, build_windows, plan_windows, split_words
 from pipelines.families import tagging
+from pipelines.tasks import ner
 
 
 def test_split_words_offsets():
@@ -53,9 +53,8 @@ def test_long_sentence_becomes_windows_that_label_every_word_once(tiny_tok):
         covered.extend(range(row["core_start"], row["core_start"] + len(row["word_starts"])))
     assert covered == list(range(len(words)))
     # stitching gold ids back gives the original tags
-    recs = [{"example_id": 0, "core_start": r["core_start"], "gold": [r["labels"][p] for p in r["word_starts"]]}
-            for r in reversed(feats)]
-    assert [["O", "B-LOC"][i] for i in tagging.stitch(recs, "gold")[0]] == tags
+    windows = [(0, r["core_start"], [r["labels"][p] for p in r["word_starts"]]) for r in reversed(feats)]
+    assert [["O", "B-LOC"][i] for i in tagging.stitch_values(windows)[0]] == tags
 
 
 def test_document_context_adds_words_but_labels_only_the_sentence(tiny_tok):

@@ -8,7 +8,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # lower number = lower layer; a module may import its own layer and any below it
 LAYERS = {"pipelines.errors": 0, "pipelines.env": 0, "pipelines.io": 0, "pipelines.config": 1,
-          "pipelines.registry": 1, "pipelines.predictions": 1, "pipelines.provenance": 0, "pipelines.cli": 0,
+          "pipelines.registry": 1, "pipelines.predictions": 1, "pipelines.records": 1, "pipelines.provenance": 0,
+          "pipelines.cli": 0,
           "pipelines.shipped": 0, "pipelines": 0, "pipelines.packaging": 6, "pipelines.commands": 10,
           "pipelines.__main__": 10,
           "pipelines.data": 2, "pipelines.models": 3, "pipelines.task": 4, "pipelines.methods": 5,

@@ -4,7 +4,6 @@ import math
 import pytest
 import torch
 from helpers import batch_loss, make_task
-from pipelines.tasks import ner
 
 from pipelines.data.tags import is_valid_iob2
 from pipelines.families import tagging
@@ -12,6 +11,7 @@ from pipelines.families.tagging import predict_words
 from pipelines.models.crf import ConstrainedCRF, CrfTokenClassifier, crf_nll, pack_words
 from pipelines.models.decoding import NEG, make_decoder
 from pipelines.models.encoders import tiny_tokenizer
+from pipelines.tasks import ner
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 
@@ -146,7 +146,7 @@ def test_long_sentences_decode_to_valid_iob2_across_their_windows(head, decode):
     joined = tagging.stitch(records, "pred")
     assert not all(is_valid_iob2([labels[k] for k in alone[i]]) for i in alone)  # the bug this guards against
     assert all(is_valid_iob2([labels[k] for k in joined[i]]) and len(joined[i]) == 40 for i in joined)
-    assert all(len(r["scores"]) == len(r["pred"]) for r in records)  # each window keeps its word scores
+    assert all(len(r.scores) == len(r.pred) for r in records)  # each window keeps its word scores
 
 
 def test_training_loss_of_a_continuation_window_has_no_start_penalty():
@@ -261,12 +261,12 @@ def test_predict_scores_an_entity_with_its_span_probability(tmp_path):
     trans, start, end = chain_potentials(loaded.crf, len(LABELS), 2.0)
     n_entities = 0
     for i, pred in enumerate(predictor.predict(texts)):
-        (rec,) = [r for r in records if r["example_id"] == i]
-        emissions = rec["scores"] / 2.0
+        (rec,) = [r for r in records if r.example_id == i]
+        emissions = rec.scores / 2.0
         for ent in pred["entities"]:
             s = next(k for k, w in enumerate(words[i]) if w[1] == ent["start"])
             e = next(k for k, w in enumerate(words[i]) if w[2] == ent["end"]) + 1
-            path = rec["pred"][s:e]
+            path = rec.pred[s:e]
             cont = LABELS.index("I-" + ent["type"])
             want = _brute_segment_prob(trans, start, end, emissions, s, path, cont)
             assert ent["score"] == pytest.approx(want, abs=1e-4)

@@ -3,13 +3,14 @@ import pytest
 import torch
 from datasets import Dataset
 from helpers import batch_loss, make_task
-from pipelines.tasks import joint
 
 from pipelines.config import DataConfig
 from pipelines.data.batching import Collator
 from pipelines.data.tagging import encode_with_intents
 from pipelines.models.encoders import tiny_tokenizer
 from pipelines.models.outputs import TaskOutput
+from pipelines.records import JointRecord
+from pipelines.tasks import joint
 from pipelines.training.datamodule import TaskDataModule
 from pipelines.training.module import TaskModule
 
@@ -53,13 +54,13 @@ def test_padding_changes_neither_loss_nor_predictions(tiny_tok, crf):
 
 def test_score_by_hand():
     id2label = dict(enumerate(LABELS))
+    def sentence(i, pred, gold, intent_probs, intent_gold):
+        return JointRecord(i, 0, pred, torch.zeros(len(pred), len(LABELS)), gold, intent_probs, intent_gold)
+
     records = [
-        {"example_id": 0, "core_start": 0, "pred": [0, 0, 3], "gold": [0, 0, 3], "prob": [1] * 3,
-         "intent_probs": [0.9, 0.1], "intent_gold": 0},  # intent right, slots right
-        {"example_id": 1, "core_start": 0, "pred": [0, 0, 1, 2], "gold": [0, 0, 1, 2], "prob": [1] * 4,
-         "intent_probs": [0.8, 0.2], "intent_gold": 1},  # intent wrong, slots right
-        {"example_id": 2, "core_start": 0, "pred": [0, 0, 0], "gold": [0, 0, 3], "prob": [1] * 3,
-         "intent_probs": [0.1, 0.9], "intent_gold": 1},  # intent right, a slot missed
+        sentence(0, [0, 0, 3], [0, 0, 3], [0.9, 0.1], 0),  # intent right, slots right
+        sentence(1, [0, 0, 1, 2], [0, 0, 1, 2], [0.8, 0.2], 1),  # intent wrong, slots right
+        sentence(2, [0, 0, 0], [0, 0, 3], [0.1, 0.9], 1),  # intent right, a slot missed
     ]
     s = joint.score(records, id2label)
     assert s["intent_acc"] == pytest.approx(2 / 3) and s["sentence_acc"] == pytest.approx(1 / 3)
@@ -90,8 +91,8 @@ def test_consistent_decoding_forbids_slots_never_seen_with_the_intent(tiny_tok):
     slots[0, 1, 1] = 2.0  # word 1: B-city is the best slot, but 'book' never had a city
     out = TaskOutput(slot_logits=slots, intent_logits=torch.tensor([[3.0, -5.0]]))  # intent: book
     batch = {"word_starts": torch.tensor([[1]]), "example_id": torch.tensor([0]), "core_start": torch.tensor([0])}
-    free = task.gather(batch, out, task.decoder(model, "argmax"))[0]["pred"]
-    kept = task.gather(batch, out, task.decoder(model))[0]["pred"]  # the default: consistent
+    free = task.gather(batch, out, task.decoder(model, "argmax"))[0].pred
+    kept = task.gather(batch, out, task.decoder(model))[0].pred  # the default: consistent
     assert model.tags[free[0]] == "B-city" and model.tags[kept[0]] in {"O", "B-n"}
 
 

@@ -2,10 +2,10 @@
 
 import torch
 from helpers import make_task
-from pipelines.tasks import ner
 
 from pipelines.families import classify
 from pipelines.models.encoders import tiny_tokenizer
+from pipelines.tasks import ner
 
 PLAIN_NER = {"head": "softmax", "word_features": "none"}  # a bare token classifier, whose bias is set by hand
 
@@ -63,8 +63,8 @@ def test_viterbi_decoding_turns_a_run_of_inside_tags_into_a_valid_entity():
     task = make_task("ner", encoder="tiny", **PLAIN_NER)
     feats = ner.encode(Dataset.from_dict({"tokens": [["new", "york", "city"]]}), tok, {}, DataConfig())
     [(batch, out)] = list(infer(model, feats, Collator(tok.pad_token_id), 8))
-    assert task.gather(batch, out, task.decoder(model, "argmax"))[0]["pred"] == [2, 2, 2]
-    assert task.gather(batch, out, task.decoder(model))[0]["pred"] == [1, 2, 2]  # the default: viterbi
+    assert task.gather(batch, out, task.decoder(model, "argmax"))[0].pred == [2, 2, 2]
+    assert task.gather(batch, out, task.decoder(model))[0].pred == [1, 2, 2]  # the default: viterbi
 
 
 def test_a_taskmodule_built_in_code_gets_the_measured_defaults():

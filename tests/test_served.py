@@ -133,7 +133,7 @@ def test_a_document_is_served_with_the_context_training_gave_its_sentences(doc_r
     assert len(alone.rows[0]["input_ids"]) < len(served.rows[1]["input_ids"])  # the context is really there
     words, records, _ = predict_words(predictor.task, predictor.model, predictor.tokenizer, texts, 8,
                                       predictor.data, doc_ids=[0, 0, 0])
-    assert len(words) == 3 and sorted({r["example_id"] for r in records}) == [0, 1, 2]
+    assert len(words) == 3 and sorted({r.example_id for r in records}) == [0, 1, 2]
     gold_path = evaluate(predictor, ds)
     as_documents = served_scores(predictor.with_data(splitter="whitespace"), ds, detok="plain", documents=True)
     assert as_documents["examples"] == 2 and as_documents["failed"] == 0

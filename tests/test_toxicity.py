@@ -13,6 +13,7 @@ from helpers import make_task
 from pipelines.config import DataConfig
 from pipelines.errors import ConfigError, ReadError
 from pipelines.methods import detox
+from pipelines.records import PostRecord
 
 LABELS = ["intent:neither", "intent:offensive", "O", "B-SPAN", "I-SPAN"]
 
@@ -109,12 +110,11 @@ def test_char_f1_scoring_against_raw_offsets():
     id2label = dict(enumerate(LABELS))
     # post 0: "you zorbix go", predicted B-SPAN on "zorbix"; post 1: gold spans empty, nothing predicted;
     # post 2: gold offsets cut inside a word ("lor"), predicted the whole word
-    recs = [{"example_id": 0, "core_start": 0, "pred": [0, 1, 0], "gold": [0, 1, 0], "prob": [1] * 3,
-             "word_spans": [[0, 3], [4, 9], [10, 12]], "intent_probs": [0.2, 0.8], "intent_gold": 1},
-            {"example_id": 1, "core_start": 0, "pred": [0, 0], "gold": [0, 0], "prob": [1] * 2,
-             "word_spans": [[0, 4], [5, 8]], "intent_probs": [0.9, 0.1], "intent_gold": 0},
-            {"example_id": 2, "core_start": 0, "pred": [1], "gold": [1], "prob": [1],
-             "word_spans": [[0, 5]], "intent_probs": [0.4, 0.6], "intent_gold": 0}]
+    def post(i, tags, spans, probs, gold):
+        return PostRecord(i, 0, tags, torch.zeros(len(tags), 3), tags, probs, gold, spans)
+
+    recs = [post(0, [0, 1, 0], [[0, 3], [4, 9], [10, 12]], [0.2, 0.8], 1),
+            post(1, [0, 0], [[0, 4], [5, 8]], [0.9, 0.1], 0), post(2, [1], [[0, 5]], [0.4, 0.6], 0)]
     s = task.score(recs, id2label, gold=[[4, 5, 6, 7, 8], [], [1, 2, 3]])
     assert s["char_f1"] == pytest.approx((1 + 1 + 2 * 3 / (3 + 5)) / 3)
     assert s["accuracy"] == pytest.approx(2 / 3) and s["span_posts"] == 3

@@ -21,6 +21,7 @@ from pipelines.methods import calibration
 from pipelines.methods.offtopic import OffTopic, apply, logits_and_features
 from pipelines.models.outputs import TaskOutput
 from pipelines.predictions import Classification, Ranked
+from pipelines.records import NO_GOLD, ClassRecord
 from pipelines.task import labels_of
 
 log = logging.getLogger(__name__)
@@ -28,20 +29,20 @@ log = logging.getLogger(__name__)
 TOP_K = 3
 
 
-def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
+def score(records: Sequence[ClassRecord], id2label: dict[int, str],
           gold: Sequence[str] | None = None) -> dict[str, Any]:
     """Accuracy, macro-F1, per-class scores, confusion matrix; `gold` (label strings) replaces the ids."""
-    recs = sorted({r["example_id"]: r for r in records}.values(), key=lambda r: r["example_id"])
-    pred = [id2label[int(np.argmax(r["probs"]))] for r in recs]
+    recs = sorted({r.example_id: r for r in records}.values(), key=lambda r: r.example_id)
+    pred = [id2label[int(np.argmax(r.probs))] for r in recs]
     if gold is None:
-        golds = [id2label.get(r["gold"], "<unseen>") for r in recs]
+        golds = [id2label.get(r.gold, "<unseen>") for r in recs]
     else:
-        golds = [gold[r["example_id"]] for r in recs]
+        golds = [gold[r.example_id] for r in recs]
     result = metrics.classification_scores(golds, pred, [id2label[i] for i in sorted(id2label)])
     correct = np.array([g == p for g, p in zip(golds, pred, strict=True)], dtype=np.float64)
     result["accuracy_ci95"] = metrics.bootstrap_ci(lambda v: float(v.mean()), correct)
     label2id = {v: k for k, v in id2label.items()}
-    known = [(r["probs"], label2id[g]) for r, g in zip(recs, golds, strict=True) if g in label2id]
+    known = [(r.probs, label2id[g]) for r, g in zip(recs, golds, strict=True) if g in label2id]
     if known:  # confidence calibration (pipelines.methods.calibration), on the examples of known labels
         probs, ids = np.array([p for p, _ in known]), np.array([i for _, i in known])
         result["ece"] = calibration.ece(probs, ids)
@@ -57,16 +58,11 @@ def ranked(probs: torch.Tensor, labels: Sequence[str], k: int = TOP_K, **extra: 
     return Classification(best[0].label, best[0].probability, best, **extra)
 
 
-def gather(batch: dict[str, torch.Tensor], out: TaskOutput) -> list[dict[str, Any]]:
+def gather(batch: dict[str, torch.Tensor], out: TaskOutput) -> list[ClassRecord]:
     """Per row: example_id, the class probabilities and, in a labelled batch, the gold id."""
     probs = out.logits.float().softmax(-1)  # (B, L)
-    records = []
-    for b in range(probs.shape[0]):
-        rec = {"example_id": int(batch["example_id"][b]), "probs": probs[b].tolist()}
-        if "labels" in batch:
-            rec["gold"] = int(batch["labels"][b])
-        records.append(rec)
-    return records
+    gold = batch["labels"].tolist() if "labels" in batch else [NO_GOLD] * probs.shape[0]
+    return [ClassRecord(int(batch["example_id"][b]), probs[b].tolist(), int(gold[b])) for b in range(probs.shape[0])]
 
 
 def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) -> Features:

@@ -39,6 +39,7 @@ from pipelines.models.decoding import make_decoder
 from pipelines.models.dialogue import DSTModel
 from pipelines.models.outputs import TaskOutput, infer
 from pipelines.predictions import Turn
+from pipelines.records import NO_GOLD, TurnRecord
 
 log = logging.getLogger(__name__)
 
@@ -129,22 +130,21 @@ def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig, co
     return Features(rows)
 
 
-def gather(batch: dict[str, torch.Tensor], out: TaskOutput, decode_fn) -> list[dict[str, Any]]:
+def gather(batch: dict[str, torch.Tensor], out: TaskOutput, decode_fn) -> list[TurnRecord]:
     """Per turn: the tag records of the shared token gather, plus gate and intent predictions, and the
     dialogue, words, offered values and (when labelled) gold gates, intent and state to score with."""
-    records = tagging.gather(batch, out.slot_logits, decode_fn)
     gates = out.gate_logits.float().softmax(-1)  # (B, S, G)
     intents = out.intent_logits.float().softmax(-1)  # (B, K)
-    for b, rec in enumerate(records):
-        n = len(rec["pred"])
-        rec.update(dialogue=int(batch["dialogue"][b]), turn=int(batch["turn"][b]),
-                   words=list(batch["words"][b][:n]), offered=list(batch["offered"][b]),
-                   gate_pred=gates[b].argmax(-1).tolist(), gate_prob=gates[b].max(-1).values.tolist(),
-                   intent_probs=intents[b].tolist(), pooled=out.pooled[b].numpy() if out.pooled is not None else None)
-        if "gate_labels" in batch:
-            rec.update(gate_gold=batch["gate_labels"][b].tolist(), intent_gold=int(batch["intent_labels"][b]),
-                       state=list(batch["state"][b]))
-    return records
+    labelled = "gate_labels" in batch
+    return [TurnRecord(**vars(rec), intent_probs=intents[b].tolist(),
+                       intent_gold=int(batch["intent_labels"][b]) if labelled else NO_GOLD,
+                       dialogue=int(batch["dialogue"][b]), turn=int(batch["turn"][b]),
+                       words=list(batch["words"][b][:len(rec.pred)]), offered=list(batch["offered"][b]),
+                       gate_pred=gates[b].argmax(-1).tolist(), gate_prob=gates[b].max(-1).values.tolist(),
+                       pooled=out.pooled[b].numpy() if out.pooled is not None else None,
+                       gate_gold=batch["gate_labels"][b].tolist() if labelled else None,
+                       state=list(batch["state"][b]) if labelled else None)
+            for b, rec in enumerate(tagging.gather(batch, out.slot_logits, decode_fn))]
 
 
 def turn_update(slots: Sequence[str], tags: Sequence[str], gate_ids: Sequence[int], words: Sequence[str],
@@ -159,55 +159,55 @@ def turn_update(slots: Sequence[str], tags: Sequence[str], gate_ids: Sequence[in
     return gates, said, {s: v for s, v in zip(slots, offered, strict=True) if v}
 
 
-def track(records: Sequence[dict[str, Any]], slots: Sequence[str], tags: Sequence[str],
+def track(records: Sequence[TurnRecord], slots: Sequence[str], tags: Sequence[str],
           source: str = "pred", span_copy: bool = False) -> dict[int, dict[str, str]]:
     """The state after every turn (by example id), each dialogue's turns in order, every state built on the
     tracker's own previous one. source='gold' uses the gold gates and tags (the oracle)."""
-    by_dialogue: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    by_dialogue: dict[int, list[TurnRecord]] = defaultdict(list)
     for r in records:
-        by_dialogue[r["dialogue"]].append(r)
+        by_dialogue[r.dialogue].append(r)
     states = {}
     for turns in by_dialogue.values():
         state: dict[str, str] = {}
-        for r in sorted(turns, key=lambda r: r["turn"]):
-            gate_ids = r["gate_pred"] if source == "pred" else [g if g >= 0 else 0 for g in r["gate_gold"]]
-            tag_ids = r["pred"] if source == "pred" else [max(k, 0) for k in r["gold"]]
-            gates, said, offered = turn_update(slots, [tags[k] for k in tag_ids], gate_ids, r["words"], r["offered"],
+        for r in sorted(turns, key=lambda r: r.turn):
+            gate_ids = r.gate_pred if source == "pred" else [g if g >= 0 else 0 for g in r.gate_gold]
+            tag_ids = r.pred if source == "pred" else [max(k, 0) for k in r.gold]
+            gates, said, offered = turn_update(slots, [tags[k] for k in tag_ids], gate_ids, r.words, r.offered,
                                                span_copy and source == "pred")
             state = update(state, gates, said, offered)
-            states[r["example_id"]] = state
+            states[r.example_id] = state
     return states
 
 
-def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
+def score(records: Sequence[TurnRecord], id2label: dict[int, str],
           gold: Sequence[Any] | None = None, span_copy: bool = False) -> dict[str, Any]:
     """JGA, per-slot accuracy, slot F1 (turn level), intent and gate accuracy, oracle JGA."""
     intents, slots, tags = label_sets([id2label[i] for i in range(len(id2label))])
     result = tagging.score(records, dict(enumerate(tags)))
     result["slot_f1"] = result.pop("f1")
-    recs = {r["example_id"]: r for r in records}
+    recs = {r.example_id: r for r in records}
     ids = sorted(recs)
-    if not ids or "state" not in recs[ids[0]]:
+    if not ids or recs[ids[0]].state is None:
         return result
     for name, source in (("jga", "pred"), ("jga_oracle", "gold")):
         states = track(list(recs.values()), slots, tags, source, span_copy)
-        right = np.array([same_state(states[i], {s: v for s, v in zip(slots, recs[i]["state"], strict=True) if v})
+        right = np.array([same_state(states[i], {s: v for s, v in zip(slots, recs[i].state, strict=True) if v})
                           for i in ids])
         result[name] = float(right.mean())
         if source == "pred":
             result["jga_ci95"] = metrics.bootstrap_ci(lambda v: float(v.mean()), right.astype(float))
-            result["slot_acc"] = {s: float(np.mean([norm(states[i].get(s, "")) == norm(recs[i]["state"][k])
+            result["slot_acc"] = {s: float(np.mean([norm(states[i].get(s, "")) == norm(recs[i].state[k])
                                                     for i in ids])) for k, s in enumerate(slots)}
             result["slot_acc_mean"] = float(np.mean(list(result["slot_acc"].values()))) if slots else 0.0
-    gate_pairs = [(p, g) for i in ids for p, g in zip(recs[i]["gate_pred"], recs[i]["gate_gold"], strict=True)
+    gate_pairs = [(p, g) for i in ids for p, g in zip(recs[i].gate_pred, recs[i].gate_gold, strict=True)
                   if g >= 0]
     result["gate_acc"] = float(np.mean([p == g for p, g in gate_pairs])) if gate_pairs else 0.0
     changed = [(p, g) for p, g in gate_pairs if g != 0]
     result["gate_acc_updates"] = float(np.mean([p == g for p, g in changed])) if changed else 0.0
-    result["intent_acc"] = float(np.mean([int(np.argmax(recs[i]["intent_probs"])) == recs[i]["intent_gold"]
+    result["intent_acc"] = float(np.mean([int(np.argmax(recs[i].intent_probs)) == recs[i].intent_gold
                                           for i in ids]))
     result["turns"] = len(ids)
-    result["unreachable_updates"] = int(sum(g < 0 for i in ids for g in recs[i]["gate_gold"]))
+    result["unreachable_updates"] = int(sum(g < 0 for i in ids for g in recs[i].gate_gold))
     return result
 
 
@@ -233,18 +233,18 @@ def predict_turns(model: DSTModel, tokenizer, turns: Sequence[dict[str, Any]], b
     decode_fn = make_decoder(model.tags, "viterbi")
     records = [r for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
                                          next(model.parameters()).device) for r in gather(batch, out, decode_fn)]
-    records.sort(key=lambda r: r["example_id"])
+    records.sort(key=lambda r: r.example_id)
     det = (featurizers or {}).get("offtopic")
     flags = []
     if det is not None and records:
-        probs = np.stack([r["intent_probs"] for r in records])
-        flags = offtopic_lib.apply(det, np.log(probs + 1e-12), np.stack([r["pooled"] for r in records]),
-                                   [" ".join(r["words"]) for r in records])
+        probs = np.stack([r.intent_probs for r in records])
+        flags = offtopic_lib.apply(det, np.log(probs + 1e-12), np.stack([r.pooled for r in records]),
+                                   [" ".join(r.words) for r in records])
     out = []
     for k, (t, r) in enumerate(zip(turns, records, strict=True)):
-        gates, said, offered = turn_update(model.slots, [model.tags[j] for j in r["pred"]], r["gate_pred"],
-                                           r["words"], r["offered"], model.span_copy)
-        p = np.asarray(r["intent_probs"])
+        gates, said, offered = turn_update(model.slots, [model.tags[j] for j in r.pred], r.gate_pred,
+                                           r.words, r.offered, model.span_copy)
+        p = np.asarray(r.intent_probs)
         pred = {"intent": model.intents[int(p.argmax())] if model.intents else "",
                 "probability": round(float(p.max()), 4),
                 "gates": {s: g for s, g in gates.items() if g != "carry"}, "said": said,

@@ -28,6 +28,7 @@ from pipelines.methods import detox
 from pipelines.models.joint import ToxicityModel
 from pipelines.models.outputs import TaskOutput, infer
 from pipelines.predictions import Span, Toxicity
+from pipelines.records import NO_GOLD, PostRecord
 
 TAGS = ["O", f"B-{SPAN}", f"I-{SPAN}"]
 log = logging.getLogger(__name__)
@@ -138,33 +139,31 @@ def _soft_targets(ds: Dataset, label2id: dict[str, int]) -> list[list[float]] | 
     return out
 
 
-def gather(batch: dict[str, torch.Tensor], out: TaskOutput, decode_fn) -> list[dict[str, Any]]:
+def gather(batch: dict[str, torch.Tensor], out: TaskOutput, decode_fn) -> list[PostRecord]:
     """Per window: span tag predictions (tagging.gather), post probabilities and gold, core word offsets."""
-    records = tagging.gather(batch, out.slot_logits, decode_fn)
     probs = out.intent_logits.float().softmax(-1)  # (B, K)
-    for b, rec in enumerate(records):
-        rec["intent_probs"] = probs[b].tolist()
-        rec["intent_gold"] = int(batch["intent_labels"][b]) if "intent_labels" in batch else -100
-        rec["word_spans"] = batch["word_spans"][b, :len(rec["pred"])].tolist()
-    return records
+    gold = batch["intent_labels"].tolist() if "intent_labels" in batch else [NO_GOLD] * len(probs)
+    return [PostRecord(**vars(rec), intent_probs=probs[b].tolist(), intent_gold=int(gold[b]),
+                       word_spans=batch["word_spans"][b, :len(rec.pred)].tolist())
+            for b, rec in enumerate(tagging.gather(batch, out.slot_logits, decode_fn))]
 
 
-def post_scores(records, intents: Sequence[str]) -> dict[str, Any]:
+def post_scores(records: Sequence[PostRecord], intents: Sequence[str]) -> dict[str, Any]:
     """Accuracy, macro-F1, weighted F1 and per-class scores of the posts that have a gold label."""
     from sklearn.metrics import f1_score
 
-    first = {r["example_id"]: r for r in sorted(records, key=lambda r: -r["core_start"])}  # core_start 0 wins
-    rows = [first[i] for i in sorted(first) if first[i]["intent_gold"] >= 0]
+    first = {r.example_id: r for r in sorted(records, key=lambda r: -r.core_start)}  # core_start 0 wins
+    rows = [first[i] for i in sorted(first) if first[i].intent_gold >= 0]
     if not rows or not intents:
         return {}
-    gold = [intents[r["intent_gold"]] for r in rows]
-    pred = [intents[int(np.argmax(r["intent_probs"]))] for r in rows]
+    gold = [intents[r.intent_gold] for r in rows]
+    pred = [intents[int(np.argmax(r.intent_probs))] for r in rows]
     result = metrics.classification_scores(gold, pred, intents)
     result["weighted_f1"] = float(f1_score(gold, pred, labels=list(intents), average="weighted", zero_division=0))
     return result
 
 
-def span_scores(records, gold: Sequence[Sequence[int] | None] | None = None) -> dict[str, Any]:
+def span_scores(records: Sequence[PostRecord], gold: Sequence[Sequence[int] | None] | None = None) -> dict[str, Any]:
     """char_f1 over the posts with span annotation: predicted word spans -> character offsets, against `gold`
     offsets (e.g. the SemEval file's) or, without them, the offsets of the gold word tags."""
     preds, golds = tagging.stitch(records, "pred"), tagging.stitch(records, "gold")
@@ -189,7 +188,8 @@ def span_scores(records, gold: Sequence[Sequence[int] | None] | None = None) -> 
             "span_posts": len(gold_sets)}
 
 
-def score(records, id2label: dict[int, str], gold: Sequence[Sequence[int] | None] | None = None) -> dict[str, Any]:
+def score(records: Sequence[PostRecord], id2label: dict[int, str],
+          gold: Sequence[Sequence[int] | None] | None = None) -> dict[str, Any]:
     """Post scores and span char-F1; `score` is their mean (those present)."""
     intents = label_sets([id2label[i] for i in range(len(id2label))]).intents
     result = {**post_scores(records, intents), **span_scores(records, gold)}
@@ -225,13 +225,13 @@ def predict(task: Any, model: ToxicityModel, tokenizer: Any, texts: Sequence[str
     max_length = (data or DataConfig()).max_length
     words, records, _ = tagging.predict_words(task, model, tokenizer, texts, batch_size, data)
     found_by_text = tagging.sentence_entities(records, model.tags, model)
-    first = {r["example_id"]: r for r in sorted(records, key=lambda r: -r["core_start"])}
+    first = {r.example_id: r for r in sorted(records, key=lambda r: -r.core_start)}
     out, spans = [], []
     for i, (text, ws) in enumerate(zip(texts, words, strict=True)):
         found = tagging.entities(text, ws, *found_by_text.get(i, ([], [])))
         res: dict[str, Any] = {"label": None, "probability": None, "toxic": None}
         if model.intents and i in first:
-            p = np.asarray(first[i]["intent_probs"])
+            p = np.asarray(first[i].intent_probs)
             k = int(p.argmax())
             res = {"label": model.intents[k], "probability": round(float(p[k]), 4),
                    "toxic": model.intents[k] != clean_label}

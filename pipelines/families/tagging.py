@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,10 +24,11 @@ from pipelines.inference import metrics
 from pipelines.models.crf import chain_potentials, crf_marginals, pack_words, segment_log_probs
 from pipelines.models.decoding import make_decoder
 from pipelines.models.outputs import infer
+from pipelines.records import TagRecord
 from pipelines.task import labels_of
 
 
-def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, decode_fn=None) -> list[dict[str, Any]]:
+def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, decode_fn=None) -> list[TagRecord]:
     """Per window: predicted label ids at the core words' first sub-tokens, and their word scores (`scores`,
     (W, L)): `join_windows` decodes a sentence's windows again as one sequence from them, and `entity_probs`
     reads an entity's probability off them; `logits` (B, T, L) are the sub-token tag scores.
@@ -40,48 +41,53 @@ def gather(batch: dict[str, torch.Tensor], logits: torch.Tensor, decode_fn=None)
         starts = batch["word_starts"][b]
         starts = starts[starts >= 0]  # (W,)
         ids = torch.tensor(decode_fn(logits[b, starts], int(batch["core_start"][b]) > 0), dtype=torch.long)
-        rec = {"example_id": int(batch["example_id"][b]), "core_start": int(batch["core_start"][b]),
-               "pred": ids.tolist(), "scores": logits[b, starts].float()}
-        if "labels" in batch:
-            rec["gold"] = batch["labels"][b, starts].tolist()
-        out.append(rec)
+        out.append(TagRecord(int(batch["example_id"][b]), int(batch["core_start"][b]), ids.tolist(),
+                             logits[b, starts].float(),
+                             batch["labels"][b, starts].tolist() if "labels" in batch else None))
     return out
 
 
-def join_windows(records: list[dict[str, Any]], decode_fn=None) -> list[dict[str, Any]]:
+def join_windows(records: list[TagRecord], decode_fn=None) -> list[TagRecord]:
     """Decode each sentence split into several windows once over all its words' scores (the windows alone
     could end in O and continue with I-X), and put the labels back into its windows' records. Records of
     one-window sentences are left as they are. Returns `records`, changed in place."""
     decode_fn = decode_fn or make_decoder((), "argmax")
-    parts: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)
+    parts: dict[int, dict[int, TagRecord]] = defaultdict(dict)
     for r in records:
-        parts[r["example_id"]].setdefault(r["core_start"], r)
+        parts[r.example_id].setdefault(r.core_start, r)
     for windows in parts.values():
         if len(windows) < 2:
             continue
         ordered = [windows[k] for k in sorted(windows)]
-        scores = torch.cat([r["scores"] for r in ordered])  # (W, L) of the whole sentence
+        scores = torch.cat([r.scores for r in ordered])  # (W, L) of the whole sentence
         ids = torch.tensor(decode_fn(scores, False), dtype=torch.long)
         pos = 0
         for r in ordered:
-            n = len(r["pred"])
-            r["pred"] = ids[pos:pos + n].tolist()
+            n = len(r.pred)
+            r.pred = ids[pos:pos + n].tolist()
             pos += n
     return records
 
 
-def stitch(records: Sequence[dict[str, Any]], key: str) -> dict[int, list[Any]]:
-    """Join the windows of each example in word order: {example_id: values for every word}."""
-    parts: dict[int, list[tuple[int, list[Any]]]] = defaultdict(list)
+def stitch(records: Sequence[TagRecord], key: str) -> dict[int, list[Any]]:
+    """Join the windows of each example in word order: {example_id: values of field `key` for every word}
+    (none for a window whose field is None: gold of an unlabelled window)."""
+    return stitch_values((r.example_id, r.core_start, [] if getattr(r, key) is None else getattr(r, key))
+                         for r in records)
+
+
+def stitch_values(windows: Iterable[tuple[int, int, Sequence[Any]]]) -> dict[int, list[Any]]:
+    """(example_id, core_start, per-word values) of each window, joined per example in word order."""
+    parts: dict[int, list[tuple[int, Sequence[Any]]]] = defaultdict(list)
     seen = set()
-    for r in records:
-        if (r["example_id"], r["core_start"]) not in seen:  # DDP samplers may repeat a window
-            seen.add((r["example_id"], r["core_start"]))
-            parts[r["example_id"]].append((r["core_start"], r[key]))
-    return {i: [v for _, vals in sorted(p) for v in vals] for i, p in parts.items()}
+    for example_id, core_start, values in windows:
+        if (example_id, core_start) not in seen:  # DDP samplers may repeat a window
+            seen.add((example_id, core_start))
+            parts[example_id].append((core_start, values))
+    return {i: [v for _, vals in sorted(p, key=lambda x: x[0]) for v in vals] for i, p in parts.items()}
 
 
-def score(records: Sequence[dict[str, Any]], id2label: dict[int, str],
+def score(records: Sequence[TagRecord], id2label: dict[int, str],
           gold: Sequence[Sequence[str]] | None = None) -> dict[str, Any]:
     """seqeval strict IOB2 scores. `gold` (tag strings per example) replaces the ids in the records,
     so that tags the model never saw still count as missed entities."""
@@ -124,7 +130,7 @@ def entity_temperature(model: Any) -> float:
     return float(getattr(model.config, "entity_temperature", None) or 1.0)
 
 
-def sentence_entities(records: Sequence[dict[str, Any]], labels: Sequence[str], model: Any = None,
+def sentence_entities(records: Sequence[TagRecord], labels: Sequence[str], model: Any = None,
                       temperature: float | None = None) -> dict[int, tuple[list[str], list[float]]]:
     """Per example id: its predicted word tags and the probability of each predicted entity, under `model`'s
     CRF if it has one, at `temperature` (default: the one the model carries)."""
@@ -155,7 +161,7 @@ def word_decoder(model: torch.nn.Module, decode: str):
 
 def predict_words(task: Any, model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size: int,
                   data: DataConfig | None = None, doc_ids: Sequence[int] | None = None,
-                  featurizers: dict[str, Any] | None = None) -> tuple[list[Any], list[dict[str, Any]], Any]:
+                  featurizers: dict[str, Any] | None = None) -> tuple[list[Any], list[TagRecord], Any]:
     """Split raw texts into words (with the run's recorded splitter), encode them as training encoded its data
     (the run's data config: window length, features), run, gather and join windows: (words per text, records,
     decoder). Each text is a sentence; with `doc_ids` (one per text, the same id for the sentences of one
@@ -200,17 +206,15 @@ def word_distributions(task: Any, model: torch.nn.Module, tokenizer: Any, ds: Da
     keep = [c for c in ds.column_names if c not in ("tokens", "doc_id")]
     feats = task.encode(ds.remove_columns(keep), tokenizer, {}, data, featurizers)
     crf = getattr(model, "crf", None)
-    records = []
+    windows = []
     for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size,
                             next(model.parameters()).device):
         emissions, mask, _ = pack_words(out.logits, batch["word_starts"])  # (B, W, L), (B, W)
         with torch.no_grad():
             probs = crf_marginals(crf, emissions, mask) if crf is not None else emissions.softmax(-1)
-        for b in range(len(probs)):
-            records.append({"example_id": int(batch["example_id"][b]),
-                            "core_start": int(batch["core_start"][b]),
-                            "dist": list(probs[b, mask[b]].numpy())})
-    joined = stitch(records, "dist")
+        windows += [(int(batch["example_id"][b]), int(batch["core_start"][b]), list(probs[b, mask[b]].numpy()))
+                    for b in range(len(probs))]
+    joined = stitch_values(windows)
     return [np.stack(joined[i]) if joined.get(i) else np.zeros((0, model.config.num_labels))
             for i in range(len(ds))]
 

@@ -71,10 +71,6 @@ def prune_by_noise_rate(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return flagged
 
 
-def suggested_labels(probs: np.ndarray) -> np.ndarray:
-    return probs.argmax(axis=1)
-
-
 def entity_score(word_margin: np.ndarray | float, type_margin: np.ndarray | float) -> np.ndarray | float:
     """A gold entity's suspicion score (low = suspect): the mean of its least confident word's margin and its
     type margin. The minimum would let the word margins, low for many right entities (B/I or O/entity doubt),

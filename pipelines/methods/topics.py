@@ -99,9 +99,6 @@ class TopicModel:
         log.info("LDA: %d topics, %d documents, %d words in the dictionary", num_topics, len(docs), len(dictionary))
         return cls(dictionary, lda, seed)
 
-    def bows(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
-        return [self.dictionary.doc2bow(words(t)) for t in texts]
-
     @property
     def fingerprint(self) -> str:
         """A hash of the topic-word parameters: equal for a model and its saved-and-loaded copy."""

@@ -45,13 +45,6 @@ def is_composite(path: str | Path) -> bool:
     return cfg.is_file() and json.loads(cfg.read_text(encoding="utf-8")).get("model_type") == MODEL_TYPE
 
 
-def composite_architectures(path: str | Path) -> list[str]:
-    """The `architectures` a folder written by `save_composite` names ([] for any other folder)."""
-    if not is_composite(path):
-        return []
-    return list(json.loads((Path(path) / "config.json").read_text(encoding="utf-8")).get("architectures", []))
-
-
 def load_composite(path: str | Path) -> tuple[Path, dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
     """(the encoder's folder, the head tensors by part, config.json) of a folder written by `save_composite`."""
     path = Path(path)

@@ -26,9 +26,9 @@ def validation_log_probs(task: Any, model: Any, tokenizer: Any, ds: Any, data: A
     from pipelines.inference.predict import Predictor
 
     records = predict_records(Predictor(task, model, tokenizer, data, batch_size, featurizers), ds)
-    records = [r for r in records if r.get("gold", -100) >= 0]
-    probs = np.array([r["probs"] for r in records], dtype=np.float64)
-    return np.log(np.clip(probs, 1e-300, None)), np.array([r["gold"] for r in records])
+    records = [r for r in records if r.gold >= 0]
+    probs = np.array([r.probs for r in records], dtype=np.float64)
+    return np.log(np.clip(probs, 1e-300, None)), np.array([r.gold for r in records])
 
 
 def calibrate(task: Any, model: Any, tokenizer: Any, ds: Any, data: Any, batch_size: int = 64,

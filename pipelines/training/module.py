@@ -158,7 +158,7 @@ class TaskModule(pl.LightningModule):
         self.last_scores = scores
         # examples scored: under DDP each example once, although the distributed sampler repeats a few to even out
         # the ranks (every task's score keeps one record per example_id)
-        self.log(f"{stage}/examples", float(len({r["example_id"] for r in records})))
+        self.log(f"{stage}/examples", float(len({r.example_id for r in records})))
         for key, value in scores.items():
             if isinstance(value, float):
                 # every rank gathered all records, so every rank logs the same value
