@@ -123,6 +123,9 @@ EXPERIMENTS: dict[str, Experiment] = {
                              "throughput.json", [("throughput", "")], seeds=""),
     "analogy": Experiment("word2vec vs encoder input embeddings: analogies, Procrustes, CKA, RSA", "-",
                           "20newsgroups, bbc_news", "analogy.*", [("analogy", "")], seeds=""),
+    "tfidf": Experiment("TF-IDF + linear SVM / logistic regression, C on dev: the classical bar", "intent, joint, "
+                        "toxicity", "clinc150, atis, snips, toxicity_davidson", "tfidf_baselines.*",
+                        [("tfidf_baselines", "")], seeds="", passes_args=True),
     "splitters": Experiment("which word splitter gives back the gold tokens from raw text", "ner, joint",
                             "conll2003, atis, snips", "splitters.*", [("splitters", "")], seeds=""),
     "served": Experiment("served = scored: predict on raw text vs gold tokens, every task", "all", "all",

@@ -391,3 +391,15 @@ def test_scale_benchmark(bench):
     report = json.loads((work / "reports/scale.json").read_text())
     assert len(report["runs"]) == 4 and report["runs"][-1]["covered_once"] and report["resume"]["covered_once"]
     assert (work / "reports/scale.md").exists()
+
+
+def test_tfidf_baselines_benchmark(bench):
+    work, _, load = bench
+    load("toxicity_data")  # its data path follows the bench data root
+    load("tfidf_baselines").main(["--out", "reports/tfidf.json"])
+    report = json.loads((work / "reports/tfidf.json").read_text())["corpora"]
+    assert set(report) == {"clinc150", "atis", "snips", "davidson"}
+    for rows in report.values():
+        assert {"svm", "logreg"} <= set(rows) and 0 <= rows["svm"]["test_accuracy"] <= 100
+    assert set(report["davidson"]["svm"]["test_f1_per_class"]) == {"hate", "offensive", "neither"}
+    assert "| davidson | svm |" in (work / "reports/tfidf.md").read_text()

@@ -64,9 +64,9 @@ class SparseModel:
 
     @classmethod
     def fit(cls, train: tuple[Sequence[str], Sequence[str]], dev: tuple[Sequence[str], Sequence[str]] | None,
-            labels: Sequence[str], kind: str = "svm", seed: int = 1) -> SparseModel:
+            labels: Sequence[str], kind: str = "svm", seed: int = 1, out_of_fold: bool = True) -> SparseModel:
         """Fit on `train` (texts, labels), C chosen on `dev` (texts, labels) accuracy (the grid's middle value
-        without dev); out-of-fold scores of the training texts for the head to train on."""
+        without dev); with `out_of_fold`, out-of-fold scores of the training texts for the head to train on."""
         from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
         if kind not in KINDS:
@@ -86,22 +86,24 @@ class SparseModel:
                 dev_acc[c] = float(np.mean(np.array(labels)[pred] == yd))
         c = max(grid, key=lambda g: dev_acc[g]) if dev_acc else grid[1]
         clf = classifier(kind, c, seed).fit(x, y)
-        folds = min(FOLDS, int(np.bincount(y).min()))
+        folds = min(FOLDS, int(np.bincount(y).min())) if out_of_fold else 0
+        oof = None
         if folds >= 2:
             cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
             oof = cross_val_predict(classifier(kind, c, seed), x, y, cv=cv, method="decision_function")
-        else:  # a class with one example: no stratified folds; the head reads the full model's scores
+        elif out_of_fold:  # a class with one example: no stratified folds; the head reads the full model's scores
             log.warning("sparse model: a class has fewer than 2 training examples; the head trains on in-sample "
                         "scores (it will over-trust them)")
             oof = clf.decision_function(x)
         coef, intercept = _class_scores(clf, len(labels))
-        oof = oof.reshape(len(texts), -1) if oof.ndim == 2 else np.stack([-oof, oof], 1)
+        if oof is not None:
+            oof = oof.reshape(len(texts), -1) if oof.ndim == 2 else np.stack([-oof, oof], 1)
         log.info("sparse model: TF-IDF %d terms + %s C=%s (dev accuracy %s)", x.shape[1], kind, c,
                  {str(g): round(100 * a, 2) for g, a in dev_acc.items()} or "not measured")
         facts = {"terms": int(x.shape[1]), "C": c, "dev_accuracy_by_C": {str(g): a for g, a in dev_acc.items()},
                  "folds": folds}
-        return cls(vec, coef, intercept, labels, kind, c, dict(zip(texts, oof.astype(np.float32), strict=True)),
-                   facts)
+        rows = {} if oof is None else dict(zip(texts, oof.astype(np.float32), strict=True))
+        return cls(vec, coef, intercept, labels, kind, c, rows, facts)
 
     @classmethod
     def fit_splits(cls, splits: dict[str, Any], labels: Sequence[str], kind: str, seed: int) -> SparseModel:
