@@ -193,20 +193,26 @@ def pooling(corpus: str, seeds: list[int]) -> dict[str, Any]:
     return rows
 
 
-FUSIONS = ("topics", "text", "concat", "gate", "text_sparse", "gate_sparse")  # _sparse: + TF-IDF SVM scores
+# _sparse: + a TF-IDF SVM's class scores read by the head (model.sparse_fusion=head); _late: added to the log
+# probabilities with a weight chosen on dev (model.sparse_fusion=late)
+FUSIONS = ("topics", "text", "concat", "gate", "text_sparse", "gate_sparse", "text_late", "gate_late")
+SPARSE = {"sparse": ["model.sparse=svm", "model.sparse_fusion=head"],
+          "late": ["model.sparse=svm", "model.sparse_fusion=late"]}
 PAIRS = (("concat", "text"), ("gate", "text"), ("text_sparse", "text"), ("gate_sparse", "gate"),
-         ("gate_sparse", "text_sparse"))
+         ("gate_sparse", "text_sparse"), ("text_late", "text"), ("gate_late", "gate"), ("text_late", "text_sparse"))
 
 
 def variants(corpus: str, seeds: list[int], fusions: tuple[str, ...] = FUSIONS) -> dict[str, Any]:
     """θ alone, the Transformer alone, concat and gate, with the dev-chosen pooling and number of topics
     (`fusions=("topics",)` needs no pooling stage: θ alone reads no text vector); `_sparse`: the same head also
-    reading a TF-IDF linear SVM's class scores (model.sparse=svm). Rows of earlier calls are kept."""
+    reading a TF-IDF linear SVM's class scores, `_late`: those scores added with a dev-chosen weight. Rows of
+    earlier calls are kept."""
     report = read_report()["corpora"][corpus]
     how, k = report["pooling"]["chosen"] if "pooling" in report else "head", report["lda"]["chosen_num_topics"]
     rows = dict(report.get("variants", {}).get("by_fusion", {}))
     for fusion in fusions:
-        base, sparse = fusion.removesuffix("_sparse"), ["model.sparse=svm"] if fusion.endswith("_sparse") else []
+        base, _, how_sparse = fusion.partition("_")
+        sparse = SPARSE[how_sparse] if how_sparse else []
         if base == "text":  # reads no topics: the pooling stage's run of the same pooling and seed
             text = ["model.fusion=text", f"model.pooling={how}", *sparse]
             rows[fusion] = summarise([train_variant(corpus, f"{fusion}-{how}", text, s) for s in seeds])

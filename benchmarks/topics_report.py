@@ -21,7 +21,9 @@ NAMES = {"20ng_raw": "20 Newsgroups, raw posts", "20ng_stripped": "20 Newsgroups
 FUSION_NAMES = {"topics": "LDA θ + logistic regression (head on θ)", "text": "Transformer only (frozen)",
                 "concat": "Transformer + θ, concatenated", "gate": "Transformer + θ, gated",
                 "text_sparse": "Transformer + TF-IDF SVM scores",
-                "gate_sparse": "Transformer + θ, gated, + TF-IDF SVM scores"}
+                "gate_sparse": "Transformer + θ, gated, + TF-IDF SVM scores",
+                "text_late": "Transformer, + TF-IDF SVM scores late (weight on dev)",
+                "gate_late": "Transformer + θ, gated, + TF-IDF SVM scores late (weight on dev)"}
 
 
 def fmt(cell: dict[str, float] | None) -> str:

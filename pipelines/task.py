@@ -158,8 +158,10 @@ class Task(ABC):
         return {}
 
     def fit_after_training(self, model: torch.nn.Module, tokenizer: Any, splits: dict[str, Dataset],
-                           data: DataConfig, batch_size: int = 64) -> dict[str, Featurizer]:
-        """Featurizers fitted on the trained model (e.g. an off-topic detector); saved under `model/` with it."""
+                           data: DataConfig, batch_size: int = 64,
+                           featurizers: Featurizers | None = None) -> dict[str, Featurizer]:
+        """Featurizers fitted on the trained model (e.g. an off-topic detector); saved under `model/` with it.
+        `featurizers`: those fitted before training (fit_featurizers)."""
         return {}
 
     def load_featurizers(self, path: str | Path) -> dict[str, Any]:

@@ -128,7 +128,7 @@ class DialogueTask(Task):
     def head_labels(self, model: DSTModel) -> dict[str, list[str]]:
         return {"intent_head": model.intents, "slot_head": model.tags}
 
-    def fit_after_training(self, model, tokenizer, splits, data, batch_size=64):
+    def fit_after_training(self, model, tokenizer, splits, data, batch_size=64, featurizers=None):
         """The slot values of the training states (the bot's catalogue) and, with model.offtopic, the
         off-topic detector."""
         train = splits["train"]

@@ -133,7 +133,7 @@ class IntentTask(Task):
     def load_model(self, path: str | Path) -> torch.nn.Module:
         return load_by_architecture(path, LOADERS, lambda p: load_pretrained(MODEL_CLASS, p).eval())
 
-    def fit_after_training(self, model, tokenizer, splits, data: DataConfig, batch_size: int = 64) -> dict[str, Any]:
+    def fit_after_training(self, model, tokenizer, splits, data: DataConfig, batch_size=64, featurizers=None):
         """model.offtopic: a detector fitted on the in-scope train split, thresholded on validation."""
         opts = self.options
         if not opts.offtopic:

@@ -1,23 +1,17 @@
 """Document classification with LDA topics and a Transformer fused (20 Newsgroups, BBC News).
 
-Data: `text` and `label`: CSV / JSONL, or a folder of `<label>/<file>.txt` (the BBC layout; data.path=folder,
-data.encoding_fallback=latin-1 to read a non-UTF-8 file instead of stopping on it). An empty document stops
-the run with its file and record (`model.empty_documents=keep` keeps it: stripping 20 Newsgroups' headers
-and quotes empties some posts).
+Data: `text` and `label`: CSV / JSONL, or a folder of `<label>/<file>.txt` (the BBC layout; data.encoding_fallback=
+latin-1 reads a non-UTF-8 file instead of stopping on it). An empty document stops the run with its file and record
+(`model.empty_documents=keep` keeps it: stripping 20 Newsgroups' headers and quotes empties some posts).
 
-The model (pipelines.models.fusion.TopicFusionClassifier) reads a text vector h, θ from LDA, or both
-(`model.fusion` text | topics | concat | gate). LDA (pipelines.methods.topics, gensim `LdaModel`, seeded) is
-fitted on the training text before the model is built and saved with it. The text vector comes from:
-- `model.features=frozen` (the default; CPU-friendly): every document is encoded once by the frozen encoder,
-  window by window (pipelines.methods.documents: `model.window` sub-tokens, at most `model.max_chunks`
-  windows), pooled by `model.pooling` (head | head_tail | chunks), and cached under `model.cache`; only the
-  fusion head trains. Here `input_ids` holds [CLS] [SEP] only: the model reads `doc_vectors`.
-- `model.features=finetune`: the encoder is fine-tuned on one window of data.max_length sub-tokens, the
-  document's head (`pooling=head`) or its first and last halves joined (`pooling=head_tail`).
-`model.sparse` (svm | logreg): the head also reads a TF-IDF linear model's class scores (pipelines.methods.sparse).
-Prediction adds the document's top topics, each with its top words. The topic and sparse models are featurizers
-(fit_featurizers / load_featurizers return them; encode and predict take them); the frozen chunk encoder is built
-once per task instance, from the options alone.
+The model (pipelines.models.fusion.TopicFusionClassifier) reads a text vector, θ from LDA (pipelines.methods.topics,
+fitted on the training text), or both (`model.fusion` text | topics | concat | gate). The text vector comes from the
+frozen encoder (`model.features=frozen`, the default: each document encoded once, window by window, pooled by
+`model.pooling`, cached under `model.cache`; `input_ids` holds [CLS] [SEP] only) or from the encoder fine-tuned on one
+window (`finetune`). `model.sparse` (svm | logreg) adds a TF-IDF linear model's class scores (pipelines.methods.sparse),
+late (logits + w x scores, w chosen on dev) or as a head input (`model.sparse_fusion`). Prediction adds the
+document's top topics with their top words. The topic and sparse models are featurizers (fit_featurizers /
+load_featurizers return them; encode and predict take them); the chunk encoder is built once per task instance.
 """
 
 from __future__ import annotations
@@ -41,7 +35,7 @@ from pipelines.methods.documents import POOLINGS, ChunkEncoder
 from pipelines.methods.sparse import KINDS, SparseModel, required
 from pipelines.methods.topics import TopicModel
 from pipelines.models import encoders
-from pipelines.models.fusion import FUSIONS, TopicFusionClassifier
+from pipelines.models.fusion import FUSIONS, SPARSE_FUSIONS, TopicFusionClassifier
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput, infer
 from pipelines.models.saving import is_composite
@@ -67,8 +61,8 @@ class TopicsOptions(ModelOptions):
     lda_passes: int = field(default=5, metadata={"help": "LDA passes over the training text"})
     cache: str = field(default="runs/cache", metadata={"help": "folder caching frozen document vectors "
                                                                "(documents/) and LDA models (lda/); '' = none"})
-    sparse: str = field(default="none", metadata={"help": "none | svm | logreg: the head also reads a TF-IDF "
-                                                         "linear model's class scores"})
+    sparse: str = field(default="none", metadata={"help": "none | svm | logreg: a TF-IDF linear model's class scores"})
+    sparse_fusion: str = field(default="late", metadata={"help": "late (+ w x scores, w on dev) | head (an input)"})
     empty_documents: str = field(default="error", metadata={"help": "error | keep (an empty text: θ = the prior, "
                                                                     "the vector of an empty window)"})
 
@@ -84,7 +78,9 @@ class TopicsOptions(ModelOptions):
         self.check(self.window >= 8 and self.max_chunks >= 1, f"model.window={self.window} (>= 8) and "
                                                                f"model.max_chunks={self.max_chunks} (>= 1)")
         self.check(self.fusion == "text" or self.num_topics >= 2, f"model.num_topics={self.num_topics}: expected >= 2")
-        self.check(self.sparse in {"none", *KINDS}, f"model.sparse={self.sparse!r}: expected none|{'|'.join(KINDS)}")
+        self.check(self.sparse in {"none", *KINDS} and self.sparse_fusion in SPARSE_FUSIONS,
+                   f"model.sparse={self.sparse!r}, model.sparse_fusion={self.sparse_fusion!r}: expected "
+                   f"none|{'|'.join(KINDS)} and {'|'.join(SPARSE_FUSIONS)}")
         self.check(self.empty_documents in {"error", "keep"},
                    f"model.empty_documents={self.empty_documents!r}: expected error|keep")
 
@@ -99,10 +95,7 @@ class TopicsTask(Task):
     class_head = "classifier"
     sample = SAMPLES / "topics"
     options: TopicsOptions
-
-    def __init__(self, options: ModelOptions | None = None) -> None:
-        super().__init__(options)
-        self._chunks: ChunkEncoder | None = None
+    _chunks: ChunkEncoder | None = None  # built on first use, per instance
 
     uses_topics = property(lambda self: self.options.fusion != "text")
     uses_text = property(lambda self: self.options.fusion != "topics")
@@ -125,7 +118,8 @@ class TopicsTask(Task):
             out["topics"] = TopicModel.fit(splits["train"]["text"], opts.num_topics, seed=seed, passes=opts.lda_passes,
                                            cache_dir=Path(opts.cache) / "lda" if opts.cache else None)
         if opts.sparse != "none":
-            out["sparse"] = SparseModel.fit_splits(splits, self.label_list(splits), opts.sparse, seed)
+            out["sparse"] = SparseModel.fit_splits(splits, self.label_list(splits), opts.sparse, seed,
+                                                   out_of_fold=opts.sparse_fusion == "head")
         return out
 
     def load_featurizers(self, path: str | Path) -> dict[str, Any]:
@@ -136,12 +130,18 @@ class TopicsTask(Task):
         opts = self.options
         topics = (featurizers or {}).get("topics")
         k = topics.num_topics if self.uses_topics and topics is not None else opts.num_topics
-        head = {"dropout": opts.dropout, "sparse": len(labels) if required(opts.sparse, featurizers, labels) else 0}
+        head = {"dropout": opts.dropout, "sparse": len(labels) if required(opts.sparse, featurizers, labels) else 0,
+                "sparse_fusion": opts.sparse_fusion}
         if opts.features == "finetune" and self.uses_text:
             encoder = encoders.load_model(opts.encoder, AutoModel, tokenizer)
             return TopicFusionClassifier(labels, opts.fusion, k, encoder=encoder, **head)
         dim = self.chunk_encoder().encoder.model.config.hidden_size if self.uses_text else 0
         return TopicFusionClassifier(labels, opts.fusion, k, text_dim=dim, **head).train()
+
+    def fit_after_training(self, model, tokenizer, splits, data, batch_size=64, featurizers=None) -> dict[str, Any]:
+        if self.options.sparse != "none" and self.options.sparse_fusion == "late":  # the weight, set on the model
+            documents.fit_sparse_weight(self, model, tokenizer, splits.get("validation"), data, featurizers, batch_size)
+        return {}
 
     def load_model(self, path: str | Path) -> TopicFusionClassifier:
         if not is_composite(path):

@@ -123,7 +123,7 @@ class ToxicityTask(Task):
         return load_toxicity_model(path)
 
     def fit_after_training(self, model: ToxicityModel, tokenizer, splits, data: DataConfig,
-                           batch_size: int = 64) -> dict[str, Any]:
+                           batch_size: int = 64, featurizers=None) -> dict[str, Any]:
         """model.prior_correction=dev: fit the post-score shift on the validation posts (kept in the model)."""
         if self.options.prior_correction == "dev":
             post_spans.prior_correction_on_dev(model, tokenizer, splits, data, batch_size)

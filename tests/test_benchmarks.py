@@ -167,7 +167,8 @@ def test_topics_and_analogy_benchmarks(bench):
     report = json.loads((work / "reports/topics.json").read_text())["corpora"]
     assert report["bbc"]["lda"]["chosen_num_topics"] in {2, 3}
     assert set(report["20ng_stripped"]["variants"]["by_fusion"]) == {"topics", "text", "concat", "gate",
-                                                                     "text_sparse", "gate_sparse"}
+                                                                     "text_sparse", "gate_sparse", "text_late",
+                                                                     "gate_late"}
     assert {"gate_minus_text", "gate_sparse_minus_gate"} <= set(report["bbc"]["variants"]["paired"])
     sparse_run = Path(report["bbc"]["variants"]["by_fusion"]["gate_sparse"]["runs"][0]["run"])
     assert (work / sparse_run / "model" / "sparse" / "sparse.safetensors").exists()

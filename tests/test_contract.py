@@ -26,7 +26,8 @@ VARIANTS = {"ner": [["model.head=softmax"], ["model.head=softmax", "model.decode
                        ["model.architecture=bilstm", "model.pooling=max", "model.offtopic=mahalanobis"],
                        ["model.architecture=scratch", "model.scratch_width=32"],
                        ["train.calibration=temperature", "train.label_smoothing=0.1", "model.offtopic=msp"]],
-            "topics": [["train.calibration=temperature"], ["model.sparse=svm"]]}
+            "topics": [["train.calibration=temperature"], ["model.sparse=svm"],
+                       ["model.sparse=svm", "model.sparse_fusion=head"]]}
 CASES = [(t, []) for t in TASKS] + [(t, v) for t, vs in VARIANTS.items() for v in vs]
 TEXTS = {"joint": ["book a table for two at roma", "weather in oslo", "x " * 300],
          "ner": ["Anna Keller flew to Oslo with Vireo Labs .", "nothing here", "x " * 300],
@@ -96,6 +97,8 @@ def test_loaded_model_predicts_what_the_trained_model_predicts(trained):
         fold_temperature(module.model.get_submodule(module.task.class_head), temperature)
     elif temperature is not None:  # a tagger keeps it in its config, for the entity scores
         module.model.config.entity_temperature = temperature
+    if getattr(loaded.model, "sparse_weight", 0):  # topics, model.sparse late: the weight is chosen on dev after
+        module.model.sparse_weight = loaded.model.sparse_weight  # training, like the temperature
     in_memory = Predictor(module.task, module.model.eval(), loaded.tokenizer, loaded.data,
                           featurizers=loaded.featurizers)
     texts = TEXTS.get(task_name, ["a short example text"])

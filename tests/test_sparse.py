@@ -87,3 +87,30 @@ def test_labels_without_training_examples_and_missing_featurizers_are_named(fitt
         required("svm", {})
     with pytest.raises(ModelFormatError, match="not the head's"):
         required("svm", {"sparse": fitted}, ["food", "sport"])
+
+
+def test_the_late_weight_is_chosen_on_dev_and_ties_go_to_the_smaller():
+    from pipelines.methods.sparse import choose_weight
+
+    gold = np.array([0, 1, 2, 0])
+    dense = np.log(np.full((4, 3), 1 / 3)) + np.eye(3)[[1, 1, 2, 2]] * 0.1  # right on 2 of 4
+    sparse = np.eye(3)[gold] * 1.0  # right on all
+    weight, by_weight = choose_weight(dense, sparse, gold)
+    assert weight == 0.25 and by_weight["0.0"] == 50.0 and by_weight["0.25"] == 100.0
+    weight, _ = choose_weight(dense, np.zeros((4, 3)), gold)  # scores that never help: no weight
+    assert weight == 0.0
+
+
+def test_late_fusion_adds_weighted_scores_to_the_log_probabilities():
+    import torch
+
+    from pipelines.models.fusion import TopicFusionClassifier
+
+    model = TopicFusionClassifier(["a", "b", "c"], "text", text_dim=4, sparse=3, sparse_fusion="late").eval()
+    h, s = torch.randn(2, 4), torch.randn(2, 3)
+    plain = model(doc_vectors=h, sparse=s).logits
+    assert torch.allclose(plain, model.classifier(model.text_norm(h)).log_softmax(-1))  # w = 0: the dense head
+    model.sparse_weight = 2.0
+    assert torch.allclose(model(doc_vectors=h, sparse=s).logits, plain + 2.0 * s)
+    head = TopicFusionClassifier(["a", "b", "c"], "text", text_dim=4, sparse=3, sparse_fusion="head")
+    assert head.classifier.in_features == 7 and model.classifier.in_features == 4

@@ -67,6 +67,34 @@ def document_inputs(texts: Sequence[str], tokenizer: Any, max_length: int, text:
     return rows
 
 
+def fit_sparse_weight(task: Any, model: Any, tokenizer: Any, dev: Any, data: Any, featurizers: dict[str, Any],
+                      batch_size: int = 64) -> float | None:
+    """model.sparse with late fusion: the weight of the sparse scores chosen on the labelled dev documents (set on
+    `model`); None where there is nothing to choose on."""
+    import torch
+
+    from pipelines.data.batching import Collator, Features
+    from pipelines.methods.sparse import choose_weight
+    from pipelines.models.outputs import infer
+
+    label2id = {v: k for k, v in model.config.id2label.items()}
+    rows = [i for i, label in enumerate(dev["label"]) if label in label2id] if dev is not None else []
+    if not rows:
+        return None
+    model.sparse_weight = 0.0
+    feats = Features(task.features([dev["text"][i] for i in rows], tokenizer, data, featurizers))
+    log_probs = np.zeros((len(rows), len(label2id)), dtype=np.float32)
+    scores = np.array([r["sparse"] for r in feats.rows], dtype=np.float32)
+    with torch.no_grad():
+        for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size):
+            log_probs[batch["example_id"].numpy()] = out.logits.numpy()
+    weight, by_weight = choose_weight(log_probs, scores, np.array([label2id[dev["label"][i]] for i in rows]))
+    model.sparse_weight = weight
+    log.info("sparse scores: late-fusion weight %s chosen on %d dev documents (dev accuracy by weight %s)", weight,
+             len(rows), by_weight)
+    return weight
+
+
 def top_topics(theta: Sequence[float], topic_words: Sequence[Sequence[tuple[str, float]]], n: int
                ) -> list[dict[str, Any]]:
     """The `n` heaviest topics of one document: {"topic", "weight", "words"}."""

@@ -106,11 +106,12 @@ class SparseModel:
         return cls(vec, coef, intercept, labels, kind, c, rows, facts)
 
     @classmethod
-    def fit_splits(cls, splits: dict[str, Any], labels: Sequence[str], kind: str, seed: int) -> SparseModel:
+    def fit_splits(cls, splits: dict[str, Any], labels: Sequence[str], kind: str, seed: int,
+                   out_of_fold: bool = True) -> SparseModel:
         """`fit` on the train split's text and label columns, C chosen on the validation split's if any."""
         dev = splits.get("validation")
         return cls.fit((splits["train"]["text"], splits["train"]["label"]),
-                       (dev["text"], dev["label"]) if dev is not None else None, labels, kind, seed)
+                       (dev["text"], dev["label"]) if dev is not None else None, labels, kind, seed, out_of_fold)
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """(N, L) decision values; a training text seen by `fit` gets its out-of-fold row."""
@@ -177,3 +178,14 @@ def required(kind: str, featurizers: dict[str, Any] | None, labels: Sequence[str
     if labels is not None and list(labels) != sparse.labels:
         raise ModelFormatError(f"the sparse model's labels {sparse.labels[:5]} are not the head's {list(labels)[:5]}")
     return sparse
+
+
+WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # late-fusion weights tried on dev
+
+
+def choose_weight(log_probs: np.ndarray, scores: np.ndarray, gold: np.ndarray) -> tuple[float, dict[str, float]]:
+    """The w in WEIGHTS whose argmax(log_probs + w * scores) is right most often on (N, L) dev rows with `gold`
+    ids (ties: the smaller w); and the dev accuracy of every w."""
+    acc = {w: float(np.mean((log_probs + w * scores).argmax(1) == gold)) for w in WEIGHTS}
+    best = max(WEIGHTS, key=lambda w: (acc[w], -w))
+    return best, {str(w): round(100 * a, 2) for w, a in acc.items()}

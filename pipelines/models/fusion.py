@@ -12,8 +12,12 @@ Fusions:
   text vector, by as much as a gate that reads both allows per dimension: where the text vector already
   separates the classes the gate can close, where it is unsure (an off-window post, a short text) the topics
   come in. At g = 0 it is the text model, so fusion can do no worse than `text` once trained.
-With `sparse` > 0 the head also reads s (B, L): a classical model's class scores (pipelines.methods.sparse:
-TF-IDF + a linear model), layer-normalised and joined to z before the classifier: logits = W [z; LN(s)].
+With `sparse` > 0 the model also reads s (B, L): a classical model's class scores (pipelines.methods.sparse:
+TF-IDF + a linear model). `sparse_fusion`:
+- `late`: logits = log_softmax(W z) + w s, the scalar w chosen on dev after training (0 while the head trains,
+  so the head learns from the dense inputs alone);
+- `head`: layer-normalised and joined to z before the classifier: logits = W [z; LN(s)] (the head learns how far
+  to trust s, from out-of-fold scores on train).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from pipelines.models.pooling import masked_mean
 from pipelines.models.saving import MODEL_TYPE, load_composite, save_composite, save_heads
 
 FUSIONS = ("text", "topics", "concat", "gate")
+SPARSE_FUSIONS = ("late", "head")
 
 
 class TopicFusionClassifier(nn.Module):
@@ -42,7 +47,8 @@ class TopicFusionClassifier(nn.Module):
     architecture = "TopicFusionClassifier"
 
     def __init__(self, labels: Sequence[str], fusion: str, num_topics: int = 0, text_dim: int = 0,
-                 encoder: nn.Module | None = None, dropout: float = 0.1, sparse: int = 0) -> None:
+                 encoder: nn.Module | None = None, dropout: float = 0.1, sparse: int = 0,
+                 sparse_fusion: str = "late", sparse_weight: float = 0.0) -> None:
         super().__init__()
         if fusion not in FUSIONS:
             raise ValueError(f"fusion {fusion!r}: expected one of {FUSIONS}")
@@ -62,10 +68,13 @@ class TopicFusionClassifier(nn.Module):
             nn.init.constant_(self.gate.bias, -2.0)  # start mostly closed: the text model, plus a little
         width = {"text": self.text_dim, "topics": self.num_topics, "gate": self.text_dim,
                  "concat": self.text_dim + self.num_topics}[fusion]
-        self.sparse = sparse
-        self.sparse_norm = nn.LayerNorm(sparse) if sparse else None
+        if sparse_fusion not in SPARSE_FUSIONS:
+            raise ValueError(f"sparse_fusion {sparse_fusion!r}: expected one of {SPARSE_FUSIONS}")
+        self.sparse, self.sparse_fusion, self.sparse_weight = sparse, sparse_fusion, sparse_weight
+        self.sparse_norm = nn.LayerNorm(sparse) if sparse and sparse_fusion == "head" else None
+        head_sparse = sparse if self.sparse_norm is not None else 0
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(width + sparse, len(labels))
+        self.classifier = nn.Linear(width + head_sparse, len(labels))
         if self.encoder is not None:
             self.config = self.encoder.config
             self.config.id2label, self.config.label2id = dict(enumerate(labels)), {x: i for i, x in enumerate(labels)}
@@ -98,13 +107,17 @@ class TopicFusionClassifier(nn.Module):
             z = u + g * torch.tanh(self.topic_proj(v))
         if self.sparse_norm is not None:
             z = torch.cat([z, self.sparse_norm(sparse.float())], dim=-1)  # (B, width + L)
-        return TaskOutput(logits=self.classifier(self.dropout(z)), pooled=z)
+        logits = self.classifier(self.dropout(z))
+        if self.sparse and self.sparse_fusion == "late":
+            logits = logits.log_softmax(-1) + self.sparse_weight * sparse.float()
+        return TaskOutput(logits=logits, pooled=z)
 
     def head_state(self) -> dict[str, dict[str, torch.Tensor]]:
         return {name: module.state_dict() for name, module in self.named_children() if name != "encoder"}
 
     def meta(self) -> dict[str, Any]:
-        return {"fusion": self.fusion, "num_topics": self.num_topics, "text_dim": self.text_dim, "sparse": self.sparse}
+        return {"fusion": self.fusion, "num_topics": self.num_topics, "text_dim": self.text_dim, "sparse": self.sparse,
+                "sparse_fusion": self.sparse_fusion, "sparse_weight": self.sparse_weight}
 
     def save_pretrained(self, path: str | Path) -> None:
         path = Path(path)
@@ -124,7 +137,8 @@ class TopicFusionClassifier(nn.Module):
         inner, parts, _ = load_composite(path)
         encoder = load_saved_encoder(inner) if config.get("encoder") else None
         model = cls(labels, config["fusion"], config["num_topics"], config["text_dim"], encoder,
-                    sparse=config.get("sparse", 0))
+                    sparse=config.get("sparse", 0), sparse_fusion=config.get("sparse_fusion", "head"),
+                    sparse_weight=config.get("sparse_weight", 0.0))
         for name, module in model.named_children():
             if name in parts:
                 module.load_state_dict(parts[name])

@@ -314,7 +314,7 @@ def finish(cfg: RunConfig, run_dir: Path, task: Any, model: Any, tokenizer: Any,
         facts = {**facts, "temperature": calibrate(task, model, tokenizer, splits["validation"], cfg.data,
                                                    cfg.train.eval_batch_size, featurizers)}
     featurizers = {**featurizers, **task.fit_after_training(model, tokenizer, splits, cfg.data,
-                                                            cfg.train.eval_batch_size)}
+                                                            cfg.train.eval_batch_size, featurizers)}
     split = split_record(splits, cfg.train.seed) if "validation" in splits else None
     export(model, tokenizer, run_dir / "model", pipeline_meta(task, cfg.data, split), featurizers)
     predictor = Predictor.load(run_dir)
