@@ -153,7 +153,8 @@ EXTRA: list[str] = []  # overrides given on the command line, after every varian
 def train_variant(corpus: str, name: str, overrides: list[str], seed: int, out: Path | None = None,
                   extra: list[str] | None = None) -> dict[str, Any]:
     """tasks.topics on `corpus` with `overrides`, seed `seed`, under `out` (default OUT), `extra` overrides last
-    (default EXTRA): its metrics.json (reused when finished)."""
+    (default EXTRA): its metrics.json (reused when finished). No TF-IDF scores unless `overrides` ask for them
+    (the shipped config adds them since the variants stage measured them)."""
     from pipelines.config import load_config
     from pipelines.training.train import run
 
@@ -162,7 +163,7 @@ def train_variant(corpus: str, name: str, overrides: list[str], seed: int, out: 
         splits, _ = topics_data.load(corpus)
         keep = ["model.empty_documents=keep"] if corpus == "20ng_stripped" else []
         cfg = load_config(None, [f"data.path={topics_data.SHARED / SOURCES[corpus]}", f"train.epochs={EPOCHS[corpus]}",
-                                 f"model.max_chunks={CHUNKS[corpus]}", *keep, *overrides,
+                                 f"model.max_chunks={CHUNKS[corpus]}", *keep, "model.sparse=none", *overrides,
                                  *(EXTRA if extra is None else extra),
                                  f"train.seed={seed}", "train.progress_bar=false", f"train.out_dir={run_dir.parent}"],
                           task="topics")

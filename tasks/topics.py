@@ -61,7 +61,7 @@ class TopicsOptions(ModelOptions):
     lda_passes: int = field(default=5, metadata={"help": "LDA passes over the training text"})
     cache: str = field(default="runs/cache", metadata={"help": "folder caching frozen document vectors "
                                                                "(documents/) and LDA models (lda/); '' = none"})
-    sparse: str = field(default="none", metadata={"help": "none | svm | logreg: a TF-IDF linear model's class scores"})
+    sparse: str = field(default="svm", metadata={"help": "none | svm | logreg: a TF-IDF linear model's class scores"})
     sparse_fusion: str = field(default="late", metadata={"help": "late (+ w x scores, w on dev) | head (an input)"})
     empty_documents: str = field(default="error", metadata={"help": "error | keep (an empty text: θ = the prior, "
                                                                     "the vector of an empty window)"})
