@@ -158,6 +158,7 @@ def plots(report: dict[str, Any], out_dir: Path) -> list[str]:
                          "(NPMI), top words", fontsize=9)
         written.append(save(fig, out_dir / "topics_words.png"))
     runs = {c: best_run(corpora[c]) for c in corpora if best_run(corpora[c])}
+    runs = {c: r for c, r in runs.items() if (Path(r) / "metrics.json").exists()}  # runs deleted since: no plot
     if runs:
         fig, axes = plt.subplots(1, len(runs), figsize=(7 * len(runs), 6.5), squeeze=False)
         for ax, (corpus, run) in zip(axes[0], runs.items(), strict=True):
