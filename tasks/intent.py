@@ -54,7 +54,7 @@ class IntentOptions(ModelOptions):
     pooling: str = field(default="mean", metadata={"help": "mean (masked mean of the token vectors) | cls "
                                                            "([CLS] + pooler, Hugging Face's classifier) | max "
                                                            "(architecture=bilstm: max over the BiLSTM states)"})
-    offtopic: str = field(default="", metadata={"help": "fit an off-topic detector after training: "
+    offtopic: str = field(default="mahalanobis", metadata={"help": "fit an off-topic detector after training: "
                                                        "msp|energy|mahalanobis|relative_mahalanobis|knn|combined "
                                                        "('' = none)"})
     offtopic_recall: float = field(default=0.95, metadata={"help": "in-scope recall kept when no out-of-scope "

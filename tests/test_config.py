@@ -55,7 +55,7 @@ def test_unknown_key_in_yaml(tmp_path):
     ("ner", "model.word_dropout=0.1", "model.word_dropout applies to model.architecture=bilstm only"),
     ("ner", "model.decode=consistent", "model.decode='consistent': expected viterbi|argmax"),
     ("joint", "model.slot_weight=0", "model.slot_weight=0.0: expected > 0"),
-    ("intent", "model.offtopic_recall=0.9", "apply only with model.offtopic set"),
+    ("intent", "model.offtopic= model.offtopic_recall=0.9", "apply only with model.offtopic set"),
     ("ner", "model.encoder=bilstm", "write model.architecture=bilstm"),
     ("intent", "model.encoder=scratch", "write model.architecture=scratch"),
     ("joint", "model.architecture=bilstm", "model.architecture='bilstm': this task builds transformer"),

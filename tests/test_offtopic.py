@@ -139,4 +139,4 @@ def test_offtopic_threshold_choice_is_checked():
     with pytest.raises(ConfigError, match="offtopic_threshold"):
         load_config(None, ["model.offtopic=msp", "model.offtopic_threshold=median"], task="intent")
     with pytest.raises(ConfigError, match="apply only with model.offtopic set"):
-        load_config(None, ["model.offtopic_threshold=balanced"], task="intent")
+        load_config(None, ["model.offtopic=", "model.offtopic_threshold=balanced"], task="intent")
