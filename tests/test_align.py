@@ -2,11 +2,11 @@ import random
 
 import pytest
 from datasets import Dataset
+from pipelines.tasks import ner
 
 from pipelines.config import DataConfig
 from pipelines.data.align import PieceCache, build_windows, plan_windows, split_words
 from pipelines.families import tagging
-from pipelines.tasks import ner
 
 
 def test_split_words_offsets():

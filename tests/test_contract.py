@@ -22,11 +22,11 @@ VARIANTS = {"ner": [["model.head=softmax"], ["model.head=softmax", "model.decode
                     ["model.word_features=casing+chars+word2vec"],
                     ["model.word_features=casing+chars+word2vec", "model.feature_fusion=head", "model.head=softmax",
                      "train.head_lr=1e-3", "model.word2vec_text=tests/fixtures/unlabelled.txt"]],
-            "joint": [["model.head=crf"]], "intent": [["model.pooling=cls", "model.offtopic="], ["model.offtopic=mahalanobis"],
+            "joint": [["model.head=crf"]], "intent": [["model.pooling=cls", "model.offtopic="], ["model.offtopic="],
                        ["model.architecture=bilstm", "model.pooling=max", "model.offtopic=mahalanobis"],
                        ["model.architecture=scratch", "model.scratch_width=32"],
                        ["train.calibration=temperature", "train.label_smoothing=0.1", "model.offtopic=msp"]],
-            "topics": [["train.calibration=temperature"], ["model.sparse=svm"],
+            "topics": [["train.calibration=temperature"], ["model.sparse=none"],
                        ["model.sparse=svm", "model.sparse_fusion=head"]]}
 CASES = [(t, []) for t in TASKS] + [(t, v) for t, vs in VARIANTS.items() for v in vs]
 TEXTS = {"joint": ["book a table for two at roma", "weather in oslo", "x " * 300],

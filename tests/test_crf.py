@@ -4,6 +4,7 @@ import math
 import pytest
 import torch
 from helpers import batch_loss, make_task
+from pipelines.tasks import ner
 
 from pipelines.data.tags import is_valid_iob2
 from pipelines.families import tagging
@@ -11,7 +12,6 @@ from pipelines.families.tagging import predict_words
 from pipelines.models.crf import ConstrainedCRF, CrfTokenClassifier, crf_nll, pack_words
 from pipelines.models.decoding import NEG, make_decoder
 from pipelines.models.encoders import tiny_tokenizer
-from pipelines.tasks import ner
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 

@@ -3,6 +3,7 @@ import pytest
 import torch
 from datasets import Dataset
 from helpers import batch_loss, make_task
+from pipelines.tasks import joint
 
 from pipelines.config import DataConfig
 from pipelines.data.batching import Collator
@@ -10,7 +11,6 @@ from pipelines.data.tagging import encode_with_intents
 from pipelines.models.encoders import tiny_tokenizer
 from pipelines.models.outputs import TaskOutput
 from pipelines.records import JointRecord
-from pipelines.tasks import joint
 from pipelines.training.datamodule import TaskDataModule
 from pipelines.training.module import TaskModule
 

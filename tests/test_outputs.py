@@ -2,10 +2,10 @@
 
 import torch
 from helpers import make_task
+from pipelines.tasks import ner
 
 from pipelines.families import classify
 from pipelines.models.encoders import tiny_tokenizer
-from pipelines.tasks import ner
 
 PLAIN_NER = {"head": "softmax", "word_features": "none"}  # a bare token classifier, whose bias is set by hand
 
