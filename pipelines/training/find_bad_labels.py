@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import io
 import json
 import time
@@ -260,8 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     # suspects are read from per-word probabilities: a softmax head's, unless the user names another head
     head = ["model.head=softmax"] if ("tags" in task_class(args.task).columns
                                       and not any(o.startswith("model.head=") for o in args.overrides)) else []
+    # the fold models only score the held-out examples: no off-topic detector fitted after each
+    fields = {f.name for f in dataclasses.fields(task_class(args.task).Options)}
+    quiet = ["model.offtopic="] if "offtopic" in fields and not any(o.startswith("model.offtopic=")
+                                                                    for o in args.overrides) else []
     data = str(Path(args.data).resolve()) if args.data and Path(args.data).exists() else args.data
-    settings = [*head, *args.overrides, *extra, *([f"data.path={data}"] if data else [])]
+    settings = [*head, *quiet, *args.overrides, *extra, *([f"data.path={data}"] if data else [])]
     cfg = load_config(None, settings, task=args.task)
     task = get_task(cfg.task, cfg.model)
     splits = load_splits(cfg.data, task.sample, seed=cfg.train.seed)
