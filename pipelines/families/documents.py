@@ -78,17 +78,18 @@ def fit_sparse_weight(task: Any, model: Any, tokenizer: Any, dev: Any, data: Any
     from pipelines.models.outputs import infer
 
     label2id = {v: k for k, v in model.config.id2label.items()}
-    rows = [i for i, label in enumerate(dev["label"]) if label in label2id] if dev is not None else []
+    texts, labels = (list(dev["text"]), list(dev["label"])) if dev is not None else ([], [])  # each column read once
+    rows = [i for i, label in enumerate(labels) if label in label2id]
     if not rows:
         return None
     model.sparse_weight = 0.0
-    feats = Features(task.features([dev["text"][i] for i in rows], tokenizer, data, featurizers))
+    feats = Features(task.features([texts[i] for i in rows], tokenizer, data, featurizers))
     log_probs = np.zeros((len(rows), len(label2id)), dtype=np.float32)
     scores = np.array([r["sparse"] for r in feats.rows], dtype=np.float32)
     with torch.no_grad():
         for batch, out in infer(model, feats, Collator(tokenizer.pad_token_id), batch_size):
             log_probs[batch["example_id"].numpy()] = out.logits.numpy()
-    weight, by_weight = choose_weight(log_probs, scores, np.array([label2id[dev["label"][i]] for i in rows]))
+    weight, by_weight = choose_weight(log_probs, scores, np.array([label2id[labels[i]] for i in rows]))
     model.sparse_weight = weight
     log.info("sparse scores: late-fusion weight %s chosen on %d dev documents (dev accuracy by weight %s)", weight,
              len(rows), by_weight)
