@@ -144,7 +144,9 @@ def few_part(report: dict[str, Any], save: Any, shots: list[int], seeds: list[in
                 evals = {"dev": (x["validation"], y["validation"]), "test": (x["test"], y["test"])}
                 done[key + "-frozen"] = heads(x["train"][idx], y["train"][idx], prior, evals)
                 save()
-            if key + "-contrastive" not in done:
+            # an explicit epoch count is a variant of its own (a dev sweep): `-contrastive-e8`
+            tuned_key = key + ("-contrastive" + (f"-e{epochs}" if epochs else ""))
+            if tuned_key not in done:
                 t0 = time.time()
                 n_epochs = epochs or max(2, round(ANCHOR_PASSES / (k * len(labels))))
                 tuned = fit_contrastive([texts["train"][i] for i in idx], list(y["train"][idx]), encoder=encoder,
@@ -154,7 +156,7 @@ def few_part(report: dict[str, Any], save: Any, shots: list[int], seeds: list[in
                 tprior = fs.ZeroShot.build(lambda t, enc=tuned: enc.sentences(t, 128), label_text).vectors
                 res = heads(tuned.sentences([texts["train"][i] for i in idx], 128), y["train"][idx], tprior,
                             {"dev": (tx["validation"], y["validation"]), "test": (tx["test"], y["test"])})
-                done[key + "-contrastive"] = {**res, "epochs": n_epochs, "train_seconds": round(seconds, 1)}
+                done[tuned_key] = {**res, "epochs": n_epochs, "train_seconds": round(seconds, 1)}
                 save()
             if seed in finetune_seeds and key + "-finetune" not in done:
                 done[key + "-finetune"] = finetune(splits, idx, k, seed, overrides or [])
@@ -186,9 +188,11 @@ def finetune(splits: dict[str, Any], idx: np.ndarray, k: int, seed: int, overrid
 
 def summarise(report: dict[str, Any], shots: list[int]) -> None:
     runs, table = report["few_shot"]["runs"], {}
+    rank = {"frozen": 0, "finetune": 2}  # contrastive variants (1) between them
+    kinds = sorted({key.split("-", 2)[2] for key in runs}, key=lambda x: (rank.get(x, 1), len(x), x))
     for k in shots:
-        for kind in ("frozen", "contrastive", "finetune"):
-            got = [v for key, v in runs.items() if key.startswith(f"k{k}-") and key.endswith(kind)]
+        for kind in kinds:  # frozen, contrastive, contrastive-e8 ..., finetune
+            got = [v for key, v in runs.items() if key.startswith(f"k{k}-") and key.split("-", 2)[2] == kind]
             for method in ("prototype", "logistic", "logistic+label_prior", "finetune"):
                 vals = [g[method] for g in got if method in g]
                 if vals:
