@@ -35,6 +35,8 @@ VARIANTS = {  # name -> (what the table calls it, overrides)
                         ["model.context=system", "model.augment_copies=2", "train.epochs=6"]),
 }
 CONTEXT_NAMES = {k: v[0] for k, v in VARIANTS.items()}
+DEFAULT = "system_aug2_6ep"  # configs/dialogue.yaml
+ERROR_CLASSES = {DEFAULT}  # the variants whose test errors are classified (error_classes)
 HEADLINE = ("jga", "slot_acc_mean", "slot_f1", "gate_acc_updates", "jga_oracle")
 
 
@@ -71,6 +73,54 @@ def without_span_copy(run_dir: Path, test: Any) -> float:
     return score(predict_records(p, test), id2label, span_copy=False)["jga"]
 
 
+def error_classes(run_dir: Path, test: Any) -> dict[str, dict[str, int]]:
+    """Per slot, the test turns where the tracker's value first goes wrong (not carried over from an earlier
+    error), by cause: `gold gate -> predicted gate` (after span_copy), and for a right copy whose value is wrong,
+    whether the tagger found no span of the slot (`span missed`), a span overlapping the gold one (`span
+    boundary`) or another one (`span elsewhere`). `carried` counts the turns that only keep an earlier error."""
+    from collections import Counter
+
+    from pipelines.data.dialogue import GATES, norm, user_spans
+    from pipelines.data.tags import label_sets
+    from pipelines.families.dialogue_state import track, turn_update
+    from pipelines.inference.evaluate import predict_records
+    from pipelines.inference.predict import Predictor
+
+    p = Predictor.load(run_dir)
+    _, slots, tags = label_sets([p.model.config.id2label[i] for i in range(len(p.model.config.id2label))])
+    records = sorted(predict_records(p, test), key=lambda r: (r.dialogue, r.turn))
+    states = track(records, slots, tags, "pred", p.model.span_copy)
+    out: dict[str, Counter] = {s: Counter() for s in slots}
+    prev_pred: dict[str, str] = {}
+    prev_gold: dict[str, str] = {}
+    for i, r in enumerate(records):
+        if i == 0 or records[i - 1].dialogue != r.dialogue:
+            prev_pred, prev_gold = {}, {}
+        gold = {s: v for s, v in zip(slots, r.state, strict=True) if v}
+        pred = states[r.example_id]
+        gates, said, _ = turn_update(slots, [tags[k] for k in r.pred], r.gate_pred, r.words, r.offered,
+                                     p.model.span_copy)
+        gold_said = user_spans(r.words, [tags[max(k, 0)] for k in r.gold])
+        for k, s in enumerate(slots):
+            if norm(pred.get(s, "")) == norm(gold.get(s, "")):
+                continue
+            g = GATES[r.gate_gold[k]] if r.gate_gold[k] >= 0 else "other"
+            wrong_before = norm(prev_pred.get(s, "")) != norm(prev_gold.get(s, ""))
+            if g == "carry" and wrong_before and gates.get(s, "carry") == "carry":
+                out[s]["carried"] += 1
+                continue
+            cls = f"{g} -> {gates.get(s, 'carry')}"
+            if cls == "copy -> copy":
+                if s not in said:
+                    cls = "span missed"
+                else:
+                    a, b = set(said[s].split()), set(gold_said.get(s, "").split())
+                    cls = "span boundary" if a & b else "span elsewhere"
+            out[s][cls] += 1
+        prev_pred, prev_gold = pred, gold
+    return {s: dict(c.most_common()) for s, c in out.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -93,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
                               "encoder": "all-MiniLM-L6-v2 (default)", "overrides": args.overrides, "runs": {}}
     plan = [(v, s) for v in args.variants for s in args.seeds] + \
         [(v, s) for v in args.extra_variants for s in args.extra_seeds]
+    if out_json.exists():  # the variants this call does not run keep their published runs
+        old = json.loads(out_json.read_text())
+        result["runs"] = {v: runs for v, runs in old.get("runs", {}).items() if v not in {v for v, _ in plan}}
     for context, seed in plan:
         run_dir = find_or_train("dialogue", [f"data.path={data}", *VARIANTS[context][1], f"train.seed={seed}",
                                              *args.overrides],
@@ -104,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         if context in ("system", "history"):  # the default and the longest context
             entry["offtopic"] = offtopic_rates(run_dir, test, oos, seed)
             entry["jga_without_span_copy"] = without_span_copy(run_dir, test)
+        if context in ERROR_CLASSES:
+            entry["errors"] = error_classes(run_dir, test)
         result["runs"].setdefault(context, []).append(entry)
         result["machine"] = machine()
         write_json(out_json, result)
@@ -174,6 +229,18 @@ def report(result: dict[str, Any]) -> str:
               "|---|" + "---|" * len(slots)]
     for context, s in result["summary"].items():
         lines.append(f"| {CONTEXT_NAMES[context]} | " + " | ".join(fmt(s["slot_acc"][k]) for k in slots) + " |")
+    for context, runs in result["runs"].items():
+        if context not in ERROR_CLASSES or not all("errors" in r for r in runs):
+            continue
+        classes = sorted({c for r in runs for by in r["errors"].values() for c in by},
+                         key=lambda c: -sum(by.get(c, 0) for r in runs for by in r["errors"].values()))
+        lines += ["", f"Where the state first goes wrong, {CONTEXT_NAMES[context]} (test turns per seed, mean of "
+                      f"{len(runs)}; `gold gate -> predicted gate`; a right copy gate with a wrong value: the "
+                      "tagger's span missed, off at the boundary, or elsewhere; `carried`: an earlier error kept):",
+                  "", "| cause | " + " | ".join(slots) + " |", "|---|" + "---:|" * len(slots)]
+        for c in classes:
+            cells = [f"{sum(r['errors'].get(s, {}).get(c, 0) for r in runs) / len(runs):.1f}" for s in slots]
+            lines.append(f"| {c} | " + " | ".join(cells) + " |")
     lines += ["", "Anchors (sim-M test JGA): BERT-DST 80.1 (Chao & Lane 2019); TripPy about 88 (its README). "
               "Goal: JGA >= 85.0, moonshot >= 88.", ""]
     off = {c: s["offtopic"] for c, s in result["summary"].items() if "offtopic" in s}
