@@ -56,6 +56,8 @@ class DialogueOptions(ModelOptions):
                                                              "sees replaced by made-up ones (open-ended values "
                                                              "such as movie titles; data.dialogue.replace_values)"})
     augment_copies: int = field(default=2, metadata={"help": "augmented copies of the training dialogues"})
+    augment_style: str = field(default="words", metadata={"help": "made-up values: words (1-4 random words) | "
+                                                                  "titles (1-7, function words, numbers, marks)"})
     span_copy: bool = field(default=True, metadata={"help": "copy every value the tagger finds in the user's "
                                                              "words even where the slot's gate says carry"})
     offtopic: str = field(default="mahalanobis", metadata={"help": "off-topic detector fitted on the training "
@@ -70,6 +72,8 @@ class DialogueOptions(ModelOptions):
         self.check(self.offtopic in ("", "mahalanobis", "relative_mahalanobis", "knn"),
                    f"model.offtopic={self.offtopic!r}: expected mahalanobis|relative_mahalanobis|knn or ''")
         self.check(self.augment_copies >= 0, f"model.augment_copies={self.augment_copies}: expected >= 0")
+        self.check(self.augment_style in ("words", "titles"),
+                   f"model.augment_style={self.augment_style!r}: expected words|titles")
         self.check(0 < self.offtopic_recall <= 1, f"model.offtopic_recall={self.offtopic_recall}: expected in (0, 1]")
 
 
@@ -92,7 +96,8 @@ class DialogueTask(Task):
         """With model.augment_slots: `augment_copies` more copies of the training dialogues with made-up values
         of those slots (dialogue_state.augment)."""
         asked = [s.strip() for s in self.options.augment_slots.split(",") if s.strip()]
-        return dst.augment(train, tokenizer, seed, asked, self.options.augment_copies)
+        return dst.augment(train, tokenizer, seed, asked, self.options.augment_copies,
+                           self.options.augment_style)
 
     def build_model(self, labels: Sequence[str], tokenizer, featurizers=None) -> DSTModel:
         opts = self.options

@@ -442,3 +442,31 @@ def test_augmentation_copies_only_dialogues_with_a_slot_it_can_replace(tokenizer
     assert len(make_task("dialogue").augment(ds, tokenizer, 0)) == 3 * len(ds)  # the default: 2 copies
     other = make_task("dialogue", augment_slots="song")
     assert other.augment(ds, tokenizer, 0) is ds and "no such slot" in caplog.text
+
+
+def test_made_up_values_keep_the_measured_draws_and_titles_look_like_titles():
+    """`words` style draws exactly what the published runs drew (1-4 words); `titles` gives 1-7 words, never a
+    bare number, the same values for the same seed; a copy's tags still follow its words."""
+    import random
+
+    from pipelines.data.dialogue import FUNCTION_WORDS, made_up_value, replace_values
+
+    words = [f"w{i}" for i in range(50)]
+    old, new = random.Random(3), random.Random(3)
+    assert [" ".join(old.choice(words) for _ in range(old.randint(1, 4))) for _ in range(200)] == \
+        [made_up_value(new, words) for _ in range(200)]
+    rng = random.Random(5)
+    titles = [made_up_value(rng, words, "titles") for _ in range(2000)]
+    assert titles == [made_up_value(r, words, "titles") for r in [random.Random(5)] for _ in range(2000)]
+    lengths = {len(t.split()) for t in titles}
+    assert lengths == set(range(1, 8))
+    assert not any(t.isdigit() for t in titles)
+    assert any(t.endswith("!") for t in titles) and any(" the " in f" {t} " for t in titles)
+    ds = read_dialogues(SAMPLE / "train.json")
+    copy = replace_values(ds, ["movie"], words, seed=0, copies=1, style="titles")
+    assert all(len(r["tokens"]) == len(r["tags"]) for r in copy)
+    said = [v for r in copy for k, v in user_spans(r["tokens"], r["tags"]).items() if k == "movie"]
+    pieces = {x for v in said for w in v.split() for x in w.rstrip("!?").split("-")}
+    assert said and pieces <= set(words) | set(FUNCTION_WORDS) | {x for x in pieces if x.isdigit()}
+    with pytest.raises(ValueError, match="titles"):
+        replace_values(ds, ["movie"], words, seed=0, style="names")

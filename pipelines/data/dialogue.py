@@ -260,14 +260,45 @@ def _no_overlap(slots: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 # value replacement ----------------------------------------------------------------------------------------
+# `style="titles"`: made-up values shaped like real names and titles (not fitted to any test set): 1-7 words,
+# short ones most often, some function words inside, now and then a number, a hyphenated pair or a final "!"
+TITLE_LENGTHS = (1, 2, 3, 4, 5, 6, 7)
+TITLE_LENGTH_WEIGHTS = (30, 30, 16, 10, 7, 4, 3)
+FUNCTION_WORDS = ("the", "a", "of", "and", "or", "at", "in", "with", "to", "on", "my", "for", "is", "up")
+PUNCTUATION = ("!", "?!")
+
+
+def made_up_value(rng: Any, words: Sequence[str], style: str = "words") -> str:
+    """One made-up value: `words` style is 1-4 random `words`; `titles` style as TITLE_LENGTHS etc. describe."""
+    if style == "words":
+        return " ".join(rng.choice(words) for _ in range(rng.randint(1, 4)))
+    n = rng.choices(TITLE_LENGTHS, TITLE_LENGTH_WEIGHTS)[0]
+    out = []
+    for i in range(n):
+        roll = rng.random()
+        if 0 < i < n - 1 and roll < 0.25 or i == 0 and n > 1 and roll < 0.12:
+            out.append(rng.choice(FUNCTION_WORDS))
+        elif roll > 0.95 and n > 1:  # never a bare number (a count of tickets)
+            out.append(str(rng.randint(1, 2020)))
+        elif roll > 0.9:
+            out.append(f"{rng.choice(words)}-{rng.choice(words)}")
+        else:
+            out.append(rng.choice(words))
+    if rng.random() < 0.1:
+        out[-1] += rng.choice(PUNCTUATION)
+    return " ".join(out)
+
+
 def replace_values(ds: Dataset, slots: Sequence[str], words: Sequence[str], seed: int,
-                   copies: int = 1) -> Dataset:
+                   copies: int = 1, style: str = "words") -> Dataset:
     """`copies` copies of every dialogue of `ds` in which each value of `slots` is replaced, everywhere the
     dialogue holds it (the user's spans, the system's words, the history, offered values, the states), by a
-    made-up value of 1-4 random `words`: a tracker trained on them must find such values from the words
-    around them, as it must for values it never saw (sim-M's test movies are all new)."""
+    made-up value (`made_up_value`: random `words`): a tracker trained on them must find such values from the
+    words around them, as it must for values it never saw (sim-M's test movies are all new)."""
     import random
 
+    if style not in ("words", "titles"):
+        raise ValueError(f"made-up value style {style!r}: expected words|titles")
     rng = random.Random(seed)
     slots = set(slots)
     rows = ds.to_list()
@@ -280,8 +311,8 @@ def replace_values(ds: Dataset, slots: Sequence[str], words: Sequence[str], seed
             values |= {v for k, v in user_spans(r["tokens"], r["tags"]).items() if k in slots}
             for value in sorted(values):  # sorted: the draws must not follow string hashing (PYTHONHASHSEED)
                 if norm(value) != "dontcare":
-                    new_of.setdefault(r["dialogue_id"], {}).setdefault(
-                        norm(value), " ".join(rng.choice(words) for _ in range(rng.randint(1, 4))))
+                    # drawn for every occurrence (a repeated value's draw is discarded), as the runs measured
+                    new_of.setdefault(r["dialogue_id"], {}).setdefault(norm(value), made_up_value(rng, words, style))
                     raw.setdefault(r["dialogue_id"], set()).add(value)
         for r in rows:
             did = r["dialogue_id"]

@@ -54,9 +54,11 @@ def label_list(splits: dict[str, Dataset]) -> list[str]:
     return [INTENT + x for x in intents] + [SLOT + s for s in slots] + tags
 
 
-def augment(train: Dataset, tokenizer: Any, seed: int, asked: Sequence[str], copies: int) -> Dataset:
+def augment(train: Dataset, tokenizer: Any, seed: int, asked: Sequence[str], copies: int,
+            style: str = "words") -> Dataset:
     """The training dialogues plus `copies` copies whose values of the `asked` slots (those present) are made
-    up of random words (the tokenizer's whole-word vocabulary, else the training words)."""
+    up of random words (the tokenizer's whole-word vocabulary, else the training words) in `style`
+    (`data.dialogue.made_up_value`)."""
     present = {p["slot"] for st in train["state"] for p in st}
     slots = [s for s in asked if s in present]
     if asked and not slots:
@@ -67,7 +69,7 @@ def augment(train: Dataset, tokenizer: Any, seed: int, asked: Sequence[str], cop
     words = sorted(w for w in getattr(tokenizer, "get_vocab", dict)() if w.isalpha() and w.islower() and len(w) > 2)
     if len(words) < 100:
         words = sorted({w for ts in train["tokens"] for w in ts if w.isalpha()})
-    return concatenate_datasets([train, replace_values(train, slots, words, seed, copies)])
+    return concatenate_datasets([train, replace_values(train, slots, words, seed, copies, style)])
 
 
 def context_text(row: dict[str, Any], context: str) -> str:
