@@ -467,6 +467,10 @@ def test_made_up_values_keep_the_measured_draws_and_titles_look_like_titles():
     assert all(len(r["tokens"]) == len(r["tags"]) for r in copy)
     said = [v for r in copy for k, v in user_spans(r["tokens"], r["tags"]).items() if k == "movie"]
     pieces = {x for v in said for w in v.split() for x in w.rstrip("!?").split("-")}
-    assert said and pieces <= set(words) | set(FUNCTION_WORDS) | {x for x in pieces if x.isdigit()}
+    made = {x for x in pieces if x not in words and x not in FUNCTION_WORDS and not x.isdigit()}
+    # a made-up word is the start of a known word and the end of another ("w1" + "2" = "w12" is also a word)
+    assert said and all(any(x.startswith(w[:2]) for w in words) and x.isalnum() for x in made)
+    blends = {x for t in titles for w in t.split() for x in w.rstrip("!?").split("-")} - set(words)
+    assert {x for x in blends if not x.isdigit()} - set(FUNCTION_WORDS)
     with pytest.raises(ValueError, match="titles"):
         replace_values(ds, ["movie"], words, seed=0, style="names")

@@ -261,7 +261,8 @@ def _no_overlap(slots: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 # value replacement ----------------------------------------------------------------------------------------
 # `style="titles"`: made-up values shaped like real names and titles (not fitted to any test set): 1-7 words,
-# short ones most often, some function words inside, now and then a number, a hyphenated pair or a final "!"
+# short ones most often, some function words inside, words no vocabulary holds (split into several word pieces,
+# as foreign titles are), now and then a number, a hyphenated pair or a final "!"
 TITLE_LENGTHS = (1, 2, 3, 4, 5, 6, 7)
 TITLE_LENGTH_WEIGHTS = (30, 30, 16, 10, 7, 4, 3)
 FUNCTION_WORDS = ("the", "a", "of", "and", "or", "at", "in", "with", "to", "on", "my", "for", "is", "up")
@@ -282,6 +283,9 @@ def made_up_value(rng: Any, words: Sequence[str], style: str = "words") -> str:
             out.append(str(rng.randint(1, 2020)))
         elif roll > 0.9:
             out.append(f"{rng.choice(words)}-{rng.choice(words)}")
+        elif roll > 0.75:  # a word no vocabulary has (as "sahibzaade" is): the start of one, the end of another
+            a, b = rng.choice(words), rng.choice(words)
+            out.append(a[:max(2, len(a) // 2)] + b[len(b) // 2:])
         else:
             out.append(rng.choice(words))
     if rng.random() < 0.1:
