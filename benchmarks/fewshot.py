@@ -166,7 +166,7 @@ def few_part(report: dict[str, Any], save: Any, shots: list[int], seeds: list[in
                 done[key + "-finetune"] = finetune(splits, idx, k, seed, overrides or [])
                 save()
             print(key, {m: v for m, v in done.items() if m.startswith(key)}, flush=True)
-    summarise(report, shots)
+    summarise(report, sorted({int(key.split('-')[0][1:]) for key in done}))  # every k measured, not only these
 
 
 def finetune(splits: dict[str, Any], idx: np.ndarray, k: int, seed: int, overrides: list[str]) -> dict[str, Any]:
@@ -194,8 +194,8 @@ def summarise(report: dict[str, Any], shots: list[int]) -> None:
     runs, table = report["few_shot"]["runs"], {}
     rank = {"frozen": 0, "finetune": 2}  # contrastive variants (1) between them
     kinds = sorted({key.split("-", 2)[2] for key in runs}, key=lambda x: (rank.get(x, 1), len(x), x))
-    for k in shots:
-        for kind in kinds:  # frozen, contrastive, contrastive-e8 ..., finetune
+    for kind in kinds:  # frozen, contrastive, contrastive-e8 ..., finetune: the table's row order
+        for k in shots:
             got = [v for key, v in runs.items() if key.startswith(f"k{k}-") and key.split("-", 2)[2] == kind]
             for method in ("prototype", "logistic", "logistic+label_prior", "finetune"):
                 vals = [g[method] for g in got if method in g]
