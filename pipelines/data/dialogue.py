@@ -260,12 +260,14 @@ def _no_overlap(slots: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 # value replacement ----------------------------------------------------------------------------------------
-# `style="titles"`: made-up values shaped like real names and titles (not fitted to any test set): 1-7 words,
+# `style="titles"`: made-up values shaped like real names and titles, as sim-M's training titles are ("the girl on
+# the train", "12 angry men", "boo! a madea halloween", "achcham yenbadhu madamaiyada"; common English function
+# words, not a list fitted to any test set), with a longer tail of lengths: 1-7 words,
 # short ones most often, some function words inside, words no vocabulary holds (split into several word pieces,
 # as foreign titles are), now and then a number, a hyphenated pair or a final "!"
 TITLE_LENGTHS = (1, 2, 3, 4, 5, 6, 7)
 TITLE_LENGTH_WEIGHTS = (30, 30, 16, 10, 7, 4, 3)
-FUNCTION_WORDS = ("the", "a", "of", "and", "or", "at", "in", "with", "to", "on", "my", "for", "is", "up")
+FUNCTION_WORDS = ("the", "a", "an", "of", "and", "or", "in", "on", "at", "to", "with", "for", "from", "my", "is")
 PUNCTUATION = ("!", "?!")
 
 
