@@ -223,7 +223,10 @@ class TrainConfig:
                                                                    "loss (train label priors; 0 = off)"})
     calibration: str = field(default="none", metadata={"help": "none | temperature: after training, fit one "
                                                                "temperature on validation NLL and fold it into the "
-                                                               "class head (classification tasks)"})
+                                                               "class head (classification tasks) | "
+                                                               "temperature_ece: that temperature times the factor "
+                                                               "in [0.5, 2] with the lowest validation ECE (class "
+                                                               "heads)"})
     replay: int = field(default=-1, metadata={"help": "continuing a run (--init): examples per earlier label "
                                                       "replayed from its training data (0 = new data only; -1 = "
                                                       "20 for a classification task, 0 otherwise)"})
@@ -236,8 +239,8 @@ class TrainConfig:
             raise ConfigError(f"train.label_smoothing={self.label_smoothing}: expected in [0, 1)")
         if self.class_weights not in {"none", "balanced"}:
             raise ConfigError(f"train.class_weights={self.class_weights!r}: expected none|balanced")
-        if self.calibration not in {"none", "temperature"}:
-            raise ConfigError(f"train.calibration={self.calibration!r}: expected none|temperature")
+        if self.calibration not in {"none", "temperature", "temperature_ece"}:
+            raise ConfigError(f"train.calibration={self.calibration!r}: expected none|temperature|temperature_ece")
         if self.replay < -1 or self.replay_select not in {"random", "herding"}:
             raise ConfigError(f"train.replay={self.replay}, train.replay_select={self.replay_select!r}: expected "
                               ">= 0 (or -1, the default) and random|herding")

@@ -162,3 +162,49 @@ def test_train_calibration_of_a_tagger_saves_the_entity_temperature(tmp_path):
     assert any(right) and not all(right)  # the sample's dev has right and wrong entities to fit on
     refit = fit_entity_temperature(outcomes, pred.task.entity_tags(pred.model), pred.model)
     assert refit == pytest.approx(metrics["temperature"], rel=0.01)
+
+
+def test_refine_by_ece_moves_the_temperature_to_the_lowest_ece():
+    """The chosen factor gives the lowest ECE of the grid on the data it was chosen on, never a higher one than
+    the NLL temperature (factor 1 is on the grid); the first of ties is kept."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3000, 12)) * 4
+    gold = logits.argmax(1)
+    noisy = rng.random(3000) < 0.3
+    gold[noisy] = rng.integers(0, 12, noisy.sum())
+    lp = cal.log_softmax(logits)
+    t = cal.fit_temperature(lp, gold)
+    refined = cal.refine_by_ece(lp, gold, t)
+    factors = np.round(np.arange(0.5, 2.0001, 0.01), 2)
+    eces = [cal.ece(np.exp(cal.log_softmax(lp / (t * f))), gold) for f in factors]
+    assert refined == pytest.approx(t * factors[int(np.argmin(eces))])
+    assert cal.ece(np.exp(cal.log_softmax(lp / refined)), gold) <= cal.ece(np.exp(cal.log_softmax(lp / t)), gold)
+    assert cal.refine_by_ece(lp, gold, t, factors=[1.0, 1.0]) == pytest.approx(t)
+
+
+def test_temperature_ece_is_for_class_heads(tmp_path):
+    from pipelines.training.train import run
+
+    cfg = load_config(None, ["model.encoder=tiny", f"train.out_dir={tmp_path}", "train.calibration=temperature_ece"],
+                      task="ner")
+    with pytest.raises(ConfigError, match="no class head"):
+        run(cfg, tmp_path / "run")
+    with pytest.raises(ConfigError, match="temperature_ece"):
+        load_config(None, ["train.calibration=ece"], task="intent")
+
+
+def test_train_calibration_temperature_ece_folds_the_lowest_ece_temperature(tmp_path):
+    """The saved model's validation scores are already at the ECE-best point of the grid: refining them
+    again keeps factor 1 (within one grid step)."""
+    from pipelines.inference.predict import Predictor
+    from pipelines.training.calibrate import validation_log_probs
+    from pipelines.training.train import run
+
+    cfg = load_config(None, ["model.encoder=tiny", "train.epochs=1", "train.progress_bar=false", "train.lr=1e-3",
+                             f"train.out_dir={tmp_path}", "train.calibration=temperature_ece"], task="intent")
+    run(cfg, tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["temperature"] > 0
+    pred = Predictor.load(tmp_path / "run")
+    log_probs, gold = validation_log_probs(pred.task, pred.model, pred.tokenizer, _validation(cfg), pred.data)
+    best = cal.ece(np.exp(cal.log_softmax(log_probs)), gold)
+    assert best <= min(cal.ece(np.exp(cal.log_softmax(log_probs / f)), gold) for f in (0.8, 0.9, 1.1, 1.25)) + 1e-9

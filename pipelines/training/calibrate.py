@@ -1,5 +1,6 @@
 """Temperature scaling on the validation split (train.calibration=temperature): of a classifier's class
-head, or of a tagger's entity scores.
+head, or of a tagger's entity scores; `temperature_ece` moves a class head's temperature to the one with the
+lowest validation ECE.
 
 An entity's score is the probability that exactly this span has this type (`tagging.entity_probs`); with the
 chain's scores divided by T it changes, the predicted tags do not (Viterbi and argmax are unchanged by one
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.methods.calibration import fit_temperature, fold_temperature
+from pipelines.methods.calibration import fit_temperature, fold_temperature, refine_by_ece
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,10 @@ def validation_log_probs(task: Any, model: Any, tokenizer: Any, ds: Any, data: A
 
 
 def calibrate(task: Any, model: Any, tokenizer: Any, ds: Any, data: Any, batch_size: int = 64,
-              featurizers: dict[str, Any] | None = None) -> float:
+              featurizers: dict[str, Any] | None = None, by_ece: bool = False) -> float:
     """Fit one temperature on `ds` (validation) and fold it into the task's class head, or, for a task whose
-    outputs are entities, into their scores (`calibrate_entities`); returns it."""
+    outputs are entities, into their scores (`calibrate_entities`); returns it. `by_ece`: the NLL temperature
+    times the factor with the lowest validation ECE (`refine_by_ece`; class heads)."""
     if not task.class_head and task.entity_tags(model):
         return calibrate_entities(task, model, tokenizer, ds, data, batch_size, featurizers)
     log_probs, gold = validation_log_probs(task, model, tokenizer, ds, data, batch_size, featurizers)
@@ -44,7 +46,10 @@ def calibrate(task: Any, model: Any, tokenizer: Any, ds: Any, data: Any, batch_s
         log.warning("train.calibration=temperature: the model gets all %d validation examples right, so no "
                     "temperature can be fitted on them; kept T = 1", len(gold))
         return 1.0
-    temperature = round(fit_temperature(log_probs, gold), 6)  # the value metrics.json records is the one folded
+    temperature = fit_temperature(log_probs, gold)
+    if by_ece:
+        temperature = refine_by_ece(log_probs, gold, temperature)
+    temperature = round(temperature, 6)  # the value metrics.json records is the one folded
     fold_temperature(model.get_submodule(task.class_head), temperature)
     return temperature
 

@@ -178,6 +178,9 @@ def prepare(cfg: RunConfig, splits: dict[str, Any] | None = None, distillation: 
     if cfg.train.calibration != "none" and not task.class_head and not task.scores_entities:
         raise ConfigError(f"train.calibration={cfg.train.calibration}: task {cfg.task!r} has neither a class head "
                           "nor entity scores to calibrate (intent, topics; ner, joint)")
+    if cfg.train.calibration == "temperature_ece" and not task.class_head:
+        raise ConfigError(f"train.calibration=temperature_ece: task {cfg.task!r} has no class head (entity scores "
+                          "take train.calibration=temperature)")
     splits = splits or load_splits(cfg.data, task.sample, seed=cfg.train.seed)
     if cfg.data.splitter == "auto":  # what finds the training data's own words in raw text (pipeline.json)
         from pipelines.data.rawtext import choose_splitter
@@ -308,11 +311,12 @@ def finish(cfg: RunConfig, run_dir: Path, task: Any, model: Any, tokenizer: Any,
     from pipelines.inference.predict import Predictor, export, pipeline_meta
     from pipelines.io import atomic_write_text
 
-    if cfg.train.calibration == "temperature":
+    if cfg.train.calibration != "none":
         from pipelines.training.calibrate import calibrate
 
         facts = {**facts, "temperature": calibrate(task, model, tokenizer, splits["validation"], cfg.data,
-                                                   cfg.train.eval_batch_size, featurizers)}
+                                                   cfg.train.eval_batch_size, featurizers,
+                                                   by_ece=cfg.train.calibration == "temperature_ece")}
     featurizers = {**featurizers, **task.fit_after_training(model, tokenizer, splits, cfg.data,
                                                             cfg.train.eval_batch_size, featurizers)}
     split = split_record(splits, cfg.train.seed) if "validation" in splits else None
