@@ -82,6 +82,7 @@ def posthoc(val: np.ndarray, y_val: np.ndarray, test: np.ndarray, y_test: np.nda
     p_val, p_test = np.exp(cal.log_softmax(val)), np.exp(cal.log_softmax(test))
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p_val.max(1), p_val.argmax(1) == y_val)
     return {"ece_temperature_by_dev_ece": round(cal.ece(np.exp(cal.log_softmax(test / g)), y_test), 4),
+            "nll_temperature_by_dev_ece": round(cal.nll(cal.log_softmax(test / g), y_test), 4),
             "extra_factor": g, "ece_isotonic_top_label": round(cal.ece_of(iso.predict(p_test.max(1)),
                                                                          p_test.argmax(1) == y_test), 4)}
 
