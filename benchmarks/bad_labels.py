@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import NER_BEFORE_CASING, SHARED, machine, mean_sd, write_report_md
+from benchmarks.common import INTENT_BEFORE_ECE, NER_BEFORE_CASING, SHARED, machine, mean_sd, write_report_md
 from pipelines.cli import parse_args
 from pipelines.data.tags import spans
 from pipelines.io import write_json
@@ -128,7 +128,7 @@ def finetuned_oof(name: str, splits: dict, noisy: list, labels: list[str], seed:
     from pipelines.training.find_bad_labels import out_of_fold
 
     tagging = name in TAGGING
-    pinned = NER_BEFORE_CASING if tagging else []  # the NER settings the report measured
+    pinned = NER_BEFORE_CASING if tagging else INTENT_BEFORE_ECE  # the settings the report measured
     cfg = load_config(None, [f"train.seed={seed}", "train.progress_bar=false", *pinned, *args.overrides],
                       task="ner" if tagging else "intent")
     column = "tags" if tagging else "label"

@@ -23,6 +23,9 @@ NER_BEFORE_CASING = ["model.word_features=none", *NER_BEFORE_HEAD_LR]  # ... and
 NER_BEFORE_CRF = ["model.head=softmax", "model.decode=argmax", *NER_BEFORE_CASING]  # ... and before the CRF head
 JOINT_BEFORE_RECIPE = ["model.decode=argmax", "model.slot_weight=1.0", "train.epochs=3", "train.lr=1e-4",
                        "train.head_lr=0"]  # configs/joint.yaml before reports/joint_recipe_atis
+# configs/intent.yaml before the ECE-chosen temperature (reports/calibration.md): every intent run a report measured
+# before then, first among its pins (a later train.calibration pin, e.g. UNCALIBRATED, still wins)
+INTENT_BEFORE_ECE = ["train.calibration=temperature"]
 UNCALIBRATED = ["train.calibration=none"]  # intent runs made before temperature scaling was the default (issue 16)
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import (
+    INTENT_BEFORE_ECE,
     INTENT_BEFORE_SEARCH,
     SHARED,
     generated_by,
@@ -179,7 +180,7 @@ def finetune(splits: dict[str, Any], idx: np.ndarray, k: int, seed: int, overrid
     epochs = max(3, round(15000 / (k * 150)))  # ~15,000 sentence passes at every k
     run_dir = Path("runs/bench/fewshot") / f"finetune-k{k}-seed{seed}"
     if not (run_dir / "metrics.json").exists():
-        cfg = load_config(None, [*INTENT_BEFORE_SEARCH, f"data.path={folder}", f"train.seed={seed}",
+        cfg = load_config(None, [*INTENT_BEFORE_ECE, *INTENT_BEFORE_SEARCH, f"data.path={folder}", f"train.seed={seed}",
                                  f"train.epochs={epochs}",
                                  "train.progress_bar=false", f"train.out_dir={run_dir.parent}", *overrides],
                           task="intent")

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import (
+    INTENT_BEFORE_ECE,
     INTENT_BEFORE_SEARCH,
     SHARED,
     find_or_train,
@@ -79,13 +80,14 @@ def main(argv: list[str] | None = None) -> None:
             return write_text_splits(ROOT / "data" / f"seed{seed}-{tag}", {
                 "train": part("train", keep), "dev": splits["validation"], "test": splits["test"]})
 
-        base = find_or_train("intent", [*INTENT_BEFORE_SEARCH, f"data.path={data_for(base_labels, 'base')}",
-                                        f"train.seed={seed}", *args.overrides], ROOT / f"base-seed{seed}")
+        base = find_or_train("intent", [*INTENT_BEFORE_ECE, *INTENT_BEFORE_SEARCH,
+                                        f"data.path={data_for(base_labels, 'base')}", f"train.seed={seed}",
+                                        *args.overrides], ROOT / f"base-seed{seed}")
         base_m = json.loads((base / "metrics.json").read_text())
         runs.setdefault(f"base-seed{seed}", {"seed": seed, **accuracies(base, part("test", base_labels), base_labels),
                                              "train_seconds": base_m["train_seconds"], "run": str(base)})
-        full = find_or_train("intent", [*INTENT_BEFORE_SEARCH, f"data.path={DATA}", f"train.seed={seed}",
-                                        *args.overrides],
+        full = find_or_train("intent", [*INTENT_BEFORE_ECE, *INTENT_BEFORE_SEARCH, f"data.path={DATA}",
+                                        f"train.seed={seed}", *args.overrides],
                              ROOT / f"full-seed{seed}")
         if f"full-seed{seed}" not in runs:
             full_m = json.loads((full / "metrics.json").read_text())

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
+    INTENT_BEFORE_ECE,
     INTENT_BEFORE_SEARCH,
     SHARED,
     coordinate_search,
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     m = machine()
 
     def train(overrides: list[str], seed: int) -> Path:
-        return find_or_train("intent", [f"data.path={args.data}", f"train.seed={seed}", *overrides, *args.overrides],
+        return find_or_train("intent", [*INTENT_BEFORE_ECE, f"data.path={args.data}", f"train.seed={seed}", *overrides,
+                                        *args.overrides],
                              runs / f"{slug(overrides)}-seed{seed}")
 
     def dev_score(overrides: list[str]) -> tuple[float, dict[str, Any]]:

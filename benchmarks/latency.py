@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import SHARED, find_or_train, generated_by, machine, write_report_md
+from benchmarks.common import INTENT_BEFORE_ECE, SHARED, find_or_train, generated_by, machine, write_report_md
 from pipelines.cli import parse_args
 from pipelines.io import write_json
 
@@ -72,8 +72,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(parser, argv)
     torch.set_num_threads(1)
     texts = [t for t, _ in json.loads(Path(args.texts).read_text())["test"]][:args.calls]
-    teacher = find_or_train("intent", ["train.seed=1", *args.overrides], RUNS / "teacher")
-    student = find_or_train("intent", [*STUDENT, "train.seed=1", *args.overrides], RUNS / "student")
+    teacher = find_or_train("intent", [*INTENT_BEFORE_ECE, "train.seed=1", *args.overrides], RUNS / "teacher")
+    student = find_or_train("intent", [*INTENT_BEFORE_ECE, *STUDENT, "train.seed=1", *args.overrides],
+                            RUNS / "student")
     int8 = teacher / "model-int8"
     if not (int8 / "quantize.json").exists():
         quantize(teacher, QuantizeConfig(method="dynamic", max_drop=100), int8, log=print)

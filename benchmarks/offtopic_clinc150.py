@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import (
+    INTENT_BEFORE_ECE,
     INTENT_BEFORE_SEARCH,
     SHARED,
     UNCALIBRATED,
@@ -171,7 +172,8 @@ def main(argv: list[str] | None = None) -> None:
         # data_oos_plus has data_full's in-scope splits (only oos_train grows): the same in-scope model serves
         in_scope = Path(args.data) / "data_full.json" if variant == "data_oos_plus" else path
         for seed in args.seeds:
-            run_dir = find_or_train("intent", [f"data.path={in_scope}", f"train.seed={seed}", *args.overrides],
+            run_dir = find_or_train("intent", [*INTENT_BEFORE_ECE, f"data.path={in_scope}", f"train.seed={seed}",
+                                               *args.overrides],
                                     Path("runs/bench/offtopic") / f"{variant}-seed{seed}")
             scores, raw = score_run(run_dir, splits, embeddings)
             rows.append(scores)
@@ -179,7 +181,8 @@ def main(argv: list[str] | None = None) -> None:
                 plots(raw, args.out)
             if args.baseline_151:
                 path151 = with_oos_class(path, Path("runs/bench/offtopic/data") / f"{variant}_151.json")
-                b_dir = find_or_train("intent", [f"data.path={path151}", f"train.seed={seed}", *args.overrides],
+                b_dir = find_or_train("intent", [*INTENT_BEFORE_ECE, f"data.path={path151}", f"train.seed={seed}",
+                                                 *args.overrides],
                                       Path("runs/bench/offtopic") / f"{variant}-151-seed{seed}")
                 base.append(baseline_151(b_dir, splits))
             summary = {k: {m: [round(v, 4) for v in mean_sd([r[k][m] for r in rows])] for m in rows[0][k]}

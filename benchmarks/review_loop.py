@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import find_or_train, generated_by, machine, summarise, write_report_md
+from benchmarks.common import INTENT_BEFORE_ECE, find_or_train, generated_by, machine, summarise, write_report_md
 from pipelines.cli import parse_args
 from pipelines.data.readers import read_jsonl
 from pipelines.io import atomic_write_text, write_json
@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> None:
         row: dict[str, Any] = {"seed": seed, **found,
                                "wrong_after_review": sum(a != b for a, b in zip(fixed, clean, strict=True))}
         for name, path in (("noisy", data), ("corrected", suspects / "review" / "data")):
-            run = find_or_train("intent", [f"data.path={path}", f"train.seed={seed}", *args.overrides],
+            run = find_or_train("intent", [*INTENT_BEFORE_ECE, f"data.path={path}", f"train.seed={seed}",
+                                           *args.overrides],
                                 RUNS / f"{name}-seed{seed}")
             row.update({f"{name}_{k}": v for k, v in scores(run).items()})
         rows.append(row)

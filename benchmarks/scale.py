@@ -22,7 +22,7 @@ import time
 from itertools import cycle, islice
 from pathlib import Path
 
-from benchmarks.common import SHARED, find_or_train, generated_by, machine, write_report_md
+from benchmarks.common import INTENT_BEFORE_ECE, SHARED, find_or_train, generated_by, machine, write_report_md
 from pipelines.io import write_json
 
 OUT = Path("runs/bench/scale")
@@ -84,9 +84,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="reports/scale.json")
     parser.add_argument("overrides", nargs="*", help="extra section.key=value for the two trainings")
     args = parser.parse_args(argv)
-    minilm = find_or_train("intent", ["train.progress_bar=false", *args.overrides], OUT / "intent-minilm")
-    tiny = find_or_train("intent", ["model.encoder=tiny", "train.epochs=1", "train.progress_bar=false",
-                                    *args.overrides], OUT / "intent-tiny")
+    minilm = find_or_train("intent", [*INTENT_BEFORE_ECE, "train.progress_bar=false", *args.overrides],
+                           OUT / "intent-minilm")
+    tiny = find_or_train("intent", [*INTENT_BEFORE_ECE, "model.encoder=tiny", "train.epochs=1",
+                                    "train.progress_bar=false", *args.overrides], OUT / "intent-tiny")
     small, big = write_texts(OUT / f"texts-{args.lines}.jsonl", args.lines, Path(args.data)), \
         write_texts(OUT / f"texts-{args.big}.jsonl", args.big, Path(args.data))
     report: dict = {"texts": f"CLINC150 test utterances cycled to {args.lines:,} / {args.big:,} lines",

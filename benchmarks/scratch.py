@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
+    INTENT_BEFORE_ECE,
     INTENT_BEFORE_SEARCH,
     SHARED,
     find_or_train,
@@ -98,7 +99,8 @@ def main(argv: list[str] | None = None) -> None:
                     if key in runs:
                         continue
                     data = subset(name, fraction, seed)
-                    run_dir = find_or_train("intent", [f"data.path={data}", f"train.seed={seed}", *MODELS[model],
+                    run_dir = find_or_train("intent", [*INTENT_BEFORE_ECE, f"data.path={data}", f"train.seed={seed}",
+                                                            *MODELS[model],
                                                        *args.overrides],
                                             Path("runs/bench/scratch") / key)
                     m = json.loads((run_dir / "metrics.json").read_text())

@@ -91,7 +91,7 @@ def shipped(seed: int, texts: dict[str, list[str]], y: dict[str, np.ndarray],
     """The shipped intent recipe trained on the known intents (runs/bench/unseen/shipped-seed<seed>), each
     product detector fitted on its known training queries and thresholded at 95% recall of the known
     validation queries: AUROC on dev (held-out intents' validation queries), test as in `evaluate`."""
-    from benchmarks.common import find_or_train, write_text_splits
+    from benchmarks.common import INTENT_BEFORE_ECE, find_or_train, write_text_splits
     from pipelines.data.columns import Columns
     from pipelines.families.classify import class_outputs
     from pipelines.inference.predict import Predictor
@@ -103,7 +103,7 @@ def shipped(seed: int, texts: dict[str, list[str]], y: dict[str, np.ndarray],
         ("dev" if s == "validation" else s): {"text": [t for t, k in zip(texts[s], keep[s], strict=True) if k],
                                               "label": [labels[i] for i, k in zip(y[s], keep[s], strict=True) if k]}
         for s in keep})
-    run = find_or_train("intent", [f"data.path={data}", f"train.seed={seed}", *overrides],
+    run = find_or_train("intent", [*INTENT_BEFORE_ECE, f"data.path={data}", f"train.seed={seed}", *overrides],
                         folder / f"shipped-seed{seed}")
     p = Predictor.load(run)
     view = {s: class_outputs(p.model, p.tokenizer, Columns({"text": texts[s]}), p.data, 64, pooled=True)
