@@ -90,7 +90,8 @@ EXPERIMENTS: dict[str, Experiment] = {
                           ("topics", f"--stage pooling --seeds {S} train.threads=1"),
                           ("topics", f"--stage variants --seeds {S} train.threads=1"), ("topics", "--stage report")]),
     "dialogue": Experiment("sim-M state tracking, context ablation", "dialogue", "sim_m", "dialogue_simm.*",
-                           [("dialogue_simm", f"--seeds {S}")]),
+                           [("dialogue_simm", f"--seeds {S}"),
+                            ("dialogue_simm", f"--seeds {S} --variants system_aug2_6ep titles --extra-variants")]),
     "dialogue-sgd": Experiment("SGD subset: intent and slots with and without context", "dialogue", "sgd",
                                "dialogue_sgd.*", [("dialogue_sgd", f"--seeds {S}")]),
     "bad-labels": Experiment("planted label flips: detection and cleaning", "intent, ner", "snips, clinc150, conll2003",
@@ -98,7 +99,15 @@ EXPERIMENTS: dict[str, Experiment] = {
     "review-loop": Experiment("the review page's loop on planted flips: suspects, relabels, retraining", "intent",
                               "samples/intent (shipped)", "review_loop.*", [("review_loop", f"--seeds {S}")]),
     "fewshot": Experiment("zero-shot (CLINC150, SNIPS) and k-shot CLINC150 intents", "intent", "clinc150, snips",
-                          "fewshot.*", [("fewshot", f"--parts zero few --seeds {S}")]),
+                          "fewshot.*", [("fewshot", f"--parts zero few --seeds {S}"),
+                                        ("fewshot", f"--parts few --shots 10 --finetune-seeds --contrastive-epochs 8 "
+                                                    f"--seeds {S}"),
+                                        ("fewshot", f"--parts few --shots 10 --finetune-seeds --contrastive-epochs 16 "
+                                                    f"--seeds {S}"),
+                                        ("fewshot", "--parts few --shots 5 --finetune-seeds --contrastive-epochs 32 "
+                                                    "--seeds 1"),
+                                        ("fewshot", "--parts few --shots 20 --finetune-seeds --contrastive-epochs 8 "
+                                                    "--seeds 1")]),
     "unseen": Experiment("held-out CLINC150 intents (same domain) vs far OOS", "intent", "clinc150",
                          "unseen_intents.*", [("unseen_intents", f"--seeds {S} --contrastive-epochs 0 --shipped"),
                                               ("unseen_intents", "--seeds 1 --contrastive-epochs 1")]),
