@@ -2,12 +2,9 @@
 
     .venv/bin/python -m benchmarks.distill --parts intent ner --seeds 1 2 3
 
-- intent, CLINC150 data_full (150 in-scope intents): teacher = the intent recipe before the CLINC150 search
-  (pinned), seed 1; students from
+- intent, CLINC150 data_full (150 in-scope intents): teacher = configs/intent.yaml, seed 1; students from
   configs/distill_intent.yaml: gold labels only, + soft labels (KL at T=2, or MSE of the centred scores), +
   augmentation (2 teacher-labelled copies of each training utterance).
-- intent_shipped: the same students from today's shipped intent recipe (seed 1) as the teacher, and mse+aug4
-  (4 augmented copies).
 - ner, CoNLL-2003: teacher = configs/ner.yaml (MiniLM + CRF), seed 1, its CRF marginals per word; students
   from configs/distill_ner.yaml (the BiLSTM-CRF): gold only, + KL between the teacher's and the student's CRF
   marginals, + the same and one augmented copy; and KL against the student's emission softmax instead
@@ -51,29 +48,19 @@ PARTS = {
                          "kl_emissions+aug": ["distill.loss=kl", "distill.augment=1",
                                               "distill.crf_scores=emissions"]}},
 }
-# the same students from today's intent recipe (configs/intent.yaml as shipped, its temperature folded in)
-PARTS["intent_shipped"] = {**PARTS["intent"], "teacher": "teacher-intent-shipped-seed1",
-                           "variants": {**PARTS["intent"]["variants"],
-                                        "mse+aug4": ["distill.loss=mse", "distill.augment=4"]}}
-TEACHER_PINS = {"intent": [*INTENT_BEFORE_SEARCH, *UNCALIBRATED], "ner": NER_BEFORE_CASING,  # as published
-                "intent_shipped": []}
-
-
-def task_of(part: str) -> str:
-    return part.split("_")[0]
 
 
 def teacher(part: str, data: str, extra: list[str]) -> Path:
     """The teacher run (trained here if missing; reused when a finished run has the same config)."""
-    return find_or_train(task_of(part), [*TEACHER_PINS[part], f"data.path={data}", "train.seed=1", *extra],
-                         OUT / PARTS[part]["teacher"])
+    pinned = [*INTENT_BEFORE_SEARCH, *UNCALIBRATED] if part == "intent" else NER_BEFORE_CASING  # as published
+    return find_or_train(part, [*pinned, f"data.path={data}", "train.seed=1", *extra], OUT / PARTS[part]["teacher"])
 
 
 def student(part: str, variant: str, seed: int, teacher_dir: Path, data: str, extra: list[str]) -> dict[str, Any]:
     """Train (or reuse) one student; its metrics.json."""
     from pipelines.training.distill import distill, load
 
-    run_dir = OUT / f"{part}-{variant.replace('+', '_')}-seed{seed}"  # e.g. intent_shipped-mse_aug-seed1
+    run_dir = OUT / f"{part}-{variant.replace('+', '_')}-seed{seed}"
     if not (run_dir / "metrics.json").exists():
         overrides = [*PARTS[part]["variants"][variant], f"data.path={data}", f"train.seed={seed}",
                      "train.progress_bar=false", f"train.out_dir={OUT}", *extra]
@@ -113,7 +100,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--parts", nargs="+", default=["intent", "ner"], choices=list(PARTS))
+    parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=list(PARTS))
     parser.add_argument("--variants", nargs="+", help="only these variants (default: all of each part)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--out", default="reports/distill.json")
