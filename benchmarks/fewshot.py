@@ -123,8 +123,7 @@ def heads(x_shot: np.ndarray, y_shot: np.ndarray, prior: np.ndarray, evals: dict
 
 
 def few_part(report: dict[str, Any], save: Any, shots: list[int], seeds: list[int], finetune_seeds: list[int],
-             encoder: str = "default", epochs: int = 0, overrides: list[str] | None = None,
-             label_examples: bool = False) -> None:
+             encoder: str = "default", epochs: int = 0, overrides: list[str] | None = None) -> None:
     from pipelines.models.pooling import FrozenEncoder
     from pipelines.training.contrastive import fit_contrastive
 
@@ -147,14 +146,11 @@ def few_part(report: dict[str, Any], save: Any, shots: list[int], seeds: list[in
                 done[key + "-frozen"] = heads(x["train"][idx], y["train"][idx], prior, evals)
                 save()
             # an explicit epoch count is a variant of its own (a dev sweep): `-contrastive-e8`
-            tuned_key = key + "-contrastive" + (f"-e{epochs}" if epochs else "") + ("-lt" if label_examples else "")
+            tuned_key = key + ("-contrastive" + (f"-e{epochs}" if epochs else ""))
             if tuned_key not in done:
                 t0 = time.time()
                 n_epochs = epochs or max(2, round(ANCHOR_PASSES / (k * len(labels))))
-                pairs = [(texts["train"][i], int(y["train"][i])) for i in idx]
-                if label_examples:  # the written label texts as more examples of their intents (contrastive only)
-                    pairs += [(t, c) for c, lab in enumerate(labels) for t in label_text[lab]]
-                tuned = fit_contrastive([t for t, _ in pairs], [c for _, c in pairs], encoder=encoder,
+                tuned = fit_contrastive([texts["train"][i] for i in idx], list(y["train"][idx]), encoder=encoder,
                                         epochs=n_epochs, seed=seed, progress_bar=False)
                 seconds = time.time() - t0
                 tx = {s: tuned.sentences(texts[s], 128) for s in ("validation", "test")}
@@ -269,8 +265,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--finetune-seeds", type=int, nargs="*", default=[1], help="seeds of (a) plain fine-tuning")
     parser.add_argument("--encoder", default="default")
     parser.add_argument("--contrastive-epochs", type=int, default=0, help="0 = ANCHOR_PASSES / (k * intents)")
-    parser.add_argument("--label-examples", action="store_true",
-                        help="contrastive tuning also reads the written label texts as examples (rows `-lt`)")
     parser.add_argument("--out", default="reports/fewshot.json")
     parser.add_argument("overrides", nargs="*", help="section.key=value for the plain fine-tuning runs")
     args = parse_args(parser, argv)
@@ -289,7 +283,7 @@ def main(argv: list[str] | None = None) -> None:
         zero_part(report, save, args.encoder)
     if "few" in args.parts:
         few_part(report, save, args.shots, args.seeds, args.finetune_seeds, args.encoder, args.contrastive_epochs,
-                 args.overrides, args.label_examples)
+                 args.overrides)
     save()
     write_md(report, out.with_suffix(".md"))
     plot(report, out.with_name(out.stem + ".png"))
