@@ -211,7 +211,7 @@ def test_the_readme_own_trainer_snippet_trains_what_make_train_trains(tmp_path, 
     from pipelines.config import load_config
 
     shipped = load_config(task="intent")
-    assert shipped.train.label_smoothing > 0 and shipped.train.calibration == "temperature"
+    assert shipped.train.label_smoothing > 0 and shipped.train.calibration == "temperature_ece"
     assert scope["ready"].module.criterion.label_smoothing == shipped.train.label_smoothing
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["temperature"] > 0 and (tmp_path / "run" / "model" / "pipeline.json").exists()
