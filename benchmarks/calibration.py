@@ -76,9 +76,7 @@ def posthoc(val: np.ndarray, y_val: np.ndarray, test: np.ndarray, y_test: np.nda
     argmax); each one's test ECE."""
     from sklearn.isotonic import IsotonicRegression
 
-    grid = np.round(np.arange(0.5, 2.0001, 0.01), 2)
-    dev_ece = [cal.ece(np.exp(cal.log_softmax(val / g)), y_val) for g in grid]
-    g = float(grid[int(np.argmin(dev_ece))])
+    g = cal.refine_by_ece(val, y_val, 1.0)  # what train.calibration=temperature_ece folds in, as a factor
     p_val, p_test = np.exp(cal.log_softmax(val)), np.exp(cal.log_softmax(test))
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p_val.max(1), p_val.argmax(1) == y_val)
     return {"ece_temperature_by_dev_ece": round(cal.ece(np.exp(cal.log_softmax(test / g)), y_test), 4),
@@ -98,7 +96,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--recipe", choices=["before", "shipped"], default="before",
                         help="before: the recipe before the CLINC150 search (the published rows); shipped: "
                              "configs/intent.yaml as it is, its smoothing (0.1) unless --smoothing says otherwise")
-    parser.add_argument("--remeasure", action="store_true", help="measure the listed runs again (no training)")
     parser.add_argument("--out", default="reports/calibration.json")
     parser.add_argument("overrides", nargs="*", help="extra section.key=value for every run")
     args = parse_args(parser, argv)
@@ -119,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         for smoothing in args.smoothing:
             for seed in args.seeds:
                 key = f"{name}-{'shipped-' if args.recipe == 'shipped' else ''}ls{smoothing}-seed{seed}"
-                if key in runs and not args.remeasure:
+                if key in runs:
                     continue
                 run_dir = find_or_train("intent", [*pinned, *UNCALIBRATED, f"data.path={DATA[name]}",
                                                    f"train.seed={seed}", f"train.label_smoothing={smoothing}",

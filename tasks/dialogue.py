@@ -28,7 +28,7 @@ from transformers import AutoModel
 
 from pipelines.config import DataConfig, ModelOptions
 from pipelines.data.batching import Features
-from pipelines.data.dialogue import AUGMENTED
+from pipelines.data.dialogue import AUGMENTED, MADE_UP_STYLES
 from pipelines.families import dialogue_state as dst
 from pipelines.methods import offtopic as offtopic_lib
 from pipelines.methods.chat import Catalogue
@@ -72,8 +72,8 @@ class DialogueOptions(ModelOptions):
         self.check(self.offtopic in ("", "mahalanobis", "relative_mahalanobis", "knn"),
                    f"model.offtopic={self.offtopic!r}: expected mahalanobis|relative_mahalanobis|knn or ''")
         self.check(self.augment_copies >= 0, f"model.augment_copies={self.augment_copies}: expected >= 0")
-        self.check(self.augment_style in ("words", "titles"),
-                   f"model.augment_style={self.augment_style!r}: expected words|titles")
+        self.check(self.augment_style in MADE_UP_STYLES,
+                   f"model.augment_style={self.augment_style!r}: expected {'|'.join(MADE_UP_STYLES)}")
         self.check(0 < self.offtopic_recall <= 1, f"model.offtopic_recall={self.offtopic_recall}: expected in (0, 1]")
 
 

@@ -269,6 +269,7 @@ TITLE_LENGTHS = (1, 2, 3, 4, 5, 6, 7)
 TITLE_LENGTH_WEIGHTS = (30, 30, 16, 10, 7, 4, 3)
 FUNCTION_WORDS = ("the", "a", "an", "of", "and", "or", "in", "on", "at", "to", "with", "for", "from", "my", "is")
 PUNCTUATION = ("!", "?!")
+MADE_UP_STYLES = ("words", "titles")  # model.augment_style
 
 
 def made_up_value(rng: Any, words: Sequence[str], style: str = "words") -> str:
@@ -303,8 +304,8 @@ def replace_values(ds: Dataset, slots: Sequence[str], words: Sequence[str], seed
     words around them, as it must for values it never saw (sim-M's test movies are all new)."""
     import random
 
-    if style not in ("words", "titles"):
-        raise ValueError(f"made-up value style {style!r}: expected words|titles")
+    if style not in MADE_UP_STYLES:
+        raise ValueError(f"made-up value style {style!r}: expected {'|'.join(MADE_UP_STYLES)}")
     rng = random.Random(seed)
     slots = set(slots)
     rows = ds.to_list()
