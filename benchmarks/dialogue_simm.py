@@ -90,13 +90,13 @@ def error_classes(run_dir: Path, test: Any) -> dict[str, dict[str, int]]:
     from collections import Counter
 
     from pipelines.data.dialogue import GATES, norm, user_spans
-    from pipelines.data.tags import label_sets
+    from pipelines.data.tags import LabelSets
     from pipelines.families.dialogue_state import track, turn_update
     from pipelines.inference.evaluate import predict_records
     from pipelines.inference.predict import Predictor
 
     p = Predictor.load(run_dir)
-    _, slots, tags = label_sets([p.model.config.id2label[i] for i in range(len(p.model.config.id2label))])
+    _, slots, tags = LabelSets.of(p.model.config.id2label)
     records = sorted(predict_records(p, test), key=lambda r: (r.dialogue, r.turn))
     states = track(records, slots, tags, "pred", p.model.span_copy)
     out: dict[str, Counter] = {s: Counter() for s in slots}

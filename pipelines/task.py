@@ -27,6 +27,7 @@ from datasets import Dataset
 
 from pipelines.config import DataConfig, ModelOptions
 from pipelines.data.batching import Features
+from pipelines.data.tags import LabelSets
 from pipelines.errors import ConfigError
 from pipelines.models.losses import Criterion
 from pipelines.models.outputs import TaskOutput
@@ -75,8 +76,11 @@ class Task(ABC):
 
     # required hooks ------------------------------------------------------------------------------------
     @abstractmethod
-    def label_list(self, splits: dict[str, Dataset]) -> list[str]:
-        """The label vocabulary (index = class id) from the read splits."""
+    def label_list(self, splits: dict[str, Dataset]) -> list[str] | LabelSets:
+        """The label vocabulary from the read splits: one list (index = class id), or a `LabelSets` for a model
+        with several heads (each head's ids index its own set). The harness stores either as one list
+        (`flat_labels`: config.json's id2label) and hands that list, or its label2id / id2label, to
+        `build_model`, `encode` and `score`, which read a LabelSets back with `LabelSets.of`."""
         raise NotImplementedError
 
     @abstractmethod

@@ -29,6 +29,7 @@ from transformers import AutoModel
 from pipelines.config import DataConfig, ModelOptions
 from pipelines.data.batching import Features
 from pipelines.data.dialogue import AUGMENTED, MADE_UP_STYLES
+from pipelines.data.tags import LabelSets
 from pipelines.families import dialogue_state as dst
 from pipelines.methods import offtopic as offtopic_lib
 from pipelines.methods.chat import Catalogue
@@ -89,7 +90,7 @@ class DialogueTask(Task):
                     "seqeval strict IOB2 over the user's words of each turn.",)
     options: DialogueOptions
 
-    def label_list(self, splits: dict[str, Dataset]) -> list[str]:
+    def label_list(self, splits: dict[str, Dataset]) -> LabelSets:
         return dst.label_list(splits)
 
     def augment(self, train: Dataset, tokenizer, seed: int) -> Dataset:

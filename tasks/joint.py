@@ -4,7 +4,7 @@ Decoding defaults to `consistent`: the most probable valid IOB2 slot path using 
 the predicted intent in training (reports/joint_vs_separate.md).
 
 Data: `tokens`, `tags` (IOB2 slots) and `label` (the intent): ATIS/SNIPS folders, JSONL/CSV, or inline
-annotations (pipelines.data.inline). The label vocabulary is one list: intents as "intent:<name>", then slot tags.
+annotations (pipelines.data.inline). Labels: the intents and the slot tags (`LabelSets`).
 Metrics: intent accuracy, slot F1 (seqeval strict IOB2), sentence accuracy (intent and every tag right).
 """
 
@@ -24,7 +24,7 @@ from transformers import AutoModel
 from pipelines.config import DataConfig, ModelOptions
 from pipelines.data.batching import Features
 from pipelines.data.tagging import encode_with_intents
-from pipelines.data.tags import INTENT, label_sets, spans, tag_list
+from pipelines.data.tags import LabelSets, spans, tag_list
 from pipelines.families import tagging
 from pipelines.inference import metrics
 from pipelines.models import encoders
@@ -101,8 +101,7 @@ def gather(batch: dict[str, torch.Tensor], out: TaskOutput, decode_fn: SlotDecod
 def score(records: Sequence[JointRecord], id2label: dict[int, str],
           gold: Sequence[Sequence[str]] | None = None) -> dict[str, Any]:
     """Intent accuracy, slot scores (seqeval strict IOB2) and sentence accuracy. `gold`: slot tag strings."""
-    labels = [id2label[i] for i in range(len(id2label))]
-    intents, _, tags = label_sets(labels)
+    intents, _, tags = LabelSets.of(id2label)
     tag_map = dict(enumerate(tags))
     result = tagging.score(records, tag_map, gold)
     first = {r.example_id: r for r in sorted(records, key=lambda r: -r.core_start)}  # core_start 0 wins
@@ -118,7 +117,7 @@ def score(records: Sequence[JointRecord], id2label: dict[int, str],
     result["sentence_acc"] = float((intent_ok & slots_ok).mean()) if len(ids) else 0.0
     result["intent_acc_ci95"] = metrics.bootstrap_ci(lambda v: float(v.mean()), intent_ok.astype(float))
     result["sentence_acc_ci95"] = metrics.bootstrap_ci(lambda v: float(v.mean()), (intent_ok & slots_ok).astype(float))
-    result["intent_labels"] = intents
+    result["intent_labels"] = list(intents)
     return result
 
 
@@ -133,9 +132,9 @@ class JointTask(Task):
                     "tag right.",)
     options: JointOptions
 
-    def label_list(self, splits: dict[str, Dataset]) -> list[str]:
-        """Intents as "intent:<name>" (sorted, from train), then the slot tags."""
-        return [INTENT + x for x in sorted(set(splits["train"]["label"]))] + tag_list(splits)
+    def label_list(self, splits: dict[str, Dataset]) -> LabelSets:
+        """The intents (sorted, from train) and the slot tags."""
+        return LabelSets(intents=sorted(set(splits["train"]["label"])), tags=tag_list(splits))
 
     def build_model(self, labels: Sequence[str], tokenizer, featurizers=None) -> JointModel:
         opts = self.options

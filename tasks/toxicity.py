@@ -33,7 +33,7 @@ from transformers import AutoModel
 from pipelines.config import DataConfig, ModelOptions
 from pipelines.data.align import words_of
 from pipelines.data.batching import Features
-from pipelines.data.tags import INTENT, label_sets
+from pipelines.data.tags import LabelSets
 from pipelines.errors import ConfigError
 from pipelines.families import post_spans, tagging
 from pipelines.families.post_spans import TAGS
@@ -92,15 +92,14 @@ class ToxicityTask(Task):
     options: ToxicityOptions
 
     def label_list(self, splits: dict[str, Dataset]) -> list[str]:
-        """Post labels as "intent:<name>" (sorted, from train; none when train has no labels), then the span
-        tags O, B-SPAN, I-SPAN."""
+        """Post labels (sorted, from train; none when train has no labels) and the span tags O, B-SPAN, I-SPAN."""
         train = splits["train"]
         posts = sorted({x for x in train["label"] if x is not None}) if "label" in train.column_names else []
         if posts and self.options.clean_label not in posts:
             raise ConfigError(f"model.clean_label={self.options.clean_label!r} is not one of the post labels "
                               f"{posts}: set model.clean_label to the label that means not toxic (every post "
                               "would be called toxic otherwise)")
-        return [INTENT + x for x in posts] + TAGS
+        return LabelSets(intents=posts, tags=TAGS)
 
     def prepare_model(self, model: ToxicityModel, splits: dict[str, Dataset]) -> None:
         """Note the heads the training split gives no targets to: predict leaves their outputs out (None)."""
@@ -148,7 +147,7 @@ class ToxicityTask(Task):
 
     def class_targets(self, labels: Sequence[str]) -> tuple[str, int]:
         """Class weights, priors and resampling count the post labels."""
-        return "intent_labels", len(label_sets(labels).intents)
+        return "intent_labels", len(LabelSets.of(labels).intents)
 
     def loss(self, model: ToxicityModel, out: TaskOutput, batch, criterion: Criterion) -> torch.Tensor:
         """Post loss (the shared criterion, over posts with a label) + span_weight * span loss (plain

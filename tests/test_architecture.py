@@ -87,6 +87,18 @@ def test_a_task_file_declares_a_task_and_builds_on_pipelines_only():
         assert lines <= LONGEST_TASK_FILE, f"{path.name}: {lines} lines (at most {LONGEST_TASK_FILE})"
 
 
+def test_only_label_sets_know_the_stored_label_form():
+    """Several label sets are passed as one stored list; only pipelines.data.tags.LabelSets writes or reads how
+    that list marks each label's set (no other code builds or parses "intent:" / "slot:" strings)."""
+    for name, path in modules().items():
+        if name == "pipelines.data.tags":
+            continue
+        strings = [n.value for n in ast.walk(ast.parse(path.read_text()))
+                   if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+        bad = [x for x in strings if x in {"intent:", "slot:"}]
+        assert not bad, f"{name} spells the stored label markers {bad}: use LabelSets"
+
+
 def test_no_import_cycles():
     known = modules()
     graph = {m: {t for t in imports(p) if t in known and t != m} for m, p in known.items()}

@@ -10,7 +10,7 @@ from pipelines.tasks import dialogue
 
 from pipelines.config import DataConfig
 from pipelines.data.dialogue import GATES, gate_of, read_dialogues, same_state, sgd_to_dialogues, update, user_spans
-from pipelines.data.tags import label_sets
+from pipelines.data.tags import LabelSets
 from pipelines.errors import ReadError
 from pipelines.families import dialogue_state as dlg
 from pipelines.inference.sessions import SqliteSessionStore
@@ -121,7 +121,10 @@ def tokenizer():
 
 
 def labels_for(ds):
-    return dialogue.DialogueTask().label_list({"train": ds})
+    """The task's label sets in the stored form (one list), as the harness hands them over."""
+    sets = dialogue.DialogueTask().label_list({"train": ds})
+    assert isinstance(sets, LabelSets) and LabelSets.of(sets.flat()) == sets
+    return sets.flat()
 
 
 @pytest.mark.parametrize("context", dialogue.CONTEXTS)
@@ -139,7 +142,7 @@ def test_encode_puts_the_context_after_the_user_turn(tmp_path, tokenizer, contex
     assert lengths["user"] < lengths["system"] < lengths["history"]
     short = dlg.encode(ds, tokenizer, {x: i for i, x in enumerate(labels)}, DataConfig(max_length=12), context)
     assert max(short.lengths) <= 12
-    slots = label_sets(labels)[1]
+    slots = LabelSets.of(labels).slots
     assert row["gate_labels"] == [GATES.index({"movie": "delete", "time": "dontcare"}.get(s, "carry"))
                                   for s in slots]
 
@@ -159,7 +162,7 @@ def records_for(tmp_path, tokenizer, gate_override=None):
     from pipelines.data.batching import Collator
 
     batch = Collator(tokenizer.pad_token_id)(feats.rows)
-    intents, slots, tags = label_sets(labels)
+    intents, slots, tags = LabelSets.of(labels)
     slot_logits = torch.full((*batch["input_ids"].shape, len(tags)), -5.0)
     slot_logits.scatter_(-1, batch["labels"].clamp(min=0)[..., None], 5.0)
     gate_logits = torch.full((3, len(slots), len(GATES)), -5.0)

@@ -11,6 +11,7 @@ from datasets import Dataset
 from helpers import make_task
 
 from pipelines.config import DataConfig
+from pipelines.data.tags import LabelSets
 from pipelines.errors import ConfigError, ReadError
 from pipelines.methods import detox
 from pipelines.records import PostRecord
@@ -63,8 +64,10 @@ def test_mixed_annotations_read_and_encode(tmp_path, tiny_tok):
     ds = read_file(path, DataConfig())
     assert ds["tags"] == [["O", "B-SPAN", "O"], None, ["O", "O", "B-SPAN"]] and ds["label"][2] is None
     task = make_task("toxicity", encoder="tiny")
-    labels = task.label_list({"train": ds})
-    assert labels == LABELS
+    sets = task.label_list({"train": ds})
+    assert sets == LabelSets(intents=["neither", "offensive"], tags=["O", "B-SPAN", "I-SPAN"])
+    labels = sets.flat()
+    assert labels == LABELS and LabelSets.of({x: i for i, x in enumerate(labels)}) == sets
     feats = task.encode(ds, tiny_tok, {x: i for i, x in enumerate(labels)}, DataConfig(max_length=32))
     assert [r["intent_labels"] for r in feats.rows] == [1, 0, -100]
     assert all(x == -100 for x in feats.rows[1]["labels"])  # no span annotation: no span targets
@@ -190,7 +193,7 @@ def test_inline_annotations_of_any_type_are_toxic_spans(tmp_path, tiny_tok):
                     "## intent: neither\n- thanks for the update\n")
     ds = read_inline(path)
     task = make_task("toxicity", encoder="tiny")
-    labels = task.label_list({"train": ds})
+    labels = task.label_list({"train": ds}).flat()
     feats = task.encode(ds, tiny_tok, {x: i for i, x in enumerate(labels)}, DataConfig(max_length=32))
     row = feats.rows[0]
     tags = [["O", "B-SPAN", "I-SPAN"][row["labels"][p]] for p in row["word_starts"]]  # span-head ids

@@ -15,7 +15,7 @@ from datasets import Dataset
 from pipelines.config import DataConfig
 from pipelines.data.align import PieceCache, build_windows
 from pipelines.data.batching import Features
-from pipelines.data.tags import label_sets
+from pipelines.data.tags import LabelSets
 from pipelines.data.words import MAX_CHARS
 from pipelines.data.words import casing as word_casing
 
@@ -109,9 +109,9 @@ def _encode_words(tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]]
 
 
 def encode_with_intents(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) -> Features:
-    """`encode_tokens` for a model with an intent head and a tag head (a packed label list, `label_sets`): the
+    """`encode_tokens` for a model with an intent head and a tag head (`LabelSets`): the
     tag ids index the tag head, and each window also carries its sentence's intent id (-100 when unknown)."""
-    intents, _, tags = label_sets(sorted(label2id, key=label2id.get))
+    intents, _, tags = LabelSets.of(label2id)
     feats = encode_tokens(ds, tokenizer, {t: i for i, t in enumerate(tags)}, cfg)
     if "label" in ds.column_names:
         intent2id, gold = {x: i for i, x in enumerate(intents)}, ds["label"]

@@ -7,7 +7,8 @@ mode scores.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 from pipelines.errors import TagError  # noqa: F401  (re-exported)
 
@@ -86,24 +87,51 @@ def spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
 
 
 # --- label vocabularies ---------------------------------------------------------------------------------------
-# A model with several heads keeps one label list (its config's id2label): intents as "intent:<name>", slots
-# (the dialogue tracker's gates) as "slot:<name>", then the IOB2 tags. `label_sets` reads them apart.
-INTENT, SLOT = "intent:", "slot:"
+_INTENT, _SLOT = "intent:", "slot:"  # the stored form's markers; nothing outside LabelSets reads or writes them
 
 
-class LabelSets(NamedTuple):
-    """The label sets packed into one label list."""
+@dataclass(frozen=True)
+class LabelSets:
+    """The label sets of a model with several heads, by head: the post or utterance labels (`intents`), the
+    tracked slots (`slots`: the dialogue tracker's gates) and the IOB2 tags; each head's class ids are the
+    positions in its own set. A task with several heads returns one from `Task.label_list`.
 
-    intents: list[str]
-    slots: list[str]
-    tags: list[str]
+    A Hugging Face config keeps one id2label, so the model stores them as one list (`flat`) and the harness
+    passes that list and its label2id around; `LabelSets.of` reads any of those back. Task code builds and
+    reads `LabelSets` only, never the stored form."""
+
+    intents: tuple[str, ...] = ()
+    slots: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("intents", "slots", "tags"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    def __iter__(self):  # intents, slots, tags = sets
+        return iter((self.intents, self.slots, self.tags))
+
+    def flat(self) -> list[str]:
+        """The stored form: one list, intents then slots then tags (config.json's id2label)."""
+        return [_INTENT + x for x in self.intents] + [_SLOT + s for s in self.slots] + list(self.tags)
+
+    @classmethod
+    def of(cls, labels: LabelSets | Sequence[str] | dict) -> LabelSets:
+        """The label sets of a stored label list, a label2id ({label: id}) or an id2label ({id: label}), each
+        set in id order; a LabelSets as it is."""
+        if isinstance(labels, LabelSets):
+            return labels
+        if isinstance(labels, dict):  # label2id maps to ints; id2label to labels (its ids may be JSON strings)
+            to_ids = all(isinstance(v, int) for v in labels.values())
+            labels = [x for _, x in sorted((v, k) if to_ids else (int(k), v) for k, v in labels.items())]
+        return cls(tuple(x[len(_INTENT):] for x in labels if x.startswith(_INTENT)),
+                   tuple(x[len(_SLOT):] for x in labels if x.startswith(_SLOT)),
+                   tuple(x for x in labels if not x.startswith((_INTENT, _SLOT))))
 
 
-def label_sets(labels: Sequence[str]) -> LabelSets:
-    """(intents, slots, tags) of one packed label list, each in its order there."""
-    return LabelSets([x[len(INTENT):] for x in labels if x.startswith(INTENT)],
-                     [x[len(SLOT):] for x in labels if x.startswith(SLOT)],
-                     [x for x in labels if not x.startswith((INTENT, SLOT))])
+def flat_labels(labels: LabelSets | Sequence[str]) -> list[str]:
+    """What `Task.label_list` returned, as the one list a model stores (a one-head task's list as it is)."""
+    return labels.flat() if isinstance(labels, LabelSets) else list(labels)
 
 
 def tag_list(splits: dict[str, Any]) -> list[str]:

@@ -31,7 +31,7 @@ from pipelines.data.dialogue import (
     user_spans,
 )
 from pipelines.data.rawtext import get_splitter
-from pipelines.data.tags import INTENT, SLOT, label_sets, tag_list
+from pipelines.data.tags import LabelSets, tag_list
 from pipelines.families import tagging
 from pipelines.inference import metrics
 from pipelines.methods import offtopic as offtopic_lib
@@ -44,14 +44,13 @@ from pipelines.records import NO_GOLD, TurnRecord
 log = logging.getLogger(__name__)
 
 
-def label_list(splits: dict[str, Dataset]) -> list[str]:
-    """Intents "intent:<name>" (from train), tracked slots "slot:<name>" (state and tag types of every split),
-    then the slot tags."""
+def label_list(splits: dict[str, Dataset]) -> LabelSets:
+    """Intents (from train), tracked slots (state and tag types of every split) and the slot tags."""
     intents = sorted(set(splits["train"]["label"]))
     tags = tag_list(splits)
     slots = sorted({p["slot"] for name in ("train", "validation", "test") if name in splits
                     for st in splits[name]["state"] for p in st} | {t[2:] for t in tags if t != "O"})
-    return [INTENT + x for x in intents] + [SLOT + s for s in slots] + tags
+    return LabelSets(intents, slots, tags)
 
 
 def augment(train: Dataset, tokenizer: Any, seed: int, asked: Sequence[str], copies: int,
@@ -88,7 +87,7 @@ def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig, co
     word starts, tag / gate / intent targets, each row carries what scoring a state needs: its dialogue and
     turn, the user's words, the system's offered values and the gold state (tuples of strings: the collator
     passes them through as they are)."""
-    intents, slots, tags = label_sets(sorted(label2id, key=label2id.get))
+    intents, slots, tags = LabelSets.of(label2id)
     intent2id, tag2id = {x: i for i, x in enumerate(intents)}, {t: i for i, t in enumerate(tags)}
     gate2id = {g: i for i, g in enumerate(GATES)}
     cache = PieceCache(tokenizer)
@@ -184,7 +183,7 @@ def track(records: Sequence[TurnRecord], slots: Sequence[str], tags: Sequence[st
 def score(records: Sequence[TurnRecord], id2label: dict[int, str],
           gold: Sequence[Any] | None = None, span_copy: bool = False) -> dict[str, Any]:
     """JGA, per-slot accuracy, slot F1 (turn level), intent and gate accuracy, oracle JGA."""
-    intents, slots, tags = label_sets([id2label[i] for i in range(len(id2label))])
+    intents, slots, tags = LabelSets.of(id2label)
     result = tagging.score(records, dict(enumerate(tags)))
     result["slot_f1"] = result.pop("f1")
     recs = {r.example_id: r for r in records}

@@ -21,7 +21,7 @@ from pipelines.data.batching import Collator, Features
 from pipelines.data.columns import Columns
 from pipelines.data.spans import SPAN, tags_to_offsets
 from pipelines.data.tagging import encode_with_intents
-from pipelines.data.tags import label_sets
+from pipelines.data.tags import LabelSets
 from pipelines.families import tagging
 from pipelines.inference import metrics
 from pipelines.methods import detox
@@ -126,7 +126,7 @@ def encode(ds: Dataset, tokenizer, label2id: dict[str, int], cfg: DataConfig) ->
 def _soft_targets(ds: Dataset, label2id: dict[str, int]) -> list[list[float]] | None:
     """Per example, the post-label distribution from its `label_votes` ({label: annotator count}, e.g.
     Davidson's per-annotator counts), in the model's post-label order; None without votes or post labels."""
-    intents = label_sets(sorted(label2id, key=label2id.get)).intents
+    intents = LabelSets.of(label2id).intents
     if "label_votes" not in ds.column_names or not intents:
         return None
     out = []
@@ -191,7 +191,7 @@ def span_scores(records: Sequence[PostRecord], gold: Sequence[Sequence[int] | No
 def score(records: Sequence[PostRecord], id2label: dict[int, str],
           gold: Sequence[Sequence[int] | None] | None = None) -> dict[str, Any]:
     """Post scores and span char-F1; `score` is their mean (those present)."""
-    intents = label_sets([id2label[i] for i in range(len(id2label))]).intents
+    intents = LabelSets.of(id2label).intents
     result = {**post_scores(records, intents), **span_scores(records, gold)}
     parts = [result[k] for k in ("macro_f1", "char_f1") if k in result]
     result["score"] = float(np.mean(parts)) if parts else 0.0

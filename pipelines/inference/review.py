@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipelines.data.tags import flat_labels
 from pipelines.errors import PipelineError
 from pipelines.io import atomic_write_text
 
@@ -75,7 +76,7 @@ class Review:
         ids = rows["id"] if "id" in rows.column_names and not self.tagging else range(len(rows))
         self.row_of = {int(i): k for k, i in enumerate(ids)}
         self.labels = (sorted({t[2:] for tags in rows["tags"] for t in tags if t != "O"}) if self.tagging
-                       else task.label_list(splits))
+                       else flat_labels(task.label_list(splits)))
         # each split's two columns as lists, read from the Dataset once (every decision rewrites the reviewed one)
         fields = ("tokens", "tags") if self.tagging else ("text", "label")
         self.columns = {name: tuple(list(ds[f]) for f in fields) for name, ds in splits.items()}

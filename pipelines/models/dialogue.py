@@ -1,6 +1,6 @@
 """The dialogue state tracker's model: an encoder read as user turn [SEP] context, with an intent head and a
 gate head (carry / copy / system / dontcare / delete per slot) on [CLS] and a slot tag head on the tokens.
-Its label list packs intents ("intent:"), slots ("slot:") and IOB2 tags (`pipelines.data.tags.label_sets`).
+Its labels are intents, slots and IOB2 tags (`pipelines.data.tags.LabelSets`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from pipelines.data.dialogue import GATES
-from pipelines.data.tags import label_sets
+from pipelines.data.tags import LabelSets
 from pipelines.models import encoders
 from pipelines.models.outputs import TaskOutput
 from pipelines.models.saving import load_composite, save_composite
@@ -30,7 +30,7 @@ class DSTModel(nn.Module):
         super().__init__()
         self.span_copy = span_copy
         self.encoder = encoders.without_pooler(encoder)
-        self.intents, self.slots, self.tags = label_sets(labels)
+        self.intents, self.slots, self.tags = (list(x) for x in LabelSets.of(labels))
         self.context = context
         hidden = encoder.config.hidden_size
         self.dropout = nn.Dropout(dropout)

@@ -1,7 +1,7 @@
 """Models with several heads on one encoder: joint intent + slots (`JointModel`), and the toxicity model (a
 post head and a span head, `ToxicityModel`: the joint model plus a fitted shift of the post scores).
 
-Their label list packs the intents ("intent:<name>") before the IOB2 tags (`pipelines.data.tags.label_sets`).
+Their labels are the intents and the IOB2 tags (`pipelines.data.tags.LabelSets`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pipelines.data.tags import label_sets
+from pipelines.data.tags import LabelSets
 from pipelines.models import encoders
 from pipelines.models.crf import ConstrainedCRF
 from pipelines.models.outputs import TaskOutput
@@ -38,7 +38,8 @@ class JointModel(nn.Module):
             raise ValueError(f"pooling={pooling!r}: expected cls|mean")
         self.pooling = pooling
         self.encoder = encoders.without_pooler(encoder)
-        self.intents, _, self.tags = label_sets(labels)
+        sets = LabelSets.of(labels)
+        self.intents, self.tags = list(sets.intents), list(sets.tags)
         hidden = encoder.config.hidden_size
         self.dropout = nn.Dropout(dropout)
         self.intent_head = nn.Linear(hidden, len(self.intents))

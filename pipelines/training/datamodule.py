@@ -21,6 +21,7 @@ from pipelines.data.batching import (
 )
 from pipelines.data.readers import source_of
 from pipelines.data.splits import load_splits
+from pipelines.data.tags import flat_labels
 from pipelines.errors import ConfigError, ReadError
 from pipelines.training.module import make_task
 
@@ -103,7 +104,7 @@ class TaskDataModule(pl.LightningDataModule):
                                     f"no {col!r} in this record (split {name!r}: {len(empty)} such records); task "
                                     f"{self.task.name!r} needs it on every record")
         if self.labels is None:
-            self.labels = self.task.label_list(self.splits)
+            self.labels = flat_labels(self.task.label_list(self.splits))
             if len([lab for lab in self.labels if lab != "O"]) < (1 if "O" in self.labels else 2):
                 raise ReadError(spec, None, f"the training data has only the label(s) {self.labels}: a model needs "
                                 "at least two classes (or one entity type) to learn anything")

@@ -27,7 +27,7 @@ import numpy as np
 
 from pipelines.cli import parse_args
 from pipelines.config import RunConfig, load_config
-from pipelines.data.tags import spans
+from pipelines.data.tags import flat_labels, spans
 from pipelines.io import atomic_write_text, write_json
 from pipelines.methods import badlabels
 from pipelines.provenance import portable_path
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.split not in splits:
         raise ValueError(f"--split {args.split}: the data has splits {sorted(splits)}")
     target = splits[args.split]
-    labels = task.label_list(splits)
+    labels = flat_labels(task.label_list(splits))
     # labels only the checked split uses get probability 0: such examples rank first, as they should
     seen = {t for row in target[column] for t in (row if tagging else [row])}
     labels += sorted(seen - set(labels))

@@ -32,6 +32,7 @@ import torch
 from datasets import Dataset, concatenate_datasets
 
 from pipelines.config import RunConfig, finished_run, load_config
+from pipelines.data.tags import flat_labels
 from pipelines.errors import ConfigError
 from pipelines.methods.offtopic import logits_and_features
 from pipelines.provenance import portable_path
@@ -188,7 +189,7 @@ def prepare(cfg: RunConfig, task: Any, splits: dict[str, Dataset]
         if cfg.train.replay > 0:
             raise ConfigError("train.replay replays a parent run's data: continue from one (--init RUN)")
         return splits, None, None
-    new_labels = [x for x in task.label_list(splits) if x not in parent.labels]
+    new_labels = [x for x in flat_labels(task.label_list(splits)) if x not in parent.labels]
     per_label = cfg.train.replay if cfg.train.replay >= 0 else (DEFAULT_REPLAY if task.class_head else 0)
     replayed = 0
     if per_label:
@@ -197,5 +198,5 @@ def prepare(cfg: RunConfig, task: Any, splits: dict[str, Dataset]
         replay = replay_split(parent, task, per_label, cfg.train.replay_select, cfg.train.seed)
         splits = {**splits, "train": concat_common([splits["train"], replay])}  # the new data's columns first
         replayed = len(replay)
-    labels = merged_labels(parent.labels, task.label_list(splits))
+    labels = merged_labels(parent.labels, flat_labels(task.label_list(splits)))
     return splits, labels, lineage(parent, cfg, new_labels, replayed)

@@ -19,6 +19,7 @@ import torch.distributed as dist
 from transformers import get_linear_schedule_with_warmup
 
 from pipelines.config import ModelOptions
+from pipelines.data.tags import LabelSets, flat_labels
 from pipelines.errors import ConfigError
 from pipelines.models import encoders
 from pipelines.models.crf import word_log_marginals
@@ -46,7 +47,7 @@ class TaskModule(pl.LightningModule):
 
     Args:
         task: a task name (a module in `tasks/`) or a Task instance (which carries its options).
-        labels: label vocabulary; index = class id.
+        labels: label vocabulary; index = class id (a task's `LabelSets` is stored as its one list).
         options: the task's model options (its Options dataclass or a dict of its fields) when `task` is a
             name; None = the task's defaults, the same as configs/<task>.yaml's model section leaves them.
         tokenizer: the tokenizer the data module encodes with (default: the task's).
@@ -71,7 +72,7 @@ class TaskModule(pl.LightningModule):
             labelled positions.
     """
 
-    def __init__(self, task: Any, labels: list[str], options: ModelOptions | dict[str, Any] | None = None,
+    def __init__(self, task: Any, labels: list[str] | LabelSets, options: ModelOptions | dict[str, Any] | None = None,
                  tokenizer: Any = None, featurizers: dict[str, Any] | None = None,
                  criterion: Criterion | None = None, lr: float = 5e-5, weight_decay: float = 0.01,
                  warmup_ratio: float = 0.1, model: torch.nn.Module | None = None,
@@ -79,8 +80,9 @@ class TaskModule(pl.LightningModule):
                  gradient_checkpointing: bool = False, rows_per_batch: float = 0.0,
                  layer_decay: float = 1.0) -> None:
         super().__init__()
+        labels = flat_labels(labels)
         self.task = make_task(task, options)
-        self.save_hyperparameters({"task": self.task.name, "labels": list(labels),
+        self.save_hyperparameters({"task": self.task.name, "labels": labels,
                                    "options": dataclasses.asdict(self.task.options), "lr": lr,
                                    "weight_decay": weight_decay, "warmup_ratio": warmup_ratio, "head_lr": head_lr,
                                    "layer_decay": layer_decay})
