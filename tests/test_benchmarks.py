@@ -132,7 +132,8 @@ def test_fast_inference_benchmarks(bench):
     load("distill").main(["--seeds", "1", "--variants", "kl+aug", *teacher, "train.epochs=1",
                           "train.limit_train_batches=2", "train.batch_size=8"])
     distill = json.loads((work / "reports/distill.json").read_text())["parts"]
-    assert set(distill) == {"intent", "ner"} and set(distill["intent"]["students"]) == {"kl+aug"}
+    assert set(distill) == {"intent", "intent-shipped", "ner"} and set(distill["intent"]["students"]) == {"kl+aug"}
+    assert distill["intent-shipped"]["teacher_recipe"] and distill["intent"]["teacher_recipe"] is None
     assert distill["intent"]["students"]["kl+aug"]["transfer_set"] == 3 * 360  # train + 2 copies
     load("inference").main(["--rounds", "1", "--latency-texts", "3", "--throughput-texts", "8", "--threads", "1",
                             "--calibrations", "entropy"])
@@ -260,6 +261,13 @@ def test_dialogue_benchmarks(bench):
     history = simm["runs"]["history"][0]
     assert "oos_caught" in history["offtopic"] and "jga_without_span_copy" in history
     assert "| user turn only |" in (work / "reports/dialogue_simm.md").read_text()
+    load("dialogue_simm").main(["--title-folds", "2", "--variants", "user", "--extra-variants", *tiny])
+    simm = json.loads((work / "reports/dialogue_simm.json").read_text())
+    folds = simm["title_folds"]
+    assert set(simm["runs"]) == {"user", "history", "history_noaug"}  # the published rows stay
+    assert len(folds["folds"]) == 2 and not set(folds["folds"][0]) & set(folds["folds"][1])
+    assert [r["fold"] for r in folds["runs"]["user"]] == [1, 2] and "user" in folds["summary"]
+    assert "Selection on titles never seen in training" in (work / "reports/dialogue_simm.md").read_text()
     load("dialogue_sgd").main(["--seeds", "1", "--services", "Restaurants_1", "Hotels_2", "--dialogues", "12", *tiny])
     sgd = json.loads((work / "reports/dialogue_sgd.json").read_text())
     assert set(sgd["runs"]) == {"user", "history"} and "difference" in sgd
