@@ -57,7 +57,7 @@ class DialogueOptions(ModelOptions):
                                                              "sees replaced by made-up ones (open-ended values "
                                                              "such as movie titles; data.dialogue.replace_values)"})
     augment_copies: int = field(default=2, metadata={"help": "augmented copies of the training dialogues"})
-    augment_style: str = field(default="words", metadata={"help": "made-up values: words (1-4 random words) | "
+    augment_style: str = field(default="titles", metadata={"help": "made-up values: words (1-4 random words) | "
                                                                   "titles (1-7, function words, numbers, marks)"})
     span_copy: bool = field(default=True, metadata={"help": "copy every value the tagger finds in the user's "
                                                              "words even where the slot's gate says carry"})
