@@ -131,8 +131,9 @@ def error_classes(run_dir: Path, test: Any) -> dict[str, dict[str, int]]:
     return {s: dict(c.most_common()) for s, c in out.items()}
 
 
-def title_folds(data: Path, k: int, out: Path) -> list[Path]:
-    """`k` data folders (train.json, dev.json): fold i holds out training titles i, i + k, ... (by frequency)."""
+def title_folds(data: Path, k: int, out: Path) -> list[tuple[Path, list[str], int]]:
+    """`k` data folders (train.json, dev.json): fold i holds out training titles i, i + k, ... (by frequency);
+    per fold its folder, the held-out titles and the number of dev dialogues."""
     from collections import Counter
 
     train = json.loads((data / "train.json").read_text(encoding="utf-8"))
@@ -148,10 +149,10 @@ def title_folds(data: Path, k: int, out: Path) -> list[Path]:
         held = set(ranked[i::k])
         folder = out / f"fold{i + 1}of{k}"
         folder.mkdir(parents=True, exist_ok=True)
+        fold_dev = dev + [d for d in train if titles(d) & held]
         write_json(folder / "train.json", [d for d in train if not titles(d) & held])
-        write_json(folder / "dev.json", dev + [d for d in train if titles(d) & held])
-        write_json(folder / "held_out.json", sorted(held))
-        folders.append(folder)
+        write_json(folder / "dev.json", fold_dev)
+        folders.append((folder, sorted(held), len(fold_dev)))
     return folders
 
 
@@ -159,11 +160,10 @@ def select_on_title_folds(variants: list[str], k: int, data: Path, overrides: li
     """Dev JGA of each variant on each title fold (fold i trained with seed i)."""
     out = Path("runs/bench/dialogue_simm/title_folds")
     folds = title_folds(data, k, out)
-    result: dict[str, Any] = {"folds": [json.loads((f / "held_out.json").read_text()) for f in folds],
-                              "dev_dialogues": [len(json.loads((f / "dev.json").read_text())) for f in folds],
+    result: dict[str, Any] = {"folds": [held for _, held, _ in folds], "dev_dialogues": [n for _, _, n in folds],
                               "runs": {}}
     for v in variants:
-        for i, folder in enumerate(folds, 1):
+        for i, (folder, _, _) in enumerate(folds, 1):
             run_dir = find_or_train("dialogue", [f"data.path={folder}", *VARIANTS[v][1], f"train.seed={i}",
                                                  *overrides], out / f"{v}-{folder.name}")
             m = json.loads((run_dir / "metrics.json").read_text())
@@ -195,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     data = SHARED / "sim_m"
     out_json = Path(args.out_dir) / "dialogue_simm.json"
     if args.title_folds:
+        if not out_json.exists():
+            raise SystemExit(f"{out_json}: run the variants first (the fold table is added to their report)")
         result = json.loads(out_json.read_text())
         result["title_folds"] = select_on_title_folds(args.variants, args.title_folds, data, args.overrides)
         result["title_folds"]["machine"] = machine()
